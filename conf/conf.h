@@ -1,0 +1,119 @@
+/* conf.h - mqseal's configuration: libconfig file -> validated, frozen struct px_conf.
+ * One key table (conf.c) gives every option's name, type, default, range and whether it is
+ * required; conf/mqseal.conf.example documents each one. This module never logs and never exits:
+ * problems come back as "FILE:LINE: option: problem" lines, all of them in one go. */
+#ifndef PX_CONF_H
+#define PX_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum conf_log_format { CONF_LOG_TEXT = 0, CONF_LOG_JSON = 1 };
+enum conf_log_level { CONF_LOG_ERROR = 0, CONF_LOG_WARN, CONF_LOG_INFO, CONF_LOG_DEBUG };
+
+struct conf_peer {
+	char *id;         /* node id of the peer */
+	char *public_key; /* "ed25519:<base64>" text form, syntax checked here, decoded by proxy/ */
+	unsigned line;    /* where it was defined, for later error messages */
+};
+
+struct conf_tls {
+	bool enabled;
+	char *ca_file;      /* NULL = system default store */
+	char *ca_path;      /* NULL = none */
+	char *cert_file;    /* client certificate, optional (with key_file) */
+	char *key_file;
+	bool verify_hostname;
+	char *server_name;  /* name to verify and send as SNI; NULL = broker.host */
+};
+
+struct px_conf {
+	char *path; /* the file this came from */
+
+	char *node_id;       /* [A-Za-z0-9._-]{1,64} */
+	char *identity_file; /* Ed25519 private key (PEM), mode 0600 */
+	char *state_dir;     /* persisted epoch counters (PROTOCOL.md §8) */
+	char *user;          /* drop root to this user after binding; NULL = stay */
+	unsigned shutdown_grace_seconds;
+
+	struct {
+		char *host;
+		uint16_t port;
+		bool allow_remote;
+		unsigned max_connections;
+		unsigned connect_timeout_seconds;
+		uint32_t max_packet_size;
+	} listen;
+
+	struct {
+		char *host;
+		uint16_t port;
+		unsigned connect_timeout_seconds;
+		struct conf_tls tls;
+	} broker;
+
+	struct {
+		char *topic_prefix;
+		unsigned interval_seconds;
+		unsigned activation_seconds;
+		unsigned grace_seconds;    /* offline grace, extends receive-key lifetime */
+		unsigned max_skew_seconds;
+		char *client_id;           /* NULL = "mqseal-" + node_id */
+		char *username;
+		char *password;            /* masked when printed */
+		unsigned keepalive_seconds;
+	} keyex;
+
+	struct conf_peer *peers;
+	size_t npeers;
+
+	struct {
+		char **plaintext; /* topic filters sent and delivered as plaintext */
+		size_t nplaintext;
+		char **deny;      /* topic filters refused outright */
+		size_t ndeny;
+	} topics;
+
+	struct {
+		unsigned padding;           /* inner plaintext padded to a multiple of this (1..256) */
+		unsigned hold_messages;     /* publishes held per device while no key is ready */
+		unsigned hold_seconds;
+		unsigned retained_cache_kb; /* plaintext of own retained messages kept for re-sealing */
+	} seal;
+
+	struct {
+		bool enabled;
+		char *host;
+		uint16_t port;
+		bool allow_remote;
+	} metrics;
+
+	struct {
+		enum conf_log_level level;
+		enum conf_log_format format;
+	} log;
+};
+
+/* The problems found while loading, in file order. */
+struct conf_errors {
+	char **lines; /* "FILE:LINE: option: problem" (LINE omitted when unknown) */
+	size_t count;
+};
+
+/* Loads, applies defaults and validates (per option and across options). Returns 0 and sets *out
+ * (the caller's, freed with conf_free) when there is no problem; otherwise returns the number of
+ * problems, fills errs, and *out is NULL. check_files: also check that identity_file exists and is
+ * mode 0600 (or stricter) and that the TLS files are readable. */
+size_t conf_load(const char *path, bool check_files, struct px_conf **out, struct conf_errors *errs);
+void conf_free(struct px_conf *conf);             /* accepts NULL */
+void conf_errors_clear(struct conf_errors *errs); /* frees the lines; accepts an empty struct */
+
+/* Prints the effective configuration in libconfig syntax, secrets masked, to a malloc'd string
+ * (the caller frees it). NULL on allocation failure. */
+char *conf_dump(const struct px_conf *conf);
+
+/* Is this a valid node id ([A-Za-z0-9._-]{1,64})? Also used for peer ids. */
+bool conf_node_id_valid(const char *id);
+
+#endif

@@ -1,0 +1,38 @@
+/* aead.h - AES-256-GCM with one initialised cipher context per key and direction.
+ * The key schedule runs once in aead_key_new; each message only sets its nonce
+ * (nonce = iv XOR (0^32 || u64 counter, big-endian), PROTOCOL.md §5). Full 16-byte tags. */
+#ifndef PX_AEAD_H
+#define PX_AEAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "px_err.h"
+
+#define AEAD_KEY_LEN 32
+#define AEAD_IV_LEN 12
+#define AEAD_TAG_LEN 16
+
+struct aead_key; /* opaque: cipher contexts plus the iv */
+
+/* A piece of input; messages are given as a list of pieces so nothing is copied together. */
+struct aead_part {
+	const uint8_t *data;
+	size_t len;
+};
+
+/* Copies key and iv; the caller erases its copies. Frees with aead_key_free (erases; accepts NULL). */
+enum px_err aead_key_new(const uint8_t key[static AEAD_KEY_LEN], const uint8_t iv[static AEAD_IV_LEN],
+			 struct aead_key **out);
+void aead_key_free(struct aead_key *key);
+
+/* Seals the concatenation of pt[0..npt) into ct (sum of their lengths bytes) with the given AAD
+ * pieces, and writes the tag. ct may not overlap the inputs. */
+enum px_err aead_seal(struct aead_key *key, uint64_t counter, const struct aead_part *aad, size_t naad,
+		      const struct aead_part *pt, size_t npt, uint8_t *ct, uint8_t tag[static AEAD_TAG_LEN]);
+/* Opens ct_len bytes into pt (ct_len bytes; may equal ct for in-place). On any failure returns
+ * PX_ERR_AUTH (or PX_ERR_CRYPTO) and pt is wiped: no unauthenticated byte is ever released. */
+enum px_err aead_open(struct aead_key *key, uint64_t counter, const struct aead_part *aad, size_t naad,
+		      const uint8_t *ct, size_t ct_len, const uint8_t tag[static AEAD_TAG_LEN], uint8_t *pt);
+
+#endif

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# test.sh - installs what is missing, builds, and runs every test: the README's test command, and
+# what .ci/run runs. Steps: release build + its unit tests; ASan+UBSan build + the whole ctest
+# suite; libFuzzer targets, each for FUZZ_SECONDS over its committed corpus; cppcheck.
+# Environment: FUZZ_SECONDS (default 20), CTEST_ARGS (extra ctest arguments, e.g. "-L unit").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+jobs=$(nproc 2>/dev/null || echo 2)
+step() { printf '\n=== %s\n' "$*"; }
+
+step "dependencies"
+scripts/deps.sh all
+
+step "release build (-Werror)"
+scripts/build.sh release
+step "release: unit tests"
+(cd build && ctest --output-on-failure -L 'unit|fuzz-corpus' -j "$jobs")
+
+step "ASan+UBSan build"
+scripts/build.sh asan
+step "ASan+UBSan: every test"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# shellcheck disable=SC2086
+(cd build-asan && ctest --output-on-failure -j "$jobs" --timeout 600 ${CTEST_ARGS:-})
+
+step "fuzzing (${FUZZ_SECONDS}s per target)"
+scripts/build.sh fuzz
+for f in build-fuzz/tests/fuzz_*; do
+	[ -x "$f" ] || continue
+	name=$(basename "$f")
+	work=$(mktemp -d)
+	cp -r "tests/fuzz/corpus/$name/." "$work/"
+	echo "--- $name"
+	rc=0
+	"$f" -max_total_time="$FUZZ_SECONDS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+		-print_final_stats=1 "$work" >"$work.log" 2>&1 || rc=$?
+	grep -E "^(stat::number_of_executed_units|#[0-9]+ *DONE)" "$work.log" || true
+	if [ "$rc" -ne 0 ]; then
+		tail -n 60 "$work.log" >&2
+		echo "fuzz target $name failed (exit $rc)" >&2
+		exit 1
+	fi
+	rm -rf "$work" "$work.log"
+done
+
+step "cppcheck"
+cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
+	--inline-suppr -I crypto -I conf -I proxy crypto conf proxy
+
+step "all tests passed"
