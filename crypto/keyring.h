@@ -1,0 +1,117 @@
+/* keyring.h - all the keys of one node (PROTOCOL.md §6, §9): its own sending epochs (pending and
+ * active) and the receive keys of its peers and of itself, looked up by key id; usage limits,
+ * replay windows, lifetimes and erasure. Pure: the caller passes monotonic time in milliseconds
+ * and does the I/O. Every secret lives in memory from OPENSSL_zalloc and leaves through
+ * OPENSSL_clear_free (or OpenSSL's own cleansing frees). */
+#ifndef PX_KEYRING_H
+#define PX_KEYRING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "announce.h"
+#include "envelope.h"
+#include "kex.h"
+#include "px_err.h"
+
+#define KR_SOFT_MESSAGES (1ull << 23)
+#define KR_HARD_MESSAGES (1ull << 24)
+#define KR_SOFT_BLOCKS (1ull << 34)
+#define KR_HARD_BLOCKS (1ull << 35)
+#define KR_RECV_PER_PEER 3 /* previous, current, next */
+
+struct keyring;
+
+struct keyring_params {
+	const char *self_id;
+	uint32_t interval_s;  /* own rotation interval T */
+	unsigned grace_s;     /* keyex.grace_seconds: extends receive-key lifetime */
+	unsigned padding;     /* seal.padding */
+	unsigned replay_bits; /* REPLAY_BITS_DEFAULT */
+	size_t max_keys;      /* capacity of the receive table (peers * 3 + own) */
+};
+
+enum px_err keyring_new(const struct keyring_params *p, struct keyring **out);
+void keyring_free(struct keyring *kr); /* erases everything; accepts NULL */
+
+/* ---- own epochs ---- */
+/* Creates a new pending epoch number `epoch` (> any before): fresh X25519 key, fresh sender secret
+ * from RAND_priv_bytes, derived keys; also installs it as a receive key of self (so this node's
+ * own devices open their messages). If a pending epoch exists already it is erased first.
+ * The ephemeral key of the epoch before the previous one is erased. */
+enum px_err keyring_epoch_create(struct keyring *kr, uint64_t epoch, uint64_t now_ms);
+/* Test and golden-vector variant: the caller gives the ephemeral key (ownership passes to the
+ * keyring, also on failure) and the secret. */
+enum px_err keyring_epoch_create_fixed(struct keyring *kr, uint64_t epoch, uint64_t now_ms,
+				       struct kex_key *eph, const uint8_t secret[static ANN_SECRET_LEN]);
+/* Makes the pending epoch the active one; the previously active sending key, IV and secret are
+ * erased. PX_ERR_INVAL if nothing is pending. */
+enum px_err keyring_epoch_activate(struct keyring *kr, uint64_t now_ms);
+/* Erases the active sending key now (hard limit reached with no successor). */
+void keyring_epoch_retire(struct keyring *kr);
+
+/* The newest own epoch (pending if any, else active): what announcements describe. */
+bool keyring_newest(const struct keyring *kr, uint64_t *epoch);
+bool keyring_active(const struct keyring *kr, uint64_t *epoch);
+bool keyring_pending(const struct keyring *kr, uint64_t *epoch);
+const struct kex_key *keyring_newest_eph(const struct keyring *kr);
+const uint8_t *keyring_newest_secret(const struct keyring *kr); /* ANN_SECRET_LEN bytes */
+/* Counter the newest epoch will use next (the announcement's next_counter). */
+uint64_t keyring_newest_next_counter(const struct keyring *kr);
+/* The own ephemeral key (newest or previous, while kept) whose public key is pub; NULL if none. */
+const struct kex_key *keyring_eph_for(const struct keyring *kr, const uint8_t pub[static KEX_PUB_LEN]);
+
+/* Can the active key seal one more message now? PX_OK, or PX_ERR_UNKNOWN_KEY (no active epoch),
+ * PX_ERR_LIMIT (message/block hard limit), PX_ERR_EXPIRED (older than 1.5 T). */
+enum px_err keyring_can_seal(const struct keyring *kr, uint64_t now_ms);
+/* Should a new epoch start early (soft limits reached)? */
+bool keyring_wants_rotation(const struct keyring *kr);
+/* Envelope size for a message of these lengths under this keyring's padding. */
+size_t keyring_sealed_size(const struct keyring *kr, size_t props_len, size_t payload_len);
+/* Seals under the active epoch: takes the next counter, counts blocks, writes the envelope (out_len
+ * = keyring_sealed_size(...)). Errors as keyring_can_seal, or from env_seal. */
+enum px_err keyring_seal(struct keyring *kr, uint64_t now_ms, uint8_t flags, const uint8_t *topic,
+			 size_t topic_len, const uint8_t *props, size_t props_len, const uint8_t *payload,
+			 size_t payload_len, uint8_t *out, size_t out_len);
+
+/* ---- receive keys ---- */
+/* Installs the key of (peer_id, epoch) from its sender secret (which the caller erases), with the
+ * counter floor and a lifetime of 1.5 * interval_s + grace. PX_ERR_EXISTS if (peer, epoch) is
+ * installed already, PX_ERR_STALE if the peer already has KR_RECV_PER_PEER keys all newer than
+ * this one, PX_ERR_LIMIT if the table is full, PX_ERR_INVAL on a key id collision with another
+ * (peer, epoch). Installing a fourth key of a peer erases its oldest. */
+enum px_err keyring_recv_install(struct keyring *kr, const char *peer_id, uint64_t epoch,
+				 const uint8_t secret[static ANN_SECRET_LEN], uint32_t interval_s,
+				 uint64_t floor, uint64_t now_ms);
+/* Newest installed epoch of peer_id (false if none): the acked_epoch of announcement entries. */
+bool keyring_recv_newest(const struct keyring *kr, const char *peer_id, uint64_t *epoch);
+bool keyring_recv_has(const struct keyring *kr, const char *peer_id, uint64_t epoch);
+/* Erases every receive key of peer_id. */
+void keyring_remove_peer(struct keyring *kr, const char *peer_id);
+
+/* Opens a sealed payload received on topic (PROTOCOL.md §6.1 steps 2-8): header checks, key
+ * lookup, lifetime, hard limit, replay pre-check (with the retained exception when
+ * retain_delivered), AEAD, window update, inner checks. inner must have len bytes of room.
+ * On success *sender (if not NULL) points at the sender's id (valid until the key is erased).
+ * Errors: PX_ERR_MALFORMED, PX_ERR_VERSION, PX_ERR_UNKNOWN_KEY, PX_ERR_EXPIRED (stale key),
+ * PX_ERR_LIMIT, PX_ERR_REPLAY, PX_ERR_AUTH. */
+enum px_err keyring_open(struct keyring *kr, uint64_t now_ms, const uint8_t *topic, size_t topic_len,
+			 const uint8_t *env, size_t len, bool retain_delivered, uint8_t *inner,
+			 struct env_opened *out, const char **sender);
+
+/* ---- time ---- */
+/* Erases whatever has outlived its lifetime (receive keys, old ephemeral keys). */
+void keyring_expire(struct keyring *kr, uint64_t now_ms);
+/* The earliest time keyring_expire has work (UINT64_MAX if never), for the caller's timer. */
+uint64_t keyring_next_expiry(const struct keyring *kr);
+
+struct keyring_stats {
+	size_t recv_keys;         /* installed receive keys, self included */
+	uint64_t active_epoch;    /* 0 if none */
+	uint64_t active_messages; /* sealed under the active key */
+	uint64_t auth_failures;   /* tag failures over all keys, ever */
+};
+void keyring_get_stats(const struct keyring *kr, struct keyring_stats *out);
+
+#endif
