@@ -16,7 +16,9 @@ void mqtt_alias_set_max(struct mqtt_alias *a, uint16_t max);
 /* Resolves the real topic of a PUBLISH: alias 0 means no Topic Alias property. With an alias and a
  * topic, records the mapping (copying the topic); with an alias and an empty topic, looks it up.
  * *topic_out points into the packet or into the table (valid until the next call for that alias).
- * MALFORMED: alias > max, unknown alias, or no alias and an empty topic. */
+ * MALFORMED: alias > max, unknown alias, or no alias and an empty topic. TOO_LARGE: recording the
+ * topic would take the table past its cap of 1 MiB (slots and topic copies together), or memory
+ * ran out; the table is unchanged then. */
 enum mqtt_parse mqtt_alias_resolve(struct mqtt_alias *a, uint16_t alias, struct mqtt_buf topic,
 				   struct mqtt_buf *topic_out);
 

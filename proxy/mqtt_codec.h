@@ -73,7 +73,7 @@ bool mqtt_prop_find(struct mqtt_buf props, uint8_t id, struct mqtt_prop *out);
  * strings, no duplicate of a single-instance property. */
 enum mqtt_parse mqtt_props_validate(struct mqtt_buf props, uint8_t packet_type, const char **why);
 /* Copies the properties for which keep(id, arg) is true, in order, into out (cap bytes) and
- * returns the bytes written; with out == NULL returns the size needed. */
+ * returns the bytes written; with out == NULL returns the size needed; 0 if cap is too small. */
 size_t mqtt_props_filter(struct mqtt_buf props, bool (*keep)(uint8_t id, void *arg), void *arg,
 			 uint8_t *out, size_t cap);
 /* Writes one four-byte-integer property (e.g. Message Expiry Interval): 5 bytes. */
@@ -189,8 +189,20 @@ size_t mqtt_suback_size(uint8_t level, uint8_t type, const struct mqtt_suback *s
 size_t mqtt_suback_encode(uint8_t level, uint8_t type, const struct mqtt_suback *s, uint8_t *out,
 			  size_t cap);
 
-/* ---- DISCONNECT (§3.14) ---- */
-/* Level 5: reason code and no properties; level 3/4: the 2-byte packet. Returns bytes written. */
+/* ---- DISCONNECT (§3.14) and AUTH (§3.15): a reason code and properties ---- */
+struct mqtt_reason_props {
+	uint8_t reason;        /* level 5; 0 when omitted (normal disconnection / success) */
+	struct mqtt_buf props; /* level 5, without length; else empty */
+};
+/* Level 3/4: the body must be empty. Level 5: reason code and property length, each of which may
+ * be omitted when nothing follows (§3.14.2.1). */
+enum mqtt_parse mqtt_disconnect_parse(uint8_t level, const uint8_t *body, size_t len,
+				      struct mqtt_reason_props *out, const char **why);
+/* AUTH exists only at level 5; same layout as a level-5 DISCONNECT (§3.15.2). */
+enum mqtt_parse mqtt_auth_parse(const uint8_t *body, size_t len, struct mqtt_reason_props *out,
+				const char **why);
+/* Level 5: reason code and no properties; level 3/4: the 2-byte packet. Returns bytes written,
+ * 0 if cap is too small. */
 size_t mqtt_disconnect_encode(uint8_t level, uint8_t reason, uint8_t *out, size_t cap);
 
 /* ---- strings ---- */

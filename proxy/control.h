@@ -1,0 +1,37 @@
+/* control.h - the node's own MQTT connection to the broker, used only for key exchange. The one
+ * file that knows libmosquitto: it is driven from the libevent loop (an event on the client's
+ * socket calls mosquitto_loop_read/_write, a timer calls _misc; no extra thread), and reconnects
+ * with capped exponential backoff while device connections keep working. */
+#ifndef PX_CONTROL_H
+#define PX_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct px_conf;
+struct control;
+
+struct control_handlers {
+	/* Connected (CONNACK accepted): subscribe and announce from here. */
+	void (*on_up)(void *arg);
+	/* Connection lost (a reconnect is scheduled). */
+	void (*on_down)(void *arg);
+	/* A message arrived on a subscribed topic. */
+	void (*on_message)(void *arg, const char *topic, const uint8_t *payload, size_t len, bool retained);
+};
+
+/* client_id, username, password (NULL = none) are copied. NULL with err set on failure. */
+struct control *control_new(struct event_base *base, const struct px_conf *conf,
+			    const struct control_handlers *h, void *arg, char *err, size_t errlen);
+void control_free(struct control *c); /* disconnects; accepts NULL */
+/* Starts connecting (asynchronously). */
+int control_start(struct control *c);
+bool control_is_up(const struct control *c);
+/* 0 on success (queued), -1 if not connected or on failure. */
+int control_publish(struct control *c, const char *topic, const uint8_t *payload, size_t len, int qos,
+		    bool retain);
+int control_subscribe(struct control *c, const char *filter, int qos);
+
+#endif

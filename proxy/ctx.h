@@ -1,0 +1,29 @@
+/* ctx.h - the wiring of one running node: what every proxy/ module may reach. Built and owned by
+ * main.c (node.c); modules read the pointers and never replace them. */
+#ifndef PX_CTX_H
+#define PX_CTX_H
+
+#include <stdbool.h>
+
+struct event_base;
+struct evdns_base;
+struct ssl_ctx_st;
+struct px_conf;
+struct stats;
+struct session_set;
+struct keyex;
+struct policy;
+
+struct px_ctx {
+	struct event_base *base;
+	struct evdns_base *dns;        /* resolves broker.host without blocking */
+	const struct px_conf *conf;    /* replaced as a whole on reload (SIGHUP) */
+	struct ssl_ctx_st *tls;        /* upstream TLS context; NULL for plain TCP */
+	struct stats *stats;
+	struct session_set *sessions;  /* every device connection */
+	struct keyex *keyex;           /* keys and the control connection; NULL in tests of the relay */
+	struct policy *policy;         /* topic policy; NULL = every topic plaintext */
+	bool shutting_down;
+};
+
+#endif

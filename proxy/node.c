@@ -1,0 +1,220 @@
+/* node.c - wiring of a running node: load and check the configuration, build the event loop,
+ * the DNS resolver, the TLS context, the listener; handle signals; tear down in order. */
+#include "node.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <mosquitto.h>
+
+#include "admin_http.h"
+#include "ctx.h"
+#include "listener.h"
+#include "log.h"
+#include "session.h"
+#include "stats.h"
+#include "upstream.h"
+#include "../conf/conf.h"
+
+struct node {
+	struct px_ctx ctx;
+	struct px_conf *conf;
+	struct stats stats;
+	struct listener *listener;
+	struct admin_http *admin;
+	struct event *sig_term, *sig_int, *sig_hup;
+	struct event *shutdown_timer;
+};
+
+static void node_print_conf_errors(const struct conf_errors *errs)
+{
+	size_t i;
+
+	for (i = 0; i < errs->count; i++)
+		fprintf(stderr, "%s\n", errs->lines[i]);
+	for (i = 0; i < errs->nwarnings; i++)
+		fprintf(stderr, "warning: %s\n", errs->warnings[i]);
+}
+
+static void node_apply_log(const struct px_conf *conf, int verbosity)
+{
+	int level = (int)conf->log.level + verbosity;
+
+	if (level < LOG_ERROR)
+		level = LOG_ERROR;
+	if (level > LOG_DEBUG)
+		level = LOG_DEBUG;
+	log_set_level((enum log_level)level);
+	log_set_json(conf->log.format == CONF_LOG_JSON);
+}
+
+/* Each device connection costs two descriptors (device + broker); keep some for the rest. */
+static int node_check_fd_limit(const struct px_conf *conf)
+{
+	rlim_t need = (rlim_t)conf->listen.max_connections * 2 + 64;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 0;
+	if (rl.rlim_cur >= need)
+		return 0;
+	if (rl.rlim_max >= need) {
+		rl.rlim_cur = need;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			return 0;
+	}
+	log_error("node",
+		  "listen.max_connections = %u needs %llu file descriptors, but the limit is %llu "
+		  "(hard %llu): raise it (ulimit -n, systemd LimitNOFILE=) or lower listen.max_connections",
+		  conf->listen.max_connections, (unsigned long long)need, (unsigned long long)rl.rlim_cur,
+		  (unsigned long long)rl.rlim_max);
+	return -1;
+}
+
+static void node_close_session(struct session *s, void *arg)
+{
+	session_close(s, arg);
+}
+
+static void node_on_shutdown_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct node *n = arg;
+
+	(void)fd;
+	(void)what;
+	if (session_set_count(n->ctx.sessions) == 0) {
+		event_base_loopexit(n->ctx.base, NULL);
+		return;
+	}
+	/* Sessions still flushing: check again shortly (the drain timer bounds each one). */
+	struct timeval tv = {.tv_sec = 0, .tv_usec = 100000};
+	event_add(n->shutdown_timer, &tv);
+}
+
+static void node_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct node *n = arg;
+	struct timeval now = {0, 0};
+
+	(void)what;
+	if (sig == SIGHUP) {
+		log_info("node", "SIGHUP: reload is not supported yet; ignored");
+		return;
+	}
+	if (n->ctx.shutting_down) {
+		log_warn("node", "second signal: exiting now");
+		event_base_loopexit(n->ctx.base, NULL);
+		return;
+	}
+	log_info("node", "%s: stopping (closing %zu device connections)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+		 session_set_count(n->ctx.sessions));
+	n->ctx.shutting_down = true;
+	listener_stop(n->listener);
+	session_set_foreach(n->ctx.sessions, node_close_session, "shutting down");
+	event_add(n->shutdown_timer, &now);
+}
+
+static int node_setup(struct node *n, char *err, size_t errlen)
+{
+	n->ctx.base = event_base_new();
+	if (!n->ctx.base) {
+		snprintf(err, errlen, "cannot create the event loop");
+		return -1;
+	}
+	n->ctx.dns = evdns_base_new(n->ctx.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+						     EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	n->ctx.sessions = session_set_new();
+	n->shutdown_timer = evtimer_new(n->ctx.base, node_on_shutdown_timer, n);
+	n->sig_term = evsignal_new(n->ctx.base, SIGTERM, node_on_signal, n);
+	n->sig_int = evsignal_new(n->ctx.base, SIGINT, node_on_signal, n);
+	n->sig_hup = evsignal_new(n->ctx.base, SIGHUP, node_on_signal, n);
+	if (!n->ctx.dns || !n->ctx.sessions || !n->shutdown_timer || !n->sig_term || !n->sig_int || !n->sig_hup) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	evsignal_add(n->sig_term, NULL);
+	evsignal_add(n->sig_int, NULL);
+	evsignal_add(n->sig_hup, NULL);
+	if (n->conf->broker.tls.enabled) {
+		n->ctx.tls = upstream_tls_new(&n->conf->broker.tls, err, errlen);
+		if (!n->ctx.tls)
+			return -1;
+	}
+	n->listener = listener_new(&n->ctx, err, errlen);
+	if (!n->listener)
+		return -1;
+	if (n->conf->metrics.enabled) {
+		n->admin = admin_http_new(&n->ctx, err, errlen);
+		if (!n->admin)
+			return -1;
+	}
+	return 0;
+}
+
+static void node_teardown(struct node *n)
+{
+	admin_http_free(n->admin);
+	listener_free(n->listener);
+	session_set_free(n->ctx.sessions);
+	if (n->ctx.tls)
+		SSL_CTX_free(n->ctx.tls);
+	if (n->ctx.dns)
+		evdns_base_free(n->ctx.dns, 0);
+	if (n->sig_term)
+		event_free(n->sig_term);
+	if (n->sig_int)
+		event_free(n->sig_int);
+	if (n->sig_hup)
+		event_free(n->sig_hup);
+	if (n->shutdown_timer)
+		event_free(n->shutdown_timer);
+	if (n->ctx.base)
+		event_base_free(n->ctx.base);
+	conf_free(n->conf);
+}
+
+int node_main(const char *conf_path, int verbosity)
+{
+	struct conf_errors errs = {0};
+	struct node n;
+	char err[512];
+	int rc = NODE_EXIT_FAILURE;
+
+	memset(&n, 0, sizeof(n));
+	if (conf_load(conf_path, true, &n.conf, &errs) != 0) {
+		node_print_conf_errors(&errs);
+		conf_errors_clear(&errs);
+		return NODE_EXIT_USAGE;
+	}
+	node_print_conf_errors(&errs);
+	conf_errors_clear(&errs);
+	node_apply_log(n.conf, verbosity);
+	/* Memory holds keys: no core dumps, no ptrace by other users (prctl(2)). */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	signal(SIGPIPE, SIG_IGN);
+	n.ctx.conf = n.conf;
+	n.ctx.stats = &n.stats;
+	mosquitto_lib_init();
+	if (node_check_fd_limit(n.conf) != 0)
+		goto out;
+	if (node_setup(&n, err, sizeof(err)) != 0) {
+		log_error("node", "%s", err);
+		goto out;
+	}
+	log_info("node", "mqseal %s node %s listening on %s:%u, broker %s:%u%s", MQSEAL_VERSION, n.conf->node_id,
+		 n.conf->listen.host, n.conf->listen.port, n.conf->broker.host, n.conf->broker.port,
+		 n.conf->broker.tls.enabled ? " (TLS)" : "");
+	if (event_base_dispatch(n.ctx.base) == 0)
+		rc = NODE_EXIT_OK;
+	log_info("node", "stopped");
+out:
+	node_teardown(&n);
+	mosquitto_lib_cleanup();
+	return rc;
+}

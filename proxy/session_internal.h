@@ -1,0 +1,82 @@
+/* session_internal.h - struct session, shared by session.c (lifecycle, I/O, backpressure),
+ * session_pkt.c (what happens to each MQTT packet) and upstream.c. Not for other modules. */
+#ifndef PX_SESSION_INTERNAL_H
+#define PX_SESSION_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "mqtt_alias.h"
+#include "mqtt_frame.h"
+#include "session.h"
+
+/* Backpressure: when the other side's output queue passes HIGH, stop reading this side; resume
+ * when it drains to LOW (bufferevent write watermark). One packet may overshoot HIGH. */
+#define SESSION_OUT_HIGH (512u * 1024u)
+#define SESSION_OUT_LOW (128u * 1024u)
+/* Before CONNECT nothing is authenticated: the first packet has a tighter cap (STYLE habit 3). */
+#define SESSION_CONNECT_MAX (256u * 1024u)
+#define SESSION_DRAIN_SECONDS 5
+
+/* Session states (ARCHITECTURE.md). Every transition goes through session_set_state_(). */
+enum session_state {
+	SESSION_AWAIT_CONNECT, /* device accepted; its CONNECT has not arrived (connect timer) */
+	SESSION_CONNECTING,    /* CONNECT relayed into the upstream queue; TCP/TLS connect under way */
+	SESSION_ESTABLISHED,   /* upstream connected: packets flow both ways */
+	SESSION_DRAINING,      /* closing: no more reading, flushing queued output (drain timer) */
+	SESSION_CLOSED,        /* freed from a deferred event; callbacks do nothing */
+};
+
+enum session_dir {
+	DIR_UP,   /* device -> broker */
+	DIR_DOWN, /* broker -> device */
+};
+
+struct session {
+	struct px_ctx *ctx;
+	struct session *prev, *next; /* in the session set */
+	enum session_state state;
+	struct bufferevent *dev;     /* device connection; NULL once closed */
+	struct bufferevent *up;      /* broker connection; NULL before CONNECT and once closed */
+	struct event *timer;         /* connect / upstream connect / drain timeout */
+	struct event *free_ev;       /* deferred free */
+	uint8_t level;               /* MQTT protocol level learnt from CONNECT */
+	uint16_t keepalive;
+	bool got_connack;
+	bool paused[2];              /* reading of the source of this direction stopped */
+	uint32_t broker_max_packet;  /* CONNACK Maximum Packet Size (level 5); 0 = none */
+	struct mqtt_alias *alias[2]; /* Topic Alias tables, per direction */
+	char peer[64];               /* device address "ip:port" */
+	char client[72];             /* client id (printable, truncated) for log lines */
+};
+
+void session_set_state_(struct session *s, enum session_state st);
+/* Closes abruptly because the source of direction d broke the protocol (one log line). */
+void session_abort_(struct session *s, enum session_dir d, const char *why);
+/* Moves the frame of total bytes at the head of the source's input to the other side. */
+void session_forward_(struct session *s, enum session_dir d, size_t total);
+/* Drops the frame at the head of the source's input. */
+void session_discard_(struct session *s, enum session_dir d, size_t total);
+/* Queues bytes we made ourselves to the device or to the broker. */
+void session_send_(struct session *s, enum session_dir d, const uint8_t *buf, size_t len);
+/* Opens the broker connection (upstream.c). -1 if it could not even start. */
+int session_upstream_start_(struct session *s);
+/* Refuses the device's CONNECT with a CONNACK (reason per level) and closes after flushing. */
+void session_refuse_connect_(struct session *s, uint8_t reason_311, uint8_t reason_5, const char *why);
+
+/* Installs our callbacks and watermarks on a new bufferevent of this session, enables it. */
+void session_set_callbacks_(struct session *s, struct bufferevent *bev);
+void session_set_nodelay_(evutil_socket_t fd);
+/* upstream.c: the broker connection is up (TLS handshake done), or could not be made. */
+void upstream_on_connected_(struct session *s);
+void upstream_on_failed_(struct session *s, short what);
+
+/* session_pkt.c: handles one complete frame (bytes = total contiguous bytes). Returns 0 to go on
+ * with the next frame, -1 if the session is closing (stop pumping). */
+int session_packet_(struct session *s, enum session_dir d, const struct mqtt_frame *f, const uint8_t *bytes);
+
+#endif

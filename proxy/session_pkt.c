@@ -1,0 +1,191 @@
+/* session_pkt.c - what a session does with each complete MQTT packet: CONNECT starts the broker
+ * connection, CONNACK teaches the broker's limits, PUBLISH topics are resolved through the Topic
+ * Alias tables (sealing needs the real topic), packets that may not flow in a direction close the
+ * connection. Everything else is relayed unchanged. */
+#include "session_internal.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "log.h"
+#include "mqtt_codec.h"
+#include "../conf/conf.h"
+
+/* Body of a frame: after the fixed header. */
+static const uint8_t *pkt_body(const struct mqtt_frame *f, const uint8_t *bytes)
+{
+	return bytes + f->hdr_len;
+}
+
+static void session_copy_client_id(struct session *s, struct mqtt_buf id)
+{
+	size_t i, n = id.len < sizeof(s->client) - 1 ? id.len : sizeof(s->client) - 1;
+
+	for (i = 0; i < n; i++)
+		s->client[i] = isprint(id.p[i]) ? (char)id.p[i] : '?';
+	s->client[n] = '\0';
+	if (n == 0)
+		strcpy(s->client, "(empty)");
+}
+
+static uint16_t session_prop_u16(struct mqtt_buf props, uint8_t id)
+{
+	struct mqtt_prop p;
+
+	return mqtt_prop_find(props, id, &p) ? (uint16_t)p.num : 0;
+}
+
+static int session_on_connect(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
+{
+	struct mqtt_connect c;
+	uint8_t level = 0;
+	const char *why = NULL;
+	struct timeval tv;
+
+	if (mqtt_connect_parse(pkt_body(f, bytes), f->remaining, &c, &level, &why) != MQTT_PARSE_OK) {
+		if (level != 0 && level != MQTT_LEVEL_31 && level != MQTT_LEVEL_311 && level != MQTT_LEVEL_5) {
+			/* 3.1.1: 0x01 unacceptable protocol version; 5.0: 0x84 unsupported protocol version. */
+			s->level = level == MQTT_LEVEL_5 ? MQTT_LEVEL_5 : MQTT_LEVEL_311;
+			session_refuse_connect_(s, 0x01, 0x84, "unsupported protocol level");
+		} else {
+			session_abort_(s, DIR_UP, why ? why : "malformed CONNECT");
+		}
+		return -1;
+	}
+	s->level = c.level;
+	s->keepalive = c.keepalive;
+	session_copy_client_id(s, c.client_id);
+	if (c.keepalive) {
+		/* A broker closes a client silent for 1.5 x keepalive (MQTT 5 §3.1.2.10); so do we. */
+		tv.tv_sec = (time_t)c.keepalive + c.keepalive / 2;
+		tv.tv_usec = (c.keepalive % 2) ? 500000 : 0;
+		bufferevent_set_timeouts(s->dev, &tv, NULL);
+	}
+	if (c.level == MQTT_LEVEL_5)
+		mqtt_alias_set_max(s->alias[DIR_DOWN], session_prop_u16(c.props, MQTT_PROP_TOPIC_ALIAS_MAX));
+	event_del(s->timer);
+	session_set_state_(s, SESSION_CONNECTING);
+	if (session_upstream_start_(s) != 0) {
+		upstream_on_failed_(s, 0);
+		return -1;
+	}
+	session_forward_(s, DIR_UP, f->total);
+	return 0;
+}
+
+static int session_on_connack(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
+{
+	struct mqtt_connack ack;
+	struct mqtt_prop p;
+	const char *why = NULL;
+
+	if (s->got_connack) {
+		session_abort_(s, DIR_DOWN, "second CONNACK");
+		return -1;
+	}
+	if (mqtt_connack_parse(s->level, pkt_body(f, bytes), f->remaining, &ack, &why) != MQTT_PARSE_OK) {
+		session_abort_(s, DIR_DOWN, why ? why : "malformed CONNACK");
+		return -1;
+	}
+	s->got_connack = true;
+	if (s->level == MQTT_LEVEL_5) {
+		mqtt_alias_set_max(s->alias[DIR_UP], session_prop_u16(ack.props, MQTT_PROP_TOPIC_ALIAS_MAX));
+		if (mqtt_prop_find(ack.props, MQTT_PROP_MAX_PACKET_SIZE, &p))
+			s->broker_max_packet = p.num;
+	}
+	session_forward_(s, DIR_DOWN, f->total);
+	return 0;
+}
+
+/* Parses a PUBLISH and resolves its real topic through the direction's alias table. */
+static int session_parse_publish(struct session *s, enum session_dir d, const struct mqtt_frame *f,
+				 const uint8_t *bytes, struct mqtt_publish *p, struct mqtt_buf *topic)
+{
+	const char *why = NULL;
+	uint16_t alias = 0;
+
+	if (mqtt_publish_parse(s->level, f->flags, pkt_body(f, bytes), f->remaining, p, &why) != MQTT_PARSE_OK) {
+		session_abort_(s, d, why ? why : "malformed PUBLISH");
+		return -1;
+	}
+	if (s->level == MQTT_LEVEL_5)
+		alias = session_prop_u16(p->props, MQTT_PROP_TOPIC_ALIAS);
+	if (mqtt_alias_resolve(s->alias[d], alias, p->topic, topic) != MQTT_PARSE_OK) {
+		session_abort_(s, d, "invalid or unknown topic alias");
+		return -1;
+	}
+	return 0;
+}
+
+static int session_on_publish(struct session *s, enum session_dir d, const struct mqtt_frame *f,
+			      const uint8_t *bytes)
+{
+	struct mqtt_publish p;
+	struct mqtt_buf topic;
+
+	if (session_parse_publish(s, d, f, bytes, &p, &topic) != 0)
+		return -1;
+	session_forward_(s, d, f->total);
+	return 0;
+}
+
+/* Packets a client never sends (MQTT 5 §2.1.2 "direction of flow"). */
+static bool session_server_only(uint8_t type)
+{
+	return type == MQTT_CONNACK || type == MQTT_SUBACK || type == MQTT_UNSUBACK || type == MQTT_PINGRESP;
+}
+
+static bool session_client_only(uint8_t type)
+{
+	return type == MQTT_CONNECT || type == MQTT_SUBSCRIBE || type == MQTT_UNSUBSCRIBE ||
+	       type == MQTT_PINGREQ;
+}
+
+static int session_device_packet(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
+{
+	if (s->state == SESSION_AWAIT_CONNECT) {
+		if (f->type != MQTT_CONNECT) {
+			session_abort_(s, DIR_UP, "first packet is not CONNECT");
+			return -1;
+		}
+		return session_on_connect(s, f, bytes);
+	}
+	if (f->type == MQTT_CONNECT) {
+		session_abort_(s, DIR_UP, "second CONNECT");
+		return -1;
+	}
+	if (session_server_only(f->type)) {
+		session_abort_(s, DIR_UP, "server-to-client packet");
+		return -1;
+	}
+	if (f->type == MQTT_PUBLISH)
+		return session_on_publish(s, DIR_UP, f, bytes);
+	session_forward_(s, DIR_UP, f->total);
+	return 0;
+}
+
+static int session_broker_packet(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
+{
+	if (!s->got_connack && f->type != MQTT_CONNACK && f->type != MQTT_AUTH) {
+		session_abort_(s, DIR_DOWN, "first packet is not CONNACK");
+		return -1;
+	}
+	if (session_client_only(f->type)) {
+		session_abort_(s, DIR_DOWN, "client-to-server packet");
+		return -1;
+	}
+	switch (f->type) {
+	case MQTT_CONNACK:
+		return session_on_connack(s, f, bytes);
+	case MQTT_PUBLISH:
+		return session_on_publish(s, DIR_DOWN, f, bytes);
+	default:
+		session_forward_(s, DIR_DOWN, f->total);
+		return 0;
+	}
+}
+
+int session_packet_(struct session *s, enum session_dir d, const struct mqtt_frame *f, const uint8_t *bytes)
+{
+	return d == DIR_UP ? session_device_packet(s, f, bytes) : session_broker_packet(s, f, bytes);
+}
