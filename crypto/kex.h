@@ -6,8 +6,8 @@
 
 #include "px_err.h"
 
-#define KEX_PUB_LEN 32
-#define KEX_PRIV_LEN 32
+#define KEX_PUB_LEN    32
+#define KEX_PRIV_LEN   32
 #define KEX_SHARED_LEN 32
 
 struct kex_key; /* an X25519 private key; opaque */
