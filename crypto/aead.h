@@ -10,7 +10,7 @@
 #include "px_err.h"
 
 #define AEAD_KEY_LEN 32
-#define AEAD_IV_LEN 12
+#define AEAD_IV_LEN  12
 #define AEAD_TAG_LEN 16
 
 struct aead_key; /* opaque: cipher contexts plus the iv */
@@ -27,11 +27,14 @@ enum px_err aead_key_new(const uint8_t key[static AEAD_KEY_LEN], const uint8_t i
 void aead_key_free(struct aead_key *key);
 
 /* Seals the concatenation of pt[0..npt) into ct (sum of their lengths bytes) with the given AAD
- * pieces, and writes the tag. ct may not overlap the inputs. */
+ * pieces, and writes the tag. ct may not overlap the inputs. Empty pieces may have NULL data, and
+ * ct may be NULL when the plaintext is empty. Allocation-free. Errors: PX_ERR_INVAL (bad
+ * arguments), PX_ERR_TOO_LARGE (lengths overflow size_t), PX_ERR_CRYPTO (ct and tag wiped). */
 enum px_err aead_seal(struct aead_key *key, uint64_t counter, const struct aead_part *aad, size_t naad,
 		      const struct aead_part *pt, size_t npt, uint8_t *ct, uint8_t tag[static AEAD_TAG_LEN]);
 /* Opens ct_len bytes into pt (ct_len bytes; may equal ct for in-place). On any failure returns
- * PX_ERR_AUTH (or PX_ERR_CRYPTO) and pt is wiped: no unauthenticated byte is ever released. */
+ * PX_ERR_AUTH (PX_ERR_INVAL / PX_ERR_TOO_LARGE for bad arguments) and pt is wiped: no
+ * unauthenticated byte is ever released (in-place, the ciphertext is gone too). Allocation-free. */
 enum px_err aead_open(struct aead_key *key, uint64_t counter, const struct aead_part *aad, size_t naad,
 		      const uint8_t *ct, size_t ct_len, const uint8_t tag[static AEAD_TAG_LEN], uint8_t *pt);
 
