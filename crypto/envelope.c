@@ -1,0 +1,197 @@
+/* envelope.c - the sealed payload of PROTOCOL.md §5: header parsing, sealing and opening.
+ * Sealing streams the inner plaintext (§5.2: u32 props_len, props, u32 payload_len, payload, zero
+ * padding) into the AEAD as a list of pieces, so the payload is never copied; opening decrypts into
+ * the caller's buffer and then checks the inner lengths and the padding. Nothing here allocates. */
+#include "envelope.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+/* §5.4: AAD = "mqseal v1 data" || envelope[0..18) || u16(len(topic)) || topic. */
+#define ENV_AAD_LABEL	  "mqseal v1 data"
+#define ENV_AAD_LABEL_LEN (sizeof(ENV_AAD_LABEL) - 1)
+#define ENV_TOPIC_MAX	  65535 /* MQTT-1.5.4: a UTF-8 string is at most 65,535 bytes */
+#define ENV_AES_BLOCK	  16
+
+/* Padding source: at most ENV_PAD_MAX - 1 zero bytes are ever appended (§5.2, §14). */
+static const uint8_t env_zeros[ENV_PAD_MAX];
+
+static void env_put_u32(uint8_t p[static 4], uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t env_get_u32(const uint8_t p[static 4])
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static void env_put_u64(uint8_t p[static 8], uint64_t v)
+{
+	env_put_u32(p, (uint32_t)(v >> 32));
+	env_put_u32(p + 4, (uint32_t)v);
+}
+
+static uint64_t env_get_u64(const uint8_t p[static 8])
+{
+	return (uint64_t)env_get_u32(p) << 32 | env_get_u32(p + 4);
+}
+
+/* Length of the padded inner plaintext, or 0 on overflow or bad arguments. Both lengths travel as
+ * u32 (§5.2), so each must fit one. */
+static size_t env_inner_size(size_t props_len, size_t payload_len, unsigned padding)
+{
+	size_t n;
+
+	if (padding < 1 || padding > ENV_PAD_MAX || props_len > UINT32_MAX || payload_len > UINT32_MAX)
+		return 0;
+	if (props_len > SIZE_MAX - ENV_INNER_FIXED - payload_len)
+		return 0;
+	n = ENV_INNER_FIXED + props_len + payload_len;
+	if (n % padding && n > SIZE_MAX - padding)
+		return 0;
+	if (n % padding)
+		n += padding - n % padding;
+	return n;
+}
+
+size_t env_sealed_size(size_t props_len, size_t payload_len, unsigned padding)
+{
+	size_t inner = env_inner_size(props_len, payload_len, padding);
+
+	if (inner == 0 || inner > SIZE_MAX - ENV_OVERHEAD)
+		return 0;
+	return inner + ENV_OVERHEAD;
+}
+
+enum px_err env_parse_header(const uint8_t *env, size_t len, struct env_header *out)
+{
+	if (!env || !out)
+		return PX_ERR_INVAL;
+	/* §5.1: shorter than header + inner lengths + tag cannot be an envelope. */
+	if (len < ENV_MIN_LEN)
+		return PX_ERR_MALFORMED;
+	if (env[0] != ENV_VERSION || (env[1] & ~ENV_FLAG_KNOWN) != 0)
+		return PX_ERR_VERSION;
+	out->flags = env[1];
+	memcpy(out->key_id, env + 2, ENV_KEY_ID_LEN);
+	out->counter = env_get_u64(env + 10);
+	return PX_OK;
+}
+
+static void env_write_header(const struct env_header *hdr, uint8_t out[static ENV_HDR_LEN])
+{
+	out[0] = ENV_VERSION;
+	out[1] = hdr->flags;
+	memcpy(out + 2, hdr->key_id, ENV_KEY_ID_LEN);
+	env_put_u64(out + 10, hdr->counter);
+}
+
+/* The three AAD pieces of §5.4 around an 18-byte header; tlen holds u16(len(topic)). */
+static void env_aad(struct aead_part aad[static 4], const uint8_t *hdr, uint8_t tlen[static 2],
+		    const uint8_t *topic, size_t topic_len)
+{
+	tlen[0] = (uint8_t)(topic_len >> 8);
+	tlen[1] = (uint8_t)topic_len;
+	aad[0] = (struct aead_part){(const uint8_t *)ENV_AAD_LABEL, ENV_AAD_LABEL_LEN};
+	aad[1] = (struct aead_part){hdr, ENV_HDR_LEN};
+	aad[2] = (struct aead_part){tlen, 2};
+	aad[3] = (struct aead_part){topic, topic_len};
+}
+
+enum px_err env_seal(struct aead_key *key, const struct env_header *hdr, const uint8_t *topic,
+		     size_t topic_len, const uint8_t *props, size_t props_len, const uint8_t *payload,
+		     size_t payload_len, unsigned padding, uint8_t *out, size_t out_len)
+{
+	struct aead_part aad[4], pt[5];
+	uint8_t tlen[2], plen[4], ylen[4];
+	size_t inner;
+	enum px_err rc;
+
+	if (!key || !hdr || !out || (!topic && topic_len) || (!props && props_len) ||
+	    (!payload && payload_len))
+		return PX_ERR_INVAL;
+	if ((hdr->flags & ~ENV_FLAG_KNOWN) != 0 || topic_len > ENV_TOPIC_MAX)
+		return PX_ERR_INVAL;
+	inner = env_inner_size(props_len, payload_len, padding);
+	if (inner == 0 || out_len != env_sealed_size(props_len, payload_len, padding))
+		return PX_ERR_INVAL;
+	env_write_header(hdr, out);
+	env_aad(aad, out, tlen, topic, topic_len);
+	env_put_u32(plen, (uint32_t)props_len);
+	env_put_u32(ylen, (uint32_t)payload_len);
+	pt[0] = (struct aead_part){plen, sizeof(plen)};
+	pt[1] = (struct aead_part){props, props_len};
+	pt[2] = (struct aead_part){ylen, sizeof(ylen)};
+	pt[3] = (struct aead_part){payload, payload_len};
+	pt[4] = (struct aead_part){env_zeros, inner - ENV_INNER_FIXED - props_len - payload_len};
+	rc = aead_seal(key, hdr->counter, aad, 4, pt, 5, out + ENV_HDR_LEN, out + ENV_HDR_LEN + inner);
+	if (rc != PX_OK)
+		OPENSSL_cleanse(out, out_len);
+	return rc;
+}
+
+/* §5.2: 8 + props_len + payload_len <= len(inner), and every padding byte is 0. The padding is
+ * OR-ed as a whole, with no early exit, so the time taken does not depend on where a non-zero
+ * byte sits. */
+static enum px_err env_check_inner(const uint8_t *inner, size_t n, struct env_opened *out)
+{
+	size_t props_len, payload_len, used, i;
+	uint8_t acc = 0;
+
+	props_len = env_get_u32(inner);
+	if (props_len > n - ENV_INNER_FIXED)
+		return PX_ERR_MALFORMED;
+	payload_len = env_get_u32(inner + 4 + props_len);
+	if (payload_len > n - ENV_INNER_FIXED - props_len)
+		return PX_ERR_MALFORMED;
+	used = ENV_INNER_FIXED + props_len + payload_len;
+	for (i = used; i < n; i++)
+		acc |= inner[i];
+	if (acc != 0)
+		return PX_ERR_MALFORMED;
+	out->props = inner + 4;
+	out->props_len = props_len;
+	out->payload = inner + 8 + props_len;
+	out->payload_len = payload_len;
+	return PX_OK;
+}
+
+enum px_err env_open(struct aead_key *key, const struct env_header *hdr, const uint8_t *topic,
+		     size_t topic_len, const uint8_t *env, size_t len, uint8_t *inner, struct env_opened *out)
+{
+	struct aead_part aad[4];
+	uint8_t tlen[2];
+	size_t n;
+	enum px_err rc;
+
+	if (!key || !hdr || !env || !inner || !out || (!topic && topic_len) || topic_len > ENV_TOPIC_MAX)
+		return PX_ERR_INVAL;
+	if (len < ENV_MIN_LEN)
+		return PX_ERR_MALFORMED;
+	n = len - ENV_OVERHEAD;
+	/* The AAD takes the header exactly as received (§5.4); the counter for the nonce is hdr's. */
+	env_aad(aad, env, tlen, topic, topic_len);
+	rc = aead_open(key, hdr->counter, aad, 4, env + ENV_HDR_LEN, n, env + ENV_HDR_LEN + n, inner);
+	if (rc != PX_OK)
+		return rc;
+	rc = env_check_inner(inner, n, out);
+	if (rc != PX_OK) {
+		OPENSSL_cleanse(inner, n);
+		memset(out, 0, sizeof(*out));
+	}
+	return rc;
+}
+
+uint64_t env_blocks(size_t topic_len, size_t sealed_len)
+{
+	/* §9.4: ceil((len(AAD) + len(inner)) / 16) + 1, the +1 for the tag's E(K, J0). */
+	uint64_t aad = ENV_AAD_LABEL_LEN + ENV_HDR_LEN + 2 + (uint64_t)topic_len;
+	uint64_t inner = sealed_len > ENV_OVERHEAD ? (uint64_t)(sealed_len - ENV_OVERHEAD) : 0;
+
+	return (aad + inner + ENV_AES_BLOCK - 1) / ENV_AES_BLOCK + 1;
+}
