@@ -1,0 +1,346 @@
+/* announce.c - key announcements (PROTOCOL.md §7): the epoch keys of §4.2, the pairwise wrap of
+ * the sender secret of §4.3 and §7.2, and the build, strict parse, signature check and unwrap of
+ * an announcement. The byte helpers shared with confirmations live in announce_wire.c. */
+#include "announce_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "aead.h"
+#include "kdf.h"
+
+#define ANN_LABEL_SIG  "mqseal v1 announce"
+#define ANN_LABEL_WRAP "mqseal v1 wrap"
+#define ANN_SALT_EPOCH "mqseal v1 epoch"
+#define ANN_SALT_PAIR  "mqseal v1 pair"
+/* After the sender id: epoch 8, rev 4, issued_at 8, interval_s 4, next_counter 8, eph_pub 32, n 2. */
+#define ANN_FIXED_AFTER_ID 66
+/* The smallest announcement: preamble, a 1-byte id, the fixed fields, no entry, the signature. */
+#define ANN_MIN_LEN (ANN_PREAMBLE_LEN + 2 + ANN_FIXED_AFTER_ID + ANN_SIG_LEN)
+/* An entry after its recipient id: recipient_eph 32, acked_epoch 8, wrapped 48. */
+#define ANN_ENTRY_AFTER_ID (KEX_PUB_LEN + 8 + ANN_WRAPPED_LEN)
+
+static void ann_be64(uint8_t p[static 8], uint64_t v)
+{
+	size_t i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+enum px_err epoch_derive(const uint8_t secret[static ANN_SECRET_LEN], const char *sender_id, uint64_t epoch,
+			 uint8_t suite, struct epoch_keys *out)
+{
+	uint8_t prk[KDF_PRK_LEN], ctx[1 + ANN_ID_MAX + 8 + 1];
+	size_t idlen = ann_id_len_(sender_id), n;
+	enum px_err rc;
+
+	if (!secret || !out || idlen == 0)
+		return PX_ERR_INVAL;
+	/* ctx_epoch = str8(sender_id) || u64(epoch) || u8(suite) (§4.2). */
+	ctx[0] = (uint8_t)idlen;
+	memcpy(ctx + 1, sender_id, idlen);
+	ann_be64(ctx + 1 + idlen, epoch);
+	ctx[1 + idlen + 8] = suite;
+	n = 1 + idlen + 8 + 1;
+	rc = kdf_extract((const uint8_t *)ANN_SALT_EPOCH, strlen(ANN_SALT_EPOCH), secret, ANN_SECRET_LEN,
+			 prk);
+	if (rc == PX_OK)
+		rc = kdf_expand_label(prk, "data key", ctx, n, out->key, sizeof(out->key));
+	if (rc == PX_OK)
+		rc = kdf_expand_label(prk, "data iv", ctx, n, out->iv, sizeof(out->iv));
+	if (rc == PX_OK)
+		rc = kdf_expand_label(prk, "key id", ctx, n, out->key_id, sizeof(out->key_id));
+	OPENSSL_cleanse(prk, sizeof(prk));
+	if (rc != PX_OK)
+		OPENSSL_cleanse(out, sizeof(*out));
+	return rc;
+}
+
+enum px_err ann_wrap_key_(const struct kex_key *mine, const uint8_t peer_pub[static KEX_PUB_LEN],
+			  const char *s_id, const char *r_id, const uint8_t s_pub[static KEX_PUB_LEN],
+			  const uint8_t r_pub[static KEX_PUB_LEN], uint8_t wrap_key[static AEAD_KEY_LEN])
+{
+	uint8_t shared[KEX_SHARED_LEN], prk[KDF_PRK_LEN], ctx[2 * (1 + ANN_ID_MAX) + 2 * KEX_PUB_LEN];
+	size_t slen = ann_id_len_(s_id), rlen = ann_id_len_(r_id), n = 0;
+	enum px_err rc;
+
+	if (!mine || slen == 0 || rlen == 0)
+		return PX_ERR_INVAL;
+	/* ctx_pair = str8(S_id) || str8(R_id) || S_pub || R_pub (§4.3): sender first, so the two
+	 * directions get different keys, and both public keys bind the transcript (R9). */
+	ctx[n++] = (uint8_t)slen;
+	memcpy(ctx + n, s_id, slen);
+	n += slen;
+	ctx[n++] = (uint8_t)rlen;
+	memcpy(ctx + n, r_id, rlen);
+	n += rlen;
+	memcpy(ctx + n, s_pub, KEX_PUB_LEN);
+	memcpy(ctx + n + KEX_PUB_LEN, r_pub, KEX_PUB_LEN);
+	n += 2 * KEX_PUB_LEN;
+	/* An all-zero X25519 result is refused inside kex_derive (R8). */
+	rc = kex_derive(mine, peer_pub, shared);
+	if (rc == PX_OK)
+		rc = kdf_extract((const uint8_t *)ANN_SALT_PAIR, strlen(ANN_SALT_PAIR), shared,
+				 sizeof(shared), prk);
+	if (rc == PX_OK)
+		rc = kdf_expand_label(prk, "wrap key", ctx, n, wrap_key, AEAD_KEY_LEN);
+	OPENSSL_cleanse(shared, sizeof(shared));
+	OPENSSL_cleanse(prk, sizeof(prk));
+	if (rc != PX_OK)
+		OPENSSL_cleanse(wrap_key, AEAD_KEY_LEN);
+	return rc;
+}
+
+/* AES-256-GCM under the wrap key with nonce 0^4 || u64(rev), i.e. a zero IV and counter rev, and
+ * AAD "mqseal v1 wrap" || u64(epoch) (§7.2). seal: in = secret, out = 48 bytes; else the reverse. */
+static enum px_err ann_wrap_run(const uint8_t wrap_key[static AEAD_KEY_LEN], uint32_t rev, uint64_t epoch,
+				bool seal, const uint8_t *in, uint8_t *out)
+{
+	static const uint8_t zero_iv[AEAD_IV_LEN];
+	struct aead_key *k = NULL;
+	uint8_t ep[8];
+	struct aead_part aad[2], pt;
+	enum px_err rc;
+
+	ann_be64(ep, epoch);
+	aad[0] = (struct aead_part){(const uint8_t *)ANN_LABEL_WRAP, strlen(ANN_LABEL_WRAP)};
+	aad[1] = (struct aead_part){ep, sizeof(ep)};
+	rc = aead_key_new(wrap_key, zero_iv, &k);
+	if (rc != PX_OK)
+		goto out;
+	if (seal) {
+		pt = (struct aead_part){in, ANN_SECRET_LEN};
+		rc = aead_seal(k, rev, aad, 2, &pt, 1, out, out + ANN_SECRET_LEN);
+	} else {
+		rc = aead_open(k, rev, aad, 2, in, ANN_SECRET_LEN, in + ANN_SECRET_LEN, out);
+	}
+out:
+	aead_key_free(k);
+	return rc;
+}
+
+static size_t ann_size(const struct ann_params *p)
+{
+	size_t n, i, k;
+
+	k = ann_id_len_(p->sender_id);
+	if (k == 0 || !p->eph || !p->secret || p->nrecipients > ANN_MAX_ENTRIES ||
+	    (!p->recipients && p->nrecipients))
+		return 0;
+	n = ANN_PREAMBLE_LEN + 1 + k + ANN_FIXED_AFTER_ID + ANN_SIG_LEN;
+	for (i = 0; i < p->nrecipients; i++) {
+		k = ann_id_len_(p->recipients[i].id);
+		if (k == 0)
+			return 0;
+		n += 1 + k + ANN_ENTRY_AFTER_ID; /* at most 256 * 153 bytes: no overflow */
+	}
+	return n;
+}
+
+static enum px_err ann_write_entry(struct ann_wr *w, const struct ann_params *p,
+				   const uint8_t s_pub[static KEX_PUB_LEN], const struct ann_recipient *r)
+{
+	uint8_t wrap_key[AEAD_KEY_LEN];
+	enum px_err rc;
+
+	ann_wr_id_(w, r->id);
+	ann_wr_bytes_(w, r->eph_pub, KEX_PUB_LEN);
+	ann_wr_u64_(w, r->acked_epoch);
+	rc = ann_wrap_key_(p->eph, r->eph_pub, p->sender_id, r->id, s_pub, r->eph_pub, wrap_key);
+	if (rc == PX_OK)
+		rc = ann_wrap_run(wrap_key, p->rev, p->epoch, true, p->secret, w->buf + w->pos);
+	OPENSSL_cleanse(wrap_key, sizeof(wrap_key));
+	w->pos += ANN_WRAPPED_LEN;
+	return rc;
+}
+
+static void ann_write_header(struct ann_wr *w, const struct ann_params *p,
+			     const uint8_t s_pub[static KEX_PUB_LEN])
+{
+	ann_wr_bytes_(w, ANN_MAGIC, ANN_MAGIC_LEN);
+	ann_wr_u8_(w, ANN_VERSION);
+	ann_wr_u8_(w, ANN_TYPE_ANNOUNCE);
+	ann_wr_u8_(w, ANN_SUITE_1);
+	ann_wr_u8_(w, 0);
+	ann_wr_id_(w, p->sender_id);
+	ann_wr_u64_(w, p->epoch);
+	ann_wr_u32_(w, p->rev);
+	ann_wr_u64_(w, p->issued_at_ms);
+	ann_wr_u32_(w, p->interval_s);
+	ann_wr_u64_(w, p->next_counter);
+	ann_wr_bytes_(w, s_pub, KEX_PUB_LEN);
+	ann_wr_u16_(w, (uint16_t)p->nrecipients);
+}
+
+enum px_err ann_build(const struct id_key *id, const char *topic, const struct ann_params *p, uint8_t **out,
+		      size_t *out_len)
+{
+	struct ann_wr w = {0};
+	uint8_t s_pub[KEX_PUB_LEN];
+	size_t i;
+	enum px_err rc;
+
+	if (!id || !topic || !p || !out || !out_len)
+		return PX_ERR_INVAL;
+	*out = NULL;
+	*out_len = 0;
+	w.len = ann_size(p);
+	if (w.len == 0)
+		return PX_ERR_INVAL;
+	if (w.len > ANN_MAX_LEN)
+		return PX_ERR_TOO_LARGE;
+	rc = kex_key_public(p->eph, s_pub);
+	if (rc != PX_OK)
+		return rc;
+	w.buf = malloc(w.len);
+	if (!w.buf)
+		return PX_ERR_NOMEM;
+	ann_write_header(&w, p, s_pub);
+	for (i = 0; i < p->nrecipients && rc == PX_OK; i++)
+		rc = ann_write_entry(&w, p, s_pub, &p->recipients[i]);
+	if (rc == PX_OK)
+		rc = ann_sign_(id, ANN_LABEL_SIG, topic, w.buf, w.len - ANN_SIG_LEN);
+	if (rc != PX_OK)
+		goto out;
+	*out = w.buf;
+	*out_len = w.len;
+	w.buf = NULL;
+out:
+	free(w.buf);
+	return rc;
+}
+
+enum px_err ann_peek(const uint8_t *buf, size_t len, struct ann_view *out)
+{
+	struct ann_rd r = {.buf = buf, .len = len};
+	const uint8_t *eph;
+	enum px_err rc;
+
+	if (!buf || !out)
+		return PX_ERR_INVAL;
+	memset(out, 0, sizeof(*out));
+	/* §7.3 step 1: the size bounds come first, before any field is read. */
+	if (len > ANN_MAX_LEN)
+		return PX_ERR_TOO_LARGE;
+	if (len < ANN_MIN_LEN)
+		return PX_ERR_MALFORMED;
+	rc = ann_preamble_(&r, ANN_TYPE_ANNOUNCE, &out->suite);
+	if (rc != PX_OK)
+		return rc;
+	ann_rd_id_(&r, out->sender_id);
+	out->epoch = ann_rd_u64_(&r);
+	out->rev = ann_rd_u32_(&r);
+	out->issued_at_ms = ann_rd_u64_(&r);
+	out->interval_s = ann_rd_u32_(&r);
+	out->next_counter = ann_rd_u64_(&r);
+	eph = ann_rd_take_(&r, KEX_PUB_LEN);
+	if (eph)
+		memcpy(out->eph_pub, eph, KEX_PUB_LEN);
+	out->nentries = ann_rd_u16_(&r);
+	if (r.bad)
+		return PX_ERR_MALFORMED;
+	if (out->nentries > ANN_MAX_ENTRIES)
+		return PX_ERR_TOO_LARGE;
+	out->buf = buf;
+	out->len = len;
+	out->entries_off = r.pos;
+	return PX_OK;
+}
+
+/* Reads one entry at the cursor; leaves r->bad set if it does not parse. */
+static void ann_rd_entry(struct ann_rd *r, struct ann_entry *e)
+{
+	const uint8_t *eph;
+
+	ann_rd_id_(r, e->recipient_id);
+	eph = ann_rd_take_(r, KEX_PUB_LEN);
+	if (eph)
+		memcpy(e->recipient_eph, eph, KEX_PUB_LEN);
+	e->acked_epoch = ann_rd_u64_(r);
+	e->wrapped = ann_rd_take_(r, ANN_WRAPPED_LEN);
+}
+
+enum px_err ann_parse(const uint8_t *buf, size_t len, struct ann_view *out)
+{
+	struct ann_rd r = {.buf = buf, .len = len};
+	struct ann_entry e;
+	size_t i;
+	enum px_err rc;
+
+	rc = ann_peek(buf, len, out);
+	if (rc != PX_OK)
+		return rc;
+	r.pos = out->entries_off;
+	for (i = 0; i < out->nentries && !r.bad; i++)
+		ann_rd_entry(&r, &e);
+	/* Exactly the signature may follow the last entry (§7.2). */
+	if (r.bad || len - r.pos != ANN_SIG_LEN) {
+		memset(out, 0, sizeof(*out));
+		return PX_ERR_MALFORMED;
+	}
+	return PX_OK;
+}
+
+void ann_entry_at(const struct ann_view *a, size_t i, struct ann_entry *out)
+{
+	struct ann_rd r = {.buf = a->buf, .len = a->len, .pos = a->entries_off};
+	size_t k;
+
+	memset(out, 0, sizeof(*out));
+	if (i >= a->nentries)
+		return;
+	for (k = 0; k <= i && !r.bad; k++)
+		ann_rd_entry(&r, out);
+	/* a came from ann_parse, so every entry reads; a view that did not is answered with nothing. */
+	if (r.bad)
+		memset(out, 0, sizeof(*out));
+}
+
+bool ann_find_entry(const struct ann_view *a, const char *recipient_id, struct ann_entry *out)
+{
+	struct ann_rd r = {.buf = a->buf, .len = a->len, .pos = a->entries_off};
+	size_t k;
+
+	if (!recipient_id)
+		return false;
+	for (k = 0; k < a->nentries; k++) {
+		ann_rd_entry(&r, out);
+		if (r.bad)
+			break;
+		if (strcmp(out->recipient_id, recipient_id) == 0)
+			return true;
+	}
+	memset(out, 0, sizeof(*out));
+	return false;
+}
+
+enum px_err ann_verify(const struct ann_view *a, const struct id_pub *pub, const char *topic)
+{
+	if (!a || !a->buf)
+		return PX_ERR_INVAL;
+	return ann_verify_sig_(pub, ANN_LABEL_SIG, topic, a->buf, a->len);
+}
+
+enum px_err ann_unwrap(const struct ann_view *a, const struct ann_entry *e, const char *my_id,
+		       const struct kex_key *my_eph, uint8_t secret[static ANN_SECRET_LEN])
+{
+	uint8_t my_pub[KEX_PUB_LEN], wrap_key[AEAD_KEY_LEN];
+	enum px_err rc;
+
+	if (!a || !e || !e->wrapped || !my_eph || !secret)
+		return PX_ERR_INVAL;
+	/* R_pub is this node's own public key: if the entry was wrapped to another one, the
+	 * transcript differs and the wrap does not open. */
+	rc = kex_key_public(my_eph, my_pub);
+	if (rc == PX_OK)
+		rc = ann_wrap_key_(my_eph, a->eph_pub, a->sender_id, my_id, a->eph_pub, my_pub, wrap_key);
+	if (rc == PX_OK)
+		rc = ann_wrap_run(wrap_key, a->rev, a->epoch, false, e->wrapped, secret);
+	OPENSSL_cleanse(wrap_key, sizeof(wrap_key));
+	if (rc != PX_OK)
+		OPENSSL_cleanse(secret, ANN_SECRET_LEN);
+	return rc;
+}

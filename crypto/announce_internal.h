@@ -1,0 +1,71 @@
+/* announce_internal.h - what announce.c and ack.c share: the checked cursor over a received
+ * message, the writer for messages we size ourselves, node-id validation, and the signed message
+ * of §7.2 / §8 (label || u16(len(topic)) || topic || bytes). Not for use outside crypto/. */
+#ifndef PX_ANNOUNCE_INTERNAL_H
+#define PX_ANNOUNCE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "aead.h"
+#include "announce.h"
+
+#define ANN_MAGIC_LEN	 4
+#define ANN_PREAMBLE_LEN 8 /* magic, version, type, suite, flags */
+#define ANN_SIG_LEN	 64
+#define ANN_TOPIC_MAX	 65535 /* MQTT-1.5.4: a topic is a UTF-8 string of at most 65,535 bytes */
+
+/* A read cursor: every read checks pos + n <= len first and sets bad instead of reading past. */
+struct ann_rd {
+	const uint8_t *buf;
+	size_t len;
+	size_t pos;
+	bool bad;
+};
+
+/* A write cursor over a buffer sized exactly beforehand; overrunning it is a bug (asserted). */
+struct ann_wr {
+	uint8_t *buf;
+	size_t len;
+	size_t pos;
+};
+
+const uint8_t *ann_rd_take_(struct ann_rd *r, size_t n); /* NULL (and bad) if fewer than n left */
+uint8_t ann_rd_u8_(struct ann_rd *r);
+uint16_t ann_rd_u16_(struct ann_rd *r);
+uint32_t ann_rd_u32_(struct ann_rd *r);
+uint64_t ann_rd_u64_(struct ann_rd *r);
+/* str8 node id: 1..ANN_ID_MAX bytes of [A-Za-z0-9._-], copied NUL-terminated into out. */
+void ann_rd_id_(struct ann_rd *r, char out[static ANN_ID_MAX + 1]);
+
+void ann_wr_bytes_(struct ann_wr *w, const void *p, size_t n);
+void ann_wr_u8_(struct ann_wr *w, uint8_t v);
+void ann_wr_u16_(struct ann_wr *w, uint16_t v);
+void ann_wr_u32_(struct ann_wr *w, uint32_t v);
+void ann_wr_u64_(struct ann_wr *w, uint64_t v);
+void ann_wr_id_(struct ann_wr *w, const char *id); /* str8; the id was checked by ann_id_len_ */
+
+/* Length of a valid node id (1..ANN_ID_MAX of [A-Za-z0-9._-], PROTOCOL.md §1), 0 if invalid. */
+size_t ann_id_len_(const char *id);
+bool ann_id_ok_(const uint8_t *id, size_t len);
+
+/* Checks the 8-byte preamble (magic, version, type, suite 1, flags 0). */
+enum px_err ann_preamble_(struct ann_rd *r, uint8_t type, uint8_t *suite);
+
+/* Signs label || u16(len(topic)) || topic || body[0..body_len) and writes the 64-byte signature
+ * at body + body_len (the caller sized body for it). */
+enum px_err ann_sign_(const struct id_key *id, const char *label, const char *topic, uint8_t *body,
+		      size_t body_len);
+/* Verifies the last 64 bytes of msg (msg_len >= 64) as that signature over the rest. */
+enum px_err ann_verify_sig_(const struct id_pub *pub, const char *label, const char *topic,
+			    const uint8_t *msg, size_t msg_len);
+
+/* The pairwise wrap key of §4.3 from this node's key mine and the other side's public key:
+ * X25519, then HKDF with ctx_pair = str8(s_id) || str8(r_id) || s_pub || r_pub. Exposed for the
+ * golden-vector test. */
+enum px_err ann_wrap_key_(const struct kex_key *mine, const uint8_t peer_pub[static KEX_PUB_LEN],
+			  const char *s_id, const char *r_id, const uint8_t s_pub[static KEX_PUB_LEN],
+			  const uint8_t r_pub[static KEX_PUB_LEN], uint8_t wrap_key[static AEAD_KEY_LEN]);
+
+#endif
