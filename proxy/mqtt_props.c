@@ -1,0 +1,460 @@
+/* mqtt_props.c - MQTT 5 properties (§2.2.2): the identifier table of §2.2.2.2 (type, packets it may
+ * appear in, value range, single or multiple instance), validation of a whole block, iteration,
+ * filtering and writing. Also the packets that are nothing but a packet id and/or a reason code
+ * plus properties: PUBACK..PUBCOMP, CONNACK, DISCONNECT and AUTH. */
+#include "mqtt_codec.h"
+#include "mqtt_codec_internal.h"
+#include "mqtt_topic.h"
+
+/* Value types of §2.2.2.2 (§1.5 data representation). */
+enum prop_kind {
+	PK_NONE = 0, /* unknown identifier */
+	PK_BYTE,
+	PK_U16,
+	PK_U32,
+	PK_VARINT,
+	PK_UTF8,
+	PK_BIN,
+	PK_PAIR,
+};
+
+#define PF_MULTI 0x01     /* may appear more than once */
+#define PF_MULTI_PUB 0x02 /* may appear more than once in PUBLISH only (Subscription Identifier) */
+#define PF_BOOL 0x04      /* 0 or 1 */
+#define PF_NONZERO 0x08   /* 0 is a Protocol Error */
+#define PF_TOPIC 0x10     /* the value is a topic name (Response Topic, [MQTT-3.3.2-14]) */
+
+#define IN(t) (1u << (t))
+#define IN_WILL IN(0) /* will properties: packet type 0 */
+#define IN_ACKS (IN(MQTT_PUBACK) | IN(MQTT_PUBREC) | IN(MQTT_PUBREL) | IN(MQTT_PUBCOMP))
+
+struct prop_rule {
+	uint8_t kind;
+	uint8_t flags;
+	uint16_t packets; /* bit n: allowed in packet type n (bit 0: will properties) */
+};
+
+/* MQTT 5 §2.2.2.2 table 2-4, with the range rules of §3.1.2.11, §3.2.2.3, §3.3.2.3, §3.8.2.1. */
+static const struct prop_rule prop_rules[0x2B] = {
+	[MQTT_PROP_PAYLOAD_FORMAT] = {PK_BYTE, PF_BOOL, IN(MQTT_PUBLISH) | IN_WILL},
+	[MQTT_PROP_MESSAGE_EXPIRY] = {PK_U32, 0, IN(MQTT_PUBLISH) | IN_WILL},
+	[MQTT_PROP_CONTENT_TYPE] = {PK_UTF8, 0, IN(MQTT_PUBLISH) | IN_WILL},
+	[MQTT_PROP_RESPONSE_TOPIC] = {PK_UTF8, PF_TOPIC, IN(MQTT_PUBLISH) | IN_WILL},
+	[MQTT_PROP_CORRELATION_DATA] = {PK_BIN, 0, IN(MQTT_PUBLISH) | IN_WILL},
+	[MQTT_PROP_SUBSCRIPTION_ID] = {PK_VARINT, PF_MULTI_PUB | PF_NONZERO,
+				       IN(MQTT_PUBLISH) | IN(MQTT_SUBSCRIBE)},
+	[MQTT_PROP_SESSION_EXPIRY] = {PK_U32, 0, IN(MQTT_CONNECT) | IN(MQTT_CONNACK) | IN(MQTT_DISCONNECT)},
+	[MQTT_PROP_ASSIGNED_CLIENT_ID] = {PK_UTF8, 0, IN(MQTT_CONNACK)},
+	[MQTT_PROP_SERVER_KEEPALIVE] = {PK_U16, 0, IN(MQTT_CONNACK)},
+	[MQTT_PROP_AUTH_METHOD] = {PK_UTF8, 0, IN(MQTT_CONNECT) | IN(MQTT_CONNACK) | IN(MQTT_AUTH)},
+	[MQTT_PROP_AUTH_DATA] = {PK_BIN, 0, IN(MQTT_CONNECT) | IN(MQTT_CONNACK) | IN(MQTT_AUTH)},
+	[MQTT_PROP_REQUEST_PROBLEM_INFO] = {PK_BYTE, PF_BOOL, IN(MQTT_CONNECT)},
+	[MQTT_PROP_WILL_DELAY] = {PK_U32, 0, IN_WILL},
+	[MQTT_PROP_REQUEST_RESPONSE_INFO] = {PK_BYTE, PF_BOOL, IN(MQTT_CONNECT)},
+	[MQTT_PROP_RESPONSE_INFO] = {PK_UTF8, 0, IN(MQTT_CONNACK)},
+	[MQTT_PROP_SERVER_REFERENCE] = {PK_UTF8, 0, IN(MQTT_CONNACK) | IN(MQTT_DISCONNECT)},
+	[MQTT_PROP_REASON_STRING] = {PK_UTF8, 0,
+				     IN(MQTT_CONNACK) | IN_ACKS | IN(MQTT_SUBACK) | IN(MQTT_UNSUBACK) |
+					     IN(MQTT_DISCONNECT) | IN(MQTT_AUTH)},
+	[MQTT_PROP_RECEIVE_MAX] = {PK_U16, PF_NONZERO, IN(MQTT_CONNECT) | IN(MQTT_CONNACK)},
+	[MQTT_PROP_TOPIC_ALIAS_MAX] = {PK_U16, 0, IN(MQTT_CONNECT) | IN(MQTT_CONNACK)},
+	[MQTT_PROP_TOPIC_ALIAS] = {PK_U16, PF_NONZERO, IN(MQTT_PUBLISH)},
+	[MQTT_PROP_MAX_QOS] = {PK_BYTE, PF_BOOL, IN(MQTT_CONNACK)},
+	[MQTT_PROP_RETAIN_AVAILABLE] = {PK_BYTE, PF_BOOL, IN(MQTT_CONNACK)},
+	[MQTT_PROP_USER_PROPERTY] = {PK_PAIR, PF_MULTI, 0xFFFF & ~IN(MQTT_PINGREQ) & ~IN(MQTT_PINGRESP)},
+	[MQTT_PROP_MAX_PACKET_SIZE] = {PK_U32, PF_NONZERO, IN(MQTT_CONNECT) | IN(MQTT_CONNACK)},
+	[MQTT_PROP_WILDCARD_SUB_AVAILABLE] = {PK_BYTE, PF_BOOL, IN(MQTT_CONNACK)},
+	[MQTT_PROP_SUB_ID_AVAILABLE] = {PK_BYTE, PF_BOOL, IN(MQTT_CONNACK)},
+	[MQTT_PROP_SHARED_SUB_AVAILABLE] = {PK_BYTE, PF_BOOL, IN(MQTT_CONNACK)},
+};
+
+static const struct prop_rule *prop_rule_of(uint8_t id)
+{
+	if (id >= sizeof(prop_rules) / sizeof(prop_rules[0]) || prop_rules[id].kind == PK_NONE)
+		return NULL;
+	return &prop_rules[id];
+}
+
+static const char *prop_read_string(struct mqtt_rd *r, struct mqtt_buf *out)
+{
+	if (!mqtt_rd_bin_(r, out))
+		return "property truncated";
+	return mqtt_utf8_valid(out->p, out->len) ? NULL : "property not UTF-8";
+}
+
+static const char *prop_read_varint(struct mqtt_rd *r, uint32_t *v)
+{
+	size_t used = 0;
+	enum mqtt_parse rc = mqtt_varint_decode(r->p + r->pos, mqtt_rd_left_(r), v, &used);
+
+	if (rc == MQTT_PARSE_NEED_MORE)
+		return "property truncated";
+	if (rc != MQTT_PARSE_OK)
+		return "property varint invalid";
+	r->pos += used;
+	return NULL;
+}
+
+static const char *prop_read_value(struct mqtt_rd *r, uint8_t kind, struct mqtt_prop *p)
+{
+	uint8_t b = 0;
+	uint16_t s = 0;
+	const char *err;
+
+	switch (kind) {
+	case PK_BYTE:
+		err = mqtt_rd_u8_(r, &b) ? NULL : "property truncated";
+		p->num = b;
+		return err;
+	case PK_U16:
+		err = mqtt_rd_u16_(r, &s) ? NULL : "property truncated";
+		p->num = s;
+		return err;
+	case PK_U32:
+		return mqtt_rd_u32_(r, &p->num) ? NULL : "property truncated";
+	case PK_VARINT:
+		return prop_read_varint(r, &p->num);
+	case PK_UTF8:
+		return prop_read_string(r, &p->a);
+	case PK_BIN:
+		return mqtt_rd_bin_(r, &p->a) ? NULL : "property truncated";
+	default: /* PK_PAIR */
+		if ((err = prop_read_string(r, &p->a)))
+			return err;
+		return prop_read_string(r, &p->b);
+	}
+}
+
+/* Reads one property. The identifier is a Variable Byte Integer (§2.2.2.2), but every defined one
+ * is below 128, so a byte with the continuation bit is an unknown identifier or an overlong form. */
+static const char *prop_read(struct mqtt_rd *r, struct mqtt_prop *p)
+{
+	const struct prop_rule *rule;
+	size_t start = r->pos;
+	const char *err;
+
+	memset(p, 0, sizeof(*p));
+	if (!mqtt_rd_u8_(r, &p->id))
+		return "property truncated";
+	if (!(rule = prop_rule_of(p->id)))
+		return "unknown property";
+	if ((err = prop_read_value(r, rule->kind, p)))
+		return err;
+	p->raw.p = r->p + start;
+	p->raw.len = r->pos - start;
+	return NULL;
+}
+
+/* Packet, instance and range rules for one property; seen tracks single-instance identifiers. */
+static const char *prop_check(const struct mqtt_prop *p, uint8_t packet_type, uint64_t *seen)
+{
+	const struct prop_rule *rule = prop_rule_of(p->id);
+	bool multi = (rule->flags & PF_MULTI) || ((rule->flags & PF_MULTI_PUB) && packet_type == MQTT_PUBLISH);
+
+	if (packet_type >= 16 || !(rule->packets & IN(packet_type)))
+		return "property not allowed in packet";
+	if (!multi && (*seen & (1ull << p->id)))
+		return "duplicate property";
+	*seen |= 1ull << p->id;
+	if (((rule->flags & PF_BOOL) && p->num > 1) || ((rule->flags & PF_NONZERO) && p->num == 0))
+		return "property value out of range";
+	if ((rule->flags & PF_TOPIC) && !mqtt_topic_name_valid(p->a.p, p->a.len))
+		return "response topic invalid";
+	return NULL;
+}
+
+enum mqtt_parse mqtt_props_validate(struct mqtt_buf props, uint8_t packet_type, const char **why)
+{
+	struct mqtt_rd r;
+	struct mqtt_prop p;
+	uint64_t seen = 0;
+	const char *err;
+
+	mqtt_rd_init_(&r, props.p, props.len);
+	while (mqtt_rd_left_(&r) > 0) {
+		if ((err = prop_read(&r, &p)) || (err = prop_check(&p, packet_type, &seen)))
+			return mqtt_bad_(why, err);
+	}
+	return MQTT_PARSE_OK;
+}
+
+void mqtt_prop_iter_init(struct mqtt_prop_iter *it, struct mqtt_buf props)
+{
+	it->props = props;
+	it->pos = 0;
+}
+
+bool mqtt_prop_next(struct mqtt_prop_iter *it, struct mqtt_prop *out)
+{
+	struct mqtt_rd r;
+
+	mqtt_rd_init_(&r, it->props.p, it->props.len);
+	r.pos = it->pos;
+	if (mqtt_rd_left_(&r) == 0 || prop_read(&r, out) != NULL)
+		return false; /* the end, or a block nobody validated: stop rather than misread */
+	it->pos = r.pos;
+	return true;
+}
+
+bool mqtt_prop_find(struct mqtt_buf props, uint8_t id, struct mqtt_prop *out)
+{
+	struct mqtt_prop_iter it;
+
+	mqtt_prop_iter_init(&it, props);
+	while (mqtt_prop_next(&it, out))
+		if (out->id == id)
+			return true;
+	return false;
+}
+
+size_t mqtt_props_filter(struct mqtt_buf props, bool (*keep)(uint8_t id, void *arg), void *arg,
+			 uint8_t *out, size_t cap)
+{
+	struct mqtt_prop_iter it;
+	struct mqtt_prop p;
+	size_t need = 0, pos = 0;
+
+	mqtt_prop_iter_init(&it, props);
+	while (mqtt_prop_next(&it, &p))
+		if (keep(p.id, arg))
+			need += p.raw.len;
+	if (!out)
+		return need;
+	if (need > cap)
+		return 0;
+	mqtt_prop_iter_init(&it, props);
+	while (mqtt_prop_next(&it, &p)) {
+		if (keep(p.id, arg)) {
+			memcpy(out + pos, p.raw.p, p.raw.len);
+			pos += p.raw.len;
+		}
+	}
+	return pos;
+}
+
+size_t mqtt_prop_write_u32(uint8_t id, uint32_t value, uint8_t out[static 5])
+{
+	out[0] = id;
+	out[1] = (uint8_t)(value >> 24);
+	out[2] = (uint8_t)(value >> 16);
+	out[3] = (uint8_t)(value >> 8);
+	out[4] = (uint8_t)value;
+	return 5;
+}
+
+/* ---- property blocks inside packets (cross-file helpers) ---- */
+
+enum mqtt_parse mqtt_rd_props_(struct mqtt_rd *r, uint8_t packet_type, struct mqtt_buf *props,
+			       const char **why)
+{
+	uint32_t n = 0;
+	size_t used = 0;
+	enum mqtt_parse rc = mqtt_varint_decode(r->p + r->pos, mqtt_rd_left_(r), &n, &used);
+
+	if (rc == MQTT_PARSE_NEED_MORE)
+		return mqtt_bad_(why, "property length truncated");
+	if (rc != MQTT_PARSE_OK)
+		return mqtt_bad_(why, "property length invalid"); /* [MQTT-1.5.5-1], 5th byte */
+	r->pos += used;
+	if (!mqtt_rd_bytes_(r, n, props))
+		return mqtt_bad_(why, "properties truncated");
+	return mqtt_props_validate(*props, packet_type, why);
+}
+
+size_t mqtt_props_wire_size_(size_t len)
+{
+	if (len > MQTT_MAX_REMAINING)
+		return 0;
+	return mqtt_varint_size((uint32_t)len) + len;
+}
+
+void mqtt_wr_props_(struct mqtt_wr *w, struct mqtt_buf props)
+{
+	assert(props.len <= MQTT_MAX_REMAINING);
+	mqtt_wr_varint_(w, (uint32_t)props.len);
+	mqtt_wr_bytes_(w, props.p, props.len);
+}
+
+/* ---- packets made of a packet id and/or a reason code and properties ---- */
+
+/* The MQTT 5 tail of PUBACK..PUBCOMP, DISCONNECT and AUTH: the reason code, then the property
+ * length, may each be left out when nothing follows (§3.4.2.1, §3.14.2.1, §3.15.2.1). */
+static enum mqtt_parse reason_tail(struct mqtt_rd *r, uint8_t type, uint8_t *reason, struct mqtt_buf *props,
+				   const char **why)
+{
+	enum mqtt_parse rc;
+
+	*reason = 0;
+	props->p = NULL;
+	props->len = 0;
+	if (!mqtt_rd_u8_(r, reason) || mqtt_rd_left_(r) == 0)
+		return MQTT_PARSE_OK;
+	if ((rc = mqtt_rd_props_(r, type, props, why)) != MQTT_PARSE_OK)
+		return rc;
+	return mqtt_rd_left_(r) == 0 ? MQTT_PARSE_OK : mqtt_bad_(why, "trailing bytes after properties");
+}
+
+static bool ack_type(uint8_t type)
+{
+	return type >= MQTT_PUBACK && type <= MQTT_PUBCOMP;
+}
+
+enum mqtt_parse mqtt_ack_parse(uint8_t level, uint8_t type, const uint8_t *body, size_t len,
+			       struct mqtt_ack *out, const char **why)
+{
+	struct mqtt_rd r;
+	struct mqtt_ack a;
+	enum mqtt_parse rc;
+
+	memset(&a, 0, sizeof(a));
+	if (!ack_type(type))
+		return mqtt_bad_(why, "not an ack type");
+	mqtt_rd_init_(&r, body, len);
+	if (!mqtt_rd_u16_(&r, &a.packet_id))
+		return mqtt_bad_(why, "ack truncated");
+	if (a.packet_id == 0)
+		return mqtt_bad_(why, "packet id 0"); /* acks echo a non-zero id [MQTT-2.3.1-1] */
+	if (level == MQTT_LEVEL_5)
+		rc = reason_tail(&r, type, &a.reason, &a.props, why);
+	else /* 3.1.1 §3.4-3.7: the packet id is all there is */
+		rc = mqtt_rd_left_(&r) ? mqtt_bad_(why, "remaining length not exact") : MQTT_PARSE_OK;
+	if (rc == MQTT_PARSE_OK)
+		*out = a;
+	return rc;
+}
+
+/* Shortest form: 2 bytes when reason == 0 and no properties, 3 with a reason only (§3.4.2.1). */
+static size_t ack_body_size(uint8_t level, const struct mqtt_ack *a)
+{
+	size_t props;
+
+	if (level != MQTT_LEVEL_5 || (a->reason == 0 && a->props.len == 0))
+		return 2;
+	if (a->props.len == 0)
+		return 3;
+	props = mqtt_props_wire_size_(a->props.len);
+	return props ? 3 + props : 0;
+}
+
+size_t mqtt_ack_encode(uint8_t level, uint8_t type, const struct mqtt_ack *a, uint8_t *out, size_t cap)
+{
+	size_t body = ack_body_size(level, a), size = body ? mqtt_packet_size_(body) : 0;
+	struct mqtt_wr w;
+
+	if (!ack_type(type) || a->packet_id == 0 || size == 0 || !out || cap < size)
+		return 0;
+	mqtt_wr_init_(&w, out, size);
+	mqtt_wr_fixed_(&w, type, type == MQTT_PUBREL ? 0x02 : 0, body);
+	mqtt_wr_u16_(&w, a->packet_id);
+	if (body > 2)
+		mqtt_wr_u8_(&w, a->reason);
+	if (body > 3)
+		mqtt_wr_props_(&w, a->props);
+	return mqtt_wr_done_(&w, size);
+}
+
+enum mqtt_parse mqtt_connack_parse(uint8_t level, const uint8_t *body, size_t len, struct mqtt_connack *out,
+				   const char **why)
+{
+	struct mqtt_rd r;
+	struct mqtt_connack c;
+	uint8_t flags;
+	enum mqtt_parse rc = MQTT_PARSE_OK;
+
+	memset(&c, 0, sizeof(c));
+	mqtt_rd_init_(&r, body, len);
+	if (!mqtt_rd_u8_(&r, &flags) || !mqtt_rd_u8_(&r, &c.reason))
+		return mqtt_bad_(why, "CONNACK truncated");
+	/* Bits 7-1 reserved [MQTT-3.2.2-1] (MQTT 5 §3.2.2.1); MQTT 3.1 left the whole byte unused. */
+	if (level != MQTT_LEVEL_31 && (flags & 0xFE))
+		return mqtt_bad_(why, "CONNACK reserved flags set");
+	c.session_present = level != MQTT_LEVEL_31 && (flags & 0x01);
+	/* A 3.x broker refuses an MQTT 5 CONNECT with the 2-byte CONNACK and code 1 (§3.1.4). */
+	if (level == MQTT_LEVEL_5 && !(mqtt_rd_left_(&r) == 0 && c.reason == 0x01))
+		rc = mqtt_rd_props_(&r, MQTT_CONNACK, &c.props, why);
+	if (rc == MQTT_PARSE_OK && mqtt_rd_left_(&r))
+		rc = mqtt_bad_(why, "trailing bytes in CONNACK");
+	if (rc == MQTT_PARSE_OK)
+		*out = c;
+	return rc;
+}
+
+static size_t connack_body_size(uint8_t level, const struct mqtt_connack *c)
+{
+	size_t props;
+
+	if (level != MQTT_LEVEL_5)
+		return 2;
+	props = mqtt_props_wire_size_(c->props.len);
+	return props ? 2 + props : 0;
+}
+
+size_t mqtt_connack_size(uint8_t level, const struct mqtt_connack *c)
+{
+	size_t body = connack_body_size(level, c);
+
+	return body ? mqtt_packet_size_(body) : 0;
+}
+
+size_t mqtt_connack_encode(uint8_t level, const struct mqtt_connack *c, uint8_t *out, size_t cap)
+{
+	size_t body = connack_body_size(level, c), size = mqtt_connack_size(level, c);
+	struct mqtt_wr w;
+
+	if (size == 0 || !out || cap < size)
+		return 0;
+	mqtt_wr_init_(&w, out, size);
+	mqtt_wr_fixed_(&w, MQTT_CONNACK, 0, body);
+	mqtt_wr_u8_(&w, level != MQTT_LEVEL_31 && c->session_present ? 0x01 : 0x00);
+	mqtt_wr_u8_(&w, c->reason);
+	if (level == MQTT_LEVEL_5)
+		mqtt_wr_props_(&w, c->props);
+	return mqtt_wr_done_(&w, size);
+}
+
+enum mqtt_parse mqtt_disconnect_parse(uint8_t level, const uint8_t *body, size_t len,
+				      struct mqtt_reason_props *out, const char **why)
+{
+	struct mqtt_rd r;
+	struct mqtt_reason_props d;
+	enum mqtt_parse rc;
+
+	memset(&d, 0, sizeof(d));
+	mqtt_rd_init_(&r, body, len);
+	if (level == MQTT_LEVEL_5)
+		rc = reason_tail(&r, MQTT_DISCONNECT, &d.reason, &d.props, why);
+	else /* 3.1.1 §3.14: no variable header */
+		rc = len ? mqtt_bad_(why, "remaining length not exact") : MQTT_PARSE_OK;
+	if (rc == MQTT_PARSE_OK)
+		*out = d;
+	return rc;
+}
+
+enum mqtt_parse mqtt_auth_parse(const uint8_t *body, size_t len, struct mqtt_reason_props *out,
+				const char **why)
+{
+	struct mqtt_rd r;
+	struct mqtt_reason_props d;
+	enum mqtt_parse rc;
+
+	memset(&d, 0, sizeof(d));
+	mqtt_rd_init_(&r, body, len);
+	rc = reason_tail(&r, MQTT_AUTH, &d.reason, &d.props, why);
+	if (rc == MQTT_PARSE_OK)
+		*out = d;
+	return rc;
+}
+
+size_t mqtt_disconnect_encode(uint8_t level, uint8_t reason, uint8_t *out, size_t cap)
+{
+	size_t body = level == MQTT_LEVEL_5 ? 1 : 0, size = mqtt_packet_size_(body);
+	struct mqtt_wr w;
+
+	if (!out || cap < size)
+		return 0;
+	mqtt_wr_init_(&w, out, size);
+	mqtt_wr_fixed_(&w, MQTT_DISCONNECT, 0, body);
+	if (body)
+		mqtt_wr_u8_(&w, reason); /* property length omitted: 0 (§3.14.2.2.1) */
+	return mqtt_wr_done_(&w, size);
+}
