@@ -89,7 +89,8 @@ enum mqtt_parse mqtt_connect_parse(const uint8_t *body, size_t len, struct mqtt_
 		return mqtt_bad_(why, "CONNECT truncated");
 	if ((err = connect_check_flags(c.level, c.flags)))
 		return mqtt_bad_(why, err);
-	if (c.level == MQTT_LEVEL_5 && (rc = mqtt_rd_props_(&r, MQTT_CONNECT, &c.props, why)) != MQTT_PARSE_OK)
+	if (c.level == MQTT_LEVEL_5 &&
+	    (rc = mqtt_rd_props_(&r, MQTT_CONNECT, &c.props, why)) != MQTT_PARSE_OK)
 		return rc;
 	if ((rc = connect_read_payload(&r, &c, why)) != MQTT_PARSE_OK)
 		return rc;
@@ -247,8 +248,8 @@ size_t mqtt_publish_size(uint8_t level, const struct mqtt_publish *p, size_t pay
 	return mqtt_packet_size_(head + payload_len);
 }
 
-size_t mqtt_publish_encode_head(uint8_t level, const struct mqtt_publish *p, size_t payload_len,
-				uint8_t *out, size_t cap)
+size_t mqtt_publish_encode_head(uint8_t level, const struct mqtt_publish *p, size_t payload_len, uint8_t *out,
+				size_t cap)
 {
 	size_t size = mqtt_publish_size(level, p, payload_len);
 	uint8_t flags;
@@ -392,8 +393,7 @@ static size_t sub_body_size_kept(uint8_t level, uint8_t type, const struct mqtt_
 	return kept > 0 && n <= MQTT_MAX_REMAINING ? n : 0;
 }
 
-size_t mqtt_subscribe_size_kept(uint8_t level, uint8_t type, const struct mqtt_subscribe *s,
-				const bool *keep)
+size_t mqtt_subscribe_size_kept(uint8_t level, uint8_t type, const struct mqtt_subscribe *s, const bool *keep)
 {
 	size_t body = sub_body_size_kept(level, type, s, keep);
 
@@ -494,8 +494,7 @@ size_t mqtt_suback_size(uint8_t level, uint8_t type, const struct mqtt_suback *s
 	return body ? mqtt_packet_size_(body) : 0;
 }
 
-size_t mqtt_suback_encode(uint8_t level, uint8_t type, const struct mqtt_suback *s, uint8_t *out,
-			  size_t cap)
+size_t mqtt_suback_encode(uint8_t level, uint8_t type, const struct mqtt_suback *s, uint8_t *out, size_t cap)
 {
 	size_t body = suback_body_size(level, type, s), size = mqtt_suback_size(level, type, s);
 	struct mqtt_wr w;

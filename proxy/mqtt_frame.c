@@ -108,13 +108,13 @@ struct frame_rule {
 };
 
 static const struct frame_rule frame_rules[16] = {
-	[MQTT_CONNECT] = {12, 12, false, false},    [MQTT_CONNACK] = {2, 2, true, false},
-	[MQTT_PUBLISH] = {3, 3, false, false},      [MQTT_PUBACK] = {2, 2, true, false},
-	[MQTT_PUBREC] = {2, 2, true, false},        [MQTT_PUBREL] = {2, 2, true, false},
-	[MQTT_PUBCOMP] = {2, 2, true, false},       [MQTT_SUBSCRIBE] = {6, 7, false, false},
-	[MQTT_SUBACK] = {3, 4, false, false},       [MQTT_UNSUBSCRIBE] = {5, 6, false, false},
-	[MQTT_UNSUBACK] = {2, 4, true, false},      [MQTT_PINGREQ] = {0, 0, true, true},
-	[MQTT_PINGRESP] = {0, 0, true, true},       [MQTT_DISCONNECT] = {0, 0, true, false},
+	[MQTT_CONNECT] = {12, 12, false, false}, [MQTT_CONNACK] = {2, 2, true, false},
+	[MQTT_PUBLISH] = {3, 3, false, false},	 [MQTT_PUBACK] = {2, 2, true, false},
+	[MQTT_PUBREC] = {2, 2, true, false},	 [MQTT_PUBREL] = {2, 2, true, false},
+	[MQTT_PUBCOMP] = {2, 2, true, false},	 [MQTT_SUBSCRIBE] = {6, 7, false, false},
+	[MQTT_SUBACK] = {3, 4, false, false},	 [MQTT_UNSUBSCRIBE] = {5, 6, false, false},
+	[MQTT_UNSUBACK] = {2, 4, true, false},	 [MQTT_PINGREQ] = {0, 0, true, true},
+	[MQTT_PINGRESP] = {0, 0, true, true},	 [MQTT_DISCONNECT] = {0, 0, true, false},
 	[MQTT_AUTH] = {0, 0, false, false},
 };
 
@@ -184,7 +184,7 @@ enum mqtt_parse mqtt_frame_parse(const uint8_t *buf, size_t len, size_t max_pack
 		return rc;
 	if (rc != MQTT_PARSE_OK)
 		return mqtt_bad_(why, varint_over_four(buf + 1, len - 1) ? "remaining length over 4 bytes"
-									  : "remaining length overlong");
+									 : "remaining length overlong");
 	if ((err = frame_check_length(type, flags, remaining, level)))
 		return mqtt_bad_(why, err);
 	out->type = type;
@@ -198,11 +198,11 @@ enum mqtt_parse mqtt_frame_parse(const uint8_t *buf, size_t len, size_t max_pack
 }
 
 static const char *const mqtt_type_names[16] = {
-	[MQTT_CONNECT] = "CONNECT",   [MQTT_CONNACK] = "CONNACK",         [MQTT_PUBLISH] = "PUBLISH",
-	[MQTT_PUBACK] = "PUBACK",     [MQTT_PUBREC] = "PUBREC",           [MQTT_PUBREL] = "PUBREL",
-	[MQTT_PUBCOMP] = "PUBCOMP",   [MQTT_SUBSCRIBE] = "SUBSCRIBE",     [MQTT_SUBACK] = "SUBACK",
-	[MQTT_UNSUBSCRIBE] = "UNSUBSCRIBE", [MQTT_UNSUBACK] = "UNSUBACK", [MQTT_PINGREQ] = "PINGREQ",
-	[MQTT_PINGRESP] = "PINGRESP", [MQTT_DISCONNECT] = "DISCONNECT",   [MQTT_AUTH] = "AUTH",
+	[MQTT_CONNECT] = "CONNECT",	    [MQTT_CONNACK] = "CONNACK",	      [MQTT_PUBLISH] = "PUBLISH",
+	[MQTT_PUBACK] = "PUBACK",	    [MQTT_PUBREC] = "PUBREC",	      [MQTT_PUBREL] = "PUBREL",
+	[MQTT_PUBCOMP] = "PUBCOMP",	    [MQTT_SUBSCRIBE] = "SUBSCRIBE",   [MQTT_SUBACK] = "SUBACK",
+	[MQTT_UNSUBSCRIBE] = "UNSUBSCRIBE", [MQTT_UNSUBACK] = "UNSUBACK",     [MQTT_PINGREQ] = "PINGREQ",
+	[MQTT_PINGRESP] = "PINGRESP",	    [MQTT_DISCONNECT] = "DISCONNECT", [MQTT_AUTH] = "AUTH",
 };
 
 const char *mqtt_type_name(uint8_t type)

@@ -18,13 +18,13 @@ enum prop_kind {
 	PK_PAIR,
 };
 
-#define PF_MULTI 0x01     /* may appear more than once */
+#define PF_MULTI     0x01 /* may appear more than once */
 #define PF_MULTI_PUB 0x02 /* may appear more than once in PUBLISH only (Subscription Identifier) */
-#define PF_BOOL 0x04      /* 0 or 1 */
-#define PF_NONZERO 0x08   /* 0 is a Protocol Error */
-#define PF_TOPIC 0x10     /* the value is a topic name (Response Topic, [MQTT-3.3.2-14]) */
+#define PF_BOOL	     0x04 /* 0 or 1 */
+#define PF_NONZERO   0x08 /* 0 is a Protocol Error */
+#define PF_TOPIC     0x10 /* the value is a topic name (Response Topic, [MQTT-3.3.2-14]) */
 
-#define IN(t) (1u << (t))
+#define IN(t)	(1u << (t))
 #define IN_WILL IN(0) /* will properties: packet type 0 */
 #define IN_ACKS (IN(MQTT_PUBACK) | IN(MQTT_PUBREC) | IN(MQTT_PUBREL) | IN(MQTT_PUBCOMP))
 
@@ -149,7 +149,8 @@ static const char *prop_read(struct mqtt_rd *r, struct mqtt_prop *p)
 static const char *prop_check(const struct mqtt_prop *p, uint8_t packet_type, uint64_t *seen)
 {
 	const struct prop_rule *rule = prop_rule_of(p->id);
-	bool multi = (rule->flags & PF_MULTI) || ((rule->flags & PF_MULTI_PUB) && packet_type == MQTT_PUBLISH);
+	bool multi =
+		(rule->flags & PF_MULTI) || ((rule->flags & PF_MULTI_PUB) && packet_type == MQTT_PUBLISH);
 
 	if (packet_type >= 16 || !(rule->packets & IN(packet_type)))
 		return "property not allowed in packet";
@@ -207,8 +208,8 @@ bool mqtt_prop_find(struct mqtt_buf props, uint8_t id, struct mqtt_prop *out)
 	return false;
 }
 
-size_t mqtt_props_filter(struct mqtt_buf props, bool (*keep)(uint8_t id, void *arg), void *arg,
-			 uint8_t *out, size_t cap)
+size_t mqtt_props_filter(struct mqtt_buf props, bool (*keep)(uint8_t id, void *arg), void *arg, uint8_t *out,
+			 size_t cap)
 {
 	struct mqtt_prop_iter it;
 	struct mqtt_prop p;
