@@ -14,7 +14,6 @@
  * 2 connect/subscribe failure, 3 the run broke off (a client was disconnected, publish failed).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>

@@ -38,6 +38,7 @@ RAW=$WORK/raw.jsonl
 declare -A PID PUB SUB WATCH COUNT
 ALL_PIDS=()
 ACTIVE=()
+MQSEAL_BROKEN=""
 
 say() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() {
@@ -127,6 +128,7 @@ build() {
 		tail -n 20 "$WORK/build.log" >&2
 		say "the release build failed; building mqbench alone so the other paths still run"
 		cmake --build build --target mqbench >>"$WORK/build.log" 2>&1 || die "cannot build mqbench"
+		MQSEAL_BROKEN="the release build failed (a stale mqseal binary is not used)"
 	fi
 }
 
@@ -205,6 +207,7 @@ setup_stunnel() {
 }
 
 # mqseal_conf ID PEER PORT MODE: the libconfig file of one sidecar (relay: every topic plaintext).
+# Logging at warning level, like the broker (no connection messages) and stunnel (debug = warning).
 mqseal_conf() {
 	local dir=$WORK/mqseal/$1
 	cat >"$dir.conf" <<-EOF
@@ -216,6 +219,7 @@ mqseal_conf() {
 		keyex = { interval_seconds = 3600; };
 		peers = ( { id = "$2"; public_key = "$(cat "$WORK/mqseal/$2.pub")"; } );
 		metrics = { enabled = false; };
+		log = { level = "warn"; };
 	EOF
 	[ "$4" = relay ] && echo 'topics = { plaintext = [ "#" ]; };' >>"$dir.conf"
 	return 0
@@ -242,10 +246,11 @@ probe() {
 # setup_mqseal PATH MODE: a pair of sidecars, pub side and sub side, peers of each other.
 setup_mqseal() {
 	local p=${1:0:1} pub sub id
-	[ -x "$MQSEAL" ] || {
-		say "skipping the $1 path: $MQSEAL is not built yet"
+	[ -x "$MQSEAL" ] || MQSEAL_BROKEN=${MQSEAL_BROKEN:-"$MQSEAL is not built yet"}
+	if [ -n "${MQSEAL_BROKEN:-}" ]; then
+		say "skipping the $1 path: $MQSEAL_BROKEN"
 		return 1
-	}
+	fi
 	read -r pub sub <<<"$(free_ports 2)"
 	for id in "${p}pub" "${p}sub"; do
 		mkdir -p "$WORK/mqseal" && mkdir -m 700 "$WORK/mqseal/$id"
