@@ -62,6 +62,11 @@ uint64_t keyring_newest_next_counter(const struct keyring *kr);
 /* The own ephemeral key (newest or previous, while kept) whose public key is pub; NULL if none. */
 const struct kex_key *keyring_eph_for(const struct keyring *kr, const uint8_t pub[static KEX_PUB_LEN]);
 
+/* The usage limits of §9.4 as pure functions of one key's use, which keyring_can_seal and
+ * keyring_wants_rotation apply to the active key: PX_ERR_LIMIT at 2^24 messages or 2^35 blocks,
+ * PX_ERR_EXPIRED at an age of 1.5 * interval_s; soft: true at 2^23 messages or 2^34 blocks. */
+enum px_err keyring_limit_hard(uint64_t messages, uint64_t blocks, uint64_t age_ms, uint32_t interval_s);
+bool keyring_limit_soft(uint64_t messages, uint64_t blocks);
 /* Can the active key seal one more message now? PX_OK, or PX_ERR_UNKNOWN_KEY (no active epoch),
  * PX_ERR_LIMIT (message/block hard limit), PX_ERR_EXPIRED (older than 1.5 T). */
 enum px_err keyring_can_seal(const struct keyring *kr, uint64_t now_ms);

@@ -1,0 +1,437 @@
+/* keyring_recv.c - the receive keys of the key ring (PROTOCOL.md §6, §9.6): a hash table keyed
+ * by the 8-byte key id, installing keys from sender secrets (at most three per peer), erasing
+ * them, and opening sealed payloads in the order of §6.1 with the replay window, the counter
+ * floor and the retained exception of §6.3. */
+#include "keyring_internal.h"
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#define KR_TOPICS_MIN_CAP 16
+
+/* Key ids are HKDF outputs of secrets from this node or authenticated peers, so their bits are
+ * uniform and only trusted keys enter the table: the first 8 bytes index it directly. */
+static size_t kr_home(const struct keyring *kr, const uint8_t key_id[static ENV_KEY_ID_LEN])
+{
+	uint64_t h = 0;
+	size_t i;
+
+	for (i = 0; i < ENV_KEY_ID_LEN; i++)
+		h = h << 8 | key_id[i];
+	return (size_t)h & (kr->cap - 1);
+}
+
+enum px_err kr_table_init_(struct keyring *kr)
+{
+	size_t cap = 8;
+
+	/* At most half full, so probe sequences stay short. */
+	while (cap < 2 * kr->max_keys)
+		cap *= 2;
+	kr->slots = OPENSSL_zalloc(cap * sizeof(*kr->slots));
+	if (!kr->slots)
+		return PX_ERR_NOMEM;
+	kr->cap = cap;
+	return PX_OK;
+}
+
+static void kr_recv_free(struct kr_recv *r)
+{
+	if (!r)
+		return;
+	aead_key_free(r->aead);
+	replay_free(r->window);
+	OPENSSL_free(r->topics.slots);
+	OPENSSL_clear_free(r, sizeof(*r));
+}
+
+void kr_table_free_(struct keyring *kr)
+{
+	size_t i;
+
+	if (!kr->slots)
+		return;
+	for (i = 0; i < kr->cap; i++)
+		kr_recv_free(kr->slots[i]);
+	OPENSSL_clear_free(kr->slots, kr->cap * sizeof(*kr->slots));
+	kr->slots = NULL;
+	kr->nrecv = 0;
+}
+
+static size_t kr_find_slot(const struct keyring *kr, const uint8_t key_id[static ENV_KEY_ID_LEN])
+{
+	size_t i = kr_home(kr, key_id);
+
+	while (kr->slots[i]) {
+		if (memcmp(kr->slots[i]->key_id, key_id, ENV_KEY_ID_LEN) == 0)
+			return i;
+		i = (i + 1) & (kr->cap - 1);
+	}
+	return SIZE_MAX;
+}
+
+static struct kr_recv *kr_lookup(const struct keyring *kr, const uint8_t key_id[static ENV_KEY_ID_LEN])
+{
+	size_t i = kr_find_slot(kr, key_id);
+
+	return i == SIZE_MAX ? NULL : kr->slots[i];
+}
+
+/* Removes slot i and erases its key; later members of the probe run move back so no lookup
+ * stops early at the hole (backward-shift deletion, no tombstones). */
+static void kr_slot_delete(struct keyring *kr, size_t i)
+{
+	size_t mask = kr->cap - 1, j = i, home;
+
+	kr_recv_free(kr->slots[i]);
+	kr->slots[i] = NULL;
+	kr->nrecv--;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!kr->slots[j])
+			return;
+		home = kr_home(kr, kr->slots[j]->key_id);
+		/* Stays if its home lies cyclically in (i, j]. */
+		if ((i < j) ? (home > i && home <= j) : (home > i || home <= j))
+			continue;
+		kr->slots[i] = kr->slots[j];
+		kr->slots[j] = NULL;
+		i = j;
+	}
+}
+
+static void kr_insert(struct keyring *kr, struct kr_recv *r)
+{
+	size_t i = kr_home(kr, r->key_id);
+
+	while (kr->slots[i])
+		i = (i + 1) & (kr->cap - 1);
+	kr->slots[i] = r;
+	kr->nrecv++;
+}
+
+/* Slot of (peer, epoch), or SIZE_MAX. Per-peer questions scan the table: they come with
+ * announcements (rare), never with data messages. */
+static size_t kr_find_peer_epoch(const struct keyring *kr, const char *peer_id, uint64_t epoch)
+{
+	size_t i;
+
+	for (i = 0; i < kr->cap; i++)
+		if (kr->slots[i] && kr->slots[i]->epoch == epoch &&
+		    strcmp(kr->slots[i]->peer_id, peer_id) == 0)
+			return i;
+	return SIZE_MAX;
+}
+
+/* Number of keys of peer_id and the slot of its oldest (SIZE_MAX if none). */
+static size_t kr_peer_keys(const struct keyring *kr, const char *peer_id, size_t *oldest)
+{
+	size_t i, n = 0;
+
+	*oldest = SIZE_MAX;
+	for (i = 0; i < kr->cap; i++) {
+		const struct kr_recv *r = kr->slots[i];
+		if (!r || strcmp(r->peer_id, peer_id) != 0)
+			continue;
+		if (*oldest == SIZE_MAX || r->epoch < kr->slots[*oldest]->epoch)
+			*oldest = i;
+		n++;
+	}
+	return n;
+}
+
+static enum px_err kr_recv_new(const struct keyring *kr, const char *peer_id, uint64_t epoch,
+			       const struct epoch_keys *k, uint64_t floor, uint64_t expires_ms,
+			       struct kr_recv **out)
+{
+	struct kr_recv *r;
+	enum px_err rc;
+
+	r = OPENSSL_zalloc(sizeof(*r));
+	if (!r)
+		return PX_ERR_NOMEM;
+	memcpy(r->key_id, k->key_id, ENV_KEY_ID_LEN);
+	memcpy(r->peer_id, peer_id, strlen(peer_id));
+	r->epoch = epoch;
+	r->expires_ms = expires_ms;
+	rc = aead_key_new(k->key, k->iv, &r->aead);
+	if (rc == PX_OK)
+		rc = replay_new(kr->replay_bits, floor, &r->window);
+	if (rc != PX_OK) {
+		kr_recv_free(r);
+		return rc;
+	}
+	*out = r;
+	return PX_OK;
+}
+
+enum px_err kr_recv_install_keys_(struct keyring *kr, const char *peer_id, uint64_t epoch,
+				  const struct epoch_keys *k, uint32_t interval_s, uint64_t floor,
+				  uint64_t now_ms)
+{
+	struct kr_recv *r = NULL;
+	size_t oldest, n;
+	uint64_t life;
+	enum px_err rc;
+
+	if (!kr || !k || ann_id_len_(peer_id) == 0 || interval_s == 0)
+		return PX_ERR_INVAL;
+	if (kr_find_peer_epoch(kr, peer_id, epoch) != SIZE_MAX)
+		return PX_ERR_EXISTS;
+	/* §7.3 step 8: a key id that collides with another (peer, epoch) is refused. */
+	if (kr_lookup(kr, k->key_id))
+		return PX_ERR_INVAL;
+	n = kr_peer_keys(kr, peer_id, &oldest);
+	if (n >= KR_RECV_PER_PEER && kr->slots[oldest]->epoch > epoch)
+		return PX_ERR_STALE;
+	if (n < KR_RECV_PER_PEER)
+		oldest = SIZE_MAX;
+	if (kr->nrecv - (size_t)(oldest != SIZE_MAX) >= kr->max_keys)
+		return PX_ERR_LIMIT;
+	/* §9.6: 1.5 * the sender's interval + grace after installation. */
+	life = kr_lifetime_ms_(interval_s) + (uint64_t)kr->grace_s * KR_MS_PER_S;
+	rc = kr_recv_new(kr, peer_id, epoch, k, floor,
+			 now_ms > UINT64_MAX - life ? UINT64_MAX : now_ms + life, &r);
+	if (rc != PX_OK)
+		return rc;
+	/* A fourth key of the peer erases its oldest: previous, current and next are kept. */
+	if (oldest != SIZE_MAX)
+		kr_slot_delete(kr, oldest);
+	kr_insert(kr, r);
+	return PX_OK;
+}
+
+enum px_err keyring_recv_install(struct keyring *kr, const char *peer_id, uint64_t epoch,
+				 const uint8_t secret[static ANN_SECRET_LEN], uint32_t interval_s,
+				 uint64_t floor, uint64_t now_ms)
+{
+	struct epoch_keys k;
+	enum px_err rc;
+
+	if (!kr || !secret || ann_id_len_(peer_id) == 0)
+		return PX_ERR_INVAL;
+	rc = epoch_derive(secret, peer_id, epoch, ANN_SUITE_1, &k);
+	if (rc == PX_OK)
+		rc = kr_recv_install_keys_(kr, peer_id, epoch, &k, interval_s, floor, now_ms);
+	OPENSSL_cleanse(&k, sizeof(k));
+	return rc;
+}
+
+void kr_recv_remove_epoch_(struct keyring *kr, const char *peer_id, uint64_t epoch)
+{
+	size_t i = kr_find_peer_epoch(kr, peer_id, epoch);
+
+	if (i != SIZE_MAX)
+		kr_slot_delete(kr, i);
+}
+
+bool keyring_recv_newest(const struct keyring *kr, const char *peer_id, uint64_t *epoch)
+{
+	bool any = false;
+	size_t i;
+
+	if (!kr || !peer_id)
+		return false;
+	for (i = 0; i < kr->cap; i++) {
+		const struct kr_recv *r = kr->slots[i];
+		if (!r || strcmp(r->peer_id, peer_id) != 0 || (any && r->epoch <= *epoch))
+			continue;
+		any = true;
+		*epoch = r->epoch;
+	}
+	return any;
+}
+
+bool keyring_recv_has(const struct keyring *kr, const char *peer_id, uint64_t epoch)
+{
+	return kr && peer_id && kr_find_peer_epoch(kr, peer_id, epoch) != SIZE_MAX;
+}
+
+void keyring_remove_peer(struct keyring *kr, const char *peer_id)
+{
+	size_t i = 0;
+
+	if (!kr || !peer_id)
+		return;
+	/* A deletion may move a later key into slot i, so i is looked at again before moving on. */
+	while (i < kr->cap) {
+		if (kr->slots[i] && strcmp(kr->slots[i]->peer_id, peer_id) == 0)
+			kr_slot_delete(kr, i);
+		else
+			i++;
+	}
+}
+
+void kr_recv_expire_(struct keyring *kr, uint64_t now_ms)
+{
+	size_t i = 0;
+
+	while (i < kr->cap) {
+		if (kr->slots[i] && now_ms >= kr->slots[i]->expires_ms)
+			kr_slot_delete(kr, i);
+		else
+			i++;
+	}
+}
+
+uint64_t kr_recv_next_expiry_(const struct keyring *kr)
+{
+	uint64_t t = UINT64_MAX;
+	size_t i;
+
+	for (i = 0; i < kr->cap; i++)
+		if (kr->slots[i] && kr->slots[i]->expires_ms < t)
+			t = kr->slots[i]->expires_ms;
+	return t;
+}
+
+/* ---- the retained map of one key (§6.3) ---- */
+
+static enum px_err kr_topic_digest(struct keyring *kr, const uint8_t *topic, size_t len,
+				   uint8_t digest[static KR_DIGEST_LEN])
+{
+	unsigned int n = 0;
+
+	if (EVP_DigestInit_ex2(kr->mdctx, kr->sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(kr->mdctx, topic, len) != 1 || EVP_DigestFinal_ex(kr->mdctx, digest, &n) != 1 ||
+	    n != KR_DIGEST_LEN)
+		return PX_ERR_CRYPTO;
+	return PX_OK;
+}
+
+static size_t kr_topic_home(const uint8_t digest[static KR_DIGEST_LEN], size_t cap)
+{
+	return ((size_t)digest[0] << 8 | digest[1]) & (cap - 1);
+}
+
+static struct kr_topic *kr_topic_find(const struct kr_topics *t, const uint8_t digest[static KR_DIGEST_LEN])
+{
+	size_t i;
+
+	if (!t->cap)
+		return NULL;
+	for (i = kr_topic_home(digest, t->cap); t->slots[i].used; i = (i + 1) & (t->cap - 1))
+		if (memcmp(t->slots[i].digest, digest, KR_DIGEST_LEN) == 0)
+			return &t->slots[i];
+	return NULL;
+}
+
+static void kr_topic_put(struct kr_topics *t, const uint8_t digest[static KR_DIGEST_LEN], uint64_t counter)
+{
+	size_t i = kr_topic_home(digest, t->cap);
+
+	while (t->slots[i].used)
+		i = (i + 1) & (t->cap - 1);
+	memcpy(t->slots[i].digest, digest, KR_DIGEST_LEN);
+	t->slots[i].counter = counter;
+	t->slots[i].used = true;
+	t->count++;
+}
+
+/* Doubles the map (kept at most half full); 2 * KR_TOPICS_MAX slots at most. */
+static enum px_err kr_topics_grow(struct kr_topics *t)
+{
+	struct kr_topics n = {0};
+	size_t i;
+
+	n.cap = t->cap ? 2 * t->cap : KR_TOPICS_MIN_CAP;
+	n.slots = OPENSSL_zalloc(n.cap * sizeof(*n.slots));
+	if (!n.slots)
+		return PX_ERR_NOMEM;
+	for (i = 0; i < t->cap; i++)
+		if (t->slots[i].used)
+			kr_topic_put(&n, t->slots[i].digest, t->slots[i].counter);
+	OPENSSL_free(t->slots);
+	*t = n;
+	return PX_OK;
+}
+
+/* Records counter as the topic's last retained counter (never lowering it). A full map refuses
+ * new topics: that bounds memory at about 40 KiB per key. */
+static void kr_topic_record(struct kr_topics *t, const uint8_t digest[static KR_DIGEST_LEN], uint64_t counter)
+{
+	struct kr_topic *e = kr_topic_find(t, digest);
+
+	if (e) {
+		if (counter > e->counter)
+			e->counter = counter;
+		return;
+	}
+	if (t->count >= KR_TOPICS_MAX)
+		return;
+	if (2 * (t->count + 1) > t->cap && kr_topics_grow(t) != PX_OK)
+		return;
+	kr_topic_put(t, digest, counter);
+}
+
+/* ---- opening (§6.1) ---- */
+
+/* Steps 4-5: lifetime, hard limit, then the replay pre-check. *retained says whether the
+ * retained exception carried the message past the window and the floor. */
+static enum px_err kr_precheck(const struct kr_recv *r, const struct env_header *h, uint64_t now_ms,
+			       bool exception, const uint8_t *digest, bool *retained)
+{
+	const struct kr_topic *e;
+
+	*retained = false;
+	if (now_ms >= r->expires_ms)
+		return PX_ERR_EXPIRED;
+	if (h->counter >= KR_HARD_MESSAGES)
+		return PX_ERR_LIMIT;
+	/* §6.3: RETAIN=1 as delivered and an authenticated retain_intent (the tag is checked next,
+	 * and covers the flags) may pass, at or above the topic's last retained counter. */
+	if (exception) {
+		e = kr_topic_find(&r->topics, digest);
+		if (e && h->counter < e->counter)
+			return PX_ERR_REPLAY;
+		if (e || r->topics.count < KR_TOPICS_MAX) {
+			*retained = true;
+			return PX_OK;
+		}
+	}
+	return replay_check(r->window, h->counter) == PX_OK ? PX_OK : PX_ERR_REPLAY;
+}
+
+enum px_err keyring_open(struct keyring *kr, uint64_t now_ms, const uint8_t *topic, size_t topic_len,
+			 const uint8_t *env, size_t len, bool retain_delivered, uint8_t *inner,
+			 struct env_opened *out, const char **sender)
+{
+	uint8_t digest[KR_DIGEST_LEN] = {0};
+	struct env_header h;
+	struct kr_recv *r;
+	bool intent, retained;
+	enum px_err rc;
+
+	if (!kr || !inner || !out || (!topic && topic_len))
+		return PX_ERR_INVAL;
+	rc = env_parse_header(env, len, &h);
+	if (rc != PX_OK)
+		return rc;
+	r = kr_lookup(kr, h.key_id);
+	if (!r)
+		return PX_ERR_UNKNOWN_KEY;
+	intent = (h.flags & ENV_FLAG_RETAIN) != 0;
+	if (intent && (rc = kr_topic_digest(kr, topic, topic_len, digest)) != PX_OK)
+		return rc;
+	rc = kr_precheck(r, &h, now_ms, retain_delivered && intent, digest, &retained);
+	if (rc != PX_OK)
+		return rc;
+	rc = env_open(r->aead, &h, topic, topic_len, env, len, inner, out);
+	if (rc == PX_ERR_AUTH)
+		kr->auth_failures++;
+	if (rc != PX_OK && rc != PX_ERR_MALFORMED)
+		return rc;
+	/* Step 7: only an authenticated counter enters the window. Under the retained exception it
+	 * may be old or seen already; that is what the exception allows. */
+	if (replay_accept(r->window, h.counter) != PX_OK && !retained && rc == PX_OK) {
+		OPENSSL_cleanse(inner, len - ENV_OVERHEAD);
+		memset(out, 0, sizeof(*out));
+		rc = PX_ERR_REPLAY;
+	}
+	if (rc == PX_OK && intent)
+		kr_topic_record(&r->topics, digest, h.counter);
+	if (rc == PX_OK && sender)
+		*sender = r->peer_id;
+	return rc;
+}

@@ -1,0 +1,477 @@
+/* test_announce.c - key announcements (PROTOCOL.md §7) and confirmations (§8): the golden vectors
+ * of §12 byte for byte, the strict parser (every flip, every truncation, unknown version, type,
+ * suite and flags, too many entries, bad ids), signatures (wrong key, wrong topic), unwrapping
+ * with the wrong key, and a round trip between two nodes A and B through their key rings. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "announce_internal.h"
+#include "keyring.h"
+
+#include "check.h"
+#include "golden_vectors.h"
+
+struct node {
+	char id[80];
+	struct id_key *idk;
+	struct id_pub *pub;
+	struct kex_key *eph;
+	uint8_t eph_pub[KEX_PUB_LEN];
+};
+
+struct world {
+	struct node a, b, c;
+	char topic_ann[80], topic_ack[80];
+	uint8_t secret[ANN_SECRET_LEN];
+	uint8_t ann[4096], ack[512];
+	size_t ann_len, ack_len;
+};
+
+static void load_node(struct node *n, const char *letter, int with_id)
+{
+	char name[32];
+	uint8_t buf[64], pub[ID_PUB_LEN];
+
+	snprintf(name, sizeof(name), "id_%s", letter);
+	golden_str(name, n->id, sizeof(n->id));
+	snprintf(name, sizeof(name), "eph_priv_%s", letter);
+	CHECK_EQ(golden_hex(name, buf, sizeof(buf)), KEX_PRIV_LEN);
+	CHECK_EQ(kex_key_from_private(buf, &n->eph), PX_OK);
+	CHECK_EQ(kex_key_public(n->eph, n->eph_pub), PX_OK);
+	snprintf(name, sizeof(name), "eph_pub_%s", letter);
+	golden_hex(name, buf, sizeof(buf));
+	CHECK_MEM(n->eph_pub, buf, KEX_PUB_LEN);
+	if (!with_id)
+		return;
+	snprintf(name, sizeof(name), "id_seed_%s", letter);
+	CHECK_EQ(golden_hex(name, buf, sizeof(buf)), ID_SEED_LEN);
+	CHECK_EQ(id_key_from_seed(buf, &n->idk), PX_OK);
+	CHECK_EQ(id_key_public(n->idk, pub), PX_OK);
+	snprintf(name, sizeof(name), "id_pub_%s", letter);
+	golden_hex(name, buf, sizeof(buf));
+	CHECK_MEM(pub, buf, ID_PUB_LEN);
+	CHECK_EQ(id_pub_new(pub, &n->pub), PX_OK);
+}
+
+static void free_node(struct node *n)
+{
+	id_key_free(n->idk);
+	id_pub_free(n->pub);
+	kex_key_free(n->eph);
+}
+
+static void load_world(struct world *w)
+{
+	load_node(&w->a, "a", 1);
+	load_node(&w->b, "b", 1);
+	load_node(&w->c, "c", 0);
+	golden_str("topic_ann", w->topic_ann, sizeof(w->topic_ann));
+	golden_str("topic_ack", w->topic_ack, sizeof(w->topic_ack));
+	golden_hex("sender_secret_a", w->secret, sizeof(w->secret));
+	w->ann_len = golden_hex("announce", w->ann, sizeof(w->ann));
+	w->ack_len = golden_hex("ack", w->ack, sizeof(w->ack));
+}
+
+static void golden_params(struct world *w, struct ann_recipient r[2], struct ann_params *p)
+{
+	r[0].id = w->b.id;
+	memcpy(r[0].eph_pub, w->b.eph_pub, KEX_PUB_LEN);
+	r[0].acked_epoch = golden_u64("acked_epoch_b");
+	r[1].id = w->c.id;
+	memcpy(r[1].eph_pub, w->c.eph_pub, KEX_PUB_LEN);
+	r[1].acked_epoch = golden_u64("acked_epoch_c");
+	memset(p, 0, sizeof(*p));
+	p->sender_id = w->a.id;
+	p->epoch = golden_u64("epoch_a");
+	p->rev = (uint32_t)golden_u64("rev_a");
+	p->issued_at_ms = golden_u64("issued_at_a");
+	p->interval_s = (uint32_t)golden_u64("interval_a");
+	p->next_counter = golden_u64("next_counter_a");
+	p->eph = w->a.eph;
+	p->secret = w->secret;
+	p->recipients = r;
+	p->nrecipients = 2;
+}
+
+static void test_golden_wrap_keys(struct world *w)
+{
+	uint8_t k[AEAD_KEY_LEN], want[64];
+
+	golden_hex("wrap_key_ab", want, sizeof(want));
+	CHECK_EQ(ann_wrap_key_(w->a.eph, w->b.eph_pub, w->a.id, w->b.id, w->a.eph_pub, w->b.eph_pub, k),
+		 PX_OK);
+	CHECK_MEM(k, want, AEAD_KEY_LEN);
+	/* the recipient's side computes the same key */
+	CHECK_EQ(ann_wrap_key_(w->b.eph, w->a.eph_pub, w->a.id, w->b.id, w->a.eph_pub, w->b.eph_pub, k),
+		 PX_OK);
+	CHECK_MEM(k, want, AEAD_KEY_LEN);
+	golden_hex("wrap_key_ac", want, sizeof(want));
+	CHECK_EQ(ann_wrap_key_(w->c.eph, w->a.eph_pub, w->a.id, w->c.id, w->a.eph_pub, w->c.eph_pub, k),
+		 PX_OK);
+	CHECK_MEM(k, want, AEAD_KEY_LEN);
+	/* the other direction is a different key */
+	CHECK_EQ(ann_wrap_key_(w->b.eph, w->a.eph_pub, w->b.id, w->a.id, w->b.eph_pub, w->a.eph_pub, k),
+		 PX_OK);
+	golden_hex("wrap_key_ab", want, sizeof(want));
+	CHECK(memcmp(k, want, AEAD_KEY_LEN) != 0);
+}
+
+static void test_golden_announce(struct world *w)
+{
+	struct ann_recipient r[2];
+	struct ann_params p;
+	struct ann_view v;
+	struct ann_entry e;
+	uint8_t *out = NULL, secret[ANN_SECRET_LEN], want[64];
+	size_t len = 0;
+
+	golden_params(w, r, &p);
+	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_OK);
+	CHECK_EQ(len, w->ann_len);
+	if (out && len == w->ann_len)
+		CHECK_MEM(out, w->ann, len);
+	free(out);
+	/* §7.2 sizes: 75 + len(sender_id) of header, 89 + len(recipient_id) per entry, 64 of signature */
+	CHECK_EQ(w->ann_len, 75 + strlen(w->a.id) + 89 + strlen(w->b.id) + 89 + strlen(w->c.id) + 64);
+
+	CHECK_EQ(ann_parse(w->ann, w->ann_len, &v), PX_OK);
+	CHECK(strcmp(v.sender_id, w->a.id) == 0);
+	CHECK_EQ(v.suite, ANN_SUITE_1);
+	CHECK_EQ(v.epoch, p.epoch);
+	CHECK_EQ(v.rev, p.rev);
+	CHECK_EQ(v.issued_at_ms, p.issued_at_ms);
+	CHECK_EQ(v.interval_s, p.interval_s);
+	CHECK_EQ(v.next_counter, p.next_counter);
+	CHECK_MEM(v.eph_pub, w->a.eph_pub, KEX_PUB_LEN);
+	CHECK_EQ(v.nentries, 2);
+	ann_entry_at(&v, 0, &e);
+	CHECK(strcmp(e.recipient_id, w->b.id) == 0);
+	CHECK_MEM(e.recipient_eph, w->b.eph_pub, KEX_PUB_LEN);
+	CHECK_EQ(e.acked_epoch, r[0].acked_epoch);
+	golden_hex("wrapped_ab", want, sizeof(want));
+	CHECK_MEM(e.wrapped, want, ANN_WRAPPED_LEN);
+	ann_entry_at(&v, 1, &e);
+	CHECK(strcmp(e.recipient_id, w->c.id) == 0);
+	CHECK_EQ(e.acked_epoch, 0);
+	golden_hex("wrapped_ac", want, sizeof(want));
+	CHECK_MEM(e.wrapped, want, ANN_WRAPPED_LEN);
+
+	CHECK_EQ(ann_verify(&v, w->a.pub, w->topic_ann), PX_OK);
+	CHECK(ann_find_entry(&v, w->b.id, &e));
+	CHECK_EQ(ann_unwrap(&v, &e, w->b.id, w->b.eph, secret), PX_OK);
+	CHECK_MEM(secret, w->secret, ANN_SECRET_LEN);
+	CHECK(ann_find_entry(&v, w->c.id, &e));
+	CHECK_EQ(ann_unwrap(&v, &e, w->c.id, w->c.eph, secret), PX_OK);
+	CHECK_MEM(secret, w->secret, ANN_SECRET_LEN);
+	/* B's entry does not open with C's key, nor under the wrong id */
+	CHECK(ann_find_entry(&v, w->b.id, &e));
+	CHECK_EQ(ann_unwrap(&v, &e, w->b.id, w->c.eph, secret), PX_ERR_AUTH);
+	CHECK_EQ(ann_unwrap(&v, &e, w->c.id, w->b.eph, secret), PX_ERR_AUTH);
+	CHECK(!ann_find_entry(&v, "node-x", &e));
+}
+
+static void test_golden_ack(struct world *w)
+{
+	uint8_t *out = NULL;
+	size_t len = 0;
+	struct ack_view v;
+
+	CHECK_EQ(ack_build(w->b.idk, w->topic_ack, w->b.id, w->a.id, golden_u64("epoch_a"),
+			   golden_u64("issued_at_ack"), &out, &len),
+		 PX_OK);
+	CHECK_EQ(len, w->ack_len);
+	if (out && len == w->ack_len)
+		CHECK_MEM(out, w->ack, len);
+	free(out);
+	CHECK_EQ(ack_parse(w->ack, w->ack_len, &v), PX_OK);
+	CHECK(strcmp(v.sender_id, w->b.id) == 0);
+	CHECK(strcmp(v.recipient_id, w->a.id) == 0);
+	CHECK_EQ(v.acked_epoch, golden_u64("epoch_a"));
+	CHECK_EQ(v.issued_at_ms, golden_u64("issued_at_ack"));
+	CHECK_EQ(ack_verify(&v, w->b.pub, w->topic_ack), PX_OK);
+	CHECK_EQ(ack_verify(&v, w->a.pub, w->topic_ack), PX_ERR_AUTH);
+	CHECK_EQ(ack_verify(&v, w->b.pub, "mqseal/ack/node-a/node-c"), PX_ERR_AUTH);
+}
+
+/* Parse, then verify with A's key on A's topic: PX_OK only if both pass. */
+static enum px_err parse_verify(struct world *w, const uint8_t *buf, size_t len)
+{
+	struct ann_view v;
+	enum px_err rc = ann_parse(buf, len, &v);
+
+	if (rc != PX_OK)
+		return rc;
+	for (size_t i = 0; i < v.nentries; i++) {
+		struct ann_entry e;
+		ann_entry_at(&v, i, &e);
+		CHECK(e.wrapped != NULL);
+	}
+	return ann_verify(&v, w->a.pub, w->topic_ann);
+}
+
+static void test_announce_tamper(struct world *w)
+{
+	uint8_t buf[4096];
+	struct ann_view v;
+	size_t i, n;
+	unsigned b;
+	int passed = 0;
+
+	CHECK_EQ(parse_verify(w, w->ann, w->ann_len), PX_OK);
+	for (i = 0; i < w->ann_len; i++)
+		for (b = 0; b < 8; b++) {
+			memcpy(buf, w->ann, w->ann_len);
+			buf[i] ^= (uint8_t)(1u << b);
+			passed += parse_verify(w, buf, w->ann_len) == PX_OK;
+		}
+	CHECK_EQ(passed, 0);
+	for (n = 0; n < w->ann_len; n++)
+		CHECK(parse_verify(w, w->ann, n) != PX_OK);
+	memcpy(buf, w->ann, w->ann_len);
+	buf[w->ann_len] = 0;
+	CHECK_EQ(ann_parse(buf, w->ann_len + 1, &v), PX_ERR_MALFORMED);
+	/* signature by an untrusted key, and on another topic */
+	CHECK_EQ(ann_parse(w->ann, w->ann_len, &v), PX_OK);
+	CHECK_EQ(ann_verify(&v, w->b.pub, w->topic_ann), PX_ERR_AUTH);
+	CHECK_EQ(ann_verify(&v, w->a.pub, "mqseal/keyex/node-b"), PX_ERR_AUTH);
+	CHECK_EQ(ann_verify(&v, w->a.pub, "mqseal/keyex/node-a/"), PX_ERR_AUTH);
+	CHECK_EQ(ann_verify(&v, w->a.pub, ""), PX_ERR_AUTH);
+}
+
+/* The preamble and header fields one at a time: each gives its own error. */
+static void test_announce_fields(struct world *w)
+{
+	uint8_t buf[4096];
+	struct ann_view v;
+	size_t idlen = strlen(w->a.id), nof = 8 + 1 + idlen + 64; /* offset of u16 n */
+
+	memcpy(buf, w->ann, w->ann_len);
+	buf[4] = 2; /* version */
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_VERSION);
+	memcpy(buf, w->ann, w->ann_len);
+	buf[5] = ANN_TYPE_ACK; /* type */
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_MALFORMED);
+	memcpy(buf, w->ann, w->ann_len);
+	buf[6] = 2; /* suite */
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_VERSION);
+	memcpy(buf, w->ann, w->ann_len);
+	buf[7] = 0x80; /* flags */
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_VERSION);
+	memcpy(buf, w->ann, w->ann_len);
+	buf[0] = 'm'; /* magic */
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_MALFORMED);
+	/* ids: a bad character in the sender's and in a recipient's id, and an empty id */
+	memcpy(buf, w->ann, w->ann_len);
+	buf[9] = '/';
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_MALFORMED);
+	memcpy(buf, w->ann, w->ann_len);
+	buf[nof + 3] = ' ';
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_MALFORMED);
+	memcpy(buf, w->ann, w->ann_len);
+	buf[8] = 0;
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_MALFORMED);
+	/* entry count: one more or one less than present, and too many */
+	memcpy(buf, w->ann, w->ann_len);
+	CHECK_EQ(buf[nof], 0);
+	CHECK_EQ(buf[nof + 1], 2);
+	buf[nof + 1] = 3;
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_MALFORMED);
+	buf[nof + 1] = 1;
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_MALFORMED);
+	buf[nof] = 1;
+	buf[nof + 1] = 1; /* 257 */
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_TOO_LARGE);
+	/* sizes */
+	CHECK_EQ(ann_parse(buf, ANN_MAX_LEN + 1, &v), PX_ERR_TOO_LARGE);
+	CHECK_EQ(ann_peek(w->ann, w->ann_len, &v), PX_OK);
+	CHECK_EQ(v.epoch, golden_u64("epoch_a"));
+	CHECK_EQ(v.nentries, 2);
+}
+
+static void test_ack_tamper(struct world *w)
+{
+	uint8_t buf[512];
+	struct ack_view v;
+	size_t i, n;
+	unsigned b;
+	int passed = 0;
+
+	for (i = 0; i < w->ack_len; i++)
+		for (b = 0; b < 8; b++) {
+			memcpy(buf, w->ack, w->ack_len);
+			buf[i] ^= (uint8_t)(1u << b);
+			if (ack_parse(buf, w->ack_len, &v) == PX_OK &&
+			    ack_verify(&v, w->b.pub, w->topic_ack) == PX_OK)
+				passed++;
+		}
+	CHECK_EQ(passed, 0);
+	for (n = 0; n < w->ack_len; n++)
+		CHECK(ack_parse(w->ack, n, &v) != PX_OK);
+	CHECK_EQ(ack_parse(w->ann, w->ann_len, &v), PX_ERR_MALFORMED);
+	memcpy(buf, w->ack, w->ack_len);
+	buf[4] = 9;
+	CHECK_EQ(ack_parse(buf, w->ack_len, &v), PX_ERR_VERSION);
+	{
+		struct ann_view av;
+		CHECK_EQ(ann_parse(w->ack, w->ack_len, &av), PX_ERR_MALFORMED);
+	}
+}
+
+static void test_build_limits(struct world *w)
+{
+	static struct ann_recipient many[ANN_MAX_ENTRIES + 1];
+	static char ids[ANN_MAX_ENTRIES + 1][8];
+	struct ann_recipient r[2];
+	struct ann_params p;
+	struct ann_view v;
+	uint8_t *out = NULL;
+	size_t len = 0, i;
+	char longid[ANN_ID_MAX + 2];
+
+	golden_params(w, r, &p);
+	for (i = 0; i <= ANN_MAX_ENTRIES; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "n%zu", i);
+		many[i].id = ids[i];
+		memcpy(many[i].eph_pub, w->b.eph_pub, KEX_PUB_LEN);
+	}
+	p.recipients = many;
+	p.nrecipients = ANN_MAX_ENTRIES + 1;
+	CHECK(ann_build(w->a.idk, w->topic_ann, &p, &out, &len) != PX_OK);
+	CHECK(out == NULL);
+	p.nrecipients = ANN_MAX_ENTRIES;
+	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_OK);
+	CHECK_EQ(ann_parse(out, len, &v), PX_OK);
+	CHECK_EQ(v.nentries, ANN_MAX_ENTRIES);
+	CHECK_EQ(ann_verify(&v, w->a.pub, w->topic_ann), PX_OK);
+	free(out);
+	out = NULL;
+	/* ids: too long, empty, bad character */
+	memset(longid, 'x', ANN_ID_MAX + 1);
+	longid[ANN_ID_MAX + 1] = '\0';
+	golden_params(w, r, &p);
+	r[1].id = longid;
+	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_ERR_INVAL);
+	longid[ANN_ID_MAX] = '\0'; /* exactly 64: fine */
+	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_OK);
+	CHECK_EQ(ann_parse(out, len, &v), PX_OK);
+	free(out);
+	out = NULL;
+	r[1].id = "";
+	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_ERR_INVAL);
+	r[1].id = "a b";
+	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_ERR_INVAL);
+	/* a small-order recipient key (all zero) makes the build fail (R8) */
+	golden_params(w, r, &p);
+	memset(r[0].eph_pub, 0, KEX_PUB_LEN);
+	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_ERR_WEAK_KEY);
+	CHECK(out == NULL);
+	/* no entries at all */
+	golden_params(w, r, &p);
+	p.nrecipients = 0;
+	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_OK);
+	CHECK_EQ(len, 75 + strlen(w->a.id) + 64);
+	CHECK_EQ(ann_parse(out, len, &v), PX_OK);
+	CHECK_EQ(ann_verify(&v, w->a.pub, w->topic_ann), PX_OK);
+	free(out);
+}
+
+static struct keyring *node_keyring(const char *id)
+{
+	struct keyring_params kp = {
+		.self_id = id, .interval_s = 3600, .padding = 16, .replay_bits = 8192, .max_keys = 16};
+	struct keyring *kr = NULL;
+
+	CHECK_EQ(keyring_new(&kp, &kr), PX_OK);
+	return kr;
+}
+
+/* A builds with an entry for B; B parses, verifies, unwraps, derives, installs; B opens what A
+ * seals, and A's own ring opens it too. */
+static void test_round_trip(void)
+{
+	struct keyring *ka = node_keyring("node-a"), *kb = node_keyring("node-b");
+	struct id_key *ida = NULL;
+	struct id_pub *puba = NULL;
+	uint8_t pub[ID_PUB_LEN], secret[ANN_SECRET_LEN], *ann = NULL, env[256], inner[256];
+	struct ann_recipient r = {.id = "node-b"};
+	struct ann_params p = {.sender_id = "node-a", .epoch = 1000, .interval_s = 3600};
+	struct ann_view v;
+	struct ann_entry e;
+	struct env_opened o;
+	const struct kex_key *beph;
+	const char *sender = NULL;
+	size_t len = 0, elen;
+
+	CHECK_EQ(id_key_generate(&ida), PX_OK);
+	CHECK_EQ(id_key_public(ida, pub), PX_OK);
+	CHECK_EQ(id_pub_new(pub, &puba), PX_OK);
+	CHECK_EQ(keyring_epoch_create(ka, 1000, 0), PX_OK);
+	CHECK_EQ(keyring_epoch_activate(ka, 0), PX_OK);
+	CHECK_EQ(keyring_epoch_create(kb, 2000, 0), PX_OK);
+	CHECK_EQ(kex_key_public(keyring_newest_eph(kb), r.eph_pub), PX_OK);
+	p.eph = keyring_newest_eph(ka);
+	p.secret = keyring_newest_secret(ka);
+	p.next_counter = keyring_newest_next_counter(ka);
+	p.recipients = &r;
+	p.nrecipients = 1;
+	CHECK_EQ(ann_build(ida, "mqseal/keyex/node-a", &p, &ann, &len), PX_OK);
+
+	CHECK_EQ(ann_parse(ann, len, &v), PX_OK);
+	CHECK_EQ(ann_verify(&v, puba, "mqseal/keyex/node-a"), PX_OK);
+	CHECK(ann_find_entry(&v, "node-b", &e));
+	beph = keyring_eph_for(kb, e.recipient_eph);
+	CHECK(beph != NULL);
+	CHECK_EQ(ann_unwrap(&v, &e, "node-b", beph, secret), PX_OK);
+	CHECK_EQ(keyring_recv_install(kb, v.sender_id, v.epoch, secret, v.interval_s, v.next_counter, 5),
+		 PX_OK);
+
+	elen = keyring_sealed_size(ka, 0, 5);
+	CHECK_EQ(keyring_seal(ka, 10, 0, (const uint8_t *)"x/y", 3, NULL, 0, (const uint8_t *)"hello", 5, env,
+			      elen),
+		 PX_OK);
+	CHECK_EQ(keyring_open(kb, 10, (const uint8_t *)"x/y", 3, env, elen, false, inner, &o, &sender),
+		 PX_OK);
+	CHECK(sender && strcmp(sender, "node-a") == 0);
+	CHECK(o.payload_len == 5 && memcmp(o.payload, "hello", 5) == 0);
+	CHECK_EQ(keyring_open(ka, 10, (const uint8_t *)"x/y", 3, env, elen, false, inner, &o, &sender),
+		 PX_OK);
+	CHECK(sender && strcmp(sender, "node-a") == 0);
+	CHECK_EQ(keyring_open(kb, 10, (const uint8_t *)"x/y", 3, env, elen, false, inner, &o, NULL),
+		 PX_ERR_REPLAY);
+	/* a re-routed message fails, and the failure does not consume its counter */
+	CHECK_EQ(keyring_seal(ka, 10, 0, (const uint8_t *)"x/y", 3, NULL, 0, (const uint8_t *)"again", 5, env,
+			      elen),
+		 PX_OK);
+	CHECK_EQ(keyring_open(kb, 10, (const uint8_t *)"x/z", 3, env, elen, false, inner, &o, NULL),
+		 PX_ERR_AUTH);
+	CHECK_EQ(keyring_open(kb, 10, (const uint8_t *)"x/y", 3, env, elen, false, inner, &o, NULL), PX_OK);
+
+	free(ann);
+	id_pub_free(puba);
+	id_key_free(ida);
+	keyring_free(ka);
+	keyring_free(kb);
+}
+
+int main(int argc, char **argv)
+{
+	struct world *w = calloc(1, sizeof(*w));
+
+	if (argc < 2 || !w || golden_load(argv[1]) <= 0)
+		return 2;
+	load_world(w);
+	test_golden_wrap_keys(w);
+	test_golden_announce(w);
+	test_golden_ack(w);
+	test_announce_tamper(w);
+	test_announce_fields(w);
+	test_ack_tamper(w);
+	test_build_limits(w);
+	test_round_trip();
+	free_node(&w->a);
+	free_node(&w->b);
+	free_node(&w->c);
+	free(w);
+	CHECK_DONE();
+}
