@@ -1,5 +1,5 @@
 /* conf.h - mqseal's configuration: libconfig file -> validated, frozen struct px_conf.
- * One key table (conf.c) gives every option's name, type, default, range and whether it is
+ * One key table (conf_table.c) gives every option's name, type, default, range and whether it is
  * required; conf/mqseal.conf.example documents each one. This module never logs and never exits:
  * problems come back as "FILE:LINE: option: problem" lines, all of them in one go. */
 #ifndef PX_CONF_H
@@ -95,19 +95,25 @@ struct px_conf {
 	} log;
 };
 
-/* The problems found while loading, in file order. */
+/* The problems found while loading, in file order (settings found nowhere in the file last). */
 struct conf_errors {
 	char **lines; /* "FILE:LINE: option: problem" (LINE omitted when unknown) */
 	size_t count;
+	char **warnings; /* accepted but questionable values, same form; never make the load fail */
+	size_t nwarnings;
 };
 
-/* Loads, applies defaults and validates (per option and across options). Returns 0 and sets *out
- * (the caller's, freed with conf_free) when there is no problem; otherwise returns the number of
- * problems, fills errs, and *out is NULL. check_files: also check that identity_file exists and is
- * mode 0600 (or stricter) and that the TLS files are readable. */
+/* Loads, applies defaults and validates (per option and across options). errs must be empty
+ * (zero-initialised or cleared). Returns 0 and sets *out (the caller's, freed with conf_free) when
+ * there is no problem; otherwise returns the number of problems, fills errs->lines, and *out is
+ * NULL. Warnings are filled in either case, so call conf_errors_clear after every load. If memory
+ * runs out the return value is still nonzero, but errs may hold fewer lines than it counts.
+ * check_files: also check that identity_file exists and is mode 0600 (or stricter) and, when TLS
+ * is enabled, that the TLS files are readable. The file must be a single libconfig file: @include
+ * is refused. */
 size_t conf_load(const char *path, bool check_files, struct px_conf **out, struct conf_errors *errs);
 void conf_free(struct px_conf *conf);             /* accepts NULL */
-void conf_errors_clear(struct conf_errors *errs); /* frees the lines; accepts an empty struct */
+void conf_errors_clear(struct conf_errors *errs); /* frees lines and warnings; accepts an empty struct */
 
 /* Prints the effective configuration in libconfig syntax, secrets masked, to a malloc'd string
  * (the caller frees it). NULL on allocation failure. */
@@ -115,5 +121,10 @@ char *conf_dump(const struct px_conf *conf);
 
 /* Is this a valid node id ([A-Za-z0-9._-]{1,64})? Also used for peer ids. */
 bool conf_node_id_valid(const char *id);
+
+/* The key table, read-only, for documentation and tests: the dotted name ("broker.tls.enabled")
+ * and the one-line help of option number index, or NULL when index is past the last option. */
+const char *conf_option_name(size_t index);
+const char *conf_option_help(size_t index);
 
 #endif

@@ -1,0 +1,215 @@
+/* conf_dump.c - the effective configuration (defaults included) as libconfig text that conf_load
+ * accepts again, walked from the key table so that no option can be left out. Secrets print as
+ * "********"; options without a value (no default, not set) print as a comment, since libconfig
+ * has no null. Strings are escaped the way libconfig's scanner reads them back. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf_internal.h"
+
+#define CONF_MASK "********"
+
+struct conf_out {
+	char *buf;
+	size_t len, cap;
+	bool failed;
+};
+
+static void conf_out_printf(struct conf_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void conf_out_printf(struct conf_out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	char *p;
+
+	if (o->failed)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		o->failed = true;
+		return;
+	}
+	if ((size_t)n >= o->cap - o->len) {
+		size_t cap = (o->cap + (size_t)n) * 2;
+		p = realloc(o->buf, cap);
+		if (!p) {
+			o->failed = true;
+			return;
+		}
+		o->buf = p;
+		o->cap = cap;
+		va_start(ap, fmt);
+		vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+	}
+	o->len += (size_t)n;
+}
+
+static void conf_out_indent(struct conf_out *o, unsigned depth)
+{
+	while (depth--)
+		conf_out_printf(o, "\t");
+}
+
+/* A string literal: libconfig reads \" \\ \n \r \t \f and \xNN inside quotes (scanner.l). */
+static void conf_out_string(struct conf_out *o, const char *s)
+{
+	conf_out_printf(o, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			conf_out_printf(o, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			conf_out_printf(o, "\\x%02x", c);
+		else
+			conf_out_printf(o, "%c", c);
+	}
+	conf_out_printf(o, "\"");
+}
+
+/* Number of dot-separated components of name that are groups ("broker.tls.x" -> 2). */
+static unsigned conf_depth(const char *name)
+{
+	unsigned d = 0;
+
+	for (; *name; name++)
+		d += *name == '.';
+	return d;
+}
+
+/* Length of the longest group path (ending at a '.') that a and b share. */
+static size_t conf_common_groups(const char *a, const char *b)
+{
+	size_t i, last = 0;
+
+	for (i = 0; a[i] && a[i] == b[i]; i++)
+		if (a[i] == '.')
+			last = i + 1;
+	return last;
+}
+
+/* Closes the groups of prev that next is not in, and opens those of next that prev was not in. */
+static void conf_out_groups(struct conf_out *o, const char *prev, const char *next)
+{
+	size_t common = conf_common_groups(prev, next), i, start;
+	unsigned depth = conf_depth(prev), keep = 0;
+
+	for (i = 0; i < common; i++)
+		keep += prev[i] == '.';
+	while (depth > keep) {
+		conf_out_indent(o, --depth);
+		conf_out_printf(o, "};\n");
+	}
+	for (start = common, i = common; next[i]; i++) {
+		if (next[i] != '.')
+			continue;
+		conf_out_indent(o, depth++);
+		conf_out_printf(o, "%.*s = {\n", (int)(i - start), next + start);
+		start = i + 1;
+	}
+}
+
+static void conf_out_list(struct conf_out *o, const struct px_conf *conf, const struct conf_key *k)
+{
+	const char *const *list =
+		*(const char *const *const *)(const void *)((const unsigned char *)conf + k->off);
+	size_t i, n;
+
+	memcpy(&n, (const unsigned char *)conf + k->count_off, sizeof(n));
+	conf_out_printf(o, "[");
+	for (i = 0; i < n; i++) {
+		conf_out_printf(o, "%s", i ? ", " : " ");
+		conf_out_string(o, list[i]);
+	}
+	conf_out_printf(o, " ];\n");
+}
+
+static void conf_out_peers(struct conf_out *o, const struct px_conf *conf, unsigned depth)
+{
+	size_t i;
+
+	conf_out_printf(o, "(");
+	for (i = 0; i < conf->npeers; i++) {
+		conf_out_printf(o, "%s\n", i ? "," : "");
+		conf_out_indent(o, depth + 1);
+		conf_out_printf(o, "{ id = ");
+		conf_out_string(o, conf->peers[i].id);
+		conf_out_printf(o, "; public_key = ");
+		conf_out_string(o, conf->peers[i].public_key);
+		conf_out_printf(o, "; }");
+	}
+	if (conf->npeers) {
+		conf_out_printf(o, "\n");
+		conf_out_indent(o, depth);
+	} else {
+		conf_out_printf(o, " ");
+	}
+	conf_out_printf(o, ");\n");
+}
+
+/* One option as "leaf = value;" (or a comment when it has no value). */
+static void conf_out_key(struct conf_out *o, const struct px_conf *conf, const struct conf_key *k)
+{
+	const char *leaf = strrchr(k->name, '.'), *s;
+	unsigned depth = conf_depth(k->name);
+
+	leaf = leaf ? leaf + 1 : k->name;
+	conf_out_indent(o, depth);
+	if (k->type == CONF_STRING && !conf_str_get_(conf, k)) {
+		conf_out_printf(o, "# %s: not set\n", leaf);
+		return;
+	}
+	conf_out_printf(o, "%s = ", leaf);
+	switch (k->type) {
+	case CONF_STRING:
+		s = conf_str_get_(conf, k);
+		conf_out_string(o, k->secret ? CONF_MASK : s);
+		conf_out_printf(o, ";\n");
+		break;
+	case CONF_INT:
+		conf_out_printf(o, "%llu;\n", conf_get_uint_(conf, k));
+		break;
+	case CONF_BOOL:
+		conf_out_printf(o, "%s;\n", conf_get_uint_(conf, k) ? "true" : "false");
+		break;
+	case CONF_ENUM:
+		conf_out_printf(o, "\"%s\";\n", k->names[conf_get_uint_(conf, k)]);
+		break;
+	case CONF_STRLIST:
+		conf_out_list(o, conf, k);
+		break;
+	case CONF_PEERS:
+		conf_out_peers(o, conf, depth);
+		break;
+	}
+}
+
+char *conf_dump(const struct px_conf *conf)
+{
+	struct conf_out o = {.cap = 4096};
+	const char *prev = "";
+	size_t i;
+
+	o.buf = malloc(o.cap);
+	if (!o.buf)
+		return NULL;
+	o.buf[0] = '\0';
+	conf_out_printf(
+		&o, "# mqseal effective configuration: every option, defaults included; secrets masked\n");
+	for (i = 0; i < conf_nkeys_; i++) {
+		conf_out_groups(&o, prev, conf_keys_[i].name);
+		conf_out_key(&o, conf, &conf_keys_[i]);
+		prev = conf_keys_[i].name;
+	}
+	conf_out_groups(&o, prev, "");
+	if (o.failed) {
+		free(o.buf);
+		return NULL;
+	}
+	return o.buf;
+}

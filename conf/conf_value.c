@@ -1,0 +1,289 @@
+/* conf_value.c - one libconfig setting -> one field of struct px_conf, by the option's type:
+ * type check, range or length check, text rule, then the copy out of libconfig (which owns its
+ * strings and frees them in config_destroy). Every problem is reported at the setting (its line)
+ * under the option's dotted name. libconfig's conversions (config_setting_get_int on a float, and
+ * so on) are never used: a float or a string where an integer belongs is a type error. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf_internal.h"
+
+static void conf_apply_int(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+			   const char *name)
+{
+	long long v;
+
+	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
+		conf_report_(ld, s, name, false, "expected an integer");
+		return;
+	}
+	v = config_setting_get_int64(s);
+	if (v < k->min || v > k->max) {
+		conf_report_(ld, s, name, false, "%lld is out of range %lld..%lld", v, k->min, k->max);
+		return;
+	}
+	conf_set_uint_(ld->conf, k, (unsigned long long)v);
+}
+
+static void conf_apply_bool(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+			    const char *name)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		conf_report_(ld, s, name, false, "expected true or false");
+		return;
+	}
+	conf_set_uint_(ld->conf, k, config_setting_get_bool(s) ? 1 : 0);
+}
+
+/* The setting's string, or NULL after reporting that it is not one. */
+static const char *conf_string_of(struct conf_load_ *ld, const config_setting_t *s, const char *name)
+{
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		conf_report_(ld, s, name, false, "expected a string");
+		return NULL;
+	}
+	return config_setting_get_string(s);
+}
+
+/* Applies a text rule; reports and returns false when the text breaks it. */
+static bool conf_rule_ok(struct conf_load_ *ld, const config_setting_t *s, const char *name, const char *v,
+			 conf_text_rule rule)
+{
+	char q[CONF_QUOTE_MAX];
+	const char *why = rule ? rule(v) : NULL;
+
+	if (why)
+		conf_report_(ld, s, name, false, "%s %s", conf_quote_(v, q), why);
+	return !why;
+}
+
+static void conf_apply_string(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+			      const char *name)
+{
+	char q[CONF_QUOTE_MAX], **field, *copy;
+	const char *v = conf_string_of(ld, s, name);
+	size_t n;
+
+	if (!v)
+		return;
+	n = strlen(v);
+	if ((long long)n < k->min || (long long)n > k->max) {
+		conf_report_(ld, s, name, false, "%s is %zu bytes long, allowed %lld..%lld",
+			     conf_quote_(v, q), n, k->min, k->max);
+		return;
+	}
+	if (!conf_rule_ok(ld, s, name, v, k->rule))
+		return;
+	copy = strdup(v);
+	if (!copy) {
+		ld->oom = true;
+		return;
+	}
+	field = conf_str_field_(ld->conf, k);
+	free(*field);
+	*field = copy;
+}
+
+static void conf_apply_enum(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+			    const char *name)
+{
+	char q[CONF_QUOTE_MAX], list[128] = "";
+	const char *v = conf_string_of(ld, s, name);
+	size_t i;
+
+	if (!v)
+		return;
+	for (i = 0; k->names[i]; i++) {
+		if (strcmp(k->names[i], v) == 0) {
+			conf_set_uint_(ld->conf, k, i);
+			return;
+		}
+	}
+	for (i = 0; k->names[i]; i++) {
+		strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
+		strncat(list, k->names[i], sizeof(list) - strlen(list) - 1);
+	}
+	conf_report_(ld, s, name, false, "%s is not one of %s", conf_quote_(v, q), list);
+}
+
+/* Reports and returns false when a list has more entries than the option allows; checked before
+ * anything is allocated for them. */
+static bool conf_count_ok(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+			  const char *name)
+{
+	int n = config_setting_length(s);
+
+	if (n > k->max)
+		conf_report_(ld, s, name, false, "%d entries, at most %lld allowed", n, k->max);
+	return n <= k->max;
+}
+
+static void conf_apply_strlist(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+			       const char *name)
+{
+	char ename[CONF_NAME_MAX], **list = NULL, ***field;
+	unsigned i, n;
+
+	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+		conf_report_(ld, s, name, false, "expected a list of strings");
+		return;
+	}
+	if (!conf_count_ok(ld, k, s, name))
+		return;
+	n = (unsigned)config_setting_length(s);
+	list = calloc(n ? n : 1, sizeof(*list));
+	if (!list) {
+		ld->oom = true;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, i);
+		const char *v;
+		conf_name_(ename, "%s[%u]", name, i);
+		v = conf_string_of(ld, e, ename);
+		if (!v || !conf_rule_ok(ld, e, ename, v, k->rule))
+			continue; /* left NULL: the load fails, so nobody reads it */
+		list[i] = strdup(v);
+		ld->oom |= !list[i];
+	}
+	field = (char ***)(void *)((unsigned char *)ld->conf + k->off);
+	*field = list;
+	memcpy((unsigned char *)ld->conf + k->count_off, &(size_t){n}, sizeof(size_t));
+}
+
+/* One member of a peer entry: present, a string, and following rule. */
+static const char *conf_peer_member(struct conf_load_ *ld, const config_setting_t *g,
+				    const config_setting_t *m, const char *base, const char *leaf,
+				    conf_text_rule rule)
+{
+	char name[CONF_NAME_MAX];
+	const char *v;
+
+	conf_name_(name, "%s.%s", base, leaf);
+	if (!m) {
+		conf_report_(ld, g, name, false, "required option is missing");
+		return NULL;
+	}
+	v = conf_string_of(ld, m, name);
+	return v && conf_rule_ok(ld, m, name, v, rule) ? v : NULL;
+}
+
+/* Reports a peer that repeats the id or key of an earlier one; returns false then. */
+static bool conf_peer_unique(struct conf_load_ *ld, const struct conf_peer *peers, size_t count,
+			     const config_setting_t *id, const config_setting_t *key, const char *base)
+{
+	char name[CONF_NAME_MAX], q[CONF_QUOTE_MAX];
+	const char *idv = config_setting_get_string(id), *keyv = config_setting_get_string(key);
+	bool ok = true;
+	size_t j;
+
+	for (j = 0; j < count; j++) {
+		if (strcmp(peers[j].id, idv) == 0) {
+			conf_name_(name, "%s.id", base);
+			conf_report_(ld, id, name, false, "duplicate peer id %s (also at line %u)",
+				     conf_quote_(idv, q), peers[j].line);
+			ok = false;
+		}
+		if (strcmp(peers[j].public_key, keyv) == 0) {
+			conf_name_(name, "%s.public_key", base);
+			conf_report_(ld, key, name, false, "same public key as peer %s (line %u)",
+				     conf_quote_(peers[j].id, q), peers[j].line);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+/* Reads entry i of the peers list into peers[*count] when it is valid and new. */
+static void conf_peer_read(struct conf_load_ *ld, const config_setting_t *list, unsigned i, const char *name,
+			   struct conf_peer *peers, size_t *count)
+{
+	const config_setting_t *g = config_setting_get_elem(list, i), *id = NULL, *key = NULL, *m;
+	char base[CONF_NAME_MAX], mname[CONF_NAME_MAX];
+	const char *idv, *keyv;
+	struct conf_peer *p = &peers[*count];
+	unsigned j;
+	bool ok = true;
+
+	conf_name_(base, "%s[%u]", name, i);
+	if (!config_setting_is_group(g)) {
+		conf_report_(ld, g, base, false, "expected a group { id = \"...\"; public_key = \"...\"; }");
+		return;
+	}
+	for (j = 0; (m = config_setting_get_elem(g, j)) != NULL; j++) {
+		if (strcmp(config_setting_name(m), "id") == 0) {
+			id = m;
+		} else if (strcmp(config_setting_name(m), "public_key") == 0) {
+			key = m;
+		} else {
+			conf_name_(mname, "%s.%s", base, config_setting_name(m));
+			conf_report_(ld, m, mname, false, "unknown option");
+			ok = false;
+		}
+	}
+	idv = conf_peer_member(ld, g, id, base, "id", conf_rule_node_id_);
+	keyv = conf_peer_member(ld, g, key, base, "public_key", conf_rule_public_key_);
+	if (!ok || !idv || !keyv || !conf_peer_unique(ld, peers, *count, id, key, base))
+		return;
+	p->id = strdup(idv);
+	p->public_key = strdup(keyv);
+	p->line = config_setting_source_line(g);
+	(*count)++;
+	ld->oom |= !p->id || !p->public_key;
+}
+
+static void conf_apply_peers(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+			     const char *name)
+{
+	struct conf_peer *peers;
+	size_t count = 0;
+	unsigned i, n;
+
+	/* libconfig writes an empty list as either ( ) or [ ]; a list of groups only as ( ). */
+	if (!config_setting_is_list(s) && !(config_setting_is_array(s) && config_setting_length(s) == 0)) {
+		conf_report_(ld, s, name, false, "expected a list of peer groups ( { ... }, ... )");
+		return;
+	}
+	if (!conf_count_ok(ld, k, s, name))
+		return;
+	n = (unsigned)config_setting_length(s);
+	peers = calloc(n ? n : 1, sizeof(*peers));
+	if (!peers) {
+		ld->oom = true;
+		return;
+	}
+	for (i = 0; i < n; i++)
+		conf_peer_read(ld, s, i, name, peers, &count);
+	ld->conf->peers = peers;
+	ld->conf->npeers = count;
+}
+
+void conf_apply_(struct conf_load_ *ld, size_t index, const config_setting_t *s, const char *name)
+{
+	const struct conf_key *k = &conf_keys_[index];
+	size_t before = ld->nerrors;
+
+	ld->origin[index] = s;
+	switch (k->type) {
+	case CONF_STRING:
+		conf_apply_string(ld, k, s, name);
+		break;
+	case CONF_INT:
+		conf_apply_int(ld, k, s, name);
+		break;
+	case CONF_BOOL:
+		conf_apply_bool(ld, k, s, name);
+		break;
+	case CONF_ENUM:
+		conf_apply_enum(ld, k, s, name);
+		break;
+	case CONF_STRLIST:
+		conf_apply_strlist(ld, k, s, name);
+		break;
+	case CONF_PEERS:
+		conf_apply_peers(ld, k, s, name);
+		break;
+	}
+	ld->bad[index] = ld->nerrors != before;
+}
