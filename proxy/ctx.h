@@ -13,6 +13,7 @@ struct stats;
 struct session_set;
 struct keyex;
 struct policy;
+struct seal;
 
 struct px_ctx {
 	struct event_base *base;
@@ -22,7 +23,8 @@ struct px_ctx {
 	struct stats *stats;
 	struct session_set *sessions;  /* every device connection */
 	struct keyex *keyex;           /* keys and the control connection; NULL in tests of the relay */
-	struct policy *policy;         /* topic policy; NULL = every topic plaintext */
+	struct policy *policy;         /* topic policy; NULL = every topic plaintext (no keyex) */
+	struct seal *seal;             /* sealing and the retained cache; with keyex */
 	bool shutting_down;
 };
 

@@ -4,9 +4,36 @@
 #ifndef PX_KEYEX_H
 #define PX_KEYEX_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "ctx.h"
 
 struct keyex;
+struct keyring;
+
+struct keyex_hooks {
+	void (*keys_changed)(void *arg); /* a key was installed or activated: retry what waits */
+	void (*activated)(void *arg);    /* a new own epoch is active: re-seal the retained cache */
+	void *arg;
+};
+
+/* Loads the identity key (refusing one that others can read), decodes the peers' keys, reads the
+ * state file. NULL with a message in err on failure. */
+struct keyex *keyex_new(struct px_ctx *ctx, const struct keyex_hooks *hooks, char *err, size_t errlen);
+void keyex_free(struct keyex *kx); /* erases every key; accepts NULL */
+/* Starts the control connection; the first epoch is made once it is up. */
+int keyex_start(struct keyex *kx);
+
+/* The data path's view. keyex_can_seal: an active key exists, some peer holds it (or no peers are
+ * configured), and it is within its limits. */
+struct keyring *keyex_keyring(struct keyex *kx);
+bool keyex_can_seal(const struct keyex *kx);
+/* Called after each seal: starts an early rotation at the soft usage limits. */
+void keyex_after_seal(struct keyex *kx);
+/* Publishes a sealed retained message over the control connection (QoS 1, RETAIN). */
+int keyex_publish_retained(struct keyex *kx, const char *topic, const uint8_t *payload, size_t len);
 
 /* 1 when the control connection is up and every configured peer is keyed; otherwise 0 and a
  * short reason. */

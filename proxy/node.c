@@ -15,8 +15,11 @@
 
 #include "admin_http.h"
 #include "ctx.h"
+#include "keyex.h"
 #include "listener.h"
 #include "log.h"
+#include "policy.h"
+#include "seal.h"
 #include "session.h"
 #include "stats.h"
 #include "upstream.h"
@@ -75,6 +78,43 @@ static int node_check_fd_limit(const struct px_conf *conf)
 		  conf->listen.max_connections, (unsigned long long)need, (unsigned long long)rl.rlim_cur,
 		  (unsigned long long)rl.rlim_max);
 	return -1;
+}
+
+static void node_keys_changed_one(struct session *s, void *arg)
+{
+	(void)arg;
+	session_keys_changed(s);
+}
+
+/* keyex hook: a key was installed or activated; sessions retry what waits for one. */
+static void node_on_keys_changed(void *arg)
+{
+	struct node *n = arg;
+
+	session_set_foreach(n->ctx.sessions, node_keys_changed_one, NULL);
+}
+
+/* keyex hook: a new own epoch is active; re-seal the retained cache under it. */
+static void node_on_activated(void *arg)
+{
+	struct node *n = arg;
+
+	seal_retained_republish(n->ctx.seal);
+}
+
+static int node_setup_sealing(struct node *n, char *err, size_t errlen)
+{
+	const struct keyex_hooks hooks = {.keys_changed = node_on_keys_changed, .activated = node_on_activated,
+					  .arg = n};
+
+	n->ctx.policy = policy_new(n->conf);
+	n->ctx.seal = seal_new(&n->ctx);
+	if (!n->ctx.policy || !n->ctx.seal) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n->ctx.keyex = keyex_new(&n->ctx, &hooks, err, errlen);
+	return n->ctx.keyex ? 0 : -1;
 }
 
 static void node_close_session(struct session *s, void *arg)
@@ -146,6 +186,8 @@ static int node_setup(struct node *n, char *err, size_t errlen)
 		if (!n->ctx.tls)
 			return -1;
 	}
+	if (node_setup_sealing(n, err, errlen) != 0)
+		return -1;
 	n->listener = listener_new(&n->ctx, err, errlen);
 	if (!n->listener)
 		return -1;
@@ -154,7 +196,7 @@ static int node_setup(struct node *n, char *err, size_t errlen)
 		if (!n->admin)
 			return -1;
 	}
-	return 0;
+	return keyex_start(n->ctx.keyex);
 }
 
 static void node_teardown(struct node *n)
@@ -162,6 +204,9 @@ static void node_teardown(struct node *n)
 	admin_http_free(n->admin);
 	listener_free(n->listener);
 	session_set_free(n->ctx.sessions);
+	keyex_free(n->ctx.keyex);
+	seal_free(n->ctx.seal);
+	policy_free(n->ctx.policy);
 	if (n->ctx.tls)
 		SSL_CTX_free(n->ctx.tls);
 	if (n->ctx.dns)

@@ -78,6 +78,7 @@ static void session_free_now(struct session *s)
 		event_free(s->free_ev);
 	mqtt_alias_free(s->alias[DIR_UP]);
 	mqtt_alias_free(s->alias[DIR_DOWN]);
+	session_seal_free_(s);
 	free(s);
 }
 
@@ -294,7 +295,7 @@ static void session_pump(struct session *s, enum session_dir d, bool final)
 	const char *why = NULL;
 	enum mqtt_parse rc;
 
-	while (s->state < SESSION_DRAINING && session_src(s, d)) {
+	while (s->state < SESSION_DRAINING && session_src(s, d) && !s->waiting[d]) {
 		if (!final && session_out_len(session_dst(s, d)) >= SESSION_OUT_HIGH) {
 			session_pause(s, d);
 			return;
@@ -306,11 +307,20 @@ static void session_pump(struct session *s, enum session_dir d, bool final)
 			session_abort_(s, d, why ? why : "malformed packet");
 			return;
 		}
-		if (d == DIR_UP)
-			s->ctx->stats->packets_from_device++, s->ctx->stats->bytes_from_device += f.total;
-		else
-			s->ctx->stats->packets_from_broker++, s->ctx->stats->bytes_from_broker += f.total;
-		if (session_packet_(s, d, &f, bytes) != 0)
+		int handled = session_packet_(s, d, &f, bytes);
+		if (handled == 1) { /* waits for a key: stays at the head, counted when it goes */
+			if (!final)
+				session_wait_(s, d);
+			return;
+		}
+		if (d == DIR_UP) {
+			s->ctx->stats->packets_from_device++;
+			s->ctx->stats->bytes_from_device += f.total;
+		} else {
+			s->ctx->stats->packets_from_broker++;
+			s->ctx->stats->bytes_from_broker += f.total;
+		}
+		if (handled != 0)
 			return;
 	}
 }
@@ -491,7 +501,11 @@ fail:
 	return NULL;
 }
 
-void session_keys_changed(struct session *s)
+void session_resume_(struct session *s, enum session_dir d)
 {
-	(void)s; /* nothing is held or waiting in the plain relay */
+	if (s->state >= SESSION_DRAINING || !session_src(s, d))
+		return;
+	if (!s->paused[d])
+		bufferevent_enable(session_src(s, d), EV_READ);
+	session_pump(s, d, false);
 }

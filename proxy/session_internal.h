@@ -11,6 +11,7 @@
 #include <event2/event.h>
 
 #include "mqtt_alias.h"
+#include "mqtt_codec.h"
 #include "mqtt_frame.h"
 #include "session.h"
 
@@ -29,6 +30,20 @@ enum session_state {
 	SESSION_ESTABLISHED,   /* upstream connected: packets flow both ways */
 	SESSION_DRAINING,      /* closing: no more reading, flushing queued output (drain timer) */
 	SESSION_CLOSED,        /* freed from a deferred event; callbacks do nothing */
+};
+
+/* A small set of packet identifiers (usually empty), for QoS 2 flows mqseal completes itself. */
+struct pid_set {
+	uint16_t *ids;
+	uint16_t n, cap;
+};
+
+/* A SUBSCRIBE relayed without its denied filters: the SUBACK gets failure codes put back. */
+struct sub_fix {
+	struct sub_fix *next;
+	uint16_t packet_id;
+	uint16_t count; /* entries in the device's SUBSCRIBE */
+	bool denied[];  /* count flags */
 };
 
 enum session_dir {
@@ -50,6 +65,14 @@ struct session {
 	bool paused[2];              /* reading of the source of this direction stopped */
 	uint32_t broker_max_packet;  /* CONNACK Maximum Packet Size (level 5); 0 = none */
 	struct mqtt_alias *alias[2]; /* Topic Alias tables, per direction */
+	/* sealing (session_seal.c) */
+	bool waiting[2];             /* the head frame of this direction waits for a key */
+	struct event *wait_timer[2]; /* created on first use */
+	bool hold_expired;           /* device side waited seal.hold_seconds: refuse until keys exist */
+	uint64_t nowait_until;       /* broker side: after an unknown-key timeout, drop at once until */
+	struct pid_set q2_local;     /* device QoS 2 publishes answered by mqseal (denied/refused) */
+	struct pid_set q2_behalf;    /* broker QoS 2 publishes acknowledged by mqseal for the device */
+	struct sub_fix *subfix;
 	char peer[64];               /* device address "ip:port" */
 	char client[72];             /* client id (printable, truncated) for log lines */
 };
@@ -75,8 +98,26 @@ void session_set_nodelay_(evutil_socket_t fd);
 void upstream_on_connected_(struct session *s);
 void upstream_on_failed_(struct session *s, short what);
 
+/* session_seal.c: the sealing side of the packets. Same return convention as session_packet_,
+ * plus 1: the frame waits for a key (left in place; the direction pauses). */
+int session_publish_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
+			const struct mqtt_publish *p, struct mqtt_buf topic);
+int session_publish_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
+			  const struct mqtt_publish *p, struct mqtt_buf topic);
+int session_connect_up_(struct session *s, const struct mqtt_frame *f, const struct mqtt_connect *c);
+int session_subscribe_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes);
+int session_suback_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes);
+/* PUBREL from the device / from the broker for a flow mqseal completes itself: 1 if consumed. */
+int session_pubrel_local_(struct session *s, enum session_dir d, const struct mqtt_frame *f,
+			  const uint8_t *bytes);
+void session_wait_(struct session *s, enum session_dir d);
+/* session.c: the head frame of d may go on now: re-enable reading and handle what is buffered. */
+void session_resume_(struct session *s, enum session_dir d);
+void session_seal_free_(struct session *s);
+
 /* session_pkt.c: handles one complete frame (bytes = total contiguous bytes). Returns 0 to go on
- * with the next frame, -1 if the session is closing (stop pumping). */
+ * with the next frame, -1 if the session is closing (stop pumping), 1 if the frame must wait for
+ * a key (it stays at the head of the input; session_wait_ pauses the direction). */
 int session_packet_(struct session *s, enum session_dir d, const struct mqtt_frame *f, const uint8_t *bytes);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "mqtt_codec.h"
+#include "seal.h"
 #include "../conf/conf.h"
 
 /* Body of a frame: after the fixed header. */
@@ -41,6 +42,7 @@ static int session_on_connect(struct session *s, const struct mqtt_frame *f, con
 	uint8_t level = 0;
 	const char *why = NULL;
 	struct timeval tv;
+	int sealed;
 
 	if (mqtt_connect_parse(pkt_body(f, bytes), f->remaining, &c, &level, &why) != MQTT_PARSE_OK) {
 		if (level != 0 && level != MQTT_LEVEL_31 && level != MQTT_LEVEL_311 && level != MQTT_LEVEL_5) {
@@ -63,13 +65,24 @@ static int session_on_connect(struct session *s, const struct mqtt_frame *f, con
 	}
 	if (c.level == MQTT_LEVEL_5)
 		mqtt_alias_set_max(s->alias[DIR_DOWN], session_prop_u16(c.props, MQTT_PROP_TOPIC_ALIAS_MAX));
-	event_del(s->timer);
+	event_del(s->timer); /* the CONNECT is here: the connect timeout is met */
+	sealed = session_connect_up_(s, f, &c);
+	if (sealed < 0 || sealed == 1)
+		return sealed; /* refused, or the will waits for a key */
 	session_set_state_(s, SESSION_CONNECTING);
 	if (session_upstream_start_(s) != 0) {
 		upstream_on_failed_(s, 0);
 		return -1;
 	}
-	session_forward_(s, DIR_UP, f->total);
+	if (sealed != 2) {
+		session_forward_(s, DIR_UP, f->total);
+		return 0;
+	}
+	if (seal_connect(s->ctx->seal, &c, bufferevent_get_output(s->up)) != SEAL_OK) {
+		session_refuse_connect_(s, 0x03, 0x88, "cannot seal the will");
+		return -1;
+	}
+	session_discard_(s, DIR_UP, f->total);
 	return 0;
 }
 
@@ -125,8 +138,9 @@ static int session_on_publish(struct session *s, enum session_dir d, const struc
 
 	if (session_parse_publish(s, d, f, bytes, &p, &topic) != 0)
 		return -1;
-	session_forward_(s, d, f->total);
-	return 0;
+	if (d == DIR_UP)
+		return session_publish_up_(s, f, bytes, &p, topic);
+	return session_publish_down_(s, f, bytes, &p, topic);
 }
 
 /* Packets a client never sends (MQTT 5 §2.1.2 "direction of flow"). */
@@ -158,8 +172,18 @@ static int session_device_packet(struct session *s, const struct mqtt_frame *f, 
 		session_abort_(s, DIR_UP, "server-to-client packet");
 		return -1;
 	}
-	if (f->type == MQTT_PUBLISH)
+	switch (f->type) {
+	case MQTT_PUBLISH:
 		return session_on_publish(s, DIR_UP, f, bytes);
+	case MQTT_SUBSCRIBE:
+		return session_subscribe_up_(s, f, bytes);
+	case MQTT_PUBREL:
+		if (session_pubrel_local_(s, DIR_UP, f, bytes))
+			return 0;
+		break;
+	default:
+		break;
+	}
 	session_forward_(s, DIR_UP, f->total);
 	return 0;
 }
@@ -179,10 +203,17 @@ static int session_broker_packet(struct session *s, const struct mqtt_frame *f, 
 		return session_on_connack(s, f, bytes);
 	case MQTT_PUBLISH:
 		return session_on_publish(s, DIR_DOWN, f, bytes);
+	case MQTT_SUBACK:
+		return session_suback_down_(s, f, bytes);
+	case MQTT_PUBREL:
+		if (session_pubrel_local_(s, DIR_DOWN, f, bytes))
+			return 0;
+		break;
 	default:
-		session_forward_(s, DIR_DOWN, f->total);
-		return 0;
+		break;
 	}
+	session_forward_(s, DIR_DOWN, f->total);
+	return 0;
 }
 
 int session_packet_(struct session *s, enum session_dir d, const struct mqtt_frame *f, const uint8_t *bytes)

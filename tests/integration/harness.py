@@ -169,6 +169,8 @@ class Broker(Proc):
                  "autosave_interval 1", "max_queued_messages 100000", "set_tcp_nodelay true",
                  "log_type error", "log_type warning", "log_type notice", "log_type information",
                  "connection_messages true", "log_timestamp true"]
+        if os.geteuid() == 0:
+            lines.append("user root")  # else mosquitto drops to "mosquitto", who cannot read our temp dir
         if tls:
             lines += ["cafile %s" % tls["ca"], "certfile %s" % tls["cert"], "keyfile %s" % tls["key"]]
         with open(conf, "w") as f:

@@ -1,0 +1,464 @@
+/* keyex.c - the node's epochs (PROTOCOL.md §9): the first epoch once the control connection is
+ * up, rotation every interval (jittered) or at the soft usage limits, make-before-break activation
+ * (all live peers confirmed, or the activation delay), announcing and re-issuing (debounced), and
+ * the housekeeping tick (expiry, gauges). What arrives from peers is handled in keyex_rx.c. */
+#include "keyex_internal.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "clock.h"
+#include "control.h"
+#include "keyfile.h"
+#include "replay.h"
+#include "stats.h"
+#include "../conf/conf.h"
+
+static uint64_t keyex_interval_ms(const struct keyex *kx)
+{
+	return (uint64_t)kx->ctx->conf->keyex.interval_seconds * 1000u;
+}
+
+/* Activation delay: keyex.activation_seconds, at most T/2 (PROTOCOL.md §14). */
+static uint64_t keyex_activation_ms(const struct keyex *kx)
+{
+	uint64_t ms = (uint64_t)kx->ctx->conf->keyex.activation_seconds * 1000u;
+
+	return ms < keyex_interval_ms(kx) / 2 ? ms : keyex_interval_ms(kx) / 2;
+}
+
+/* Next rotation: T - U(0, min(T/20, 30 s)) after now (R30). */
+static uint64_t keyex_next_rotation(const struct keyex *kx, uint64_t now)
+{
+	uint64_t t = keyex_interval_ms(kx), span = t / 20 < 30000 ? t / 20 : 30000;
+	uint32_t r = 0;
+
+	if (span && RAND_bytes((unsigned char *)&r, sizeof(r)) == 1)
+		return now + t - r % span;
+	return now + t;
+}
+
+struct kx_peer *keyex_peer_(struct keyex *kx, const char *id, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < kx->npeers; i++)
+		if (strlen(kx->peers[i].id) == len && memcmp(kx->peers[i].id, id, len) == 0)
+			return &kx->peers[i];
+	return NULL;
+}
+
+void keyex_reject_(struct keyex *kx, struct kx_peer *peer, int reason, const char *fmt, ...)
+{
+	struct log_limit *lim = peer ? &peer->reject_log : &kx->log_reject;
+	unsigned suppressed = 0;
+	char msg[256];
+	va_list ap;
+
+	kx->ctx->stats->rejected[reason]++;
+	if (!log_limit_allow(lim, clock_mono_ms(), &suppressed))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warn("keyex", "rejected %s: %s%s", stats_reject_name((enum stats_reject)reason), msg,
+		 suppressed ? " (similar lines suppressed)" : "");
+}
+
+void keyex_keys_changed_(struct keyex *kx)
+{
+	if (kx->on_keys_changed)
+		kx->on_keys_changed(kx->cb_arg);
+}
+
+/* Live peers: their current announcement is accepted and not expired. */
+static bool keyex_peer_live(const struct kx_peer *p, uint64_t now_wall)
+{
+	return p->have_ann && now_wall <= p->ann_expires_wall;
+}
+
+static size_t keyex_recipients(struct keyex *kx, struct ann_recipient *r)
+{
+	uint64_t now = clock_wall_ms(), acked;
+	size_t i, n = 0;
+
+	for (i = 0; i < kx->npeers; i++) {
+		struct kx_peer *p = &kx->peers[i];
+		p->wrapped_valid = false;
+		if (!keyex_peer_live(p, now) || p->eph_weak)
+			continue;
+		r[n].id = p->id;
+		memcpy(r[n].eph_pub, p->eph_pub, KEX_PUB_LEN);
+		r[n].acked_epoch = keyring_recv_newest(kx->kr, p->id, &acked) ? acked : 0;
+		p->wrapped_valid = true;
+		memcpy(p->wrapped_to, p->eph_pub, KEX_PUB_LEN);
+		n++;
+	}
+	return n;
+}
+
+void keyex_announce_(struct keyex *kx, bool reissue)
+{
+	struct ann_recipient *r = calloc(kx->npeers ? kx->npeers : 1, sizeof(*r));
+	struct ann_params p = {0};
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	enum px_err rc;
+
+	if (!r || !control_is_up(kx->ctl) || !keyring_newest(kx->kr, &p.epoch)) {
+		kx->announce_due = true;
+		free(r);
+		return;
+	}
+	if (reissue)
+		kx->rev++;
+	p.sender_id = kx->ctx->conf->node_id;
+	p.rev = kx->rev;
+	p.issued_at_ms = clock_wall_ms();
+	p.interval_s = kx->ctx->conf->keyex.interval_seconds;
+	p.next_counter = keyring_newest_next_counter(kx->kr);
+	p.eph = keyring_newest_eph(kx->kr);
+	p.secret = keyring_newest_secret(kx->kr);
+	p.recipients = r;
+	p.nrecipients = keyex_recipients(kx, r);
+	rc = ann_build(kx->id, kx->topic_self, &p, &buf, &len);
+	if (rc != PX_OK || control_publish(kx->ctl, kx->topic_self, buf, len, 1, true) != 0) {
+		log_error("keyex", "cannot announce epoch %" PRIu64 ": %s", p.epoch,
+			  rc != PX_OK ? px_strerror(rc) : "publish failed");
+		kx->announce_due = true;
+	} else {
+		kx->announce_due = false;
+		kx->ctx->stats->announcements_sent++;
+		log_emit(LOG_DEBUG, "keyex", NULL, NULL, "announced epoch %" PRIu64 " rev %" PRIu32 " to %zu peer(s)",
+			 p.epoch, p.rev, p.nrecipients);
+	}
+	kx->reissue_pending = false;
+	kx->reissue_last_mono = clock_mono_ms();
+	free(buf);
+	free(r);
+}
+
+/* Debounced re-issue (R37): the first goes out at once, later ones at most once per second. */
+void keyex_request_reissue_(struct keyex *kx)
+{
+	if (clock_mono_ms() - kx->reissue_last_mono >= KEYEX_REISSUE_DEBOUNCE_MS)
+		keyex_announce_(kx, true);
+	else
+		kx->reissue_pending = true;
+}
+
+static void keyex_activate(struct keyex *kx, const char *how)
+{
+	uint64_t epoch = 0;
+
+	if (keyring_epoch_activate(kx->kr, clock_mono_ms()) != PX_OK)
+		return;
+	keyring_active(kx->kr, &epoch);
+	kx->activate_at_mono = 0;
+	kx->ctx->stats->activations++;
+	kx->ctx->stats->epochs_erased++; /* the previous sending key */
+	kx->ctx->stats->current_epoch = epoch;
+	log_info("keyex", "epoch %" PRIu64 " active (%s); previous sending key erased", epoch, how);
+	if (kx->on_activated)
+		kx->on_activated(kx->cb_arg);
+	keyex_keys_changed_(kx);
+}
+
+void keyex_check_activation_(struct keyex *kx)
+{
+	uint64_t pending;
+	size_t i;
+
+	if (!keyring_pending(kx->kr, &pending))
+		return;
+	for (i = 0; i < kx->npeers; i++)
+		if (kx->peers[i].must_confirm && kx->peers[i].acked < pending)
+			return;
+	keyex_activate(kx, "confirmed by every live peer");
+}
+
+/* Starts a new epoch (PROTOCOL.md §9.2, §9.5): persisted before it is announced. */
+static void keyex_rotate(struct keyex *kx, const char *why)
+{
+	uint64_t now = clock_mono_ms(), wall_s = clock_wall_ms() / 1000, active = 0, epoch;
+	bool has_active = keyring_active(kx->kr, &active);
+	size_t i;
+
+	epoch = kx->state_epoch + 1 > wall_s ? kx->state_epoch + 1 : wall_s;
+	kx->state_epoch = epoch;
+	if (keyex_state_save_(kx) != 0)
+		log_error("keyex", "cannot write %s; epochs may not increase across a restart", kx->state_path);
+	if (keyring_epoch_create(kx->kr, epoch, now) != PX_OK) {
+		log_error("keyex", "cannot create epoch %" PRIu64 "; retrying at the next tick", epoch);
+		return;
+	}
+	kx->rev = 0;
+	kx->epoch_created_mono = now;
+	kx->rotate_at_mono = keyex_next_rotation(kx, now);
+	kx->ctx->stats->rotations++;
+	kx->ctx->stats->last_rotation_wall_ms = clock_wall_ms();
+	log_info("keyex", "epoch %" PRIu64 " started (%s)", epoch, why);
+	if (!has_active) {
+		keyex_activate(kx, "first epoch");
+	} else {
+		kx->activate_at_mono = now + keyex_activation_ms(kx);
+		for (i = 0; i < kx->npeers; i++)
+			kx->peers[i].must_confirm = kx->peers[i].acked >= active;
+	}
+	keyex_announce_(kx, false);
+	keyex_check_activation_(kx);
+}
+
+static void keyex_update_gauges(struct keyex *kx, uint64_t now_wall)
+{
+	uint64_t keyed = 0;
+	size_t i;
+
+	for (i = 0; i < kx->npeers; i++) {
+		struct kx_peer *p = &kx->peers[i];
+		if (keyex_peer_live(p, now_wall) && keyring_recv_has(kx->kr, p->id, p->epoch))
+			keyed++;
+	}
+	kx->ctx->stats->peers_keyed = keyed;
+}
+
+static void keyex_expire_peers(struct keyex *kx, uint64_t now_wall)
+{
+	size_t i;
+
+	for (i = 0; i < kx->npeers; i++) {
+		struct kx_peer *p = &kx->peers[i];
+		if (p->have_ann && now_wall > p->ann_expires_wall) {
+			p->have_ann = false;
+			log_warn("keyex", "peer %s: announcement of epoch %" PRIu64 " expired (peer down?)", p->id,
+				 p->epoch);
+		}
+	}
+}
+
+static void keyex_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct keyex *kx = arg;
+	uint64_t now = clock_mono_ms(), wall = clock_wall_ms(), pending;
+	size_t before, after;
+	struct keyring_stats st;
+
+	(void)fd;
+	(void)what;
+	keyring_get_stats(kx->kr, &st);
+	before = st.recv_keys;
+	keyring_expire(kx->kr, now);
+	keyring_get_stats(kx->kr, &st);
+	after = st.recv_keys;
+	if (after < before) {
+		kx->ctx->stats->epochs_erased += before - after;
+		log_info("keyex", "%zu expired receive key(s) erased", before - after);
+	}
+	keyex_expire_peers(kx, wall);
+	if (control_is_up(kx->ctl)) {
+		bool has_pending = keyring_pending(kx->kr, &pending);
+		if (!has_pending && (now >= kx->rotate_at_mono || keyring_wants_rotation(kx->kr)))
+			keyex_rotate(kx, now >= kx->rotate_at_mono ? "interval" : "usage limit");
+		else if (kx->announce_due)
+			keyex_announce_(kx, true);
+		else if (kx->reissue_pending && now - kx->reissue_last_mono >= KEYEX_REISSUE_DEBOUNCE_MS)
+			keyex_announce_(kx, true);
+	}
+	if (kx->activate_at_mono && now >= kx->activate_at_mono)
+		keyex_activate(kx, "activation delay passed");
+	keyex_process_pending_(kx);
+	keyex_update_gauges(kx, wall);
+}
+
+static void keyex_on_up(void *arg)
+{
+	struct keyex *kx = arg;
+	uint64_t epoch;
+
+	kx->ctx->stats->control_connected = 1;
+	if (control_subscribe(kx->ctl, kx->topic_keyex_sub, 1) != 0 ||
+	    control_subscribe(kx->ctl, kx->topic_ack_sub, 1) != 0)
+		log_error("keyex", "cannot subscribe to the key-exchange topics");
+	if (!keyring_newest(kx->kr, &epoch))
+		keyex_rotate(kx, "start");
+	else
+		keyex_announce_(kx, true); /* the broker may have lost it: say it again, fresh */
+}
+
+static void keyex_on_down(void *arg)
+{
+	struct keyex *kx = arg;
+
+	kx->ctx->stats->control_connected = 0;
+	kx->ctx->stats->control_reconnects++;
+}
+
+static char *keyex_join(const char *a, const char *b, const char *c)
+{
+	size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
+	char *s = malloc(n);
+
+	if (s)
+		snprintf(s, n, "%s%s%s", a, b, c);
+	return s;
+}
+
+static int keyex_load_peers(struct keyex *kx, char *err, size_t errlen)
+{
+	const struct px_conf *conf = kx->ctx->conf;
+	uint8_t raw[ID_PUB_LEN];
+	size_t i;
+
+	kx->peers = calloc(conf->npeers ? conf->npeers : 1, sizeof(*kx->peers));
+	if (!kx->peers)
+		return -1;
+	kx->npeers = conf->npeers;
+	for (i = 0; i < conf->npeers; i++) {
+		struct kx_peer *p = &kx->peers[i];
+		snprintf(p->id, sizeof(p->id), "%s", conf->peers[i].id);
+		p->tokens = KEYEX_BUCKET_BURST;
+		if (id_pub_decode(conf->peers[i].public_key, raw) != PX_OK || id_pub_new(raw, &p->pub) != PX_OK) {
+			snprintf(err, errlen, "%s:%u: peers.public_key of %s is not a valid Ed25519 key", conf->path,
+				 conf->peers[i].line, p->id);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int keyex_make_topics(struct keyex *kx)
+{
+	const struct px_conf *conf = kx->ctx->conf;
+	char prefix[96];
+
+	snprintf(prefix, sizeof(prefix), "%s/keyex/", conf->keyex.topic_prefix);
+	kx->prefix_len = strlen(conf->keyex.topic_prefix);
+	kx->topic_self = keyex_join(prefix, conf->node_id, "");
+	kx->topic_keyex_sub = keyex_join(prefix, "+", "");
+	snprintf(prefix, sizeof(prefix), "%s/ack/", conf->keyex.topic_prefix);
+	kx->topic_ack_sub = keyex_join(prefix, conf->node_id, "/+");
+	kx->state_path = keyex_join(conf->state_dir, "/", "state");
+	return kx->topic_self && kx->topic_keyex_sub && kx->topic_ack_sub && kx->state_path ? 0 : -1;
+}
+
+static int keyex_make_keyring(struct keyex *kx)
+{
+	const struct px_conf *conf = kx->ctx->conf;
+	struct keyring_params kp = {
+		.self_id = conf->node_id,
+		.interval_s = conf->keyex.interval_seconds,
+		.grace_s = conf->keyex.grace_seconds,
+		.padding = conf->seal.padding,
+		.replay_bits = REPLAY_BITS_DEFAULT,
+		.max_keys = (conf->npeers + 1) * (KR_RECV_PER_PEER + 1),
+	};
+
+	return keyring_new(&kp, &kx->kr) == PX_OK ? 0 : -1;
+}
+
+struct keyex *keyex_new(struct px_ctx *ctx, const struct keyex_hooks *hooks, char *err, size_t errlen)
+{
+	static const struct control_handlers handlers = {
+		.on_up = keyex_on_up, .on_down = keyex_on_down, .on_message = keyex_on_message_};
+	struct keyex *kx = calloc(1, sizeof(*kx));
+
+	snprintf(err, errlen, "out of memory");
+	if (!kx)
+		return NULL;
+	kx->ctx = ctx;
+	kx->on_keys_changed = hooks->keys_changed;
+	kx->on_activated = hooks->activated;
+	kx->cb_arg = hooks->arg;
+	if (keyfile_load(ctx->conf->identity_file, true, &kx->id, err, errlen) != PX_OK)
+		goto fail;
+	snprintf(err, errlen, "out of memory");
+	if (keyex_load_peers(kx, err, errlen) != 0 || keyex_make_topics(kx) != 0 || keyex_make_keyring(kx) != 0)
+		goto fail;
+	if (keyex_state_load_(kx) != 0 || keyex_state_save_(kx) != 0) {
+		snprintf(err, errlen, "state_dir %s: cannot read or write %s", ctx->conf->state_dir, kx->state_path);
+		goto fail;
+	}
+	kx->ctl = control_new(ctx->base, ctx->conf, &handlers, kx, err, errlen);
+	kx->tick = event_new(ctx->base, -1, EV_PERSIST, keyex_on_tick, kx);
+	if (!kx->ctl || !kx->tick)
+		goto fail;
+	return kx;
+fail:
+	keyex_free(kx);
+	return NULL;
+}
+
+int keyex_start(struct keyex *kx)
+{
+	struct timeval tv = {.tv_sec = 0, .tv_usec = KEYEX_TICK_MS * 1000};
+
+	event_add(kx->tick, &tv);
+	return control_start(kx->ctl);
+}
+
+void keyex_free(struct keyex *kx)
+{
+	size_t i;
+
+	if (!kx)
+		return;
+	control_free(kx->ctl);
+	if (kx->tick)
+		event_free(kx->tick);
+	keyring_free(kx->kr);
+	id_key_free(kx->id);
+	for (i = 0; kx->peers && i < kx->npeers; i++) {
+		id_pub_free(kx->peers[i].pub);
+		free(kx->peers[i].pending);
+		free(kx->peers[i].pending_topic);
+	}
+	free(kx->peers);
+	free(kx->topic_self);
+	free(kx->topic_keyex_sub);
+	free(kx->topic_ack_sub);
+	free(kx->state_path);
+	free(kx);
+}
+
+struct keyring *keyex_keyring(struct keyex *kx)
+{
+	return kx->kr;
+}
+
+bool keyex_can_seal(const struct keyex *kx)
+{
+	return (kx->ready || kx->npeers == 0) && keyring_can_seal(kx->kr, clock_mono_ms()) == PX_OK;
+}
+
+void keyex_after_seal(struct keyex *kx)
+{
+	uint64_t pending;
+
+	if (keyring_wants_rotation(kx->kr) && !keyring_pending(kx->kr, &pending) && control_is_up(kx->ctl))
+		keyex_rotate(kx, "usage limit");
+}
+
+int keyex_publish_retained(struct keyex *kx, const char *topic, const uint8_t *payload, size_t len)
+{
+	return control_publish(kx->ctl, topic, payload, len, 1, true);
+}
+
+int keyex_healthy(const struct keyex *kx, char *reason, size_t len)
+{
+	const struct stats *st = kx->ctx->stats;
+
+	if (!control_is_up(kx->ctl)) {
+		snprintf(reason, len, "key-exchange connection to the broker is down");
+		return 0;
+	}
+	if (st->peers_keyed < kx->npeers) {
+		snprintf(reason, len, "%" PRIu64 " of %zu peers keyed", st->peers_keyed, kx->npeers);
+		return 0;
+	}
+	return 1;
+}

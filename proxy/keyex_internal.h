@@ -1,0 +1,100 @@
+/* keyex_internal.h - struct keyex and its peers, shared by keyex.c (epochs, rotation, activation,
+ * announcing), keyex_rx.c (what arrives on the key-exchange topics) and keyex_state.c (the
+ * persisted epoch record). Not for other modules. */
+#ifndef PX_KEYEX_INTERNAL_H
+#define PX_KEYEX_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "announce.h"
+#include "ctx.h"
+#include "identity.h"
+#include "keyex.h"
+#include "keyring.h"
+#include "log.h"
+
+#define KEYEX_REISSUE_DEBOUNCE_MS 1000   /* R37 */
+#define KEYEX_ACK_SLACK_MS 300000        /* §14 confirmation slack */
+#define KEYEX_BUCKET_BURST 10            /* R44: per-peer verification burst */
+#define KEYEX_BUCKET_MS 1000             /* one token per second per peer */
+#define KEYEX_GLOBAL_PER_S 50            /* R44: verifications per second overall */
+#define KEYEX_TICK_MS 250                /* housekeeping timer */
+
+struct kx_peer {
+	char id[ANN_ID_MAX + 1];
+	struct id_pub *pub;
+	/* the last accepted announcement */
+	bool have_ann;
+	uint64_t epoch;          /* persisted with rev: nothing older or equal is accepted again */
+	uint32_t rev;
+	uint64_t ann_expires_wall; /* issued_at + 1.5 * interval + skew: then the peer is not live */
+	uint32_t interval_s;
+	uint8_t eph_pub[KEX_PUB_LEN];
+	bool eph_weak;           /* eph_pub gave an all-zero X25519 result: never wrap to it */
+	/* what the peer holds of ours */
+	uint64_t acked;          /* newest of our epochs the peer confirmed holding */
+	bool wrapped_valid;      /* our latest announcement has an entry for the peer's eph_pub */
+	uint8_t wrapped_to[KEX_PUB_LEN];
+	bool must_confirm;       /* a live peer at the last rotation: activation waits for it */
+	/* rate limit (R44) and the newest announcement that waits for a token */
+	unsigned tokens;
+	uint64_t tokens_at;
+	uint8_t *pending;
+	size_t pending_len;
+	char *pending_topic;
+	/* log once per state, not per message */
+	struct log_limit reject_log;
+};
+
+struct keyex {
+	struct px_ctx *ctx;
+	struct id_key *id;
+	struct keyring *kr;
+	struct control *ctl;
+	struct kx_peer *peers;
+	size_t npeers;
+	char *topic_self;        /* <prefix>/keyex/<node_id> */
+	char *topic_keyex_sub;   /* <prefix>/keyex/+ */
+	char *topic_ack_sub;     /* <prefix>/ack/<node_id>/+ */
+	size_t prefix_len;
+	/* own epochs */
+	uint32_t rev;            /* revision of the newest epoch's announcement */
+	uint64_t state_epoch;    /* last epoch written to the state file */
+	char *state_path;
+	uint64_t epoch_created_mono; /* when the newest epoch was created */
+	uint64_t rotate_at_mono;     /* next rotation (jittered) */
+	uint64_t activate_at_mono;   /* activation deadline of the pending epoch; 0 = none */
+	bool announce_due;           /* newest epoch not yet announced on this connection */
+	bool ready;                  /* some peer holds our active key (or we have no peers) */
+	uint64_t reissue_last_mono;
+	bool reissue_pending;
+	uint64_t global_window_start;
+	unsigned global_count;
+	struct event *tick;
+	struct log_limit log_reject;
+	void (*on_keys_changed)(void *arg); /* tells the data path that keys changed */
+	void (*on_activated)(void *arg);    /* a new epoch is active: re-seal the retained cache */
+	void *cb_arg;
+};
+
+/* keyex.c */
+void keyex_announce_(struct keyex *kx, bool reissue);
+void keyex_request_reissue_(struct keyex *kx);
+void keyex_check_activation_(struct keyex *kx);
+void keyex_keys_changed_(struct keyex *kx);
+struct kx_peer *keyex_peer_(struct keyex *kx, const char *id, size_t len);
+void keyex_reject_(struct keyex *kx, struct kx_peer *peer, int reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* keyex_rx.c */
+void keyex_on_message_(void *arg, const char *topic, const uint8_t *payload, size_t len, bool retained);
+void keyex_process_pending_(struct keyex *kx);
+
+/* keyex_state.c: "<state_dir>/state" (PROTOCOL.md §9.5) */
+int keyex_state_load_(struct keyex *kx);
+int keyex_state_save_(struct keyex *kx);
+
+#endif

@@ -1,0 +1,337 @@
+/* keyex_rx.c - announcements and confirmations from peers (PROTOCOL.md §7.3, §7.4, §8): cheap
+ * checks first, signature verification under a rate limit, then key installation, confirmation,
+ * and the re-issue that keys a new or restarted peer. */
+#include "keyex_internal.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "clock.h"
+#include "control.h"
+#include "stats.h"
+#include "../conf/conf.h"
+
+/* Token buckets (R44): per peer KEYEX_BUCKET_BURST, one more per second; KEYEX_GLOBAL_PER_S overall. */
+static bool keyex_tokens_available(struct keyex *kx, struct kx_peer *p, uint64_t now)
+{
+	uint64_t refill = (now - p->tokens_at) / KEYEX_BUCKET_MS;
+
+	if (refill) {
+		p->tokens = p->tokens + refill > KEYEX_BUCKET_BURST ? KEYEX_BUCKET_BURST : p->tokens + (unsigned)refill;
+		p->tokens_at = now;
+	}
+	if (now - kx->global_window_start >= 1000) {
+		kx->global_window_start = now;
+		kx->global_count = 0;
+	}
+	return p->tokens > 0 && kx->global_count < KEYEX_GLOBAL_PER_S;
+}
+
+static bool keyex_take_token(struct keyex *kx, struct kx_peer *p, uint64_t now)
+{
+	if (!keyex_tokens_available(kx, p, now))
+		return false;
+	p->tokens--;
+	kx->global_count++;
+	return true;
+}
+
+/* Keeps the newest rate-limited announcement of a peer for later (PROTOCOL.md §7.3 step 5). */
+static void keyex_defer(struct kx_peer *p, const char *topic, const uint8_t *payload, size_t len)
+{
+	uint8_t *copy = malloc(len);
+	char *t = strdup(topic);
+
+	if (!copy || !t) {
+		free(copy);
+		free(t);
+		return;
+	}
+	memcpy(copy, payload, len);
+	free(p->pending);
+	free(p->pending_topic);
+	p->pending = copy;
+	p->pending_len = len;
+	p->pending_topic = t;
+}
+
+static void keyex_send_ack(struct keyex *kx, struct kx_peer *p, uint64_t epoch)
+{
+	const struct px_conf *conf = kx->ctx->conf;
+	char topic[256];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	snprintf(topic, sizeof(topic), "%s/ack/%s/%s", conf->keyex.topic_prefix, p->id, conf->node_id);
+	if (ack_build(kx->id, topic, conf->node_id, p->id, epoch, clock_wall_ms(), &buf, &len) == PX_OK &&
+	    control_publish(kx->ctl, topic, buf, len, 1, false) == 0)
+		kx->ctx->stats->acks_sent++;
+	free(buf);
+}
+
+/* A peer confirmed holding our epoch (in an entry or a confirmation). */
+static void keyex_peer_acked(struct keyex *kx, struct kx_peer *p, uint64_t epoch)
+{
+	uint64_t active;
+
+	if (epoch > p->acked)
+		p->acked = epoch;
+	if (!kx->ready && keyring_active(kx->kr, &active) && p->acked >= active) {
+		kx->ready = true;
+		log_info("keyex", "peer %s holds our key (epoch %" PRIu64 "): sealing", p->id, active);
+		keyex_keys_changed_(kx);
+	}
+	keyex_check_activation_(kx);
+}
+
+/* Step 8: the entry addressed to us, unwrapped with the ephemeral key it names. */
+static void keyex_install_from(struct keyex *kx, struct kx_peer *p, const struct ann_view *a,
+			       const struct ann_entry *e)
+{
+	const struct kex_key *eph = keyring_eph_for(kx->kr, e->recipient_eph);
+	uint8_t secret[ANN_SECRET_LEN];
+	enum px_err rc;
+
+	if (!eph || keyring_recv_has(kx->kr, p->id, a->epoch))
+		return; /* wrapped to an ephemeral key we no longer hold, or already installed */
+	rc = ann_unwrap(a, e, kx->ctx->conf->node_id, eph, secret);
+	if (rc == PX_OK)
+		rc = keyring_recv_install(kx->kr, p->id, a->epoch, secret, a->interval_s, a->next_counter,
+					  clock_mono_ms());
+	OPENSSL_cleanse(secret, sizeof(secret));
+	if (rc != PX_OK) {
+		keyex_reject_(kx, p, REJECT_BAD_WRAP, "peer %s epoch %" PRIu64 ": %s", p->id, a->epoch, px_strerror(rc));
+		return;
+	}
+	log_info("keyex", "peer %s keyed (epoch %" PRIu64 ")", p->id, a->epoch);
+	keyex_send_ack(kx, p, a->epoch);
+	keyex_keys_changed_(kx);
+}
+
+/* §7.4: re-issue when the peer does not hold our newest key and nothing we announced can give it. */
+static void keyex_maybe_reissue(struct keyex *kx, struct kx_peer *p, bool has_entry, uint64_t entry_acked)
+{
+	uint64_t newest;
+
+	if (!keyring_newest(kx->kr, &newest))
+		return;
+	if (has_entry && entry_acked >= newest)
+		return;
+	if (p->wrapped_valid && CRYPTO_memcmp(p->wrapped_to, p->eph_pub, KEX_PUB_LEN) == 0)
+		return;
+	keyex_request_reissue_(kx);
+}
+
+/* Freshness (step 4): strictly newer (epoch, rev), or the same one again while we hold none
+ * (our own restart: the retained copy tells us the peer's ephemeral key). */
+static bool keyex_fresh(struct keyex *kx, struct kx_peer *p, const struct ann_view *a, bool *duplicate)
+{
+	uint64_t now = clock_wall_ms(), skew = (uint64_t)kx->ctx->conf->keyex.max_skew_seconds * 1000u;
+	uint64_t max_age = (uint64_t)a->interval_s * 1500u + skew;
+
+	*duplicate = a->epoch == p->epoch && a->rev == p->rev;
+	if (a->epoch < p->epoch || (a->epoch == p->epoch && a->rev < p->rev) || (*duplicate && p->have_ann)) {
+		if (!*duplicate)
+			keyex_reject_(kx, p, REJECT_STALE, "peer %s epoch %" PRIu64 " rev %" PRIu32
+				      " is not newer than %" PRIu64 " rev %" PRIu32 " (replay?)",
+				      p->id, a->epoch, a->rev, p->epoch, p->rev);
+		return false;
+	}
+	if (a->issued_at_ms > now + skew) {
+		keyex_reject_(kx, p, REJECT_CLOCK_SKEW, "peer %s issued its announcement %" PRIu64
+			      " ms in the future (more than keyex.max_skew_seconds): check its clock (NTP)",
+			      p->id, a->issued_at_ms - now);
+		return false;
+	}
+	if (a->issued_at_ms + max_age < now) {
+		keyex_reject_(kx, p, REJECT_EXPIRED, "peer %s announcement of epoch %" PRIu64 " is %" PRIu64
+			      " s old (stale, or the peer's clock is behind)", p->id, a->epoch, (now - a->issued_at_ms) / 1000);
+		return false;
+	}
+	return true;
+}
+
+/* An X25519 result with the peer's key must not be all-zero (R8); checked once per new key. */
+static bool keyex_eph_ok(struct keyex *kx, const uint8_t eph_pub[KEX_PUB_LEN])
+{
+	const struct kex_key *mine = keyring_newest_eph(kx->kr);
+	uint8_t shared[KEX_SHARED_LEN];
+	enum px_err rc;
+
+	if (!mine)
+		return true;
+	rc = kex_derive(mine, eph_pub, shared);
+	OPENSSL_cleanse(shared, sizeof(shared));
+	return rc != PX_ERR_WEAK_KEY;
+}
+
+static void keyex_accept(struct keyex *kx, struct kx_peer *p, const struct ann_view *a)
+{
+	uint64_t skew = (uint64_t)kx->ctx->conf->keyex.max_skew_seconds * 1000u;
+	struct ann_entry e;
+	bool has_entry, new_epoch = a->epoch != p->epoch;
+
+	p->epoch = a->epoch;
+	p->rev = a->rev;
+	p->have_ann = true;
+	p->interval_s = a->interval_s;
+	p->ann_expires_wall = a->issued_at_ms + (uint64_t)a->interval_s * 1500u + skew;
+	memcpy(p->eph_pub, a->eph_pub, KEX_PUB_LEN);
+	p->eph_weak = false;
+	kx->ctx->stats->announcements_accepted++;
+	if (keyex_state_save_(kx) != 0)
+		log_error("keyex", "cannot persist the epoch of peer %s", p->id);
+	has_entry = ann_find_entry(a, kx->ctx->conf->node_id, &e);
+	if (new_epoch)
+		p->acked = 0; /* a new epoch of the peer says afresh what it holds */
+	if (has_entry) {
+		keyex_install_from(kx, p, a, &e);
+		keyex_peer_acked(kx, p, e.acked_epoch);
+	}
+	keyex_maybe_reissue(kx, p, has_entry, has_entry ? e.acked_epoch : 0);
+}
+
+/* Steps 3-8 for an announcement on <prefix>/keyex/<id> from configured peer p. */
+static void keyex_on_announce(struct keyex *kx, struct kx_peer *p, const char *topic, const uint8_t *buf,
+			      size_t len, bool from_pending)
+{
+	struct ann_view a;
+	bool duplicate;
+	enum px_err rc = ann_parse(buf, len, &a);
+
+	if (rc != PX_OK) {
+		keyex_reject_(kx, p, rc == PX_ERR_VERSION ? REJECT_VERSION : REJECT_MALFORMED,
+			      "announcement from %s: %s", p->id, px_strerror(rc));
+		return;
+	}
+	if (strcmp(a.sender_id, p->id) != 0) {
+		keyex_reject_(kx, p, REJECT_WRONG_TOPIC, "announcement of %s published on the topic of %s", a.sender_id,
+			      p->id);
+		return;
+	}
+	if (!keyex_fresh(kx, p, &a, &duplicate))
+		return;
+	if (!keyex_take_token(kx, p, clock_mono_ms())) {
+		if (!from_pending)
+			keyex_defer(p, topic, buf, len);
+		kx->ctx->stats->rejected[REJECT_RATE_LIMITED]++; /* deferred, not lost */
+		return;
+	}
+	if (ann_verify(&a, p->pub, topic) != PX_OK) {
+		keyex_reject_(kx, p, REJECT_BAD_SIGNATURE, "announcement of %s epoch %" PRIu64 ": bad signature",
+			      p->id, a.epoch);
+		return;
+	}
+	if (!keyex_eph_ok(kx, a.eph_pub)) {
+		keyex_reject_(kx, p, REJECT_MALFORMED, "announcement of %s: small-order ephemeral key", p->id);
+		return;
+	}
+	if (p->epoch != a.epoch)
+		log_info("keyex", "peer %s announced epoch %" PRIu64, p->id, a.epoch);
+	keyex_accept(kx, p, &a);
+}
+
+static void keyex_on_ack(struct keyex *kx, struct kx_peer *p, const char *topic, const uint8_t *buf, size_t len)
+{
+	uint64_t now = clock_wall_ms(), newest = 0, active = 0;
+	uint64_t window = (uint64_t)kx->ctx->conf->keyex.max_skew_seconds * 1000u + KEYEX_ACK_SLACK_MS;
+	struct ack_view a;
+	enum px_err rc = ack_parse(buf, len, &a);
+
+	if (rc != PX_OK) {
+		keyex_reject_(kx, p, rc == PX_ERR_VERSION ? REJECT_VERSION : REJECT_MALFORMED, "confirmation from %s: %s",
+			      p->id, px_strerror(rc));
+		return;
+	}
+	if (strcmp(a.sender_id, p->id) != 0 || strcmp(a.recipient_id, kx->ctx->conf->node_id) != 0) {
+		keyex_reject_(kx, p, REJECT_WRONG_TOPIC, "confirmation on the wrong topic %s", topic);
+		return;
+	}
+	if (a.issued_at_ms > now + window || a.issued_at_ms + window < now) {
+		keyex_reject_(kx, p, REJECT_CLOCK_SKEW, "confirmation from %s outside the time window", p->id);
+		return;
+	}
+	keyring_newest(kx->kr, &newest);
+	keyring_active(kx->kr, &active);
+	if (a.acked_epoch != newest && a.acked_epoch != active)
+		return; /* about an epoch we have left behind: nothing to do */
+	if (!keyex_take_token(kx, p, clock_mono_ms())) {
+		keyex_reject_(kx, p, REJECT_RATE_LIMITED, "confirmation from %s: over the verification rate", p->id);
+		return;
+	}
+	if (ack_verify(&a, p->pub, topic) != PX_OK) {
+		keyex_reject_(kx, p, REJECT_BAD_SIGNATURE, "confirmation from %s: bad signature", p->id);
+		return;
+	}
+	kx->ctx->stats->acks_accepted++;
+	keyex_peer_acked(kx, p, a.acked_epoch);
+}
+
+/* Splits <prefix>/keyex/<id> or <prefix>/ack/<me>/<id>; returns the peer or NULL (rejected). */
+static struct kx_peer *keyex_topic_peer(struct keyex *kx, const char *topic, bool *is_ack)
+{
+	const char *rest = topic + kx->prefix_len, *id;
+	const char *me = kx->ctx->conf->node_id;
+	size_t melen = strlen(me);
+
+	*is_ack = false;
+	if (strncmp(rest, "/keyex/", 7) == 0) {
+		id = rest + 7;
+	} else if (strncmp(rest, "/ack/", 5) == 0 && strncmp(rest + 5, me, melen) == 0 && rest[5 + melen] == '/') {
+		id = rest + 6 + melen;
+		*is_ack = true;
+	} else {
+		return NULL;
+	}
+	if (strcmp(id, me) == 0)
+		return NULL; /* our own announcement: ignored */
+	struct kx_peer *p = keyex_peer_(kx, id, strlen(id));
+	if (!p)
+		keyex_reject_(kx, NULL, REJECT_UNKNOWN_PEER, "message from %s, which is not a configured peer", id);
+	return p;
+}
+
+void keyex_on_message_(void *arg, const char *topic, const uint8_t *payload, size_t len, bool retained)
+{
+	struct keyex *kx = arg;
+	struct kx_peer *p;
+	bool is_ack;
+
+	(void)retained;
+	if (strncmp(topic, kx->ctx->conf->keyex.topic_prefix, kx->prefix_len) != 0)
+		return;
+	p = keyex_topic_peer(kx, topic, &is_ack);
+	if (!p)
+		return;
+	if (len == 0)
+		return; /* a cleared retained announcement */
+	if (len > ANN_MAX_LEN + 64) {
+		keyex_reject_(kx, p, REJECT_MALFORMED, "%zu-byte message from %s is too large", len, p->id);
+		return;
+	}
+	if (is_ack)
+		keyex_on_ack(kx, p, topic, payload, len);
+	else
+		keyex_on_announce(kx, p, topic, payload, len, false);
+}
+
+void keyex_process_pending_(struct keyex *kx)
+{
+	size_t i;
+
+	for (i = 0; i < kx->npeers; i++) {
+		struct kx_peer *p = &kx->peers[i];
+		uint8_t *buf = p->pending;
+		char *topic = p->pending_topic;
+		if (!buf || !keyex_tokens_available(kx, p, clock_mono_ms()))
+			continue;
+		p->pending = NULL;
+		p->pending_topic = NULL;
+		keyex_on_announce(kx, p, topic, buf, p->pending_len, true);
+		free(buf);
+		free(topic);
+	}
+}

@@ -1,0 +1,52 @@
+/* seal.h - turning one PUBLISH (or a CONNECT's will) into its sealed form and back
+ * (PROTOCOL.md §5, §6), and the retained-message cache that is re-sealed after each activation
+ * (§10.1). The session decides when (policy, waiting, acks); this module does the bytes. */
+#ifndef PX_SEAL_H
+#define PX_SEAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctx.h"
+#include "mqtt_codec.h"
+#include "stats.h"
+
+struct evbuffer;
+struct seal;
+
+enum seal_rc {
+	SEAL_OK = 0,
+	SEAL_NO_KEY,    /* no usable sending key now */
+	SEAL_TOO_LARGE, /* the sealed packet would exceed the broker's or MQTT's limit */
+	SEAL_DROP,      /* incoming: not delivered; *reason says why */
+	SEAL_UNKNOWN_KEY, /* incoming: key id not (yet) known */
+	SEAL_SUPPRESS,  /* incoming: a re-sealed retained value on a live subscription (§10.1) */
+	SEAL_ERROR,     /* out of memory or a library failure */
+};
+
+struct seal *seal_new(struct px_ctx *ctx);
+void seal_free(struct seal *s); /* erases the retained cache; accepts NULL */
+
+/* Device -> broker: writes the sealed form of p (whose real topic is topic) at level to out.
+ * max_packet: the broker's Maximum Packet Size (0 = MQTT's own limit). */
+enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
+			  uint32_t max_packet, struct evbuffer *out);
+/* The same for the will of a CONNECT: writes the whole CONNECT with the will sealed. */
+enum seal_rc seal_connect(struct seal *s, const struct mqtt_connect *c, struct evbuffer *out);
+/* Broker -> device: opens p and writes the plaintext PUBLISH for a device at level to out (always
+ * with the full topic name, keeping a Topic Alias so the device's alias table stays in step). */
+enum seal_rc seal_open(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
+		       struct evbuffer *out, enum stats_drop *reason);
+/* Rewrites a plaintext PUBLISH that uses a Topic Alias alone into one with the full topic. */
+enum seal_rc seal_plain_full_topic(uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
+				   struct evbuffer *out);
+
+/* Retained cache: the last retained plaintext a device published on each sealed topic. */
+void seal_retained_put(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic);
+void seal_retained_delete(struct seal *s, struct mqtt_buf topic);
+/* Re-seals every cached value under the active epoch and publishes it retained (§10.1). */
+void seal_retained_republish(struct seal *s);
+size_t seal_retained_count(const struct seal *s);
+
+#endif

@@ -1,0 +1,143 @@
+/* seal_cache.c - the retained cache of PROTOCOL.md §10.1: per sealed topic, the plaintext of the
+ * last retained message a device published here (memory only, bounded by seal.retained_cache_kb),
+ * re-sealed under each newly active epoch and published retained, so the broker never keeps a
+ * retained ciphertext older than one epoch. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "envelope.h"
+#include "keyex.h"
+#include "keyring.h"
+#include "seal_internal.h"
+#include "../conf/conf.h"
+
+void seal_entry_free_(struct seal_entry *e)
+{
+	free(e->topic);
+	free(e->inner_props);
+	free(e->payload);
+	free(e);
+}
+
+/* FNV-1a: the cache is keyed by topics devices choose, not by attackers. */
+static size_t seal_cache_hash(const uint8_t *p, size_t len)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h % SEAL_BUCKETS;
+}
+
+static size_t seal_entry_size(const struct seal_entry *e)
+{
+	return sizeof(*e) + e->topic_len + 1 + e->props_len + e->payload_len;
+}
+
+static struct seal_entry **seal_cache_find(struct seal *s, struct mqtt_buf topic)
+{
+	struct seal_entry **pp = &s->buckets[seal_cache_hash(topic.p, topic.len)];
+
+	for (; *pp; pp = &(*pp)->next)
+		if ((*pp)->topic_len == topic.len && memcmp((*pp)->topic, topic.p, topic.len) == 0)
+			return pp;
+	return pp;
+}
+
+void seal_retained_delete(struct seal *s, struct mqtt_buf topic)
+{
+	struct seal_entry **pp = seal_cache_find(s, topic), *e = *pp;
+
+	if (!e)
+		return;
+	*pp = e->next;
+	s->count--;
+	s->bytes -= seal_entry_size(e);
+	seal_entry_free_(e);
+}
+
+static struct seal_entry *seal_entry_new(uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic)
+{
+	struct seal_entry *e = calloc(1, sizeof(*e));
+	size_t plen = level == MQTT_LEVEL_5 ? mqtt_props_filter(p->props, seal_prop_inner_, NULL, NULL, 0) : 0;
+
+	if (!e)
+		return NULL;
+	e->topic = malloc(topic.len + 1);
+	e->inner_props = plen ? malloc(plen) : NULL;
+	e->payload = malloc(p->payload.len ? p->payload.len : 1);
+	if (!e->topic || (plen && !e->inner_props) || !e->payload) {
+		seal_entry_free_(e);
+		return NULL;
+	}
+	memcpy(e->topic, topic.p, topic.len);
+	e->topic[topic.len] = '\0';
+	e->topic_len = topic.len;
+	e->props_len = plen ? mqtt_props_filter(p->props, seal_prop_inner_, NULL, e->inner_props, plen) : 0;
+	if (p->payload.len)
+		memcpy(e->payload, p->payload.p, p->payload.len);
+	e->payload_len = p->payload.len;
+	return e;
+}
+
+void seal_retained_put(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic)
+{
+	size_t cap = (size_t)s->ctx->conf->seal.retained_cache_kb * 1024u;
+	struct seal_entry *e;
+	unsigned suppressed = 0;
+
+	seal_retained_delete(s, topic); /* the old value is wrong now, whatever happens next */
+	e = seal_entry_new(level, p, topic);
+	if (!e || s->bytes + seal_entry_size(e) > cap) {
+		if (log_limit_allow(&s->cache_log, clock_mono_ms(), &suppressed))
+			log_warn("seal", "retained cache full (seal.retained_cache_kb = %u): the retained value of "
+				 "a topic will not survive key rotation%s", s->ctx->conf->seal.retained_cache_kb,
+				 suppressed ? " (similar lines suppressed)" : "");
+		if (e)
+			seal_entry_free_(e);
+		return;
+	}
+	struct seal_entry **slot = &s->buckets[seal_cache_hash(topic.p, topic.len)];
+	e->next = *slot;
+	*slot = e;
+	s->count++;
+	s->bytes += seal_entry_size(e);
+}
+
+size_t seal_retained_count(const struct seal *s)
+{
+	return s->count;
+}
+
+static void seal_republish_one(struct seal *s, struct keyring *kr, const struct seal_entry *e)
+{
+	size_t len = keyring_sealed_size(kr, e->props_len, e->payload_len);
+	uint8_t *env = len ? malloc(len) : NULL;
+	enum px_err rc = PX_ERR_NOMEM;
+
+	if (env)
+		rc = keyring_seal(kr, clock_mono_ms(), ENV_FLAG_RETAIN | ENV_FLAG_REPUBLISH, (const uint8_t *)e->topic,
+				  e->topic_len, e->inner_props, e->props_len, e->payload, e->payload_len, env, len);
+	if (rc != PX_OK || keyex_publish_retained(s->ctx->keyex, e->topic, env, len) != 0)
+		log_warn("seal", "cannot re-seal the retained value of %s: %s", e->topic,
+			 rc != PX_OK ? px_strerror(rc) : "publish failed");
+	else
+		s->ctx->stats->sealed++;
+	free(env);
+}
+
+void seal_retained_republish(struct seal *s)
+{
+	struct keyring *kr = keyex_keyring(s->ctx->keyex);
+	size_t i, n = 0;
+
+	for (i = 0; i < SEAL_BUCKETS; i++) {
+		const struct seal_entry *e;
+		for (e = s->buckets[i]; e; e = e->next, n++)
+			seal_republish_one(s, kr, e);
+	}
+	if (n)
+		log_info("seal", "re-sealed %zu retained value(s) under the new epoch", n);
+}

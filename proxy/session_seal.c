@@ -1,0 +1,535 @@
+/* session_seal.c - the sealing side of a session (PROTOCOL.md §6, §9.3, §11): topic policy per
+ * PUBLISH and SUBSCRIBE, sealing device publishes and opening broker deliveries, waiting (paused
+ * direction) while no key is ready, refusing with the right ack or reason code, and completing the
+ * QoS 1/2 flows of dropped messages with the broker on the device's behalf. */
+#include "session_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "keyex.h"
+#include "log.h"
+#include "policy.h"
+#include "seal.h"
+#include "stats.h"
+#include "../conf/conf.h"
+
+#define SESSION_UNKNOWN_KEY_WAIT_S 5   /* R35 */
+#define SESSION_NOWAIT_MS 30000        /* after an unknown-key timeout, no waiting for this long */
+#define REASON_NOT_AUTHORIZED 0x87
+#define REASON_QUOTA_EXCEEDED 0x97
+#define REASON_PACKET_TOO_LARGE 0x95
+
+/* ---- packet id sets ---- */
+
+static bool pid_set_has(const struct pid_set *ps, uint16_t id)
+{
+	uint16_t i;
+
+	for (i = 0; i < ps->n; i++)
+		if (ps->ids[i] == id)
+			return true;
+	return false;
+}
+
+static int pid_set_add(struct pid_set *ps, uint16_t id)
+{
+	uint16_t *n;
+
+	if (pid_set_has(ps, id))
+		return 0;
+	if (ps->n == ps->cap) {
+		if (ps->cap >= UINT16_MAX / 2)
+			return -1;
+		n = realloc(ps->ids, sizeof(*n) * (size_t)(ps->cap ? ps->cap * 2 : 4));
+		if (!n)
+			return -1;
+		ps->ids = n;
+		ps->cap = (uint16_t)(ps->cap ? ps->cap * 2 : 4);
+	}
+	ps->ids[ps->n++] = id;
+	return 0;
+}
+
+static bool pid_set_take(struct pid_set *ps, uint16_t id)
+{
+	uint16_t i;
+
+	for (i = 0; i < ps->n; i++) {
+		if (ps->ids[i] == id) {
+			ps->ids[i] = ps->ids[--ps->n];
+			return true;
+		}
+	}
+	return false;
+}
+
+void session_seal_free_(struct session *s)
+{
+	int d;
+
+	for (d = 0; d < 2; d++)
+		if (s->wait_timer[d])
+			event_free(s->wait_timer[d]);
+	free(s->q2_local.ids);
+	free(s->q2_behalf.ids);
+	while (s->subfix) {
+		struct sub_fix *f = s->subfix;
+		s->subfix = f->next;
+		free(f);
+	}
+}
+
+/* ---- acks ---- */
+
+/* Sends PUBACK/PUBREC/PUBCOMP (type) for pid towards direction d's destination. */
+static void session_ack(struct session *s, enum session_dir d, uint8_t type, uint16_t pid, uint8_t reason)
+{
+	struct mqtt_ack a = {.packet_id = pid, .reason = reason};
+	uint8_t buf[MQTT_ACK_MAX_SIMPLE];
+	size_t n = mqtt_ack_encode(s->level, type, &a, buf, sizeof(buf));
+
+	if (n)
+		session_send_(s, d, buf, n);
+}
+
+/* A broker delivery the device will never see: finish its QoS flow with the broker ourselves. */
+static void session_ack_behalf(struct session *s, const struct mqtt_publish *p)
+{
+	if (p->qos == 1) {
+		session_ack(s, DIR_UP, MQTT_PUBACK, p->packet_id, 0);
+	} else if (p->qos == 2) {
+		session_ack(s, DIR_UP, MQTT_PUBREC, p->packet_id, 0);
+		if (pid_set_add(&s->q2_behalf, p->packet_id) != 0)
+			session_abort_(s, DIR_DOWN, "too many QoS 2 flows");
+	}
+}
+
+/* Refuses a device PUBLISH (PROTOCOL.md §9.3, §11). MQTT 5 gets the reason code; MQTT 3.x has no
+ * negative ack: close_v3 closes the connection (the device keeps and resends the message), else it
+ * is acknowledged and dropped. Returns the session_packet_ convention. */
+static int session_refuse_up(struct session *s, const struct mqtt_frame *f, const struct mqtt_publish *p,
+			     uint8_t reason, bool close_v3, const char *why)
+{
+	session_discard_(s, DIR_UP, f->total);
+	if (p->qos == 0)
+		return 0;
+	if (s->level != MQTT_LEVEL_5 && close_v3) {
+		session_close(s, why);
+		return -1;
+	}
+	if (s->level != MQTT_LEVEL_5)
+		reason = 0;
+	session_ack(s, DIR_DOWN, p->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, p->packet_id, reason);
+	if (p->qos == 2 && reason < 0x80 && pid_set_add(&s->q2_local, p->packet_id) != 0) {
+		session_abort_(s, DIR_UP, "too many QoS 2 flows");
+		return -1;
+	}
+	return 0;
+}
+
+static void session_log_topic(struct session *s, struct log_limit *lim, const char *what, struct mqtt_buf topic)
+{
+	unsigned suppressed = 0;
+
+	if (log_limit_allow(lim, clock_mono_ms(), &suppressed))
+		log_emit(LOG_WARN, "seal", s->peer, s->client[0] ? s->client : NULL, "%s: topic %.*s%s", what,
+			 (int)(topic.len > 200 ? 200 : topic.len), (const char *)topic.p,
+			 suppressed ? " (similar lines suppressed)" : "");
+}
+
+static enum policy_class session_class(struct session *s, struct mqtt_buf topic)
+{
+	return s->ctx->policy ? policy_topic(s->ctx->policy, topic.p, topic.len) : POLICY_PLAINTEXT;
+}
+
+/* ---- device -> broker ---- */
+
+static int session_seal_up(struct session *s, const struct mqtt_frame *f, const struct mqtt_publish *p,
+			   struct mqtt_buf topic)
+{
+	static struct log_limit lim;
+	enum seal_rc rc = seal_publish(s->ctx->seal, s->level, p, topic, s->broker_max_packet,
+				       bufferevent_get_output(s->up));
+
+	switch (rc) {
+	case SEAL_OK:
+		if (p->retain)
+			seal_retained_put(s->ctx->seal, s->level, p, topic);
+		session_discard_(s, DIR_UP, f->total);
+		return 0;
+	case SEAL_NO_KEY:
+		return 1;
+	case SEAL_TOO_LARGE:
+		s->ctx->stats->refused++;
+		session_log_topic(s, &lim, "refused: the sealed PUBLISH would exceed the broker's maximum packet size",
+				  topic);
+		return session_refuse_up(s, f, p, REASON_PACKET_TOO_LARGE, false, "packet too large");
+	default:
+		session_abort_(s, DIR_UP, "out of memory sealing a PUBLISH");
+		return -1;
+	}
+}
+
+int session_publish_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
+			const struct mqtt_publish *p, struct mqtt_buf topic)
+{
+	static struct log_limit deny_lim, hold_lim;
+
+	(void)bytes;
+	switch (session_class(s, topic)) {
+	case POLICY_DENIED:
+		s->ctx->stats->denied++;
+		session_log_topic(s, &deny_lim, "PUBLISH refused by the topic policy", topic);
+		return session_refuse_up(s, f, p, REASON_NOT_AUTHORIZED, false, "denied");
+	case POLICY_PLAINTEXT:
+		s->ctx->stats->plaintext_out++;
+		session_forward_(s, DIR_UP, f->total);
+		return 0;
+	case POLICY_SEALED:
+		break;
+	}
+	if (p->retain && p->payload.len == 0) { /* a retained delete cannot be sealed (§10.2) */
+		seal_retained_delete(s->ctx->seal, topic);
+		session_forward_(s, DIR_UP, f->total);
+		return 0;
+	}
+	if (!keyex_can_seal(s->ctx->keyex)) {
+		if (!s->hold_expired) {
+			s->ctx->stats->held++;
+			return 1;
+		}
+		s->ctx->stats->refused++;
+		session_log_topic(s, &hold_lim, "refused: no key ready within seal.hold_seconds (never sent in plaintext)",
+				  topic);
+		return session_refuse_up(s, f, p, REASON_QUOTA_EXCEEDED, true, "no key ready");
+	}
+	return session_seal_up(s, f, p, topic);
+}
+
+int session_connect_up_(struct session *s, const struct mqtt_frame *f, const struct mqtt_connect *c)
+{
+	struct mqtt_buf topic = c->will_topic;
+
+	(void)f;
+	if (!(c->flags & MQTT_CONNECT_FLAG_WILL) || !s->ctx->policy)
+		return 0;
+	switch (session_class(s, topic)) {
+	case POLICY_DENIED:
+		s->ctx->stats->denied++;
+		session_refuse_connect_(s, 0x05, REASON_NOT_AUTHORIZED, "will topic denied");
+		return -1;
+	case POLICY_PLAINTEXT:
+		return 0;
+	case POLICY_SEALED:
+		break;
+	}
+	if (keyex_can_seal(s->ctx->keyex))
+		return 2;
+	if (!s->hold_expired) {
+		s->ctx->stats->held++;
+		return 1;
+	}
+	s->ctx->stats->refused++;
+	session_refuse_connect_(s, 0x03, 0x88, "no key ready to seal the will");
+	return -1;
+}
+
+/* ---- broker -> device ---- */
+
+static int session_drop_down(struct session *s, const struct mqtt_frame *f, const struct mqtt_publish *p,
+			     struct mqtt_buf topic, enum stats_drop reason)
+{
+	static struct log_limit lim;
+	char what[96];
+
+	s->ctx->stats->dropped[reason]++;
+	snprintf(what, sizeof(what), "dropped a sealed message (%s)", stats_drop_name(reason));
+	session_log_topic(s, &lim, what, topic);
+	session_ack_behalf(s, p);
+	session_discard_(s, DIR_DOWN, f->total);
+	return s->state < SESSION_DRAINING ? 0 : -1;
+}
+
+int session_publish_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
+			  const struct mqtt_publish *p, struct mqtt_buf topic)
+{
+	enum stats_drop reason = DROP_MALFORMED;
+	enum seal_rc rc;
+
+	(void)bytes;
+	switch (session_class(s, topic)) {
+	case POLICY_DENIED:
+		return session_drop_down(s, f, p, topic, DROP_POLICY);
+	case POLICY_PLAINTEXT:
+		s->ctx->stats->plaintext_in++;
+		if (p->topic.len > 0) {
+			session_forward_(s, DIR_DOWN, f->total);
+			return 0;
+		}
+		rc = seal_plain_full_topic(s->level, p, topic, bufferevent_get_output(s->dev));
+		break;
+	case POLICY_SEALED:
+	default:
+		rc = seal_open(s->ctx->seal, s->level, p, topic, bufferevent_get_output(s->dev), &reason);
+		break;
+	}
+	switch (rc) {
+	case SEAL_OK:
+		session_discard_(s, DIR_DOWN, f->total);
+		return 0;
+	case SEAL_SUPPRESS:
+		session_ack_behalf(s, p);
+		session_discard_(s, DIR_DOWN, f->total);
+		return 0;
+	case SEAL_UNKNOWN_KEY:
+		if (clock_mono_ms() >= s->nowait_until)
+			return 1;
+		return session_drop_down(s, f, p, topic, DROP_UNKNOWN_KEY);
+	case SEAL_DROP:
+	case SEAL_TOO_LARGE:
+		return session_drop_down(s, f, p, topic, reason);
+	default:
+		session_abort_(s, DIR_DOWN, "out of memory opening a PUBLISH");
+		return -1;
+	}
+}
+
+/* ---- subscriptions ---- */
+
+static int session_suback_all_denied(struct session *s, const struct mqtt_frame *f, const struct mqtt_subscribe *sub)
+{
+	uint8_t code = s->level == MQTT_LEVEL_5 ? REASON_NOT_AUTHORIZED : 0x80, *codes = malloc(sub->count), *buf = NULL;
+	struct mqtt_suback ack = {.packet_id = sub->packet_id};
+	size_t n;
+
+	if (!codes)
+		return -1;
+	memset(codes, code, sub->count);
+	ack.codes.p = codes;
+	ack.codes.len = sub->count;
+	n = mqtt_suback_size(s->level, MQTT_SUBACK, &ack);
+	buf = n ? malloc(n) : NULL;
+	if (buf && mqtt_suback_encode(s->level, MQTT_SUBACK, &ack, buf, n) == n)
+		session_send_(s, DIR_DOWN, buf, n);
+	free(buf);
+	free(codes);
+	session_discard_(s, DIR_UP, f->total);
+	return 0;
+}
+
+/* Relays the SUBSCRIBE without its denied filters and remembers where they were. */
+static int session_subscribe_kept(struct session *s, const struct mqtt_frame *f, const struct mqtt_subscribe *sub,
+				  bool *denied)
+{
+	struct sub_fix *fix = malloc(sizeof(*fix) + sub->count);
+	bool *keep = malloc(sub->count);
+	uint8_t *buf = NULL;
+	size_t i, n;
+	int rc = -1;
+
+	if (!fix || !keep)
+		goto out;
+	for (i = 0; i < sub->count; i++)
+		keep[i] = !denied[i];
+	n = mqtt_subscribe_size_kept(s->level, MQTT_SUBSCRIBE, sub, keep);
+	buf = n ? malloc(n) : NULL;
+	if (!buf || mqtt_subscribe_encode_kept(s->level, MQTT_SUBSCRIBE, sub, keep, buf, n) != n)
+		goto out;
+	fix->packet_id = sub->packet_id;
+	fix->count = (uint16_t)sub->count;
+	memcpy(fix->denied, denied, sub->count);
+	fix->next = s->subfix;
+	s->subfix = fix;
+	fix = NULL;
+	session_send_(s, DIR_UP, buf, n);
+	session_discard_(s, DIR_UP, f->total);
+	rc = 0;
+out:
+	free(fix);
+	free(keep);
+	free(buf);
+	return rc;
+}
+
+int session_subscribe_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
+{
+	struct mqtt_subscribe sub;
+	struct mqtt_buf filter;
+	const char *why = NULL;
+	size_t pos = 0, i = 0, ndenied = 0;
+	uint8_t options;
+	bool *denied;
+	int rc;
+
+	if (mqtt_subscribe_parse(s->level, MQTT_SUBSCRIBE, bytes + f->hdr_len, f->remaining, &sub, &why) !=
+	    MQTT_PARSE_OK) {
+		session_abort_(s, DIR_UP, why ? why : "malformed SUBSCRIBE");
+		return -1;
+	}
+	if (!s->ctx->policy || sub.count > UINT16_MAX) {
+		session_forward_(s, DIR_UP, f->total);
+		return 0;
+	}
+	denied = calloc(sub.count, sizeof(bool));
+	if (!denied)
+		return -1;
+	while (mqtt_sub_next(&sub, MQTT_SUBSCRIBE, &pos, &filter, &options) && i < sub.count) {
+		denied[i] = policy_filter_denied(s->ctx->policy, filter.p, filter.len);
+		ndenied += denied[i++];
+	}
+	s->ctx->stats->denied += ndenied;
+	if (ndenied == 0) {
+		session_forward_(s, DIR_UP, f->total);
+		rc = 0;
+	} else if (ndenied == sub.count) {
+		rc = session_suback_all_denied(s, f, &sub);
+	} else {
+		rc = session_subscribe_kept(s, f, &sub, denied);
+	}
+	free(denied);
+	if (rc != 0)
+		session_abort_(s, DIR_UP, "out of memory filtering a SUBSCRIBE");
+	return rc;
+}
+
+/* Puts the failure codes of the filters we removed back into the broker's SUBACK. */
+static int session_suback_fixed(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
+				const struct sub_fix *fix)
+{
+	uint8_t fail = s->level == MQTT_LEVEL_5 ? REASON_NOT_AUTHORIZED : 0x80, *codes = NULL, *buf = NULL;
+	struct mqtt_suback ack;
+	const char *why = NULL;
+	size_t i, k = 0, n;
+	int rc = -1;
+
+	if (mqtt_suback_parse(s->level, MQTT_SUBACK, bytes + f->hdr_len, f->remaining, &ack, &why) != MQTT_PARSE_OK) {
+		session_abort_(s, DIR_DOWN, why ? why : "malformed SUBACK");
+		return -1;
+	}
+	codes = malloc(fix->count);
+	if (!codes)
+		goto out;
+	for (i = 0; i < fix->count; i++)
+		codes[i] = fix->denied[i] ? fail : (k < ack.codes.len ? ack.codes.p[k++] : fail);
+	ack.codes.p = codes;
+	ack.codes.len = fix->count;
+	n = mqtt_suback_size(s->level, MQTT_SUBACK, &ack);
+	buf = n ? malloc(n) : NULL;
+	if (!buf || mqtt_suback_encode(s->level, MQTT_SUBACK, &ack, buf, n) != n)
+		goto out;
+	session_send_(s, DIR_DOWN, buf, n);
+	session_discard_(s, DIR_DOWN, f->total);
+	rc = 0;
+out:
+	free(codes);
+	free(buf);
+	if (rc != 0)
+		session_abort_(s, DIR_DOWN, "out of memory fixing a SUBACK");
+	return rc;
+}
+
+int session_suback_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
+{
+	struct sub_fix **pp;
+	uint16_t pid;
+	int rc;
+
+	if (f->remaining < 2) {
+		session_abort_(s, DIR_DOWN, "malformed SUBACK");
+		return -1;
+	}
+	pid = (uint16_t)(bytes[f->hdr_len] << 8 | bytes[f->hdr_len + 1]);
+	for (pp = &s->subfix; *pp; pp = &(*pp)->next) {
+		if ((*pp)->packet_id == pid) {
+			struct sub_fix *fix = *pp;
+			*pp = fix->next;
+			rc = session_suback_fixed(s, f, bytes, fix);
+			free(fix);
+			return rc;
+		}
+	}
+	session_forward_(s, DIR_DOWN, f->total);
+	return 0;
+}
+
+int session_pubrel_local_(struct session *s, enum session_dir d, const struct mqtt_frame *f, const uint8_t *bytes)
+{
+	struct pid_set *ps = d == DIR_UP ? &s->q2_local : &s->q2_behalf;
+	uint16_t pid;
+
+	if (ps->n == 0 || f->remaining < 2)
+		return 0;
+	pid = (uint16_t)(bytes[f->hdr_len] << 8 | bytes[f->hdr_len + 1]);
+	if (!pid_set_take(ps, pid))
+		return 0;
+	/* PUBCOMP goes back where the PUBREL came from. */
+	session_ack(s, d == DIR_UP ? DIR_DOWN : DIR_UP, MQTT_PUBCOMP, pid, 0);
+	session_discard_(s, d, f->total);
+	return 1;
+}
+
+/* ---- waiting for keys ---- */
+
+static void session_wait_expired(struct session *s, enum session_dir d)
+{
+	if (!s->waiting[d] || s->state >= SESSION_DRAINING)
+		return;
+	s->waiting[d] = false;
+	if (d == DIR_UP)
+		s->hold_expired = true;
+	else
+		s->nowait_until = clock_mono_ms() + SESSION_NOWAIT_MS;
+	session_resume_(s, d);
+}
+
+static void session_on_wait_up(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	session_wait_expired(arg, DIR_UP);
+}
+
+static void session_on_wait_down(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	session_wait_expired(arg, DIR_DOWN);
+}
+
+void session_wait_(struct session *s, enum session_dir d)
+{
+	unsigned secs = d == DIR_UP ? s->ctx->conf->seal.hold_seconds : SESSION_UNKNOWN_KEY_WAIT_S;
+	struct timeval tv = {.tv_sec = (time_t)secs, .tv_usec = 0};
+
+	if (!s->wait_timer[d]) {
+		s->wait_timer[d] = evtimer_new(s->ctx->base, d == DIR_UP ? session_on_wait_up : session_on_wait_down, s);
+		if (!s->wait_timer[d]) {
+			session_abort_(s, d, "out of memory");
+			return;
+		}
+	}
+	s->waiting[d] = true;
+	bufferevent_disable(d == DIR_UP ? s->dev : s->up, EV_READ);
+	evtimer_add(s->wait_timer[d], &tv);
+}
+
+void session_keys_changed(struct session *s)
+{
+	int d;
+
+	if (s->state >= SESSION_DRAINING)
+		return;
+	if (keyex_can_seal(s->ctx->keyex))
+		s->hold_expired = false;
+	for (d = 0; d < 2; d++) {
+		if (!s->waiting[d])
+			continue;
+		s->waiting[d] = false;
+		evtimer_del(s->wait_timer[d]);
+		session_resume_(s, (enum session_dir)d);
+		if (s->state >= SESSION_DRAINING)
+			return;
+	}
+}
