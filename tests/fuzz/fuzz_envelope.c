@@ -1,0 +1,143 @@
+/* fuzz_envelope.c - libFuzzer target for the sealed payload (PROTOCOL.md §5, §6.1).
+ * Each input is used twice, with a fresh key ring holding one receive key (the golden vector's,
+ * tests/vectors/golden.txt, so the golden sealed payload of the seed corpus opens):
+ *  1. as a received envelope: env_parse_header, then keyring_open without and with RETAIN as
+ *     delivered (header checks, key lookup, replay pre-check, AEAD failure paths);
+ *  2. as an inner plaintext (§5.2), sealed with the AEAD directly and opened with keyring_open,
+ *     so the inner-length and padding checks see arbitrary bytes behind a valid tag; the verdict
+ *     is compared with an independent reading of §5.2 and any disagreement aborts. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aead.h"
+#include "announce.h"
+#include "envelope.h"
+#include "keyring.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* golden.txt: sender_secret_a, id_a, epoch_a, topic_data */
+static const uint8_t fz_secret[ANN_SECRET_LEN] = {
+	0x5e, 0xc7, 0xe7, 0x5e, 0xc7, 0xe7, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09,
+	0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19};
+#define FZ_SENDER	 "node-a"
+#define FZ_EPOCH	 1764085542u
+#define FZ_TOPIC	 "home/kitchen/temp"
+#define FZ_INNER_COUNTER 1000
+#define FZ_INNER_MAX	 65536
+
+static struct keyring *fz_ring(void)
+{
+	struct keyring_params p = {
+		.self_id = "node-b", .interval_s = 3600, .padding = 16, .replay_bits = 8192, .max_keys = 4};
+	struct keyring *kr = NULL;
+
+	if (keyring_new(&p, &kr) != PX_OK)
+		abort();
+	if (keyring_recv_install(kr, FZ_SENDER, FZ_EPOCH, fz_secret, 3600, 0, 0) != PX_OK)
+		abort();
+	return kr;
+}
+
+static uint32_t fz_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* §5.2 read independently: 1 if inner[0..n) is well formed. */
+static int fz_inner_ok(const uint8_t *in, size_t n)
+{
+	uint64_t props, payload, i;
+
+	if (n < 8)
+		return 0;
+	props = fz_u32(in);
+	if (4 + props + 4 > n)
+		return 0;
+	payload = fz_u32(in + 4 + props);
+	if (8 + props + payload > n)
+		return 0;
+	for (i = 8 + props + payload; i < n; i++)
+		if (in[i])
+			return 0;
+	return 1;
+}
+
+static void fz_as_envelope(struct keyring *kr, const uint8_t *data, size_t size, uint8_t *inner)
+{
+	struct env_header h;
+	struct env_opened o;
+	enum px_err rc;
+
+	rc = env_parse_header(data, size, &h);
+	if (rc == PX_OK && size < ENV_MIN_LEN)
+		abort();
+	rc = keyring_open(kr, 1, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), data, size, false, inner, &o,
+			  NULL);
+	if (rc == PX_OK && (o.payload < inner || o.payload + o.payload_len > inner + size - ENV_OVERHEAD))
+		abort();
+	(void)keyring_open(kr, 1, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), data, size, true, inner, &o,
+			   NULL);
+}
+
+/* Seals data as the inner plaintext of a well-formed envelope under the ring's key. */
+static size_t fz_seal_inner(const uint8_t *data, size_t size, uint8_t *env)
+{
+	static const char label[] = "mqseal v1 data";
+	static struct epoch_keys k;
+	static struct aead_key *key; /* the sender's side: stateless between messages, made once */
+	uint8_t tlen[2] = {0, (uint8_t)strlen(FZ_TOPIC)};
+	struct aead_part aad[4], pt = {data, size};
+
+	if (!key && (epoch_derive(fz_secret, FZ_SENDER, FZ_EPOCH, ANN_SUITE_1, &k) != PX_OK ||
+		     aead_key_new(k.key, k.iv, &key) != PX_OK))
+		abort();
+	memset(env, 0, ENV_HDR_LEN);
+	env[0] = ENV_VERSION;
+	memcpy(env + 2, k.key_id, ENV_KEY_ID_LEN);
+	env[16] = FZ_INNER_COUNTER >> 8;
+	env[17] = FZ_INNER_COUNTER & 0xff;
+	aad[0] = (struct aead_part){(const uint8_t *)label, strlen(label)};
+	aad[1] = (struct aead_part){env, ENV_HDR_LEN};
+	aad[2] = (struct aead_part){tlen, 2};
+	aad[3] = (struct aead_part){(const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC)};
+	if (aead_seal(key, FZ_INNER_COUNTER, aad, 4, &pt, 1, env + ENV_HDR_LEN, env + ENV_HDR_LEN + size) !=
+	    PX_OK)
+		abort();
+	return size + ENV_OVERHEAD;
+}
+
+static void fz_as_inner(struct keyring *kr, const uint8_t *data, size_t size, uint8_t *env, uint8_t *inner)
+{
+	struct env_opened o;
+	size_t n;
+	enum px_err rc;
+
+	if (size < ENV_INNER_FIXED || size > FZ_INNER_MAX)
+		return;
+	n = fz_seal_inner(data, size, env);
+	rc = keyring_open(kr, 1, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), env, n, false, inner, &o, NULL);
+	if (rc != PX_OK && rc != PX_ERR_MALFORMED)
+		abort();
+	if ((rc == PX_OK) != fz_inner_ok(data, size))
+		abort();
+	if (rc == PX_OK &&
+	    (memcmp(inner, data, size) != 0 || o.props != inner + 4 || o.payload != inner + 8 + o.props_len))
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct keyring *kr = fz_ring();
+	uint8_t *env = malloc(size + ENV_OVERHEAD), *inner = malloc(size + 1);
+
+	if (!env || !inner)
+		abort();
+	fz_as_envelope(kr, data, size, inner);
+	fz_as_inner(kr, data, size, env, inner);
+	free(env);
+	free(inner);
+	keyring_free(kr);
+	return 0;
+}
