@@ -35,7 +35,7 @@ HARNESS_ENV=(env GLIBC_TUNABLES=glibc.malloc.trim_threshold=268435456:glibc.mall
 
 WORK=$(mktemp -d /tmp/mqseal-bench.XXXXXX)
 RAW=$WORK/raw.jsonl
-declare -A PID PUB SUB WATCH COUNT
+declare -A PID NAME_OF PUB SUB WATCH COUNT
 ALL_PIDS=()
 ACTIVE=()
 MQSEAL_BROKEN=""
@@ -54,7 +54,7 @@ any_alive() {
 
 # stop_pids PID...: TERM, up to 3 s of grace, then KILL; reaps them.
 stop_pids() {
-	local pid
+	local pid rc
 	[ $# -gt 0 ] || return 0
 	for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
 	for _ in $(seq 30); do
@@ -63,13 +63,20 @@ stop_pids() {
 	done
 	for pid in "$@"; do
 		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
+		rc=0
+		wait "$pid" 2>/dev/null || rc=$?
+		# 143/137: ended by our TERM/KILL. Anything else above 128 is a crash worth reporting.
+		if ((rc > 128 && rc != 143 && rc != 137)); then
+			say "note: ${NAME_OF[$pid]:-pid $pid} died of signal $((rc - 128)) when stopped"
+		fi
 	done
 }
 
 cleanup() {
+	local i
 	trap - EXIT INT TERM
-	stop_pids "${ALL_PIDS[@]}"
+	# Newest first, one at a time: clients go before the servers they are connected to.
+	for ((i = ${#ALL_PIDS[@]} - 1; i >= 0; i--)); do stop_pids "${ALL_PIDS[i]}"; done
 	if [ "${KEEP_WORK:-0}" = 1 ]; then say "logs kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -81,6 +88,7 @@ start() {
 	shift
 	"$@" >"$WORK/$name.log" 2>&1 &
 	PID[$name]=$!
+	NAME_OF[$!]=$name
 	ALL_PIDS+=($!)
 }
 
