@@ -1,6 +1,7 @@
-/* announce_internal.h - what announce.c and ack.c share: the checked cursor over a received
- * message, the writer for messages we size ourselves, node-id validation, and the signed message
- * of §7.2 / §8 (label || u16(len(topic)) || topic || bytes). Not for use outside crypto/. */
+/* announce_internal.h - what announce.c, announce_wire.c and the key ring share: the checked
+ * cursor over a received message, the writer for messages we size ourselves, node-id validation,
+ * and the signed message of §7.2 / §8 (label || u16(len(topic)) || topic || bytes). Not for use
+ * outside crypto/, except by the unit tests. */
 #ifndef PX_ANNOUNCE_INTERNAL_H
 #define PX_ANNOUNCE_INTERNAL_H
 

@@ -1,6 +1,6 @@
-/* announce_wire.c - the byte-level helpers shared by announcements (announce.c) and confirmations
- * (ack.c): a checked read cursor, an asserted write cursor, node-id validation, the common preamble
- * and the labelled Ed25519 signature of PROTOCOL.md §7.2 and §8. */
+/* announce_wire.c - the byte-level helpers of announcements and confirmations (announce.c): a
+ * checked read cursor, an asserted write cursor, node-id validation (also used by the key ring),
+ * the common preamble and the labelled Ed25519 signature of PROTOCOL.md §7.2 and §8. */
 #include "announce_internal.h"
 
 #include <assert.h>
