@@ -216,6 +216,7 @@ setup_stunnel() {
 
 # mqseal_conf ID PEER PORT MODE: the libconfig file of one sidecar (relay: every topic plaintext).
 # Logging at warning level, like the broker (no connection messages) and stunnel (debug = warning).
+# Each pair has its own key-exchange topics, so the two pairs do not see each other's announcements.
 mqseal_conf() {
 	local dir=$WORK/mqseal/$1
 	cat >"$dir.conf" <<-EOF
@@ -224,7 +225,7 @@ mqseal_conf() {
 		identity_file = "$dir/id.key";
 		listen = { host = "$HOST"; port = $3; };
 		broker = { host = "$HOST"; port = $BROKER_PORT; };
-		keyex = { interval_seconds = 3600; };
+		keyex = { interval_seconds = 3600; topic_prefix = "mqseal-$4"; };
 		peers = ( { id = "$2"; public_key = "$(cat "$WORK/mqseal/$2.pub")"; } );
 		metrics = { enabled = false; };
 		log = { level = "warn"; };
@@ -251,6 +252,19 @@ probe() {
 	return 1
 }
 
+# broker_view PATH: what a subscriber at the broker itself sees of 10 messages sent into PATH. The
+# relay path must deliver them intact (plaintext), the sealed path must not (ciphertext: "corrupt").
+broker_view() {
+	local line want
+	line=$("${HARNESS_ENV[@]}" "$MQBENCH" --pub-host $HOST --pub-port "${PUB[$1]}" --sub-host $HOST \
+		--sub-port "$BROKER_PORT" --size 64 --count 10 --qos 1 --timeout 5 --label view 2>/dev/null) || true
+	want='"delivered":10,'
+	[ "$1" = sealed ] && want='"corrupt":10,'
+	[[ $line == *"$want"* ]] && return 0
+	say "$1: the broker did not see what this path should show it (${want%,}); got: ${line:0:300}"
+	return 1
+}
+
 # setup_mqseal PATH MODE: a pair of sidecars, pub side and sub side, peers of each other.
 setup_mqseal() {
 	local p=${1:0:1} pub sub id
@@ -274,7 +288,7 @@ setup_mqseal() {
 	PUB[$1]=$pub SUB[$1]=$sub
 	WATCH[$1]="--watch broker=${PID[broker]} --watch pub_side=${PID[mqseal-${p}pub]}"
 	WATCH[$1]+=" --watch sub_side=${PID[mqseal-${p}sub]}"
-	probe "$1"
+	probe "$1" && broker_view "$1"
 }
 
 setup_paths() {
