@@ -102,6 +102,8 @@ def fmt_ratio(s):
 def metric(run, name):
     if run is None or run.get("delivered", 0) == 0:
         return None
+    if name == "cpu_device":
+        return cpu_us_per_msg(run, DEVICE_SIDE)
     if name.startswith("lat_"):
         return run["lat_us"][name[4:]]
     return run[name]
@@ -243,6 +245,19 @@ def memory_table(runs, memory):
     return table(header, rows)
 
 
+def glance_table(runs):
+    """sealed ÷ stunnel, paired per round, for every throughput configuration."""
+    header = ["size", "QoS", "msgs/s", "device-sidecar CPU per msg", "p50 latency at 1000 msgs/s"]
+    rows = []
+    for key in keys_of(runs, "tput"):
+        cells = []
+        for phase, name in (("tput", "msgs_per_s"), ("tput", "cpu_device"), ("lat", "lat_p50")):
+            sealed, tls = runs.get((phase, "sealed", key), {}), runs.get((phase, "stunnel", key), {})
+            cells.append(fmt_ratio(paired_ratio(sealed, tls, name)) or "—")
+        rows.append([size_name(key[0]), key[1][1:], *cells])
+    return table(header, rows)
+
+
 def machine_section(m):
     keys = [("date", "date (UTC)"), ("nproc", "nproc"), ("cpu", "CPU"), ("kernel", "kernel"),
             ("mosquitto", "mosquitto"), ("libmosquitto", "libmosquitto"), ("stunnel", "stunnel"),
@@ -297,6 +312,9 @@ def summary(runs, machine, memory, skips):
     parts += ["- **%s**: %s\n" % (p, PATH_ROLE[p]) for p in paths]
     if skips:
         parts.append("\nSkipped (not available in this run): %s.\n" % ", ".join(skips))
+    if "sealed" in paths and "stunnel" in paths:
+        parts += ["\n## At a glance: sealed ÷ stunnel\n\nBelow 1× is less (fewer messages/s, less CPU, "
+                  "less latency) than the TLS tunnel.\n\n", glance_table(runs)]
     parts += ["\n## Throughput (max rate)\n\n", throughput_table(runs, paths),
               "\n## Latency (fixed 1000 msgs/s, one-way publisher to subscriber)\n\n", latency_table(runs, paths),
               "\n## Scaling (64 B, QoS 0, max rate, K publishers behind one sidecar)\n\n",
