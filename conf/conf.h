@@ -116,7 +116,7 @@ void conf_free(struct px_conf *conf);             /* accepts NULL */
 void conf_errors_clear(struct conf_errors *errs); /* frees lines and warnings; accepts an empty struct */
 
 /* Prints the effective configuration in libconfig syntax, secrets masked, to a malloc'd string
- * (the caller frees it). NULL on allocation failure. */
+ * (the caller frees it). NULL on allocation failure or when conf is NULL. */
 char *conf_dump(const struct px_conf *conf);
 
 /* Is this a valid node id ([A-Za-z0-9._-]{1,64})? Also used for peer ids. */

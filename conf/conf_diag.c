@@ -87,6 +87,9 @@ static void conf_diag_add(struct conf_load_ *ld, char *text, unsigned long order
 
 /* "PATH[:LINE]: [OPTION: ]message" in a fresh allocation, or NULL. */
 static char *conf_format(const char *path, unsigned line, const char *option, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static char *conf_format(const char *path, unsigned line, const char *option, const char *fmt, va_list ap)
 {
 	char head[CONF_NAME_MAX + 32], *text = NULL;
 	va_list ap2;

@@ -60,7 +60,7 @@ static void conf_out_indent(struct conf_out *o, unsigned depth)
 static void conf_out_string(struct conf_out *o, const char *s)
 {
 	conf_out_printf(o, "\"");
-	for (; *s; s++) {
+	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c == '"' || c == '\\')
 			conf_out_printf(o, "\\%c", c);
@@ -195,6 +195,8 @@ char *conf_dump(const struct px_conf *conf)
 	const char *prev = "";
 	size_t i;
 
+	if (!conf)
+		return NULL;
 	o.buf = malloc(o.cap);
 	if (!o.buf)
 		return NULL;
