@@ -14,7 +14,8 @@
 #
 # Knobs (environment): ROUNDS (3), TARGET_S (1.5: seconds one max-rate run aims at), OUT
 # (bench/results), BUILD_DIR (build), SKIP_BUILD=1 (use the binaries already in BUILD_DIR),
-# PATHS (default "direct stunnel relay sealed"), KEEP_WORK=1 (keep the temp dir with the logs).
+# PATHS (default "direct stunnel relay sealed"), KEEP_WORK=1 (keep the temp dir with the logs),
+# SOURCE_COMMIT (the commit to name in the results when the tree is an export, e.g. git archive).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -321,8 +322,12 @@ machine_info() {
 	lmosq=$(dpkg-query -W -f='${Version}' libmosquitto1 2>/dev/null || true)
 	lev=$(dpkg-query -W -f='${Version}' libevent-2.1-7 2>/dev/null || true)
 	gccv=$(gcc -dumpfullversion 2>/dev/null || true)
-	commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-	git diff --quiet HEAD 2>/dev/null || commit="$commit+dirty"
+	if [ -n "${SOURCE_COMMIT:-}" ]; then
+		commit=$SOURCE_COMMIT
+	else
+		commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+		git diff --quiet HEAD 2>/dev/null || commit="$commit+dirty"
+	fi
 	record "$(printf '{"kind":"machine","date":"%s","nproc":%s,"cpu":"%s","kernel":"%s","mosquitto":"%s","stunnel":"%s","openssl":"%s","libmosquitto":"%s","libevent":"%s","gcc":"%s","commit":"%s","rounds":%s,"target_s":%s}' \
 		"$(date -u +%FT%TZ)" "$(nproc)" "${cpu//\"/}" "$kernel" "$mosq" "$stun" "$ossl" "$lmosq" \
 		"$lev" "$gccv" "$commit" "$ROUNDS" "$TARGET_S")"
