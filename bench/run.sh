@@ -370,7 +370,7 @@ calibrate() {
 				bench "$path" "cal/$path/$size/q$qos" --size "$size" --qos "$qos" --count "$n" \
 					--window "$(window "$size")"
 				COUNT[$path/$size/$qos]=$(awk -v r="$LAST_RATE" -v t="$TARGET_S" \
-					'BEGIN { c = int(r * t); if (c < 500) c = 500; if (c > 2000000) c = 2000000; print c }')
+					'BEGIN { c = int(r * t); if (c < 200) c = 200; if (c > 2000000) c = 2000000; print c }')
 			done
 		done
 	done
