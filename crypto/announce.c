@@ -17,12 +17,12 @@
 #define ANN_LABEL_WRAP "mqseal v1 wrap"
 #define ANN_SALT_EPOCH "mqseal v1 epoch"
 #define ANN_SALT_PAIR  "mqseal v1 pair"
-/* After the sender id: epoch 8, rev 4, issued_at 8, interval_s 4, next_counter 8, eph_pub 32, n 2. */
-#define ANN_FIXED_AFTER_ID 66
+/* After the sender id: epoch 8, rev 4, issued_at 8, interval_s 4, eph_pub 32, n 2 (§7.2). */
+#define ANN_FIXED_AFTER_ID 58
 /* The smallest announcement: preamble, a 1-byte id, the fixed fields, no entry, the signature. */
 #define ANN_MIN_LEN (ANN_PREAMBLE_LEN + 2 + ANN_FIXED_AFTER_ID + ANN_SIG_LEN)
-/* An entry after its recipient id: recipient_eph 32, acked_epoch 8, wrapped 48. */
-#define ANN_ENTRY_AFTER_ID (KEX_PUB_LEN + 8 + ANN_WRAPPED_LEN)
+/* An entry after its recipient id: recipient_eph 32, acked_epoch 8, counter_floor 8, wrapped 48. */
+#define ANN_ENTRY_AFTER_ID (KEX_PUB_LEN + 8 + 8 + ANN_WRAPPED_LEN)
 #define ACK_LABEL_SIG	   "mqseal v1 ack"
 /* After the two ids: acked_epoch 8, issued_at 8. */
 #define ACK_FIXED_AFTER_IDS 16
@@ -142,7 +142,7 @@ static size_t ann_size(const struct ann_params *p)
 		k = ann_id_len_(p->recipients[i].id);
 		if (k == 0)
 			return 0;
-		n += 1 + k + ANN_ENTRY_AFTER_ID; /* at most 256 * 153 bytes: no overflow */
+		n += 1 + k + ANN_ENTRY_AFTER_ID; /* at most 256 * 161 bytes: no overflow */
 	}
 	return n;
 }
@@ -156,6 +156,7 @@ static enum px_err ann_write_entry(struct ann_wr *w, const struct ann_params *p,
 	ann_wr_id_(w, r->id);
 	ann_wr_bytes_(w, r->eph_pub, KEX_PUB_LEN);
 	ann_wr_u64_(w, r->acked_epoch);
+	ann_wr_u64_(w, r->counter_floor);
 	rc = ann_wrap_key_(p->eph, r->eph_pub, p->sender_id, r->id, s_pub, r->eph_pub, wrap_key);
 	if (rc == PX_OK)
 		rc = ann_wrap_run(wrap_key, p->rev, p->epoch, true, p->secret, w->buf + w->pos);
@@ -177,7 +178,6 @@ static void ann_write_header(struct ann_wr *w, const struct ann_params *p,
 	ann_wr_u32_(w, p->rev);
 	ann_wr_u64_(w, p->issued_at_ms);
 	ann_wr_u32_(w, p->interval_s);
-	ann_wr_u64_(w, p->next_counter);
 	ann_wr_bytes_(w, s_pub, KEX_PUB_LEN);
 	ann_wr_u16_(w, (uint16_t)p->nrecipients);
 }
@@ -242,7 +242,6 @@ enum px_err ann_peek(const uint8_t *buf, size_t len, struct ann_view *out)
 	out->rev = ann_rd_u32_(&r);
 	out->issued_at_ms = ann_rd_u64_(&r);
 	out->interval_s = ann_rd_u32_(&r);
-	out->next_counter = ann_rd_u64_(&r);
 	eph = ann_rd_take_(&r, KEX_PUB_LEN);
 	if (eph)
 		memcpy(out->eph_pub, eph, KEX_PUB_LEN);
@@ -267,6 +266,7 @@ static void ann_rd_entry(struct ann_rd *r, struct ann_entry *e)
 	if (eph)
 		memcpy(e->recipient_eph, eph, KEX_PUB_LEN);
 	e->acked_epoch = ann_rd_u64_(r);
+	e->counter_floor = ann_rd_u64_(r);
 	e->wrapped = ann_rd_take_(r, ANN_WRAPPED_LEN);
 }
 

@@ -12,16 +12,16 @@
 #include "kex.h"
 #include "px_err.h"
 
-#define ANN_MAGIC "MQSL"
-#define ANN_VERSION 0x01
+#define ANN_MAGIC	  "MQSL"
+#define ANN_VERSION	  0x01
 #define ANN_TYPE_ANNOUNCE 0x01
-#define ANN_TYPE_ACK 0x02
-#define ANN_SUITE_1 0x01
-#define ANN_MAX_LEN 65536
-#define ANN_MAX_ENTRIES 256
-#define ANN_ID_MAX 64
-#define ANN_SECRET_LEN 32
-#define ANN_WRAPPED_LEN 48
+#define ANN_TYPE_ACK	  0x02
+#define ANN_SUITE_1	  0x01
+#define ANN_MAX_LEN	  65536
+#define ANN_MAX_ENTRIES	  256
+#define ANN_ID_MAX	  64
+#define ANN_SECRET_LEN	  32
+#define ANN_WRAPPED_LEN	  48
 
 /* ---- epoch keys (§4.2) ---- */
 struct epoch_keys {
@@ -30,14 +30,15 @@ struct epoch_keys {
 	uint8_t key_id[8];
 };
 /* Derives the epoch keys; the caller erases secret and (later) out. */
-enum px_err epoch_derive(const uint8_t secret[static ANN_SECRET_LEN], const char *sender_id,
-			 uint64_t epoch, uint8_t suite, struct epoch_keys *out);
+enum px_err epoch_derive(const uint8_t secret[static ANN_SECRET_LEN], const char *sender_id, uint64_t epoch,
+			 uint8_t suite, struct epoch_keys *out);
 
 /* ---- announcement ---- */
 struct ann_recipient {
 	const char *id;
 	uint8_t eph_pub[KEX_PUB_LEN];
 	uint64_t acked_epoch;
+	uint64_t counter_floor; /* the sender's counter when the recipient's current epoch began (§6.3) */
 };
 
 struct ann_params {
@@ -46,18 +47,17 @@ struct ann_params {
 	uint32_t rev;
 	uint64_t issued_at_ms;
 	uint32_t interval_s;
-	uint64_t next_counter;
-	const struct kex_key *eph;             /* this epoch's ephemeral key */
-	const uint8_t *secret;                 /* ANN_SECRET_LEN bytes: the epoch sender secret */
+	const struct kex_key *eph; /* this epoch's ephemeral key */
+	const uint8_t *secret;	   /* ANN_SECRET_LEN bytes: the epoch sender secret */
 	const struct ann_recipient *recipients;
-	size_t nrecipients;                    /* <= ANN_MAX_ENTRIES */
+	size_t nrecipients; /* <= ANN_MAX_ENTRIES */
 };
 
 /* Builds and signs an announcement for topic. *out is malloc'd, the caller's (free()). A recipient
  * whose ephemeral key gives an all-zero X25519 result makes the build fail (PX_ERR_WEAK_KEY):
  * callers drop such a peer key when they accept its announcement, so it cannot happen there. */
-enum px_err ann_build(const struct id_key *id, const char *topic, const struct ann_params *p,
-		      uint8_t **out, size_t *out_len);
+enum px_err ann_build(const struct id_key *id, const char *topic, const struct ann_params *p, uint8_t **out,
+		      size_t *out_len);
 
 /* A parsed announcement: scalar fields copied, entries as a view into the buffer. */
 struct ann_view {
@@ -67,7 +67,6 @@ struct ann_view {
 	uint32_t rev;
 	uint64_t issued_at_ms;
 	uint32_t interval_s;
-	uint64_t next_counter;
 	uint8_t eph_pub[KEX_PUB_LEN];
 	uint16_t nentries;
 	const uint8_t *buf; /* the whole announcement (for verification and entries) */
@@ -79,6 +78,7 @@ struct ann_entry {
 	char recipient_id[ANN_ID_MAX + 1];
 	uint8_t recipient_eph[KEX_PUB_LEN];
 	uint64_t acked_epoch;
+	uint64_t counter_floor; /* the floor for this recipient's receive key (§6.3) */
 	const uint8_t *wrapped; /* ANN_WRAPPED_LEN bytes in the buffer */
 };
 
@@ -110,8 +110,8 @@ struct ack_view {
 	size_t len;
 };
 enum px_err ack_build(const struct id_key *id, const char *topic, const char *sender_id,
-		      const char *recipient_id, uint64_t acked_epoch, uint64_t issued_at_ms,
-		      uint8_t **out, size_t *out_len);
+		      const char *recipient_id, uint64_t acked_epoch, uint64_t issued_at_ms, uint8_t **out,
+		      size_t *out_len);
 enum px_err ack_parse(const uint8_t *buf, size_t len, struct ack_view *out);
 enum px_err ack_verify(const struct ack_view *a, const struct id_pub *pub, const char *topic);
 

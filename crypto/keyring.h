@@ -17,8 +17,8 @@
 
 #define KR_SOFT_MESSAGES (1ull << 23)
 #define KR_HARD_MESSAGES (1ull << 24)
-#define KR_SOFT_BLOCKS (1ull << 34)
-#define KR_HARD_BLOCKS (1ull << 35)
+#define KR_SOFT_BLOCKS	 (1ull << 34)
+#define KR_HARD_BLOCKS	 (1ull << 35)
 #define KR_RECV_PER_PEER 3 /* previous, current, next */
 
 struct keyring;
@@ -57,7 +57,8 @@ bool keyring_active(const struct keyring *kr, uint64_t *epoch);
 bool keyring_pending(const struct keyring *kr, uint64_t *epoch);
 const struct kex_key *keyring_newest_eph(const struct keyring *kr);
 const uint8_t *keyring_newest_secret(const struct keyring *kr); /* ANN_SECRET_LEN bytes */
-/* Counter the newest epoch will use next (the announcement's next_counter). */
+/* Counter the newest epoch will use next (what the caller samples to compute the per-recipient
+ * counter floor of announcement entries, §6.3). */
 uint64_t keyring_newest_next_counter(const struct keyring *kr);
 /* The own ephemeral key (newest or previous, while kept) whose public key is pub; NULL if none. */
 const struct kex_key *keyring_eph_for(const struct keyring *kr, const uint8_t pub[static KEX_PUB_LEN]);
@@ -82,10 +83,11 @@ enum px_err keyring_seal(struct keyring *kr, uint64_t now_ms, uint8_t flags, con
 
 /* ---- receive keys ---- */
 /* Installs the key of (peer_id, epoch) from its sender secret (which the caller erases), with the
- * counter floor and a lifetime of 1.5 * interval_s + grace. PX_ERR_EXISTS if (peer, epoch) is
- * installed already, PX_ERR_STALE if the peer already has KR_RECV_PER_PEER keys all newer than
- * this one, PX_ERR_LIMIT if the table is full, PX_ERR_INVAL on a key id collision with another
- * (peer, epoch). Installing a fourth key of a peer erases its oldest. */
+ * counter floor (the counter_floor of the announcement entry, §6.3) and a lifetime of
+ * 1.5 * interval_s + grace. PX_ERR_EXISTS if (peer, epoch) is installed already, PX_ERR_STALE if
+ * the peer already has KR_RECV_PER_PEER keys all newer than this one, PX_ERR_LIMIT if the table
+ * is full, PX_ERR_INVAL on a key id collision with another (peer, epoch). Installing a fourth key
+ * of a peer erases its oldest. */
 enum px_err keyring_recv_install(struct keyring *kr, const char *peer_id, uint64_t epoch,
 				 const uint8_t secret[static ANN_SECRET_LEN], uint32_t interval_s,
 				 uint64_t floor, uint64_t now_ms);
@@ -95,15 +97,40 @@ bool keyring_recv_has(const struct keyring *kr, const char *peer_id, uint64_t ep
 /* Erases every receive key of peer_id. */
 void keyring_remove_peer(struct keyring *kr, const char *peer_id);
 
+/* ---- per-receiver replay state (PROTOCOL.md §6.2, §6.3) ---- */
+/* Replay state of one receiver (one device client id) across all receive keys: for each key, a
+ * replay window of KR_RX_REPLAY_BITS bits starting at the key's floor and a retained map, created
+ * on first use. Counters and topic digests only, no secret. */
+struct keyring_rx;
+#define KR_RX_REPLAY_BITS 2048 /* per device: 1984 usable counters (§6.2) */
+/* *out is the caller's (keyring_rx_free). */
+enum px_err keyring_rx_new(struct keyring_rx **out);
+void keyring_rx_free(struct keyring_rx *rx); /* accepts NULL */
+/* Drops the per-key state of keys no longer in kr (erased, or erased and installed again). The
+ * state of rx is also bounded without it: it never holds more keys than kr can. */
+void keyring_rx_gc(const struct keyring *kr, struct keyring_rx *rx);
+/* Memory held by rx (windows, retained maps, table), for the caller's accounting. */
+size_t keyring_rx_bytes(const struct keyring_rx *rx);
+
+/* keyring_open flag. The caller vouches: redelivery of a message it delivered to this device and
+ * the device has not acknowledged; an already-seen counter is accepted (the AEAD still runs). */
+#define KR_OPEN_REPEAT 0x01
+
 /* Opens a sealed payload received on topic (PROTOCOL.md §6.1 steps 2-8): header checks, key
  * lookup, lifetime, hard limit, replay pre-check (with the retained exception when
- * retain_delivered), AEAD, window update, inner checks. inner must have len bytes of room.
- * On success *sender (if not NULL) points at the sender's id (valid until the key is erased).
- * Errors: PX_ERR_MALFORMED, PX_ERR_VERSION, PX_ERR_UNKNOWN_KEY, PX_ERR_EXPIRED (stale key),
- * PX_ERR_LIMIT, PX_ERR_REPLAY, PX_ERR_AUTH. */
-enum px_err keyring_open(struct keyring *kr, uint64_t now_ms, const uint8_t *topic, size_t topic_len,
-			 const uint8_t *env, size_t len, bool retain_delivered, uint8_t *inner,
-			 struct env_opened *out, const char **sender);
+ * retain_delivered), AEAD, window update, inner checks. The replay state is that of (rx, key),
+ * or the key's own (a window of keyring_params.replay_bits) when rx is NULL. flags: 0 or
+ * KR_OPEN_REPEAT, which lets a counter the window has seen pass once the tag verifies; it never
+ * passes the floor, a counter behind the window, the lifetime or the hard limit (§6.2). The caller
+ * sets it only for the broker's redelivery, under the same packet id, of a message with the same
+ * key id and counter that it delivered to this receiver and that was not acknowledged.
+ * inner must have len bytes of room. On success *sender (if not NULL) points at the sender's id
+ * (valid until the key is erased).
+ * Errors: PX_ERR_INVAL, PX_ERR_NOMEM (rx state), PX_ERR_MALFORMED, PX_ERR_VERSION,
+ * PX_ERR_UNKNOWN_KEY, PX_ERR_EXPIRED (stale key), PX_ERR_LIMIT, PX_ERR_REPLAY, PX_ERR_AUTH. */
+enum px_err keyring_open(struct keyring *kr, struct keyring_rx *rx, uint64_t now_ms, const uint8_t *topic,
+			 size_t topic_len, const uint8_t *env, size_t len, bool retain_delivered,
+			 unsigned flags, uint8_t *inner, struct env_opened *out, const char **sender);
 
 /* ---- time ---- */
 /* Erases whatever has outlived its lifetime (receive keys, old ephemeral keys). */
@@ -112,10 +139,10 @@ void keyring_expire(struct keyring *kr, uint64_t now_ms);
 uint64_t keyring_next_expiry(const struct keyring *kr);
 
 struct keyring_stats {
-	size_t recv_keys;         /* installed receive keys, self included */
-	uint64_t active_epoch;    /* 0 if none */
+	size_t recv_keys;	  /* installed receive keys, self included */
+	uint64_t active_epoch;	  /* 0 if none */
 	uint64_t active_messages; /* sealed under the active key */
-	uint64_t auth_failures;   /* tag failures over all keys, ever */
+	uint64_t auth_failures;	  /* tag failures over all keys, ever */
 };
 void keyring_get_stats(const struct keyring *kr, struct keyring_stats *out);
 

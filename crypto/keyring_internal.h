@@ -1,6 +1,7 @@
-/* keyring_internal.h - the key ring's state, shared by keyring.c (own epochs, sealing, time) and
- * keyring_recv.c (the receive-key table, installing and opening). Not for use outside crypto/,
- * except by the key ring's own unit tests (the hooks at the end). */
+/* keyring_internal.h - the key ring's state, shared by keyring.c (own epochs, sealing, time),
+ * keyring_recv.c (the receive-key table, installing and opening) and keyring_rx.c (replay state:
+ * windows and retained maps, per key and per receiver). Not for use outside crypto/, except by the
+ * key ring's own unit tests (the hooks at the end). */
 #ifndef PX_KEYRING_INTERNAL_H
 #define PX_KEYRING_INTERNAL_H
 
@@ -35,15 +36,24 @@ struct kr_topics {
 	size_t count;
 };
 
+/* The replay state of one key for one receiver (§6.2, §6.3): the window, whose floor is kept
+ * here too (replay.h does not expose it), and the retained map. No secret. */
+struct kr_state {
+	struct replay *window; /* NULL: not initialised */
+	uint64_t floor;
+	struct kr_topics topics;
+};
+
 /* One receive key of (peer, epoch), PROTOCOL.md §6. From OPENSSL_zalloc, freed cleansed. */
 struct kr_recv {
 	uint8_t key_id[ENV_KEY_ID_LEN];
 	char peer_id[ANN_ID_MAX + 1];
 	uint64_t epoch;
 	uint64_t expires_ms;
+	uint64_t floor;	 /* counter floor from the announcement entry (§6.3) */
+	uint64_t serial; /* unique per installation in this ring: tells a reinstalled key apart */
 	struct aead_key *aead;
-	struct replay *window;
-	struct kr_topics topics;
+	struct kr_state own; /* used when keyring_open gets no keyring_rx */
 };
 
 /* One own sending epoch (pending or active). aead is NULL once the key is retired (§9.6). */
@@ -81,6 +91,7 @@ struct keyring {
 	struct kr_recv **slots; /* open addressing, linear probing, keyed by key id */
 	size_t cap;		/* a power of two >= 2 * max_keys */
 	size_t nrecv;
+	uint64_t next_serial; /* kr_recv.serial of the next installation */
 
 	EVP_MD *sha256; /* fetched once (R46) */
 	EVP_MD_CTX *mdctx;
@@ -95,6 +106,30 @@ enum px_err kr_recv_install_keys_(struct keyring *kr, const char *peer_id, uint6
 				  const struct epoch_keys *k, uint32_t interval_s, uint64_t floor,
 				  uint64_t now_ms);
 void kr_recv_remove_epoch_(struct keyring *kr, const char *peer_id, uint64_t epoch);
+/* The receive key with this key id, or NULL. */
+struct kr_recv *kr_lookup_(const struct keyring *kr, const uint8_t key_id[static ENV_KEY_ID_LEN]);
+/* Table slot of a key id: its first 8 bytes (uniform HKDF output, see keyring_recv.c) masked. */
+size_t kr_key_home_(const uint8_t key_id[static ENV_KEY_ID_LEN], size_t cap);
+
+/* keyring_rx.c */
+enum px_err kr_state_init_(struct kr_state *st, unsigned bits, uint64_t floor);
+void kr_state_free_(struct kr_state *st);
+/* §6.1 step 5, the replay pre-check of counter under st (NULL: a state not created yet, as if
+ * fresh, with this floor). digest is the topic's SHA-256 when exception (RETAIN=1 as delivered
+ * and retain_intent); *retained tells whether the retained exception carried the message.
+ * repeat: KR_OPEN_REPEAT, a seen counter may pass. */
+enum px_err kr_state_check_(const struct kr_state *st, uint64_t floor, uint64_t counter, bool exception,
+			    bool repeat, const uint8_t digest[static KR_DIGEST_LEN], bool *retained);
+/* §6.1 step 7, after the tag verified (open_rc: PX_OK or PX_ERR_MALFORMED): records counter in
+ * the window and, for an opened message with retain_intent, in the retained map. Returns PX_OK,
+ * or PX_ERR_REPLAY if the window refuses a counter that only the pre-check let through. */
+enum px_err kr_state_accept_(struct kr_state *st, uint64_t counter, bool retained, bool repeat, bool intent,
+			     const uint8_t digest[static KR_DIGEST_LEN], enum px_err open_rc);
+/* The state of (rx, r) if rx has one for this installation of r, else NULL. */
+struct kr_state *kr_rx_find_(const struct keyring_rx *rx, const struct kr_recv *r);
+/* The state of (rx, r), created with r's floor on first use, or reset if r was reinstalled. */
+enum px_err kr_rx_state_(const struct keyring *kr, struct keyring_rx *rx, const struct kr_recv *r,
+			 struct kr_state **out);
 void kr_recv_expire_(struct keyring *kr, uint64_t now_ms);
 uint64_t kr_recv_next_expiry_(const struct keyring *kr);
 

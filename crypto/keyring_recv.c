@@ -1,25 +1,28 @@
 /* keyring_recv.c - the receive keys of the key ring (PROTOCOL.md §6, §9.6): a hash table keyed
  * by the 8-byte key id, installing keys from sender secrets (at most three per peer), erasing
- * them, and opening sealed payloads in the order of §6.1 with the replay window, the counter
- * floor and the retained exception of §6.3. */
+ * them, and opening sealed payloads in the order of §6.1 with the replay state (window, counter
+ * floor, retained exception of §6.2-6.3) of the key itself or of one receiver (keyring_rx.c). */
 #include "keyring_internal.h"
 
 #include <string.h>
 
 #include <openssl/crypto.h>
 
-#define KR_TOPICS_MIN_CAP 16
-
 /* Key ids are HKDF outputs of secrets from this node or authenticated peers, so their bits are
  * uniform and only trusted keys enter the table: the first 8 bytes index it directly. */
-static size_t kr_home(const struct keyring *kr, const uint8_t key_id[static ENV_KEY_ID_LEN])
+size_t kr_key_home_(const uint8_t key_id[static ENV_KEY_ID_LEN], size_t cap)
 {
 	uint64_t h = 0;
 	size_t i;
 
 	for (i = 0; i < ENV_KEY_ID_LEN; i++)
 		h = h << 8 | key_id[i];
-	return (size_t)h & (kr->cap - 1);
+	return (size_t)h & (cap - 1);
+}
+
+static size_t kr_home(const struct keyring *kr, const uint8_t key_id[static ENV_KEY_ID_LEN])
+{
+	return kr_key_home_(key_id, kr->cap);
 }
 
 enum px_err kr_table_init_(struct keyring *kr)
@@ -41,8 +44,7 @@ static void kr_recv_free(struct kr_recv *r)
 	if (!r)
 		return;
 	aead_key_free(r->aead);
-	replay_free(r->window);
-	OPENSSL_free(r->topics.slots);
+	kr_state_free_(&r->own);
 	OPENSSL_clear_free(r, sizeof(*r));
 }
 
@@ -71,7 +73,7 @@ static size_t kr_find_slot(const struct keyring *kr, const uint8_t key_id[static
 	return SIZE_MAX;
 }
 
-static struct kr_recv *kr_lookup(const struct keyring *kr, const uint8_t key_id[static ENV_KEY_ID_LEN])
+struct kr_recv *kr_lookup_(const struct keyring *kr, const uint8_t key_id[static ENV_KEY_ID_LEN])
 {
 	size_t i = kr_find_slot(kr, key_id);
 
@@ -155,9 +157,10 @@ static enum px_err kr_recv_new(const struct keyring *kr, const char *peer_id, ui
 	memcpy(r->peer_id, peer_id, strlen(peer_id));
 	r->epoch = epoch;
 	r->expires_ms = expires_ms;
+	r->floor = floor;
 	rc = aead_key_new(k->key, k->iv, &r->aead);
 	if (rc == PX_OK)
-		rc = replay_new(kr->replay_bits, floor, &r->window);
+		rc = kr_state_init_(&r->own, kr->replay_bits, floor);
 	if (rc != PX_OK) {
 		kr_recv_free(r);
 		return rc;
@@ -180,7 +183,7 @@ enum px_err kr_recv_install_keys_(struct keyring *kr, const char *peer_id, uint6
 	if (kr_find_peer_epoch(kr, peer_id, epoch) != SIZE_MAX)
 		return PX_ERR_EXISTS;
 	/* §7.3 step 8: a key id that collides with another (peer, epoch) is refused. */
-	if (kr_lookup(kr, k->key_id))
+	if (kr_lookup_(kr, k->key_id))
 		return PX_ERR_INVAL;
 	n = kr_peer_keys(kr, peer_id, &oldest);
 	if (n >= KR_RECV_PER_PEER && kr->slots[oldest]->epoch > epoch)
@@ -198,6 +201,7 @@ enum px_err kr_recv_install_keys_(struct keyring *kr, const char *peer_id, uint6
 	/* A fourth key of the peer erases its oldest: previous, current and next are kept. */
 	if (oldest != SIZE_MAX)
 		kr_slot_delete(kr, oldest);
+	r->serial = kr->next_serial++;
 	kr_insert(kr, r);
 	return PX_OK;
 }
@@ -286,7 +290,7 @@ uint64_t kr_recv_next_expiry_(const struct keyring *kr)
 	return t;
 }
 
-/* ---- the retained map of one key (§6.3) ---- */
+/* ---- opening (§6.1) ---- */
 
 static enum px_err kr_topic_digest(struct keyring *kr, const uint8_t *topic, size_t len,
 				   uint8_t digest[static KR_DIGEST_LEN])
@@ -300,121 +304,71 @@ static enum px_err kr_topic_digest(struct keyring *kr, const uint8_t *topic, siz
 	return PX_OK;
 }
 
-static size_t kr_topic_home(const uint8_t digest[static KR_DIGEST_LEN], size_t cap)
+/* Step 4: lifetime and hard limit, which no exception passes. */
+static enum px_err kr_key_usable(const struct kr_recv *r, const struct env_header *h, uint64_t now_ms)
 {
-	return ((size_t)digest[0] << 8 | digest[1]) & (cap - 1);
-}
-
-static struct kr_topic *kr_topic_find(const struct kr_topics *t, const uint8_t digest[static KR_DIGEST_LEN])
-{
-	size_t i;
-
-	if (!t->cap)
-		return NULL;
-	for (i = kr_topic_home(digest, t->cap); t->slots[i].used; i = (i + 1) & (t->cap - 1))
-		if (memcmp(t->slots[i].digest, digest, KR_DIGEST_LEN) == 0)
-			return &t->slots[i];
-	return NULL;
-}
-
-static void kr_topic_put(struct kr_topics *t, const uint8_t digest[static KR_DIGEST_LEN], uint64_t counter)
-{
-	size_t i = kr_topic_home(digest, t->cap);
-
-	while (t->slots[i].used)
-		i = (i + 1) & (t->cap - 1);
-	memcpy(t->slots[i].digest, digest, KR_DIGEST_LEN);
-	t->slots[i].counter = counter;
-	t->slots[i].used = true;
-	t->count++;
-}
-
-/* Doubles the map (kept at most half full); 2 * KR_TOPICS_MAX slots at most. */
-static enum px_err kr_topics_grow(struct kr_topics *t)
-{
-	struct kr_topics n = {0};
-	size_t i;
-
-	n.cap = t->cap ? 2 * t->cap : KR_TOPICS_MIN_CAP;
-	n.slots = OPENSSL_zalloc(n.cap * sizeof(*n.slots));
-	if (!n.slots)
-		return PX_ERR_NOMEM;
-	for (i = 0; i < t->cap; i++)
-		if (t->slots[i].used)
-			kr_topic_put(&n, t->slots[i].digest, t->slots[i].counter);
-	OPENSSL_free(t->slots);
-	*t = n;
-	return PX_OK;
-}
-
-/* Records counter as the topic's last retained counter (never lowering it). A full map refuses
- * new topics: that bounds memory at about 40 KiB per key. */
-static void kr_topic_record(struct kr_topics *t, const uint8_t digest[static KR_DIGEST_LEN], uint64_t counter)
-{
-	struct kr_topic *e = kr_topic_find(t, digest);
-
-	if (e) {
-		if (counter > e->counter)
-			e->counter = counter;
-		return;
-	}
-	if (t->count >= KR_TOPICS_MAX)
-		return;
-	if (2 * (t->count + 1) > t->cap && kr_topics_grow(t) != PX_OK)
-		return;
-	kr_topic_put(t, digest, counter);
-}
-
-/* ---- opening (§6.1) ---- */
-
-/* Steps 4-5: lifetime, hard limit, then the replay pre-check. *retained says whether the
- * retained exception carried the message past the window and the floor. */
-static enum px_err kr_precheck(const struct kr_recv *r, const struct env_header *h, uint64_t now_ms,
-			       bool exception, const uint8_t *digest, bool *retained)
-{
-	const struct kr_topic *e;
-
-	*retained = false;
 	if (now_ms >= r->expires_ms)
 		return PX_ERR_EXPIRED;
 	if (h->counter >= KR_HARD_MESSAGES)
 		return PX_ERR_LIMIT;
-	/* §6.3: RETAIN=1 as delivered and an authenticated retain_intent (the tag is checked next,
-	 * and covers the flags) may pass, at or above the topic's last retained counter. */
-	if (exception) {
-		e = kr_topic_find(&r->topics, digest);
-		if (e && h->counter < e->counter)
-			return PX_ERR_REPLAY;
-		if (e || r->topics.count < KR_TOPICS_MAX) {
-			*retained = true;
-			return PX_OK;
-		}
-	}
-	return replay_check(r->window, h->counter) == PX_OK ? PX_OK : PX_ERR_REPLAY;
+	return PX_OK;
 }
 
-enum px_err keyring_open(struct keyring *kr, uint64_t now_ms, const uint8_t *topic, size_t topic_len,
-			 const uint8_t *env, size_t len, bool retain_delivered, uint8_t *inner,
-			 struct env_opened *out, const char **sender)
+/* The key for header h, usable now, and its replay state: the key's own, or that of (rx, key),
+ * which may not exist yet (*st NULL: it is created only once a message authenticated). */
+static enum px_err kr_open_lookup(struct keyring *kr, const struct keyring_rx *rx, const struct env_header *h,
+				  uint64_t now_ms, struct kr_recv **r, struct kr_state **st)
 {
-	uint8_t digest[KR_DIGEST_LEN] = {0};
-	struct env_header h;
-	struct kr_recv *r;
-	bool intent, retained;
 	enum px_err rc;
 
-	if (!kr || !inner || !out || (!topic && topic_len))
-		return PX_ERR_INVAL;
-	rc = env_parse_header(env, len, &h);
+	*r = kr_lookup_(kr, h->key_id);
+	if (!*r)
+		return PX_ERR_UNKNOWN_KEY;
+	rc = kr_key_usable(*r, h, now_ms);
 	if (rc != PX_OK)
 		return rc;
-	r = kr_lookup(kr, h.key_id);
-	if (!r)
-		return PX_ERR_UNKNOWN_KEY;
+	*st = rx ? kr_rx_find_(rx, *r) : &(*r)->own;
+	return PX_OK;
+}
+
+/* Step 7 for an authenticated message (open_rc PX_OK or PX_ERR_MALFORMED): the receiver's state
+ * is created now if it did not exist, then the counter recorded. */
+static enum px_err kr_open_record(struct keyring *kr, struct keyring_rx *rx, const struct kr_recv *r,
+				  struct kr_state *st, const struct env_header *h, bool retained, bool repeat,
+				  const uint8_t digest[static KR_DIGEST_LEN], enum px_err open_rc)
+{
+	enum px_err rc = PX_OK;
+
+	if (!st)
+		rc = kr_rx_state_(kr, rx, r, &st);
+	if (rc == PX_OK)
+		rc = kr_state_accept_(st, h->counter, retained, repeat, (h->flags & ENV_FLAG_RETAIN) != 0,
+				      digest, open_rc);
+	return rc;
+}
+
+enum px_err keyring_open(struct keyring *kr, struct keyring_rx *rx, uint64_t now_ms, const uint8_t *topic,
+			 size_t topic_len, const uint8_t *env, size_t len, bool retain_delivered,
+			 unsigned flags, uint8_t *inner, struct env_opened *out, const char **sender)
+{
+	uint8_t digest[KR_DIGEST_LEN] = {0};
+	bool intent, retained, repeat = (flags & KR_OPEN_REPEAT) != 0;
+	struct env_header h;
+	struct kr_recv *r;
+	struct kr_state *st;
+	enum px_err rc, rc2;
+
+	if (!kr || !inner || !out || (!topic && topic_len) || (flags & ~(unsigned)KR_OPEN_REPEAT) != 0)
+		return PX_ERR_INVAL;
+	rc = env_parse_header(env, len, &h);
+	if (rc == PX_OK)
+		rc = kr_open_lookup(kr, rx, &h, now_ms, &r, &st);
+	if (rc != PX_OK)
+		return rc;
 	intent = (h.flags & ENV_FLAG_RETAIN) != 0;
 	if (intent && (rc = kr_topic_digest(kr, topic, topic_len, digest)) != PX_OK)
 		return rc;
-	rc = kr_precheck(r, &h, now_ms, retain_delivered && intent, digest, &retained);
+	rc = kr_state_check_(st, r->floor, h.counter, retain_delivered && intent, repeat, digest, &retained);
 	if (rc != PX_OK)
 		return rc;
 	rc = env_open(r->aead, &h, topic, topic_len, env, len, inner, out);
@@ -422,15 +376,13 @@ enum px_err keyring_open(struct keyring *kr, uint64_t now_ms, const uint8_t *top
 		kr->auth_failures++;
 	if (rc != PX_OK && rc != PX_ERR_MALFORMED)
 		return rc;
-	/* Step 7: only an authenticated counter enters the window. Under the retained exception it
-	 * may be old or seen already; that is what the exception allows. */
-	if (replay_accept(r->window, h.counter) != PX_OK && !retained && rc == PX_OK) {
+	/* Step 7: only an authenticated counter enters the window. */
+	rc2 = kr_open_record(kr, rx, r, st, &h, retained, repeat, digest, rc);
+	if (rc2 != PX_OK) {
 		OPENSSL_cleanse(inner, len - ENV_OVERHEAD);
 		memset(out, 0, sizeof(*out));
-		rc = PX_ERR_REPLAY;
+		rc = rc2;
 	}
-	if (rc == PX_OK && intent)
-		kr_topic_record(&r->topics, digest, h.counter);
 	if (rc == PX_OK && sender)
 		*sender = r->peer_id;
 	return rc;

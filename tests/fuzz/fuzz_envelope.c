@@ -2,7 +2,9 @@
  * Each input is used twice, with a fresh key ring holding one receive key (the golden vector's,
  * tests/vectors/golden.txt, so the golden sealed payload of the seed corpus opens):
  *  1. as a received envelope: env_parse_header, then keyring_open without and with RETAIN as
- *     delivered (header checks, key lookup, replay pre-check, AEAD failure paths);
+ *     delivered (header checks, key lookup, replay pre-check, AEAD failure paths), and through a
+ *     fresh receiver state (struct keyring_rx), where the verdict must be the same, a second copy
+ *     a replay and a vouched redelivery (KR_OPEN_REPEAT) accepted;
  *  2. as an inner plaintext (§5.2), sealed with the AEAD directly and opened with keyring_open,
  *     so the inner-length and padding checks see arbitrary bytes behind a valid tag; the verdict
  *     is compared with an independent reading of §5.2 and any disagreement aborts. */
@@ -66,6 +68,7 @@ static int fz_inner_ok(const uint8_t *in, size_t n)
 
 static void fz_as_envelope(struct keyring *kr, const uint8_t *data, size_t size, uint8_t *inner)
 {
+	struct keyring_rx *rx = NULL;
 	struct env_header h;
 	struct env_opened o;
 	enum px_err rc;
@@ -73,12 +76,25 @@ static void fz_as_envelope(struct keyring *kr, const uint8_t *data, size_t size,
 	rc = env_parse_header(data, size, &h);
 	if (rc == PX_OK && size < ENV_MIN_LEN)
 		abort();
-	rc = keyring_open(kr, 1, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), data, size, false, inner, &o,
-			  NULL);
+	rc = keyring_open(kr, NULL, 1, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), data, size, false, 0,
+			  inner, &o, NULL);
 	if (rc == PX_OK && (o.payload < inner || o.payload + o.payload_len > inner + size - ENV_OVERHEAD))
 		abort();
-	(void)keyring_open(kr, 1, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), data, size, true, inner, &o,
-			   NULL);
+	(void)keyring_open(kr, NULL, 1, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), data, size, true, 0,
+			   inner, &o, NULL);
+	/* The same through one receiver's state: what opened for the key's own state opens here once
+	 * (a fresh state at the same floor), then is a replay unless vouched for as a redelivery. */
+	if (keyring_rx_new(&rx) != PX_OK)
+		abort();
+	if (keyring_open(kr, rx, 1, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), data, size, false, 0, inner,
+			 &o, NULL) != rc)
+		abort();
+	if (rc == PX_OK && (keyring_open(kr, rx, 1, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), data, size,
+					 false, 0, inner, &o, NULL) != PX_ERR_REPLAY ||
+			    keyring_open(kr, rx, 1, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), data, size,
+					 false, KR_OPEN_REPEAT, inner, &o, NULL) != PX_OK))
+		abort();
+	keyring_rx_free(rx);
 }
 
 /* Seals data as the inner plaintext of a well-formed envelope under the ring's key. */
@@ -117,7 +133,8 @@ static void fz_as_inner(struct keyring *kr, const uint8_t *data, size_t size, ui
 	if (size < ENV_INNER_FIXED || size > FZ_INNER_MAX)
 		return;
 	n = fz_seal_inner(data, size, env);
-	rc = keyring_open(kr, 1, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), env, n, false, inner, &o, NULL);
+	rc = keyring_open(kr, NULL, 1, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), env, n, false, 0, inner,
+			  &o, NULL);
 	if (rc != PX_OK && rc != PX_ERR_MALFORMED)
 		abort();
 	if ((rc == PX_OK) != fz_inner_ok(data, size))

@@ -78,16 +78,17 @@ static void golden_params(struct world *w, struct ann_recipient r[2], struct ann
 	r[0].id = w->b.id;
 	memcpy(r[0].eph_pub, w->b.eph_pub, KEX_PUB_LEN);
 	r[0].acked_epoch = golden_u64("acked_epoch_b");
+	r[0].counter_floor = golden_u64("counter_floor_b");
 	r[1].id = w->c.id;
 	memcpy(r[1].eph_pub, w->c.eph_pub, KEX_PUB_LEN);
 	r[1].acked_epoch = golden_u64("acked_epoch_c");
+	r[1].counter_floor = golden_u64("counter_floor_c");
 	memset(p, 0, sizeof(*p));
 	p->sender_id = w->a.id;
 	p->epoch = golden_u64("epoch_a");
 	p->rev = (uint32_t)golden_u64("rev_a");
 	p->issued_at_ms = golden_u64("issued_at_a");
 	p->interval_s = (uint32_t)golden_u64("interval_a");
-	p->next_counter = golden_u64("next_counter_a");
 	p->eph = w->a.eph;
 	p->secret = w->secret;
 	p->recipients = r;
@@ -132,8 +133,8 @@ static void test_golden_announce(struct world *w)
 	if (out && len == w->ann_len)
 		CHECK_MEM(out, w->ann, len);
 	free(out);
-	/* §7.2 sizes: 75 + len(sender_id) of header, 89 + len(recipient_id) per entry, 64 of signature */
-	CHECK_EQ(w->ann_len, 75 + strlen(w->a.id) + 89 + strlen(w->b.id) + 89 + strlen(w->c.id) + 64);
+	/* §7.2 sizes: 67 + len(sender_id) of header, 97 + len(recipient_id) per entry, 64 of signature */
+	CHECK_EQ(w->ann_len, 67 + strlen(w->a.id) + 97 + strlen(w->b.id) + 97 + strlen(w->c.id) + 64);
 
 	CHECK_EQ(ann_parse(w->ann, w->ann_len, &v), PX_OK);
 	CHECK(strcmp(v.sender_id, w->a.id) == 0);
@@ -142,18 +143,20 @@ static void test_golden_announce(struct world *w)
 	CHECK_EQ(v.rev, p.rev);
 	CHECK_EQ(v.issued_at_ms, p.issued_at_ms);
 	CHECK_EQ(v.interval_s, p.interval_s);
-	CHECK_EQ(v.next_counter, p.next_counter);
 	CHECK_MEM(v.eph_pub, w->a.eph_pub, KEX_PUB_LEN);
 	CHECK_EQ(v.nentries, 2);
 	ann_entry_at(&v, 0, &e);
 	CHECK(strcmp(e.recipient_id, w->b.id) == 0);
 	CHECK_MEM(e.recipient_eph, w->b.eph_pub, KEX_PUB_LEN);
 	CHECK_EQ(e.acked_epoch, r[0].acked_epoch);
+	CHECK_EQ(e.counter_floor, r[0].counter_floor);
 	golden_hex("wrapped_ab", want, sizeof(want));
 	CHECK_MEM(e.wrapped, want, ANN_WRAPPED_LEN);
 	ann_entry_at(&v, 1, &e);
 	CHECK(strcmp(e.recipient_id, w->c.id) == 0);
 	CHECK_EQ(e.acked_epoch, 0);
+	CHECK_EQ(e.counter_floor, r[1].counter_floor);
+	CHECK(r[0].counter_floor != r[1].counter_floor); /* so a swap of the two would show */
 	golden_hex("wrapped_ac", want, sizeof(want));
 	CHECK_MEM(e.wrapped, want, ANN_WRAPPED_LEN);
 
@@ -244,7 +247,7 @@ static void test_announce_fields(struct world *w)
 {
 	uint8_t buf[4096];
 	struct ann_view v;
-	size_t idlen = strlen(w->a.id), nof = 8 + 1 + idlen + 64; /* offset of u16 n */
+	size_t idlen = strlen(w->a.id), nof = 8 + 1 + idlen + 56; /* offset of u16 n */
 
 	memcpy(buf, w->ann, w->ann_len);
 	buf[4] = 2; /* version */
@@ -370,7 +373,7 @@ static void test_build_limits(struct world *w)
 	golden_params(w, r, &p);
 	p.nrecipients = 0;
 	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_OK);
-	CHECK_EQ(len, 75 + strlen(w->a.id) + 64);
+	CHECK_EQ(len, 67 + strlen(w->a.id) + 64);
 	CHECK_EQ(ann_parse(out, len, &v), PX_OK);
 	CHECK_EQ(ann_verify(&v, w->a.pub, w->topic_ann), PX_OK);
 	free(out);
@@ -386,14 +389,15 @@ static struct keyring *node_keyring(const char *id)
 	return kr;
 }
 
-/* A builds with an entry for B; B parses, verifies, unwraps, derives, installs; B opens what A
- * seals, and A's own ring opens it too. */
+/* A builds with an entry for B; B parses, verifies, unwraps, derives, installs with the entry's
+ * counter floor; B opens what A seals from the floor on (not what A sealed before), and A's own
+ * ring opens it too. */
 static void test_round_trip(void)
 {
 	struct keyring *ka = node_keyring("node-a"), *kb = node_keyring("node-b");
 	struct id_key *ida = NULL;
 	struct id_pub *puba = NULL;
-	uint8_t pub[ID_PUB_LEN], secret[ANN_SECRET_LEN], *ann = NULL, env[256], inner[256];
+	uint8_t pub[ID_PUB_LEN], secret[ANN_SECRET_LEN], *ann = NULL, env[256], early[256], inner[256];
 	struct ann_recipient r = {.id = "node-b"};
 	struct ann_params p = {.sender_id = "node-a", .epoch = 1000, .interval_s = 3600};
 	struct ann_view v;
@@ -412,7 +416,13 @@ static void test_round_trip(void)
 	CHECK_EQ(kex_key_public(keyring_newest_eph(kb), r.eph_pub), PX_OK);
 	p.eph = keyring_newest_eph(ka);
 	p.secret = keyring_newest_secret(ka);
-	p.next_counter = keyring_newest_next_counter(ka);
+	/* A sealed one message before B's epoch began: the floor for B is A's counter after it */
+	elen = keyring_sealed_size(ka, 0, 5);
+	CHECK_EQ(keyring_seal(ka, 5, 0, (const uint8_t *)"x/y", 3, NULL, 0, (const uint8_t *)"early", 5,
+			      early, elen),
+		 PX_OK);
+	r.counter_floor = keyring_newest_next_counter(ka);
+	CHECK_EQ(r.counter_floor, 1);
 	p.recipients = &r;
 	p.nrecipients = 1;
 	CHECK_EQ(ann_build(ida, "mqseal/keyex/node-a", &p, &ann, &len), PX_OK);
@@ -423,29 +433,35 @@ static void test_round_trip(void)
 	beph = keyring_eph_for(kb, e.recipient_eph);
 	CHECK(beph != NULL);
 	CHECK_EQ(ann_unwrap(&v, &e, "node-b", beph, secret), PX_OK);
-	CHECK_EQ(keyring_recv_install(kb, v.sender_id, v.epoch, secret, v.interval_s, v.next_counter, 5),
+	CHECK_EQ(e.counter_floor, 1);
+	CHECK_EQ(keyring_recv_install(kb, v.sender_id, v.epoch, secret, v.interval_s, e.counter_floor, 5),
 		 PX_OK);
+	CHECK_EQ(
+		keyring_open(kb, NULL, 10, (const uint8_t *)"x/y", 3, early, elen, false, 0, inner, &o, NULL),
+		PX_ERR_REPLAY);
 
-	elen = keyring_sealed_size(ka, 0, 5);
 	CHECK_EQ(keyring_seal(ka, 10, 0, (const uint8_t *)"x/y", 3, NULL, 0, (const uint8_t *)"hello", 5, env,
 			      elen),
 		 PX_OK);
-	CHECK_EQ(keyring_open(kb, 10, (const uint8_t *)"x/y", 3, env, elen, false, inner, &o, &sender),
+	CHECK_EQ(keyring_open(kb, NULL, 10, (const uint8_t *)"x/y", 3, env, elen, false, 0, inner, &o,
+			      &sender),
 		 PX_OK);
 	CHECK(sender && strcmp(sender, "node-a") == 0);
 	CHECK(o.payload_len == 5 && memcmp(o.payload, "hello", 5) == 0);
-	CHECK_EQ(keyring_open(ka, 10, (const uint8_t *)"x/y", 3, env, elen, false, inner, &o, &sender),
+	CHECK_EQ(keyring_open(ka, NULL, 10, (const uint8_t *)"x/y", 3, env, elen, false, 0, inner, &o,
+			      &sender),
 		 PX_OK);
 	CHECK(sender && strcmp(sender, "node-a") == 0);
-	CHECK_EQ(keyring_open(kb, 10, (const uint8_t *)"x/y", 3, env, elen, false, inner, &o, NULL),
+	CHECK_EQ(keyring_open(kb, NULL, 10, (const uint8_t *)"x/y", 3, env, elen, false, 0, inner, &o, NULL),
 		 PX_ERR_REPLAY);
 	/* a re-routed message fails, and the failure does not consume its counter */
 	CHECK_EQ(keyring_seal(ka, 10, 0, (const uint8_t *)"x/y", 3, NULL, 0, (const uint8_t *)"again", 5, env,
 			      elen),
 		 PX_OK);
-	CHECK_EQ(keyring_open(kb, 10, (const uint8_t *)"x/z", 3, env, elen, false, inner, &o, NULL),
+	CHECK_EQ(keyring_open(kb, NULL, 10, (const uint8_t *)"x/z", 3, env, elen, false, 0, inner, &o, NULL),
 		 PX_ERR_AUTH);
-	CHECK_EQ(keyring_open(kb, 10, (const uint8_t *)"x/y", 3, env, elen, false, inner, &o, NULL), PX_OK);
+	CHECK_EQ(keyring_open(kb, NULL, 10, (const uint8_t *)"x/y", 3, env, elen, false, 0, inner, &o, NULL),
+		 PX_OK);
 
 	free(ann);
 	id_pub_free(puba);

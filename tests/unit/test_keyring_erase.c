@@ -162,7 +162,8 @@ static void seal_one(struct keyring *kr, uint64_t now)
 	CHECK_EQ(keyring_seal(kr, now, 0, (const uint8_t *)"t", 1, NULL, 0, (const uint8_t *)"hello", 5, out,
 			      n),
 		 PX_OK);
-	CHECK_EQ(keyring_open(kr, now, (const uint8_t *)"t", 1, out, n, false, inner, &o, NULL), PX_OK);
+	CHECK_EQ(keyring_open(kr, NULL, now, (const uint8_t *)"t", 1, out, n, false, 0, inner, &o, NULL),
+		 PX_OK);
 }
 
 /* Own epoch: secret, data key and IV live while the epoch is active; the secret goes at the next

@@ -39,9 +39,10 @@ INPUTS = [
     ("rev_a", 3),
     ("issued_at_a", 1764085542123),
     ("interval_a", 3600),
-    ("next_counter_a", 42),
     ("acked_epoch_b", 1764080000),  # entry for B: the newest epoch of B that A holds
     ("acked_epoch_c", 0),  # entry for C: none
+    ("counter_floor_b", 42),  # entry for B: A's counter when B's current epoch began (§6.3)
+    ("counter_floor_c", 1337),  # entry for C: the same for C's epoch
     ("topic_ann", "mqseal/keyex/node-a"),
     ("topic_ack", "mqseal/ack/node-a/node-b"),  # B confirms A's epoch_a
     ("issued_at_ack", 1764085543500),
@@ -131,7 +132,7 @@ def announcement(v, o):
     a_pub = o["eph_pub_a"]
     body = b"MQSL" + u8(1) + u8(1) + u8(1) + u8(0) + str8(v["id_a"])
     body += u64(v["epoch_a"]) + u32(v["rev_a"]) + u64(v["issued_at_a"]) + u32(v["interval_a"])
-    body += u64(v["next_counter_a"]) + a_pub + u16(2)
+    body += a_pub + u16(2)
     nonce = bytes(4) + u64(v["rev_a"])
     aad = b"mqseal v1 wrap" + u64(v["epoch_a"])
     for r in ("b", "c"):
@@ -140,7 +141,8 @@ def announcement(v, o):
         o["wrap_key_a" + r] = wk
         wrapped = AESGCM(wk).encrypt(nonce, v["sender_secret_a"], aad)
         o["wrapped_a" + r] = wrapped
-        body += str8(v["id_" + r]) + r_pub + u64(v["acked_epoch_" + r]) + wrapped
+        body += str8(v["id_" + r]) + r_pub + u64(v["acked_epoch_" + r]) + u64(v["counter_floor_" + r])
+        body += wrapped
     sig = ed_key(v["id_seed_a"]).sign(signed("announce", v["topic_ann"], body))
     o["announce"] = body + sig
     # The recipient's side of §4.3 gives the same key (X25519(b, A_pub)).
