@@ -119,7 +119,7 @@ static bool size_add_props(size_t *n, uint8_t level, struct mqtt_buf props)
 	return true;
 }
 
-/* Remaining length of a CONNECT, 0 if it cannot be encoded. Each term is capped (65535 or
+/* Remaining length of a CONNECT, 0 if it cannot be encoded validly. Each term is capped (65535 or
  * MQTT_MAX_REMAINING), so the sum cannot overflow a size_t. */
 static size_t connect_body_size(const struct mqtt_connect *c)
 {
@@ -128,6 +128,8 @@ static size_t connect_body_size(const struct mqtt_connect *c)
 
 	if (c->level != MQTT_LEVEL_31 && c->level != MQTT_LEVEL_311 && c->level != MQTT_LEVEL_5)
 		return 0;
+	if (connect_check_flags(c->level, c->flags))
+		return 0;			     /* would not parse: do not write it */
 	n = (c->level == MQTT_LEVEL_31 ? 8 : 6) + 4; /* name, level, flags, keep alive */
 	ok = size_add_props(&n, c->level, c->props) && size_add_bin(&n, c->client_id);
 	if (c->flags & MQTT_CONNECT_FLAG_WILL)

@@ -144,6 +144,10 @@ static void test_many_aliases(void)
 			ok++;
 	CHECK_EQ(rc, MQTT_PARSE_TOO_LARGE);
 	CHECK(ok > 20000 && ok < 65535);
+	/* exactly: 16-byte slots, load factor 3/4: 32768 slots (512 KiB) hold 24576 entries, and the
+	 * next doubling alone would be 1 MiB */
+	if (sizeof(void *) == 8)
+		CHECK_EQ(ok, 24576);
 	CHECK(mqtt_alias_resolve(a, 1, B(""), &out) == MQTT_PARSE_OK && is(out, "t"));
 	CHECK(mqtt_alias_resolve(a, (uint16_t)ok, B(""), &out) == MQTT_PARSE_OK && is(out, "t"));
 	CHECK_EQ(mqtt_alias_resolve(a, (uint16_t)(ok + 1), B(""), &out), MQTT_PARSE_MALFORMED);

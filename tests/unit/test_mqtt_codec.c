@@ -222,6 +222,12 @@ static void test_connect_malformed(void)
 	}
 	c = (struct mqtt_connect){.level = 6};
 	CHECK_EQ(mqtt_connect_size(&c), 0);
+	c = (struct mqtt_connect){.level = 4, .flags = 0x40}; /* password without user name */
+	CHECK_EQ(mqtt_connect_size(&c), 0);
+	c.level = 5;
+	CHECK_EQ(mqtt_connect_size(&c), 17); /* fine at 5: 2 + 15 */
+	c.flags = 0x03;
+	CHECK_EQ(mqtt_connect_size(&c), 0);
 }
 
 /* ---- PUBLISH (§3.3) ---- */

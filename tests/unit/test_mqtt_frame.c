@@ -216,7 +216,7 @@ static void test_flag_nibbles(void)
 				continue; /* level-4 samples serve levels 3 and 4 */
 			memcpy(b, s->bytes, s->len);
 			for (fl = 0; fl < 16; fl++) {
-				b[0] = (uint8_t)(type << 4 | fl);
+				b[0] = (uint8_t)((unsigned)type << 4 | fl);
 				why = NULL;
 				CHECK_EQ(mqtt_frame_parse(b, s->len, BIG, levels[l], &f, &why) ==
 						 MQTT_PARSE_OK,
