@@ -32,6 +32,7 @@ struct control {
 	struct event *tick;     /* 1 s: loop_misc and reconnect */
 	bool up;
 	bool connecting;
+	bool stopping;          /* control_free: the disconnect is ours */
 	uint64_t retry_at;      /* monotonic ms of the next connect attempt; 0 = none scheduled */
 	unsigned backoff_ms;
 };
@@ -145,6 +146,8 @@ static void control_on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 		event_free(c->io);
 		c->io = NULL;
 	}
+	if (c->stopping)
+		return;
 	if (was_up)
 		log_warn("control", "key-exchange connection lost (%s); reconnecting", mosquitto_strerror(rc));
 	control_schedule_retry(c);
@@ -232,6 +235,7 @@ void control_free(struct control *c)
 {
 	if (!c)
 		return;
+	c->stopping = true;
 	if (c->mosq && c->up)
 		mosquitto_disconnect(c->mosq);
 	if (c->io)

@@ -14,6 +14,7 @@ struct session_set;
 struct keyex;
 struct policy;
 struct seal;
+struct devstate_table;
 
 struct px_ctx {
 	struct event_base *base;
@@ -25,6 +26,7 @@ struct px_ctx {
 	struct keyex *keyex;           /* keys and the control connection; NULL in tests of the relay */
 	struct policy *policy;         /* topic policy; NULL = every topic plaintext (no keyex) */
 	struct seal *seal;             /* sealing and the retained cache; with keyex */
+	struct devstate_table *devices; /* per-device replay state, kept across reconnects */
 	bool shutting_down;
 };
 

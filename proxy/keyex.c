@@ -82,6 +82,39 @@ static bool keyex_peer_live(const struct kx_peer *p, uint64_t now_wall)
 	return p->have_ann && now_wall <= p->ann_expires_wall;
 }
 
+void keyex_sample_(struct keyex *kx)
+{
+	struct kx_sample *smp = &kx->hist[kx->hist_next];
+
+	if (!keyring_newest(kx->kr, &smp->epoch))
+		return;
+	smp->wall_ms = clock_wall_ms();
+	smp->counter = keyring_newest_next_counter(kx->kr);
+	kx->hist_next = (kx->hist_next + 1) % KEYEX_HISTORY;
+	if (kx->hist_n < KEYEX_HISTORY)
+		kx->hist_n++;
+}
+
+/* The newest epoch's counter at wall_ms (rounded down to the last sample before it): 0 if the
+ * epoch began after that moment, the oldest sample if history does not reach back that far. */
+uint64_t keyex_floor_at_(const struct keyex *kx, uint64_t wall_ms)
+{
+	uint64_t newest, floor = 0;
+	size_t i;
+
+	if (!keyring_newest(kx->kr, &newest))
+		return 0;
+	for (i = 1; i <= kx->hist_n; i++) {
+		const struct kx_sample *smp = &kx->hist[(kx->hist_next + KEYEX_HISTORY - i) % KEYEX_HISTORY];
+		if (smp->epoch != newest)
+			return 0; /* wall_ms is before the newest epoch began: all of it is later */
+		floor = smp->counter;
+		if (smp->wall_ms <= wall_ms)
+			return floor;
+	}
+	return floor;
+}
+
 static size_t keyex_recipients(struct keyex *kx, struct ann_recipient *r)
 {
 	uint64_t now = clock_wall_ms(), acked;
@@ -95,6 +128,7 @@ static size_t keyex_recipients(struct keyex *kx, struct ann_recipient *r)
 		r[n].id = p->id;
 		memcpy(r[n].eph_pub, p->eph_pub, KEX_PUB_LEN);
 		r[n].acked_epoch = keyring_recv_newest(kx->kr, p->id, &acked) ? acked : 0;
+		r[n].counter_floor = keyex_floor_at_(kx, p->epoch_start_wall);
 		p->wrapped_valid = true;
 		memcpy(p->wrapped_to, p->eph_pub, KEX_PUB_LEN);
 		n++;
@@ -121,11 +155,11 @@ void keyex_announce_(struct keyex *kx, bool reissue)
 	p.rev = kx->rev;
 	p.issued_at_ms = clock_wall_ms();
 	p.interval_s = kx->ctx->conf->keyex.interval_seconds;
-	p.next_counter = keyring_newest_next_counter(kx->kr);
 	p.eph = keyring_newest_eph(kx->kr);
 	p.secret = keyring_newest_secret(kx->kr);
 	p.recipients = r;
 	p.nrecipients = keyex_recipients(kx, r);
+	keyex_sample_(kx);
 	rc = ann_build(kx->id, kx->topic_self, &p, &buf, &len);
 	if (rc != PX_OK || control_publish(kx->ctl, kx->topic_self, buf, len, 1, true) != 0) {
 		log_error("keyex", "cannot announce epoch %" PRIu64 ": %s", p.epoch,
@@ -137,8 +171,10 @@ void keyex_announce_(struct keyex *kx, bool reissue)
 		log_emit(LOG_DEBUG, "keyex", NULL, NULL, "announced epoch %" PRIu64 " rev %" PRIu32 " to %zu peer(s)",
 			 p.epoch, p.rev, p.nrecipients);
 	}
-	kx->reissue_pending = false;
-	kx->reissue_last_mono = clock_mono_ms();
+	if (reissue) {
+		kx->reissue_pending = false;
+		kx->reissue_last_mono = clock_mono_ms();
+	}
 	free(buf);
 	free(r);
 }
@@ -155,15 +191,18 @@ void keyex_request_reissue_(struct keyex *kx)
 static void keyex_activate(struct keyex *kx, const char *how)
 {
 	uint64_t epoch = 0;
+	bool had_active = keyring_active(kx->kr, &epoch);
 
 	if (keyring_epoch_activate(kx->kr, clock_mono_ms()) != PX_OK)
 		return;
 	keyring_active(kx->kr, &epoch);
 	kx->activate_at_mono = 0;
 	kx->ctx->stats->activations++;
-	kx->ctx->stats->epochs_erased++; /* the previous sending key */
 	kx->ctx->stats->current_epoch = epoch;
-	log_info("keyex", "epoch %" PRIu64 " active (%s); previous sending key erased", epoch, how);
+	if (had_active)
+		kx->ctx->stats->epochs_erased++; /* the previous sending key */
+	log_info("keyex", "epoch %" PRIu64 " active (%s)%s", epoch, how,
+		 had_active ? "; previous sending key erased" : "");
 	if (kx->on_activated)
 		kx->on_activated(kx->cb_arg);
 	keyex_keys_changed_(kx);
@@ -199,6 +238,7 @@ static void keyex_rotate(struct keyex *kx, const char *why)
 	}
 	kx->rev = 0;
 	kx->epoch_created_mono = now;
+	keyex_sample_(kx);
 	kx->rotate_at_mono = keyex_next_rotation(kx, now);
 	kx->ctx->stats->rotations++;
 	kx->ctx->stats->last_rotation_wall_ms = clock_wall_ms();
@@ -250,6 +290,7 @@ static void keyex_on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	keyex_sample_(kx);
 	keyring_get_stats(kx->kr, &st);
 	before = st.recv_keys;
 	keyring_expire(kx->kr, now);
@@ -308,27 +349,70 @@ static char *keyex_join(const char *a, const char *b, const char *c)
 	return s;
 }
 
-static int keyex_load_peers(struct keyex *kx, char *err, size_t errlen)
+static void keyex_peer_clear(struct kx_peer *p)
 {
-	const struct px_conf *conf = kx->ctx->conf;
-	uint8_t raw[ID_PUB_LEN];
-	size_t i;
+	id_pub_free(p->pub);
+	free(p->pending);
+	free(p->pending_topic);
+	memset(p, 0, sizeof(*p));
+}
 
-	kx->peers = calloc(conf->npeers ? conf->npeers : 1, sizeof(*kx->peers));
-	if (!kx->peers)
-		return -1;
-	kx->npeers = conf->npeers;
-	for (i = 0; i < conf->npeers; i++) {
-		struct kx_peer *p = &kx->peers[i];
-		snprintf(p->id, sizeof(p->id), "%s", conf->peers[i].id);
-		p->tokens = KEYEX_BUCKET_BURST;
-		if (id_pub_decode(conf->peers[i].public_key, raw) != PX_OK || id_pub_new(raw, &p->pub) != PX_OK) {
+/* The configured peers as a fresh array; state of peers that stay (same id, same key) moves over
+ * from old (whose moved entries are cleared). */
+static struct kx_peer *keyex_build_peers(const struct px_conf *conf, struct kx_peer *old, size_t nold, char *err,
+					 size_t errlen)
+{
+	struct kx_peer *peers = calloc(conf->npeers ? conf->npeers : 1, sizeof(*peers));
+	uint8_t raw[ID_PUB_LEN];
+	size_t i, j;
+
+	for (i = 0; peers && i < conf->npeers; i++) {
+		struct kx_peer *p = &peers[i];
+		if (id_pub_decode(conf->peers[i].public_key, raw) != PX_OK) {
 			snprintf(err, errlen, "%s:%u: peers.public_key of %s is not a valid Ed25519 key", conf->path,
-				 conf->peers[i].line, p->id);
-			return -1;
+				 conf->peers[i].line, conf->peers[i].id);
+			goto fail;
+		}
+		for (j = 0; j < nold; j++)
+			if (old[j].pub && strcmp(old[j].id, conf->peers[i].id) == 0 &&
+			    memcmp(id_pub_raw(old[j].pub), raw, ID_PUB_LEN) == 0)
+				break;
+		if (j < nold) {
+			*p = old[j];
+			memset(&old[j], 0, sizeof(old[j]));
+			continue;
+		}
+		snprintf(p->id, sizeof(p->id), "%s", conf->peers[i].id);
+		p->tokens = p->ack_tokens = KEYEX_BUCKET_BURST;
+		if (id_pub_new(raw, &p->pub) != PX_OK) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
 		}
 	}
-	return 0;
+	if (!peers)
+		snprintf(err, errlen, "out of memory");
+	return peers;
+fail:
+	/* Give moved state back to old (matched by id), so a refused reload changes nothing. */
+	for (j = 0; j < i; j++) {
+		size_t k;
+		for (k = 0; k < nold && peers[j].pub; k++) {
+			if (!old[k].pub && !old[k].id[0]) {
+				old[k] = peers[j];
+				memset(&peers[j], 0, sizeof(peers[j]));
+			}
+		}
+		keyex_peer_clear(&peers[j]);
+	}
+	free(peers);
+	return NULL;
+}
+
+static int keyex_load_peers(struct keyex *kx, char *err, size_t errlen)
+{
+	kx->peers = keyex_build_peers(kx->ctx->conf, NULL, 0, err, errlen);
+	kx->npeers = kx->peers ? kx->ctx->conf->npeers : 0;
+	return kx->peers ? 0 : -1;
 }
 
 static int keyex_make_topics(struct keyex *kx)
@@ -355,7 +439,7 @@ static int keyex_make_keyring(struct keyex *kx)
 		.grace_s = conf->keyex.grace_seconds,
 		.padding = conf->seal.padding,
 		.replay_bits = REPLAY_BITS_DEFAULT,
-		.max_keys = (conf->npeers + 1) * (KR_RECV_PER_PEER + 1),
+		.max_keys = (ANN_MAX_ENTRIES + 1) * (KR_RECV_PER_PEER + 1), /* peers may be added by reload */
 	};
 
 	return keyring_new(&kp, &kx->kr) == PX_OK ? 0 : -1;
@@ -393,6 +477,38 @@ fail:
 	return NULL;
 }
 
+int keyex_reload(struct keyex *kx, const struct px_conf *nc, char *err, size_t errlen)
+{
+	struct kx_peer *old = kx->peers, *peers;
+	size_t nold = kx->npeers, i, removed = 0;
+
+	peers = keyex_build_peers(nc, old, nold, err, errlen);
+	if (!peers)
+		return -1;
+	for (i = 0; i < nold; i++) {
+		if (!old[i].pub)
+			continue; /* moved into the new array */
+		keyring_remove_peer(kx->kr, old[i].id);
+		log_info("keyex", "peer %s removed by reload: its keys are erased", old[i].id);
+		keyex_peer_clear(&old[i]);
+		removed++;
+	}
+	free(old);
+	kx->peers = peers;
+	kx->npeers = nc->npeers;
+	if (keyex_state_save_(kx) != 0)
+		log_error("keyex", "cannot write %s", kx->state_path);
+	if (removed) /* R15: what is sent from now on must be unreadable to the removed peers */
+		kx->rotate_at_mono = 0;
+	if (control_is_up(kx->ctl)) {
+		/* Subscribing again replays the retained announcements, those of added peers too. */
+		control_subscribe(kx->ctl, kx->topic_keyex_sub, 1);
+		if (removed)
+			keyex_rotate(kx, "peer removed");
+	}
+	return 0;
+}
+
 int keyex_start(struct keyex *kx)
 {
 	struct timeval tv = {.tv_sec = 0, .tv_usec = KEYEX_TICK_MS * 1000};
@@ -412,11 +528,8 @@ void keyex_free(struct keyex *kx)
 		event_free(kx->tick);
 	keyring_free(kx->kr);
 	id_key_free(kx->id);
-	for (i = 0; kx->peers && i < kx->npeers; i++) {
-		id_pub_free(kx->peers[i].pub);
-		free(kx->peers[i].pending);
-		free(kx->peers[i].pending_topic);
-	}
+	for (i = 0; kx->peers && i < kx->npeers; i++)
+		keyex_peer_clear(&kx->peers[i]);
 	free(kx->peers);
 	free(kx->topic_self);
 	free(kx->topic_keyex_sub);

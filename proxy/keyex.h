@@ -12,6 +12,7 @@
 
 struct keyex;
 struct keyring;
+struct px_conf;
 
 struct keyex_hooks {
 	void (*keys_changed)(void *arg); /* a key was installed or activated: retry what waits */
@@ -34,6 +35,12 @@ bool keyex_can_seal(const struct keyex *kx);
 void keyex_after_seal(struct keyex *kx);
 /* Publishes a sealed retained message over the control connection (QoS 1, RETAIN). */
 int keyex_publish_retained(struct keyex *kx, const char *topic, const uint8_t *payload, size_t len);
+
+/* Applies a reloaded configuration's peers (PROTOCOL.md R15): a removed peer's keys are erased and
+ * a new epoch starts at once without it; an added peer gets the current key as soon as its
+ * announcement is seen. nc must stay alive while in use (it becomes ctx->conf). -1 with err set
+ * if a peer key does not decode (nothing changed then). */
+int keyex_reload(struct keyex *kx, const struct px_conf *nc, char *err, size_t errlen);
 
 /* 1 when the control connection is up and every configured peer is keyed; otherwise 0 and a
  * short reason. */

@@ -21,7 +21,8 @@
 #define KEYEX_BUCKET_BURST 10            /* R44: per-peer verification burst */
 #define KEYEX_BUCKET_MS 1000             /* one token per second per peer */
 #define KEYEX_GLOBAL_PER_S 50            /* R44: verifications per second overall */
-#define KEYEX_TICK_MS 250                /* housekeeping timer */
+#define KEYEX_TICK_MS 250                /* housekeeping timer, and counter sampling */
+#define KEYEX_HISTORY 1024               /* counter samples kept: 256 s at one per tick */
 
 struct kx_peer {
 	char id[ANN_ID_MAX + 1];
@@ -31,6 +32,7 @@ struct kx_peer {
 	uint64_t epoch;          /* persisted with rev: nothing older or equal is accepted again */
 	uint32_t rev;
 	uint64_t ann_expires_wall; /* issued_at + 1.5 * interval + skew: then the peer is not live */
+	uint64_t epoch_start_wall; /* issued_at of the first announcement seen of its current epoch */
 	uint32_t interval_s;
 	uint8_t eph_pub[KEX_PUB_LEN];
 	bool eph_weak;           /* eph_pub gave an all-zero X25519 result: never wrap to it */
@@ -39,14 +41,22 @@ struct kx_peer {
 	bool wrapped_valid;      /* our latest announcement has an entry for the peer's eph_pub */
 	uint8_t wrapped_to[KEX_PUB_LEN];
 	bool must_confirm;       /* a live peer at the last rotation: activation waits for it */
-	/* rate limit (R44) and the newest announcement that waits for a token */
-	unsigned tokens;
-	uint64_t tokens_at;
+	/* rate limits (R44), announcements and confirmations apart, and the newest announcement
+	 * that waits for a token */
+	unsigned tokens, ack_tokens;
+	uint64_t tokens_at, ack_tokens_at;
 	uint8_t *pending;
 	size_t pending_len;
 	char *pending_topic;
 	/* log once per state, not per message */
 	struct log_limit reject_log;
+};
+
+/* The newest epoch's data counter at a moment, for the per-peer counter floor (PROTOCOL.md §6.3). */
+struct kx_sample {
+	uint64_t wall_ms;
+	uint64_t epoch;
+	uint64_t counter;
 };
 
 struct keyex {
@@ -73,6 +83,8 @@ struct keyex {
 	bool reissue_pending;
 	uint64_t global_window_start;
 	unsigned global_count;
+	struct kx_sample hist[KEYEX_HISTORY];
+	size_t hist_next, hist_n;
 	struct event *tick;
 	struct log_limit log_reject;
 	void (*on_keys_changed)(void *arg); /* tells the data path that keys changed */
@@ -88,6 +100,9 @@ void keyex_keys_changed_(struct keyex *kx);
 struct kx_peer *keyex_peer_(struct keyex *kx, const char *id, size_t len);
 void keyex_reject_(struct keyex *kx, struct kx_peer *peer, int reason, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+void keyex_sample_(struct keyex *kx);
+uint64_t keyex_floor_at_(const struct keyex *kx, uint64_t wall_ms);
 
 /* keyex_rx.c */
 void keyex_on_message_(void *arg, const char *topic, const uint8_t *payload, size_t len, bool retained);

@@ -39,6 +39,23 @@ static bool keyex_take_token(struct keyex *kx, struct kx_peer *p, uint64_t now)
 	return true;
 }
 
+/* Confirmations have a bucket of their own: a rotation brings one of each per peer. */
+static bool keyex_take_ack_token(struct keyex *kx, struct kx_peer *p, uint64_t now)
+{
+	uint64_t refill = (now - p->ack_tokens_at) / KEYEX_BUCKET_MS;
+
+	if (refill) {
+		p->ack_tokens = p->ack_tokens + refill > KEYEX_BUCKET_BURST ? KEYEX_BUCKET_BURST
+									: p->ack_tokens + (unsigned)refill;
+		p->ack_tokens_at = now;
+	}
+	if (p->ack_tokens == 0 || kx->global_count >= KEYEX_GLOBAL_PER_S)
+		return false;
+	p->ack_tokens--;
+	kx->global_count++;
+	return true;
+}
+
 /* Keeps the newest rate-limited announcement of a peer for later (PROTOCOL.md §7.3 step 5). */
 static void keyex_defer(struct kx_peer *p, const char *topic, const uint8_t *payload, size_t len)
 {
@@ -99,7 +116,7 @@ static void keyex_install_from(struct keyex *kx, struct kx_peer *p, const struct
 		return; /* wrapped to an ephemeral key we no longer hold, or already installed */
 	rc = ann_unwrap(a, e, kx->ctx->conf->node_id, eph, secret);
 	if (rc == PX_OK)
-		rc = keyring_recv_install(kx->kr, p->id, a->epoch, secret, a->interval_s, a->next_counter,
+		rc = keyring_recv_install(kx->kr, p->id, a->epoch, secret, a->interval_s, e->counter_floor,
 					  clock_mono_ms());
 	OPENSSL_cleanse(secret, sizeof(secret));
 	if (rc != PX_OK) {
@@ -187,6 +204,8 @@ static void keyex_accept(struct keyex *kx, struct kx_peer *p, const struct ann_v
 	has_entry = ann_find_entry(a, kx->ctx->conf->node_id, &e);
 	if (new_epoch)
 		p->acked = 0; /* a new epoch of the peer says afresh what it holds */
+	if (new_epoch || p->epoch_start_wall == 0)
+		p->epoch_start_wall = a->issued_at_ms; /* the floor of wraps to it counts from here */
 	if (has_entry) {
 		keyex_install_from(kx, p, a, &e);
 		keyex_peer_acked(kx, p, e.acked_epoch);
@@ -258,7 +277,7 @@ static void keyex_on_ack(struct keyex *kx, struct kx_peer *p, const char *topic,
 	keyring_active(kx->kr, &active);
 	if (a.acked_epoch != newest && a.acked_epoch != active)
 		return; /* about an epoch we have left behind: nothing to do */
-	if (!keyex_take_token(kx, p, clock_mono_ms())) {
+	if (!keyex_take_ack_token(kx, p, clock_mono_ms())) {
 		keyex_reject_(kx, p, REJECT_RATE_LIMITED, "confirmation from %s: over the verification rate", p->id);
 		return;
 	}

@@ -1,6 +1,6 @@
 /* node.c - wiring of a running node: load and check the configuration, build the event loop,
  * the DNS resolver, the TLS context, the listener; handle signals; tear down in order. */
-#include "node.h"
+#include "node_internal.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +15,8 @@
 
 #include "admin_http.h"
 #include "ctx.h"
+#include "clock.h"
+#include "devstate.h"
 #include "keyex.h"
 #include "listener.h"
 #include "log.h"
@@ -25,17 +27,8 @@
 #include "upstream.h"
 #include "../conf/conf.h"
 
-struct node {
-	struct px_ctx ctx;
-	struct px_conf *conf;
-	struct stats stats;
-	struct listener *listener;
-	struct admin_http *admin;
-	struct event *sig_term, *sig_int, *sig_hup;
-	struct event *shutdown_timer;
-};
 
-static void node_print_conf_errors(const struct conf_errors *errs)
+void node_print_conf_errors_(const struct conf_errors *errs)
 {
 	size_t i;
 
@@ -45,7 +38,7 @@ static void node_print_conf_errors(const struct conf_errors *errs)
 		fprintf(stderr, "warning: %s\n", errs->warnings[i]);
 }
 
-static void node_apply_log(const struct px_conf *conf, int verbosity)
+void node_apply_log_(const struct px_conf *conf, int verbosity)
 {
 	int level = (int)conf->log.level + verbosity;
 
@@ -102,62 +95,35 @@ static void node_on_activated(void *arg)
 	seal_retained_republish(n->ctx.seal);
 }
 
-static int node_setup_sealing(struct node *n, char *err, size_t errlen)
-{
-	const struct keyex_hooks hooks = {.keys_changed = node_on_keys_changed, .activated = node_on_activated,
-					  .arg = n};
-
-	n->ctx.policy = policy_new(n->conf);
-	n->ctx.seal = seal_new(&n->ctx);
-	if (!n->ctx.policy || !n->ctx.seal) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	n->ctx.keyex = keyex_new(&n->ctx, &hooks, err, errlen);
-	return n->ctx.keyex ? 0 : -1;
-}
-
-static void node_close_session(struct session *s, void *arg)
-{
-	session_close(s, arg);
-}
-
-static void node_on_shutdown_timer(evutil_socket_t fd, short what, void *arg)
+/* Once a second: forget device state nobody can use any more. */
+static void node_on_housekeeping(evutil_socket_t fd, short what, void *arg)
 {
 	struct node *n = arg;
 
 	(void)fd;
 	(void)what;
-	if (session_set_count(n->ctx.sessions) == 0) {
-		event_base_loopexit(n->ctx.base, NULL);
-		return;
-	}
-	/* Sessions still flushing: check again shortly (the drain timer bounds each one). */
-	struct timeval tv = {.tv_sec = 0, .tv_usec = 100000};
-	event_add(n->shutdown_timer, &tv);
+	devstate_gc(n->ctx.devices, keyex_keyring(n->ctx.keyex), clock_mono_ms());
 }
 
-static void node_on_signal(evutil_socket_t sig, short what, void *arg)
+static int node_setup_sealing(struct node *n, char *err, size_t errlen)
 {
-	struct node *n = arg;
-	struct timeval now = {0, 0};
+	struct timeval second = {.tv_sec = 1, .tv_usec = 0};
+	const struct keyex_hooks hooks = {.keys_changed = node_on_keys_changed, .activated = node_on_activated,
+					  .arg = n};
 
-	(void)what;
-	if (sig == SIGHUP) {
-		log_info("node", "SIGHUP: reload is not supported yet; ignored");
-		return;
+	n->ctx.policy = policy_new(n->conf);
+	n->ctx.seal = seal_new(&n->ctx);
+	n->ctx.devices = devstate_table_new();
+	n->housekeeping = event_new(n->ctx.base, -1, EV_PERSIST, node_on_housekeeping, n);
+	if (!n->ctx.policy || !n->ctx.seal || !n->ctx.devices || !n->housekeeping) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
 	}
-	if (n->ctx.shutting_down) {
-		log_warn("node", "second signal: exiting now");
-		event_base_loopexit(n->ctx.base, NULL);
-		return;
-	}
-	log_info("node", "%s: stopping (closing %zu device connections)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-		 session_set_count(n->ctx.sessions));
-	n->ctx.shutting_down = true;
-	listener_stop(n->listener);
-	session_set_foreach(n->ctx.sessions, node_close_session, "shutting down");
-	event_add(n->shutdown_timer, &now);
+	n->ctx.keyex = keyex_new(&n->ctx, &hooks, err, errlen);
+	if (!n->ctx.keyex)
+		return -1;
+	event_add(n->housekeeping, &second);
+	return 0;
 }
 
 static int node_setup(struct node *n, char *err, size_t errlen)
@@ -170,10 +136,10 @@ static int node_setup(struct node *n, char *err, size_t errlen)
 	n->ctx.dns = evdns_base_new(n->ctx.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
 						     EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	n->ctx.sessions = session_set_new();
-	n->shutdown_timer = evtimer_new(n->ctx.base, node_on_shutdown_timer, n);
-	n->sig_term = evsignal_new(n->ctx.base, SIGTERM, node_on_signal, n);
-	n->sig_int = evsignal_new(n->ctx.base, SIGINT, node_on_signal, n);
-	n->sig_hup = evsignal_new(n->ctx.base, SIGHUP, node_on_signal, n);
+	n->shutdown_timer = evtimer_new(n->ctx.base, node_on_shutdown_timer_, n);
+	n->sig_term = evsignal_new(n->ctx.base, SIGTERM, node_on_signal_, n);
+	n->sig_int = evsignal_new(n->ctx.base, SIGINT, node_on_signal_, n);
+	n->sig_hup = evsignal_new(n->ctx.base, SIGHUP, node_on_signal_, n);
 	if (!n->ctx.dns || !n->ctx.sessions || !n->shutdown_timer || !n->sig_term || !n->sig_int || !n->sig_hup) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -204,6 +170,7 @@ static void node_teardown(struct node *n)
 	admin_http_free(n->admin);
 	listener_free(n->listener);
 	session_set_free(n->ctx.sessions);
+	devstate_table_free(n->ctx.devices);
 	keyex_free(n->ctx.keyex);
 	seal_free(n->ctx.seal);
 	policy_free(n->ctx.policy);
@@ -219,9 +186,13 @@ static void node_teardown(struct node *n)
 		event_free(n->sig_hup);
 	if (n->shutdown_timer)
 		event_free(n->shutdown_timer);
+	if (n->housekeeping)
+		event_free(n->housekeeping);
 	if (n->ctx.base)
 		event_base_free(n->ctx.base);
-	conf_free(n->conf);
+	if (n->conf != n->conf_boot)
+		conf_free(n->conf);
+	conf_free(n->conf_boot);
 }
 
 int node_main(const char *conf_path, int verbosity)
@@ -233,16 +204,19 @@ int node_main(const char *conf_path, int verbosity)
 
 	memset(&n, 0, sizeof(n));
 	if (conf_load(conf_path, true, &n.conf, &errs) != 0) {
-		node_print_conf_errors(&errs);
+		node_print_conf_errors_(&errs);
 		conf_errors_clear(&errs);
 		return NODE_EXIT_USAGE;
 	}
-	node_print_conf_errors(&errs);
+	node_print_conf_errors_(&errs);
 	conf_errors_clear(&errs);
-	node_apply_log(n.conf, verbosity);
+	node_apply_log_(n.conf, verbosity);
 	/* Memory holds keys: no core dumps, no ptrace by other users (prctl(2)). */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	signal(SIGPIPE, SIG_IGN);
+	n.conf_boot = n.conf;
+	n.conf_path = conf_path;
+	n.verbosity = verbosity;
 	n.ctx.conf = n.conf;
 	n.ctx.stats = &n.stats;
 	mosquitto_lib_init();

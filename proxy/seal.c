@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 
 #include "clock.h"
+#include "devstate.h"
 #include "envelope.h"
 #include "keyex.h"
 #include "keyring.h"
@@ -263,13 +264,15 @@ static enum seal_rc seal_open_write(struct seal *s, uint8_t level, const struct 
 	return rc;
 }
 
-enum seal_rc seal_open(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
-		       struct evbuffer *out, enum stats_drop *reason)
+enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, const struct mqtt_publish *p,
+		       struct mqtt_buf topic, struct evbuffer *out, enum stats_drop *reason)
 {
 	const uint8_t *env = p->payload.p;
 	size_t len = p->payload.len;
 	struct env_header h;
 	struct env_opened o;
+	enum seal_rc res;
+	unsigned flags = 0;
 	enum px_err rc;
 
 	if (len == 0) {
@@ -286,8 +289,10 @@ enum seal_rc seal_open(struct seal *s, uint8_t level, const struct mqtt_publish 
 	}
 	if (seal_scratch(s, len) != 0)
 		return SEAL_ERROR;
-	rc = keyring_open(keyex_keyring(s->ctx->keyex), clock_mono_ms(), topic.p, topic.len, env, len, p->retain,
-			  s->scratch, &o, NULL);
+	if (dev && p->qos > 0 && devstate_pending_match(dev, p->packet_id, h.key_id, h.counter))
+		flags |= KR_OPEN_REPEAT; /* the broker's redelivery of what the device did not acknowledge */
+	rc = keyring_open(keyex_keyring(s->ctx->keyex), dev ? devstate_rx(dev) : NULL, clock_mono_ms(), topic.p,
+			  topic.len, env, len, p->retain, flags, s->scratch, &o, NULL);
 	if (rc == PX_ERR_UNKNOWN_KEY)
 		return SEAL_UNKNOWN_KEY;
 	if (rc != PX_OK) {
@@ -300,5 +305,8 @@ enum seal_rc seal_open(struct seal *s, uint8_t level, const struct mqtt_publish 
 		*reason = DROP_MALFORMED;
 		return SEAL_DROP;
 	}
-	return seal_open_write(s, level, p, topic, &o, out);
+	res = seal_open_write(s, level, p, topic, &o, out);
+	if (res == SEAL_OK && dev && p->qos > 0)
+		devstate_pending_put(dev, p->packet_id, h.key_id, h.counter);
+	return res;
 }

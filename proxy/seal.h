@@ -14,6 +14,7 @@
 
 struct evbuffer;
 struct seal;
+struct devstate;
 
 enum seal_rc {
 	SEAL_OK = 0,
@@ -35,9 +36,10 @@ enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publi
 /* The same for the will of a CONNECT: writes the whole CONNECT with the will sealed. */
 enum seal_rc seal_connect(struct seal *s, const struct mqtt_connect *c, struct evbuffer *out);
 /* Broker -> device: opens p and writes the plaintext PUBLISH for a device at level to out (always
- * with the full topic name, keeping a Topic Alias so the device's alias table stays in step). */
-enum seal_rc seal_open(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
-		       struct evbuffer *out, enum stats_drop *reason);
+ * with the full topic name, keeping a Topic Alias so the device's alias table stays in step).
+ * dev: the device's replay state; a redelivery of a message it has not acknowledged opens again. */
+enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, const struct mqtt_publish *p,
+		       struct mqtt_buf topic, struct evbuffer *out, enum stats_drop *reason);
 /* Rewrites a plaintext PUBLISH that uses a Topic Alias alone into one with the full topic. */
 enum seal_rc seal_plain_full_topic(uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
 				   struct evbuffer *out);

@@ -14,6 +14,7 @@
 #include <event2/util.h>
 
 #include "clock.h"
+#include "devstate.h"
 #include "log.h"
 #include "stats.h"
 #include "../conf/conf.h"
@@ -79,6 +80,11 @@ static void session_free_now(struct session *s)
 	mqtt_alias_free(s->alias[DIR_UP]);
 	mqtt_alias_free(s->alias[DIR_DOWN]);
 	session_seal_free_(s);
+	if (s->devstate) {
+		const struct px_conf *c = s->ctx->conf;
+		uint64_t keep = ((uint64_t)c->keyex.interval_seconds * 3 / 2 + c->keyex.grace_seconds + 60) * 1000u;
+		devstate_detach(s->ctx->devices, s->devstate, s->persistent, clock_mono_ms(), keep);
+	}
 	free(s);
 }
 

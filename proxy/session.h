@@ -29,6 +29,10 @@ struct session *session_new(struct px_ctx *ctx, evutil_socket_t fd, const struct
 /* Orderly close: flushes what is queued for each side, then frees (from a deferred callback). */
 void session_close(struct session *s, const char *why);
 
+/* Node shutdown: stop reading from the device, let the device's in-flight QoS 1/2 publishes be
+ * acknowledged by the broker (and the acks reach the device), then close. */
+void session_shutdown(struct session *s);
+
 /* Called by keyex when keys change: held publishes may go out, waiting opens may retry. */
 void session_keys_changed(struct session *s);
 

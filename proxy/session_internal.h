@@ -73,6 +73,10 @@ struct session {
 	struct pid_set q2_local;     /* device QoS 2 publishes answered by mqseal (denied/refused) */
 	struct pid_set q2_behalf;    /* broker QoS 2 publishes acknowledged by mqseal for the device */
 	struct sub_fix *subfix;
+	struct pid_set up_inflight;  /* device QoS 1/2 publishes relayed, not yet acked by the broker */
+	bool stopping;               /* node shutdown: close once up_inflight is empty */
+	struct devstate *devstate;   /* replay state of this client id (devstate.h) */
+	bool persistent;             /* the broker keeps the session after the connection */
 	char peer[64];               /* device address "ip:port" */
 	char client[72];             /* client id (printable, truncated) for log lines */
 };
@@ -111,6 +115,9 @@ int session_suback_down_(struct session *s, const struct mqtt_frame *f, const ui
 int session_pubrel_local_(struct session *s, enum session_dir d, const struct mqtt_frame *f,
 			  const uint8_t *bytes);
 void session_wait_(struct session *s, enum session_dir d);
+/* A device publish went to the broker / the broker acknowledged one (shutdown waits for these). */
+void session_inflight_add_(struct session *s, const struct mqtt_publish *p);
+void session_inflight_done_(struct session *s, uint16_t pid);
 /* session.c: the head frame of d may go on now: re-enable reading and handle what is buffered. */
 void session_resume_(struct session *s, enum session_dir d);
 void session_seal_free_(struct session *s);

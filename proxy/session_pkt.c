@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "mqtt_codec.h"
+#include "devstate.h"
 #include "seal.h"
 #include "../conf/conf.h"
 
@@ -36,6 +37,27 @@ static uint16_t session_prop_u16(struct mqtt_buf props, uint8_t id)
 	return mqtt_prop_find(props, id, &p) ? (uint16_t)p.num : 0;
 }
 
+/* The device's receive state, found by client id (devstate.h). A clean session starts afresh; a
+ * session the broker keeps (3.x: clean = 0; 5.0: Session Expiry Interval > 0) keeps it. */
+static int session_attach_devstate(struct session *s, const struct mqtt_connect *c)
+{
+	bool clean = c->flags & MQTT_CONNECT_FLAG_CLEAN;
+	struct mqtt_prop p;
+
+	if (s->devstate || !s->ctx->devices)
+		return 0;
+	if (c->level == MQTT_LEVEL_5)
+		s->persistent = mqtt_prop_find(c->props, MQTT_PROP_SESSION_EXPIRY, &p) && p.num > 0;
+	else
+		s->persistent = !clean;
+	s->devstate = devstate_attach(s->ctx->devices, c->client_id.p, c->client_id.len, clean);
+	if (!s->devstate) {
+		session_abort_(s, DIR_UP, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 static int session_on_connect(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
 {
 	struct mqtt_connect c;
@@ -57,6 +79,8 @@ static int session_on_connect(struct session *s, const struct mqtt_frame *f, con
 	s->level = c.level;
 	s->keepalive = c.keepalive;
 	session_copy_client_id(s, c.client_id);
+	if (session_attach_devstate(s, &c) != 0)
+		return -1;
 	if (c.keepalive) {
 		/* A broker closes a client silent for 1.5 x keepalive (MQTT 5 §3.1.2.10); so do we. */
 		tv.tv_sec = (time_t)c.keepalive + c.keepalive / 2;
@@ -181,6 +205,12 @@ static int session_device_packet(struct session *s, const struct mqtt_frame *f, 
 		if (session_pubrel_local_(s, DIR_UP, f, bytes))
 			return 0;
 		break;
+	case MQTT_PUBACK:
+	case MQTT_PUBREC:
+		/* The device holds the message now: a redelivery of it would be a replay. */
+		if (s->devstate && f->remaining >= 2)
+			devstate_pending_ack(s->devstate, (uint16_t)(bytes[f->hdr_len] << 8 | bytes[f->hdr_len + 1]));
+		break;
 	default:
 		break;
 	}
@@ -190,6 +220,8 @@ static int session_device_packet(struct session *s, const struct mqtt_frame *f, 
 
 static int session_broker_packet(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
 {
+	uint16_t pid;
+
 	if (!s->got_connack && f->type != MQTT_CONNACK && f->type != MQTT_AUTH) {
 		session_abort_(s, DIR_DOWN, "first packet is not CONNACK");
 		return -1;
@@ -205,6 +237,12 @@ static int session_broker_packet(struct session *s, const struct mqtt_frame *f, 
 		return session_on_publish(s, DIR_DOWN, f, bytes);
 	case MQTT_SUBACK:
 		return session_suback_down_(s, f, bytes);
+	case MQTT_PUBACK:
+	case MQTT_PUBREC:
+		pid = f->remaining >= 2 ? (uint16_t)(bytes[f->hdr_len] << 8 | bytes[f->hdr_len + 1]) : 0;
+		session_forward_(s, DIR_DOWN, f->total); /* the ack reaches the device first */
+		session_inflight_done_(s, pid);
+		return s->state < SESSION_DRAINING ? 0 : -1;
 	case MQTT_PUBREL:
 		if (session_pubrel_local_(s, DIR_DOWN, f, bytes))
 			return 0;

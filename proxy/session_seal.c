@@ -74,6 +74,7 @@ void session_seal_free_(struct session *s)
 			event_free(s->wait_timer[d]);
 	free(s->q2_local.ids);
 	free(s->q2_behalf.ids);
+	free(s->up_inflight.ids);
 	while (s->subfix) {
 		struct sub_fix *f = s->subfix;
 		s->subfix = f->next;
@@ -158,6 +159,7 @@ static int session_seal_up(struct session *s, const struct mqtt_frame *f, const 
 		if (p->retain)
 			seal_retained_put(s->ctx->seal, s->level, p, topic);
 		session_discard_(s, DIR_UP, f->total);
+		session_inflight_add_(s, p);
 		return 0;
 	case SEAL_NO_KEY:
 		return 1;
@@ -185,6 +187,7 @@ int session_publish_up_(struct session *s, const struct mqtt_frame *f, const uin
 		return session_refuse_up(s, f, p, REASON_NOT_AUTHORIZED, false, "denied");
 	case POLICY_PLAINTEXT:
 		s->ctx->stats->plaintext_out++;
+		session_inflight_add_(s, p);
 		session_forward_(s, DIR_UP, f->total);
 		return 0;
 	case POLICY_SEALED:
@@ -192,6 +195,7 @@ int session_publish_up_(struct session *s, const struct mqtt_frame *f, const uin
 	}
 	if (p->retain && p->payload.len == 0) { /* a retained delete cannot be sealed (§10.2) */
 		seal_retained_delete(s->ctx->seal, topic);
+		session_inflight_add_(s, p);
 		session_forward_(s, DIR_UP, f->total);
 		return 0;
 	}
@@ -272,7 +276,7 @@ int session_publish_down_(struct session *s, const struct mqtt_frame *f, const u
 		break;
 	case POLICY_SEALED:
 	default:
-		rc = seal_open(s->ctx->seal, s->level, p, topic, bufferevent_get_output(s->dev), &reason);
+		rc = seal_open(s->ctx->seal, s->devstate, s->level, p, topic, bufferevent_get_output(s->dev), &reason);
 		break;
 	}
 	switch (rc) {
@@ -468,6 +472,35 @@ int session_pubrel_local_(struct session *s, enum session_dir d, const struct mq
 	session_ack(s, d == DIR_UP ? DIR_DOWN : DIR_UP, MQTT_PUBCOMP, pid, 0);
 	session_discard_(s, d, f->total);
 	return 1;
+}
+
+/* ---- in-flight device publishes (graceful shutdown) ---- */
+
+void session_inflight_add_(struct session *s, const struct mqtt_publish *p)
+{
+	if (p->qos > 0)
+		(void)pid_set_add(&s->up_inflight, p->packet_id); /* best effort: shutdown is bounded anyway */
+}
+
+/* PUBACK, or PUBREC (from then on the broker owns a QoS 2 message), from the broker. */
+void session_inflight_done_(struct session *s, uint16_t pid)
+{
+	if (s->up_inflight.n == 0)
+		return;
+	pid_set_take(&s->up_inflight, pid);
+	if (s->stopping && s->up_inflight.n == 0)
+		session_close(s, "shutting down (in-flight publishes acknowledged)");
+}
+
+void session_shutdown(struct session *s)
+{
+	if (s->state >= SESSION_DRAINING)
+		return;
+	s->stopping = true;
+	if (s->dev)
+		bufferevent_disable(s->dev, EV_READ); /* unread publishes stay with the device */
+	if (s->up_inflight.n == 0 || !s->up)
+		session_close(s, "shutting down");
 }
 
 /* ---- waiting for keys ---- */

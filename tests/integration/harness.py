@@ -477,3 +477,86 @@ def run(tests, argv=None):
     print("%d passed, %d failed%s" % (len(selected) - len(failed), len(failed),
                                        (": " + ", ".join(failed)) if failed else ""))
     sys.exit(1 if failed else 0)
+
+
+class RawClient:
+    """A minimal MQTT 3.1.1 / 5 client on a raw socket, for what paho cannot do: not acknowledging
+    (to test redelivery), reading exact flags, sending hand-made packets."""
+
+    def __init__(self, port, client_id, clean=True, level=4, keepalive=60):
+        self.level = level
+        self.s = raw_connect(port, timeout=10)
+        self.buf = b""
+        self.s.sendall(connect_packet(client_id, level, keepalive, clean))
+        t, _, body = self.read_packet()
+        check(t == 2, "CONNACK expected, got type %d" % t)
+        self.session_present = bool(body[0] & 1)
+        check(body[1] == 0, "CONNACK refused: %d" % body[1])
+
+    def _fill(self, n, deadline):
+        while len(self.buf) < n:
+            self.s.settimeout(max(0.01, deadline - time.monotonic()))
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise TestFailure("connection closed")
+            self.buf += chunk
+
+    def read_packet(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        self._fill(2, deadline)
+        n, mult, i = 0, 1, 1
+        while True:
+            self._fill(i + 1, deadline)
+            b = self.buf[i]
+            n += (b & 0x7F) * mult
+            mult *= 128
+            i += 1
+            if not b & 0x80:
+                break
+        self._fill(i + n, deadline)
+        first, body = self.buf[0], self.buf[i:i + n]
+        self.buf = self.buf[i + n:]
+        return first >> 4, first & 0x0F, body
+
+    def subscribe(self, topic, qos, pid=1):
+        body = struct.pack(">H", pid) + (b"\x00" if self.level == 5 else b"") + mqtt_str(topic) + bytes([qos])
+        self.s.sendall(b"\x82" + varint(len(body)) + body)
+        t, _, body = self.read_packet()
+        check(t == 9, "SUBACK expected")
+        return body[-1]
+
+    def read_publish(self, timeout=10.0):
+        """Next PUBLISH as (topic, payload, qos, pid, dup, retain); other packets are skipped."""
+        deadline = time.monotonic() + timeout
+        while True:
+            t, flags, body = self.read_packet(max(0.01, deadline - time.monotonic()))
+            if t != 3:
+                continue
+            qos = (flags >> 1) & 3
+            tlen = struct.unpack(">H", body[:2])[0]
+            topic = body[2:2 + tlen].decode()
+            pos = 2 + tlen
+            pid = 0
+            if qos:
+                pid = struct.unpack(">H", body[pos:pos + 2])[0]
+                pos += 2
+            if self.level == 5:
+                plen, used, mult = 0, 0, 1
+                while True:
+                    b = body[pos + used]
+                    plen += (b & 0x7F) * mult
+                    mult *= 128
+                    used += 1
+                    if not b & 0x80:
+                        break
+                pos += used + plen
+            return topic, body[pos:], qos, pid, bool(flags & 8), bool(flags & 1)
+
+    def ack(self, ptype, pid):
+        self.s.sendall(bytes([ptype << 4 | (2 if ptype == 6 else 0), 2]) + struct.pack(">H", pid))
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass

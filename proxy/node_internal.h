@@ -1,0 +1,37 @@
+/* node_internal.h - struct node, shared by node.c (setup, run, teardown) and node_signal.c
+ * (SIGTERM/SIGINT graceful stop, SIGHUP reload). Not for other modules. */
+#ifndef PX_NODE_INTERNAL_H
+#define PX_NODE_INTERNAL_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "ctx.h"
+#include "node.h"
+#include "stats.h"
+#include "../conf/conf.h"
+
+struct node {
+	struct px_ctx ctx;
+	struct px_conf *conf;      /* the configuration in force (replaced by a reload) */
+	struct px_conf *conf_boot; /* the one the node started with: what a reload cannot change */
+	const char *conf_path;
+	int verbosity;
+	struct stats stats;
+	struct listener *listener;
+	struct admin_http *admin;
+	struct event *sig_term, *sig_int, *sig_hup;
+	struct event *shutdown_timer;
+	uint64_t shutdown_deadline; /* monotonic ms: close whatever is left */
+	struct event *housekeeping;
+};
+
+void node_apply_log_(const struct px_conf *conf, int verbosity);
+void node_print_conf_errors_(const struct conf_errors *errs);
+
+/* node_signal.c */
+void node_on_signal_(evutil_socket_t sig, short what, void *arg);
+void node_on_shutdown_timer_(evutil_socket_t fd, short what, void *arg);
+
+#endif

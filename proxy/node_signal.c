@@ -1,0 +1,150 @@
+/* node_signal.c - signals of a running node: SIGTERM/SIGINT stop gracefully (stop accepting, let
+ * each device's in-flight QoS 1/2 publishes be acknowledged for up to shutdown_grace_seconds,
+ * then close), SIGHUP reloads peers, topic policy and log level without touching connections (a
+ * configuration that fails validation is refused and the old one stays). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <signal.h>
+
+#include "clock.h"
+#include "keyex.h"
+#include "listener.h"
+#include "log.h"
+#include "node_internal.h"
+#include "policy.h"
+#include "session.h"
+#include "../conf/conf.h"
+
+static void node_shutdown_one(struct session *s, void *arg)
+{
+	(void)arg;
+	session_shutdown(s);
+}
+
+static void node_close_one(struct session *s, void *arg)
+{
+	session_close(s, arg);
+}
+
+void node_on_shutdown_timer_(evutil_socket_t fd, short what, void *arg)
+{
+	struct node *n = arg;
+	struct timeval tv = {.tv_sec = 0, .tv_usec = 100000};
+
+	(void)fd;
+	(void)what;
+	if (session_set_count(n->ctx.sessions) == 0) {
+		event_base_loopexit(n->ctx.base, NULL);
+		return;
+	}
+	if (n->shutdown_deadline && clock_mono_ms() >= n->shutdown_deadline) {
+		log_warn("node", "shutdown_grace_seconds passed: closing %zu connection(s) with publishes in flight",
+			 session_set_count(n->ctx.sessions));
+		session_set_foreach(n->ctx.sessions, node_close_one, "shutdown grace passed");
+		n->shutdown_deadline = 0; /* each close is bounded by its drain timer */
+	}
+	event_add(n->shutdown_timer, &tv);
+}
+
+static void node_stop(struct node *n, int sig)
+{
+	struct timeval now = {0, 0};
+
+	if (n->ctx.shutting_down) {
+		log_warn("node", "second signal: exiting now");
+		event_base_loopexit(n->ctx.base, NULL);
+		return;
+	}
+	log_info("node", "%s: stopping; %zu device connection(s) get up to %us to finish in-flight publishes",
+		 sig == SIGTERM ? "SIGTERM" : "SIGINT", session_set_count(n->ctx.sessions),
+		 n->conf->shutdown_grace_seconds);
+	n->ctx.shutting_down = true;
+	n->shutdown_deadline = clock_mono_ms() + (uint64_t)n->conf->shutdown_grace_seconds * 1000u;
+	listener_stop(n->listener);
+	session_set_foreach(n->ctx.sessions, node_shutdown_one, NULL);
+	event_add(n->shutdown_timer, &now);
+}
+
+/* What a reload cannot change (it needs a restart): say so, keep the running value. */
+static int node_fixed_changed(const struct px_conf *a, const struct px_conf *b, char *what, size_t len)
+{
+#define FIXED_STR(f) \
+	if ((a->f == NULL) != (b->f == NULL) || (a->f && strcmp(a->f, b->f) != 0)) \
+		return snprintf(what, len, "%s", #f), 1
+#define FIXED_NUM(f) \
+	if (a->f != b->f) \
+		return snprintf(what, len, "%s", #f), 1
+	FIXED_STR(node_id);
+	FIXED_STR(identity_file);
+	FIXED_STR(state_dir);
+	FIXED_STR(listen.host);
+	FIXED_NUM(listen.port);
+	FIXED_STR(broker.host);
+	FIXED_NUM(broker.port);
+	FIXED_NUM(broker.tls.enabled);
+	FIXED_STR(keyex.topic_prefix);
+	FIXED_NUM(keyex.interval_seconds);
+	FIXED_NUM(seal.padding);
+	FIXED_NUM(metrics.enabled);
+	FIXED_NUM(metrics.port);
+#undef FIXED_STR
+#undef FIXED_NUM
+	return 0;
+}
+
+static void node_reload(struct node *n)
+{
+	struct conf_errors errs = {0};
+	struct px_conf *nc = NULL, *old = n->conf;
+	struct policy *np = NULL;
+	char what[64], err[256];
+	size_t i;
+
+	if (conf_load(n->conf_path, true, &nc, &errs) != 0) {
+		for (i = 0; i < errs.count; i++)
+			log_error("node", "reload: %s", errs.lines[i]);
+		log_error("node", "SIGHUP: %s is invalid; the running configuration stays", n->conf_path);
+		conf_errors_clear(&errs);
+		return;
+	}
+	for (i = 0; i < errs.nwarnings; i++)
+		log_warn("node", "reload: %s", errs.warnings[i]);
+	conf_errors_clear(&errs);
+	if (node_fixed_changed(n->conf_boot, nc, what, sizeof(what)) && strcmp(what, "node_id") == 0) {
+		log_error("node", "SIGHUP: node_id changed; restart to use another identity (reload refused)");
+		conf_free(nc);
+		return;
+	}
+	if (node_fixed_changed(n->conf_boot, nc, what, sizeof(what)))
+		log_warn("node", "SIGHUP: %s (and perhaps more) changed: it takes a restart; peers, topics and log "
+			 "level are reloaded now", what);
+	np = policy_new(nc);
+	if (!np || keyex_reload(n->ctx.keyex, nc, err, sizeof(err)) != 0) {
+		log_error("node", "SIGHUP: %s; the running configuration stays", np ? err : "out of memory");
+		policy_free(np);
+		conf_free(nc);
+		return;
+	}
+	policy_free(n->ctx.policy);
+	n->ctx.policy = np;
+	n->conf = nc;
+	n->ctx.conf = nc;
+	if (old != n->conf_boot)
+		conf_free(old);
+	node_apply_log_(nc, n->verbosity);
+	log_info("node", "SIGHUP: reloaded %s (%zu peers, %zu plaintext and %zu deny filters)", n->conf_path,
+		 nc->npeers, nc->topics.nplaintext, nc->topics.ndeny);
+}
+
+void node_on_signal_(evutil_socket_t sig, short what, void *arg)
+{
+	struct node *n = arg;
+
+	(void)what;
+	if (sig == SIGHUP)
+		node_reload(n);
+	else
+		node_stop(n, (int)sig);
+}
