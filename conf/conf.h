@@ -77,7 +77,6 @@ struct px_conf {
 
 	struct {
 		unsigned padding;           /* inner plaintext padded to a multiple of this (1..256) */
-		unsigned hold_messages;     /* publishes held per device while no key is ready */
 		unsigned hold_seconds;
 		unsigned retained_cache_kb; /* plaintext of own retained messages kept for re-sealing */
 	} seal;

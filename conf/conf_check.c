@@ -116,7 +116,7 @@ static void conf_check_addresses(struct conf_load_ *ld)
 	const char *name;
 	char q[CONF_QUOTE_MAX];
 
-	if (!conf_any_bad(ld, broker) && conf_reaches_self(c->listen.host, c->broker.host) &&
+	if (!conf_any_bad(ld, broker) && c->broker.host && conf_reaches_self(c->listen.host, c->broker.host) &&
 	    c->listen.port == c->broker.port) {
 		at = conf_where(ld, broker, &name);
 		conf_report_(ld, at, name, false,

@@ -54,7 +54,8 @@ const struct conf_key conf_keys_[] = {
 	{"listen.max_packet_size", CONF_INT, .idef = 1048576, .min = 128, .max = 268435460,
 	 F(listen.max_packet_size), .help = "largest MQTT packet accepted from a device, in bytes"},
 
-	{"broker.host", CONF_STRING, "127.0.0.1", HOST_LEN, F(broker.host), .help = "the real MQTT broker"},
+	{"broker.host", CONF_STRING, .required = true, HOST_LEN, F(broker.host),
+	 .help = "the real MQTT broker (required: there is no sensible default)"},
 	{"broker.port", CONF_INT, PORT(1883), F(broker.port),
 	 .help = "the broker's port; default 1883, or 8883 when broker.tls.enabled"},
 	{"broker.connect_timeout_seconds", CONF_INT, .idef = 10, .min = 1, .max = 3600,
@@ -106,10 +107,8 @@ const struct conf_key conf_keys_[] = {
 
 	{"seal.padding", CONF_INT, .idef = 16, .min = 1, .max = 256, F(seal.padding),
 	 .help = "pad sealed payloads to a multiple of this many bytes"},
-	{"seal.hold_messages", CONF_INT, .idef = 128, .min = 0, .max = 100000, F(seal.hold_messages),
-	 .help = "publishes held per device while no key is ready"},
 	{"seal.hold_seconds", CONF_INT, .idef = 5, .min = 0, .max = 3600, F(seal.hold_seconds),
-	 .help = "how long they are held before being dropped"},
+	 .help = "how long a device's publish waits for a key before it is refused"},
 	{"seal.retained_cache_kb", CONF_INT, .idef = 16384, .min = 0, .max = 1048576,
 	 F(seal.retained_cache_kb),
 	 .help = "memory for re-sealing own retained messages after a key change, in KiB"},

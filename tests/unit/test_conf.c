@@ -81,7 +81,6 @@ static const struct tc_opt tc_opts[] = {
 	 "\"a+\" is not a valid topic filter: '+' must be a whole level (MQTT 5 \xc2\xa7"
 	 "4.7.1.3)"},
 	{"seal.padding", K_INT, 1, 256, "32", "16.0"},
-	{"seal.hold_messages", K_INT, 0, 100000, "64", "\"64\""},
 	{"seal.hold_seconds", K_INT, 0, 3600, "10", "true"},
 	{"seal.retained_cache_kb", K_INT, 0, 1048576, "1024", "\"1M\""},
 	{"metrics.enabled", K_BOOL, 0, 0, "false", "\"false\""},

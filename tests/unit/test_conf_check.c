@@ -51,7 +51,6 @@ static void test_defaults(void)
 	CHECK_EQ(c->keyex.keepalive_seconds, 30);
 	CHECK(c->npeers == 0 && c->topics.nplaintext == 0 && c->topics.ndeny == 0);
 	CHECK_EQ(c->seal.padding, 16);
-	CHECK_EQ(c->seal.hold_messages, 128);
 	CHECK_EQ(c->seal.hold_seconds, 5);
 	CHECK_EQ(c->seal.retained_cache_kb, 16384);
 	CHECK(c->metrics.enabled);
@@ -113,8 +112,8 @@ static void test_cross(void)
 	tc_expect_text(BASE "peers = (\n{ id = \"p1\"; public_key = " KEY1
 			    "; },\n{ id = \"p2\"; public_key = " KEY1 "; }\n);\n",
 		       5, "peers[1].public_key", "same public key as peer \"p1\" (line 4)");
-	/* listen and broker on the same address: all defaults (no line), or set in the file */
-	tc_expect_text("node_id = \"n1\";\n", 0, "broker.port", "broker \"127.0.0.1\" port 1883 " SELF);
+	/* listen and broker on the same address (broker.host has no default: it is required) */
+	tc_expect_text("node_id = \"n1\";\n", 0, "broker.host", "required option is missing");
 	tc_expect_text("node_id = \"n1\";\nlisten = { port = 2000; };\nbroker = {\n host = \"127.0.0.1\";\n"
 		       " port = 2000; };\n",
 		       5, "broker.port", "broker \"127.0.0.1\" port 2000 " SELF);
@@ -168,8 +167,8 @@ static void test_cross(void)
 /* A rejected value is not checked again across options: one problem, not two. */
 static void test_no_cascade(void)
 {
-	tc_expect_text("node_id = \"n1\";\nlisten = { port = 2000; };\nbroker = { port = 2000.0; };\n", 3,
-		       "broker.port", "expected an integer");
+	tc_expect_text("node_id = \"n1\";\nlisten = { port = 2000; };\nbroker = { port = 2000.0;\n"
+		       " host = \"127.0.0.1\"; };\n", 3, "broker.port", "expected an integer");
 	tc_expect_text(BASE "listen = { host = 5; };\n", 3, "listen.host", "expected a string");
 	tc_expect_text(BASE "keyex = { username = \"\"; password = \"x\"; };\n", 3, "keyex.username",
 		       "\"\" is 0 bytes long, allowed 1..65535");
@@ -324,10 +323,10 @@ static void test_integer_literals(void)
 
 	tc_expect_text(BASE "listen = { port = 4294967297; };\n", 3, "listen.port",
 		       "4294967297 is out of range 1..65535");
-	tc_expect_text(BASE "seal = { hold_messages = 3000000000; };\n", 3, "seal.hold_messages",
-		       "3000000000 is out of range 0..100000");
-	tc_expect_text(BASE "seal = { hold_messages = -3000000000; };\n", 3, "seal.hold_messages",
-		       "-3000000000 is out of range 0..100000");
+	tc_expect_text(BASE "seal = { retained_cache_kb = 3000000000; };\n", 3, "seal.retained_cache_kb",
+		       "3000000000 is out of range 0..1048576");
+	tc_expect_text(BASE "seal = { retained_cache_kb = -3000000000; };\n", 3, "seal.retained_cache_kb",
+		       "-3000000000 is out of range 0..1048576");
 	tc_expect_text(BASE "listen = { port = 0x100000001; };\n", 3, "listen.port",
 		       "4294967297 is out of range 1..65535");
 	tc_expect_text(BASE "listen = { max_packet_size = 0xFFFFFFFF; };\n", 3, "listen.max_packet_size",

@@ -28,7 +28,7 @@ static const char tc_rich[] =
 	"  password = \"p\\\"w\\\\d\"; keepalive_seconds = 5; };\n"
 	"peers = ( { id = \"p1\"; public_key = " KEY1 "; }, { id = \"p2\"; public_key = " KEY2 "; } );\n"
 	"topics = { plaintext = [ \"public/#\", \"a/+/b\" ]; deny = [ \"$SYS/#\" ]; };\n"
-	"seal = { padding = 256; hold_messages = 0; hold_seconds = 3600; retained_cache_kb = 0; };\n"
+	"seal = { padding = 256; hold_seconds = 3600; retained_cache_kb = 0; };\n"
 	"metrics = { enabled = false; host = \"::1\"; port = 1; allow_remote = true; };\n"
 	"log = { level = \"error\"; format = \"json\"; };\n";
 
