@@ -8,6 +8,10 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -126,6 +130,36 @@ static int node_setup_sealing(struct node *n, char *err, size_t errlen)
 	return 0;
 }
 
+/* After binding: give up root for `user` (the listener and metrics sockets stay open). The state
+ * directory is handed to that user, who must keep writing the epoch record there. */
+static int node_drop_root(const struct px_conf *conf, char *err, size_t errlen)
+{
+	struct passwd *pw;
+
+	if (!conf->user || geteuid() != 0)
+		return 0;
+	pw = getpwnam(conf->user);
+	if (!pw) {
+		snprintf(err, errlen, "user %s: no such user", conf->user);
+		return -1;
+	}
+	if (chown(conf->state_dir, pw->pw_uid, pw->pw_gid) != 0) {
+		snprintf(err, errlen, "user %s: cannot hand over %s", conf->user, conf->state_dir);
+		return -1;
+	}
+	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+		snprintf(err, errlen, "user %s: cannot switch to it", conf->user);
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		snprintf(err, errlen, "user %s: root could be regained; refusing to run", conf->user);
+		return -1;
+	}
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	log_info("node", "running as user %s (uid %u)", conf->user, (unsigned)pw->pw_uid);
+	return 0;
+}
+
 static int node_setup(struct node *n, char *err, size_t errlen)
 {
 	n->ctx.base = event_base_new();
@@ -162,6 +196,8 @@ static int node_setup(struct node *n, char *err, size_t errlen)
 		if (!n->admin)
 			return -1;
 	}
+	if (node_drop_root(n->conf, err, errlen) != 0)
+		return -1;
 	return keyex_start(n->ctx.keyex);
 }
 
