@@ -57,10 +57,16 @@ static struct keyring *bench_ring(const char *self)
 }
 
 /* A sender ring with an active epoch and a receiver ring holding its key. */
+/* The receiving device's replay state, as the proxy keeps one per device (keyring_rx). */
+static struct keyring_rx *bench_rx;
+
 static void bench_pair(struct keyring **a, struct keyring **b)
 {
 	enum px_err rc;
 
+	keyring_rx_free(bench_rx);
+	if ((rc = keyring_rx_new(&bench_rx)) != PX_OK)
+		die("keyring_rx_new", rc);
 	*a = bench_ring("node-a");
 	*b = bench_ring("node-b");
 	if ((rc = keyring_epoch_create(*a, 1, 0)) != PX_OK || (rc = keyring_epoch_activate(*a, 0)) != PX_OK)
@@ -93,8 +99,8 @@ static void seal_open_batch(struct keyring *a, struct keyring *b, const uint8_t 
 	}
 	t1 = now_s();
 	for (i = 0; i < BENCH_BATCH; i++) {
-		rc = keyring_open(b, 1, (const uint8_t *)BENCH_TOPIC, strlen(BENCH_TOPIC),
-				  env + (size_t)i * elen, elen, false, inner, &o, NULL);
+		rc = keyring_open(b, bench_rx, 1, (const uint8_t *)BENCH_TOPIC, strlen(BENCH_TOPIC),
+				  env + (size_t)i * elen, elen, false, 0, inner, &o, NULL);
 		if (rc != PX_OK || o.payload_len != size)
 			die("keyring_open", rc);
 	}

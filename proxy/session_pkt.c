@@ -239,7 +239,9 @@ static int session_broker_packet(struct session *s, const struct mqtt_frame *f, 
 		return session_suback_down_(s, f, bytes);
 	case MQTT_PUBACK:
 	case MQTT_PUBREC:
-		pid = f->remaining >= 2 ? (uint16_t)(bytes[f->hdr_len] << 8 | bytes[f->hdr_len + 1]) : 0;
+		pid = 0;
+		if (f->remaining >= 2)
+			pid = (uint16_t)(bytes[f->hdr_len] << 8 | bytes[f->hdr_len + 1]);
 		session_forward_(s, DIR_DOWN, f->total); /* the ack reaches the device first */
 		session_inflight_done_(s, pid);
 		return s->state < SESSION_DRAINING ? 0 : -1;
