@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -160,8 +161,22 @@ static int node_drop_root(const struct px_conf *conf, char *err, size_t errlen)
 	return 0;
 }
 
+/* Packet-sized buffers (up to listen.max_packet_size) come and go with every large message; above
+ * glibc's default mmap threshold each would be a fresh mapping, zeroed and faulted in page by page.
+ * Keep them on the heap and keep the heap (mallopt(3)). */
+static void node_tune_malloc(const struct px_conf *conf)
+{
+	size_t threshold = (size_t)conf->listen.max_packet_size * 2 + 65536;
+
+	if (threshold > 32u * 1024 * 1024)
+		threshold = 32u * 1024 * 1024; /* glibc's maximum on 64-bit */
+	(void)mallopt(M_MMAP_THRESHOLD, (int)threshold);
+	(void)mallopt(M_TRIM_THRESHOLD, (int)(threshold * 2));
+}
+
 static int node_setup(struct node *n, char *err, size_t errlen)
 {
+	node_tune_malloc(n->conf);
 	n->ctx.base = event_base_new();
 	if (!n->ctx.base) {
 		snprintf(err, errlen, "cannot create the event loop");

@@ -425,6 +425,10 @@ static void session_on_timer(evutil_socket_t fd, short what, void *arg)
 void session_set_callbacks_(struct session *s, struct bufferevent *bev)
 {
 	bufferevent_setcb(bev, session_on_read, session_on_write, session_on_event, s);
+	/* libevent reads and writes at most 4 KiB / 16 KiB per call by default: a 256 KiB message
+	 * would cost 64 system calls a side. */
+	bufferevent_set_max_single_read(bev, SESSION_IO_CHUNK);
+	bufferevent_set_max_single_write(bev, SESSION_IO_CHUNK);
 	bufferevent_setwatermark(bev, EV_WRITE, SESSION_OUT_LOW, 0);
 	/* Never buffer more than one maximal packet (plus a header) of unread input. */
 	bufferevent_setwatermark(bev, EV_READ, 0, (size_t)s->ctx->conf->listen.max_packet_size + 16);

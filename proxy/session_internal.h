@@ -22,6 +22,7 @@
 /* Before CONNECT nothing is authenticated: the first packet has a tighter cap (STYLE habit 3). */
 #define SESSION_CONNECT_MAX (256u * 1024u)
 #define SESSION_DRAIN_SECONDS 5
+#define SESSION_IO_CHUNK (256u * 1024u) /* most bytes one read or write system call moves */
 
 /* Session states (ARCHITECTURE.md). Every transition goes through session_set_state_(). */
 enum session_state {
