@@ -1,0 +1,282 @@
+"""The container deployment (issue 7) without a Docker engine: docker/docker-compose.yml validated by
+`docker-compose config` and checked for the shape the demo needs, docker/Dockerfile checked
+statically, and docker/entrypoint.sh run natively, as the containers run it: two nodes against a
+real mosquitto create their keys, exchange them through a shared directory, write configurations
+that `mqseal check` accepts, key each other and seal a message end to end."""
+# ctest-labels: demo
+# ctest-timeout: 180
+import os
+import re
+import shutil
+import stat
+import subprocess
+import time
+
+import yaml
+
+from harness import (HOST, MQSEAL, SRC, Broker, Client, Node, Proc, check, eventually, free_port, run,
+                     write_conf)
+
+DOCKER = os.path.join(SRC, "docker")
+ENTRYPOINT = os.path.join(DOCKER, "entrypoint.sh")
+COMPOSE = os.path.join(DOCKER, "docker-compose.yml")
+
+
+# ---------------------------------------------------------------- compose file and Dockerfile
+
+def compose_config(path):
+    exe = shutil.which("docker-compose")
+    check(exe, "docker-compose not installed (Debian package docker-compose, scripts/deps.sh all)")
+    return subprocess.run([exe, "-f", path, "config"], capture_output=True, text=True, timeout=60)
+
+
+def test_compose_config(workdir):
+    r = compose_config(COMPOSE)
+    check(r.returncode == 0, "docker-compose config failed: " + r.stderr)
+    doc = yaml.safe_load(r.stdout)
+    svc = doc["services"]
+    check(set(svc) == {"broker", "sensor-sidecar", "backend-sidecar", "sensor-device", "backend-app",
+                       "eavesdropper"}, "services: %r" % sorted(svc))
+    nodes = {"sensor-sidecar": ("sensor", "backend"), "backend-sidecar": ("backend", "sensor")}
+    state_volumes = set()
+    for name, (node_id, peer) in nodes.items():
+        s = svc[name]
+        env = s["environment"]
+        check(env["MQSEAL_NODE_ID"] == node_id and env["MQSEAL_PEERS"] == peer, "%s: ids %r" % (name, env))
+        check(env["MQSEAL_BROKER_HOST"] == "broker", "%s: broker host %r" % (name, env))
+        check(s["build"]["dockerfile"] == "docker/Dockerfile", "%s: build %r" % (name, s["build"]))
+        check(os.path.samefile(s["build"]["context"], SRC), "%s: build context %r" % (name, s["build"]))
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in s["volumes"]}
+        check(mounts.get(env["MQSEAL_PEERS_DIR"]) == "peer-keys", "%s: shared key volume %r" % (name, mounts))
+        state_volumes.add(mounts.get("/var/lib/mqseal"))
+        check(s.get("read_only") is True and "ALL" in s.get("cap_drop", []), "%s: hardening" % name)
+    check(len(state_volumes) == 2 and None not in state_volumes, "state volumes %r" % state_volumes)
+    check(set(doc["volumes"]) >= state_volumes | {"peer-keys"}, "named volumes %r" % doc["volumes"])
+    for device, sidecar in (("sensor-device", "sensor-sidecar"), ("backend-app", "backend-sidecar")):
+        d = svc[device]
+        check(d["network_mode"] == "service:" + sidecar, "%s: network_mode %r" % (device, d.get("network_mode")))
+        check(d["depends_on"][sidecar]["condition"] == "service_healthy", "%s: depends_on" % device)
+        cmd = " ".join(d["entrypoint"] + d["command"])
+        port = svc[sidecar]["environment"]["MQSEAL_LISTEN_PORT"]
+        check("-h 127.0.0.1 -p %s " % port in cmd, "%s does not talk to its sidecar: %s" % (device, cmd))
+    check("-h broker" in svc["eavesdropper"]["command"][0] and "-t '#'" in svc["eavesdropper"]["command"][0],
+          "eavesdropper: %r" % svc["eavesdropper"]["command"])
+    # the sample the device reads is the committed one
+    mounts = svc["sensor-device"]["volumes"]
+    check(any(os.path.samefile(v.split(":")[0], os.path.join(SRC, "scripts", "telemetry.csv"))
+              for v in mounts), "telemetry mount %r" % mounts)
+    # and the validation is real: a device bound to an undefined sidecar is refused
+    broken = os.path.join(workdir, "broken.yml")
+    with open(COMPOSE) as f:
+        text = f.read().replace('"service:sensor-sidecar"', '"service:no-such-sidecar"')
+    with open(broken, "w") as f:
+        f.write(text)
+    shutil.copy(os.path.join(DOCKER, "mosquitto.conf"), workdir)
+    r = compose_config(broken)
+    check(r.returncode != 0 and "no-such-sidecar" in r.stderr, "broken compose file accepted: %s" % r.stderr)
+
+
+def dockerfile_stages():
+    stages = []
+    with open(os.path.join(DOCKER, "Dockerfile")) as f:
+        text = re.sub(r"\\\n", " ", f.read())
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        word, _, rest = line.partition(" ")
+        if word == "FROM":
+            stages.append({"FROM": rest, "lines": []})
+        stages[-1]["lines"].append((word, rest))
+    return stages
+
+
+def test_dockerfile(workdir):
+    stages = dockerfile_stages()
+    check(len(stages) == 2, "stages: %r" % [s["FROM"] for s in stages])
+    build, runtime = stages
+    check(build["FROM"].startswith("debian:12 "), "build stage: %s" % build["FROM"])
+    check(runtime["FROM"].startswith("debian:12-slim"), "runtime stage: %s" % runtime["FROM"])
+    runs_b = " ".join(r for w, r in build["lines"] if w == "RUN")
+    runs_r = " ".join(r for w, r in runtime["lines"] if w == "RUN")
+    check("scripts/deps.sh build" in runs_b and "scripts/build.sh release" in runs_b, "build stage: " + runs_b)
+    check("deps.sh runtime" in runs_r and "scripts/build.sh" not in runs_r, "runtime stage: " + runs_r)
+    instr = dict((w, r) for w, r in runtime["lines"])
+    check(instr.get("USER") not in (None, "root", "0"), "runtime user %r" % instr.get("USER"))
+    check("health" in instr.get("HEALTHCHECK", ""), "HEALTHCHECK %r" % instr.get("HEALTHCHECK"))
+    check("mqseal-entrypoint" in instr.get("ENTRYPOINT", ""), "ENTRYPOINT %r" % instr.get("ENTRYPOINT"))
+    # every file copied from the build context exists (paths relative to the repository root)
+    for stage in stages:
+        for w, r in stage["lines"]:
+            if w == "COPY" and not r.startswith("--from"):
+                for src in r.split()[:-1]:
+                    check(os.path.exists(os.path.join(SRC, src)), "COPY source missing: %s" % src)
+    mode = os.stat(ENTRYPOINT).st_mode
+    check(mode & stat.S_IXUSR and mode & stat.S_IXOTH, "entrypoint.sh is not executable by all")
+
+
+# ---------------------------------------------------------------- entrypoint.sh, natively
+
+class EntryNode(Proc):
+    """One node started by docker/entrypoint.sh, as a container would start it."""
+
+    def __init__(self, workdir, node_id, broker_port, peers=(), keydir=None, extra=None):
+        self.node_id = node_id
+        self.dir = os.path.join(workdir, node_id)
+        self.port = free_port()
+        self.metrics_port = free_port()
+        env = dict(os.environ, MQSEAL_BIN=MQSEAL, MQSEAL_NODE_ID=node_id, MQSEAL_STATE_DIR=self.dir,
+                   MQSEAL_BROKER_HOST=HOST, MQSEAL_BROKER_PORT=str(broker_port),
+                   MQSEAL_LISTEN_PORT=str(self.port), MQSEAL_METRICS_PORT=str(self.metrics_port),
+                   MQSEAL_KEYEX_INTERVAL="30", MQSEAL_KEYEX_ACTIVATION="2", MQSEAL_PEER_WAIT_SECONDS="20")
+        if peers:
+            env["MQSEAL_PEERS"] = ",".join(peers)
+        if keydir:
+            env["MQSEAL_PEERS_DIR"] = keydir
+        env.update(extra or {})
+        self.env_vars = env
+        Proc.__init__(self, node_id, ["bash", ENTRYPOINT], workdir, env=env)
+
+    def healthy(self):
+        env = dict(self.env_vars)
+        return subprocess.run(["bash", ENTRYPOINT, "health"], env=env, timeout=15).returncode == 0
+
+
+def is_mqseal(pid):
+    try:
+        return os.path.samefile(os.readlink("/proc/%d/exe" % pid), MQSEAL)
+    except OSError:
+        return False
+
+
+def mqseal_check(conf):
+    return subprocess.run([MQSEAL, "check", "-c", conf], capture_output=True, text=True, timeout=30)
+
+
+def test_entrypoint_two_nodes(workdir):
+    broker = Broker(workdir).start()
+    keydir = os.path.join(workdir, "peer-keys")
+    a = EntryNode(workdir, "sensor", broker.port, peers=["backend"], keydir=keydir).start()
+    time.sleep(0.5)  # the first waits for the second's key
+    check(a.alive() and not os.path.exists(os.path.join(a.dir, "mqseal.conf")), "sensor did not wait")
+    b = EntryNode(workdir, "backend", broker.port, peers=["sensor"], keydir=keydir).start()
+    for n in (a, b):
+        eventually(n.healthy, 20, interval=0.3, msg="%s healthy" % n.node_id)
+        check(is_mqseal(n.pid), "%s: the entrypoint did not exec mqseal" % n.node_id)
+        key = os.path.join(n.dir, "identity.key")
+        check(stat.S_IMODE(os.stat(key).st_mode) == 0o600, "identity key mode")
+        with open(os.path.join(keydir, n.node_id + ".pub")) as f:
+            pub = f.read().strip()
+        out = subprocess.run([MQSEAL, "pubkey", key], capture_output=True, text=True, timeout=30)
+        check(out.stdout.strip() == pub, "%s: shared key is not its identity's" % n.node_id)
+        check("public key of %s: %s" % (n.node_id, pub) in n.output(), "public key not logged")
+        conf = os.path.join(n.dir, "mqseal.conf")
+        r = mqseal_check(conf)
+        check(r.returncode == 0, "mqseal check: " + r.stderr)
+        other = b if n is a else a
+        check('id = "%s"' % other.node_id in r.stdout, "peer missing from the effective config:\n" + r.stdout)
+    # a message sealed end to end: plaintext at the edges, ciphertext at the broker
+    eve, sub, dev = Client("eve"), Client("app"), Client("dev")
+    eve.connect(broker.port)
+    eve.subscribe("plant/#", 1)
+    sub.connect(b.port)
+    sub.subscribe("plant/#", 1)
+    dev.connect(a.port)
+    payload = b"#1 21.50C 40.0% from entrypoint test"
+    dev.publish("plant/lab", payload, qos=1)
+    got = sub.expect(1)[0]
+    check(got.topic == "plant/lab" and got.payload == payload, "received %r" % got)
+    seen = eve.expect(1)[0]
+    check(seen.topic == "plant/lab" and payload not in seen.payload and b"21.50C" not in seen.payload,
+          "broker saw plaintext: %r" % seen)
+    check(len(seen.payload) > len(payload), "sealed payload not larger")
+    for c in (eve, sub, dev):
+        c.disconnect()
+    # a restart keeps the identity and rewrites the same configuration
+    with open(os.path.join(a.dir, "mqseal.conf")) as f:
+        before = f.read()
+    pub_before = open(os.path.join(keydir, "sensor.pub")).read()
+    a.stop()
+    a2 = EntryNode(workdir, "sensor", broker.port, peers=["backend"], keydir=keydir)
+    a2.port, a2.metrics_port = a.port, a.metrics_port
+    a2.env_vars.update(MQSEAL_LISTEN_PORT=str(a.port), MQSEAL_METRICS_PORT=str(a.metrics_port))
+    a2.name, a2.log_path = "sensor2", os.path.join(workdir, "sensor2.log")
+    a2.start()
+    eventually(a2.healthy, 20, interval=0.3, msg="restarted sensor healthy")
+    check("creating identity key" not in a2.output(), "identity re-created on restart")
+    check(open(os.path.join(keydir, "sensor.pub")).read() == pub_before, "public key changed on restart")
+    check(open(os.path.join(a.dir, "mqseal.conf")).read() == before, "configuration differs after restart")
+
+
+def test_entrypoint_mounted_config(workdir):
+    """Production: a configuration with pinned peers is used as it is; the key is still created."""
+    broker = Broker(workdir).start()
+    peer = Node(workdir, "cloud", broker.port)
+    state = os.path.join(workdir, "gw1")
+    os.makedirs(state, mode=0o700)
+    key = os.path.join(state, "identity.key")
+    r = subprocess.run(["bash", ENTRYPOINT, "keygen", key], env=dict(os.environ, MQSEAL_BIN=MQSEAL),
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0 and r.stdout.startswith("ed25519:"), "keygen through the entrypoint: " + r.stderr)
+    gw_pub = r.stdout.strip()
+    port, mport = free_port(), free_port()
+    conf = os.path.join(workdir, "gw1.conf")
+    write_conf(conf, {"node_id": "gw1", "state_dir": state, "identity_file": key,
+                      "listen": {"host": HOST, "port": port}, "broker": {"host": HOST, "port": broker.port},
+                      "metrics": {"host": HOST, "port": mport},
+                      "peers": [{"id": "cloud", "public_key": peer.pubkey}]})
+    os.chmod(conf, 0o444)
+    peer.conf["peers"] = [{"id": "gw1", "public_key": gw_pub}]
+    peer.start()
+    gw = Proc("gw1", ["bash", ENTRYPOINT], workdir,
+              env=dict(os.environ, MQSEAL_BIN=MQSEAL, MQSEAL_CONFIG=conf, MQSEAL_STATE_DIR=state,
+                       MQSEAL_METRICS_PORT=str(mport), MQSEAL_NODE_ID="ignored", MQSEAL_PEERS="x")).start()
+    health = dict(os.environ, MQSEAL_METRICS_PORT=str(mport))
+    eventually(lambda: subprocess.run(["bash", ENTRYPOINT, "health"], env=health, timeout=15).returncode == 0,
+               20, interval=0.3, msg="gw1 healthy")
+    check(is_mqseal(gw.pid), "not exec'd")
+    check(not os.path.exists(os.path.join(state, "mqseal.conf")), "wrote a configuration despite MQSEAL_CONFIG")
+    check("public key of this node: " + gw_pub in gw.output(), "public key not logged")
+    eventually(lambda: peer.metric("mqseal_peers_keyed") == 1, 10, msg="peer keyed")
+
+
+def entry_fails(workdir, env, expect_rc=2, args=()):
+    e = dict(os.environ, MQSEAL_BIN=MQSEAL, MQSEAL_STATE_DIR=os.path.join(workdir, "st"),
+             MQSEAL_NODE_ID="n1", MQSEAL_BROKER_PORT="1", MQSEAL_LISTEN_PORT=str(free_port()),
+             MQSEAL_METRICS_PORT=str(free_port()))
+    e.update(env)
+    r = subprocess.run(["bash", ENTRYPOINT] + list(args), env=e, capture_output=True, text=True, timeout=30)
+    check(r.returncode == expect_rc, "%r: exit %d, expected %d: %s" % (env, r.returncode, expect_rc, r.stderr))
+    return r.stderr
+
+
+def test_entrypoint_refuses(workdir):
+    conf = os.path.join(workdir, "st", "mqseal.conf")
+    bad = [{"MQSEAL_NODE_ID": ""}, {"MQSEAL_NODE_ID": 'x"; user = "root'},
+           {"MQSEAL_BROKER_HOST": "a b"}, {"MQSEAL_LISTEN_PORT": "18x3"},
+           {"MQSEAL_PEERS": "n1"}, {"MQSEAL_PEERS": "ok,bad id"}, {"MQSEAL_LOG_LEVEL": "loud"},
+           {"MQSEAL_LISTEN_ALLOW_REMOTE": "yes"}, {"MQSEAL_STATE_DIR": os.path.join(workdir, 'q"uote')},
+           {"MQSEAL_PEERS": "p1"}]  # the last: peers but no directory to find their keys in
+    for env in bad:
+        err = entry_fails(workdir, env)
+        check("entrypoint:" in err, "no explanation for %r: %s" % (env, err))
+        check(not os.path.exists(conf), "a configuration was written for %r" % env)
+    # values the entrypoint passes on but mqseal check refuses (range): exit 2, with mqseal's message
+    err = entry_fails(workdir, {"MQSEAL_LISTEN_PORT": "70000"})
+    check("listen.port" in err and "rejected by mqseal check" in err, err)
+    # a peer whose key never appears: bounded wait, then exit 2; a malformed key is not taken
+    keydir = os.path.join(workdir, "keys")
+    os.makedirs(keydir)
+    with open(os.path.join(keydir, "p1.pub"), "w") as f:
+        f.write("ed25519:not-a-key\n")
+    t = time.monotonic()
+    err = entry_fails(workdir, {"MQSEAL_PEERS": "p1", "MQSEAL_PEERS_DIR": keydir, "MQSEAL_PEER_WAIT_SECONDS": "2"})
+    check("no public key from peer p1" in err and 1.5 < time.monotonic() - t < 10, err)
+    check(os.path.exists(os.path.join(keydir, "n1.pub")), "own key not shared while waiting")
+    # health fails when nothing answers
+    entry_fails(workdir, {}, expect_rc=1, args=["health"])
+
+
+if __name__ == "__main__":
+    run([test_compose_config, test_dockerfile, test_entrypoint_refuses, test_entrypoint_mounted_config,
+         test_entrypoint_two_nodes])
