@@ -8,10 +8,13 @@ the text/JSON log formats; `cmake --install` into a DESTDIR puts the files where
 # ctest-timeout: 900
 import json
 import os
+import pwd
 import re
 import shutil
+import signal
 import stat
 import subprocess
+import sys
 import time
 
 from harness import (BUILD, HOST, MQSEAL, SRC, Broker, Node, check, eventually, keygen, port_open, pubkey,
@@ -294,16 +297,98 @@ def test_world_readable_identity_key_refused(workdir):
     check(node.alive(), "mode 0400 is accepted")
 
 
+# ---------------------------------------------------------------- resource limits, privileges
+
+def with_nofile(node, soft, hard):
+    """Runs node's mqseal with RLIMIT_NOFILE soft/hard set in the child (as a shell's ulimit would)."""
+    code = "import os, resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (%d, %d)); " \
+           "os.execv(sys.argv[1], sys.argv[1:])" % (soft, hard)
+    node.argv = [sys.executable, "-c", code] + node.argv
+
+
+def proc_limit_nofile(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        m = re.search(r"^Max open files\s+(\d+)\s+(\d+)", f.read(), re.M)
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_fd_limit_checked_at_start(workdir):
+    broker = Broker(workdir).start()
+    conf = {"listen": {"max_connections": 1000}}  # needs 2 x 1000 + 64 = 2064 descriptors
+    low = Node(workdir, "low", broker.port, conf=conf)
+    with_nofile(low, 256, 256)
+    low.start(wait=False)
+    rc = low.p.wait(20)
+    check(rc == 1, "a limit below the need is exit 1, got %r" % rc)
+    want = ("listen.max_connections = 1000 needs 2064 file descriptors, but the limit is 256 (hard 256): "
+            "raise it (ulimit -n, systemd LimitNOFILE=) or lower listen.max_connections")
+    check(want in low.output(), "clear message: %r" % low.output()[-600:])
+    check(not port_open(low.port), "nothing listens")
+    # A soft limit below the need, a hard one above: raised to what is needed.
+    raised = Node(workdir, "raised", broker.port, conf=conf)
+    with_nofile(raised, 256, 4096)
+    raised.start()
+    check(proc_limit_nofile(raised.pid) == (2064, 4096), "soft limit raised: %r" % (proc_limit_nofile(raised.pid),))
+
+
+def test_user_option_drops_root(workdir):
+    """Needs the `user` option: started as root, the node binds, then runs as that user."""
+    if os.geteuid() != 0:
+        print("  not root: nothing to drop (covered when the tests run as root)")
+        return
+    nobody = pwd.getpwnam("nobody")
+    os.chmod(workdir, 0o711)  # the user must reach its state_dir
+    broker = Broker(workdir).start()
+    a = Node(workdir, "a", broker.port, conf={"user": "nobody"})
+    a.start()
+    eventually(lambda: metric(a, "mqseal_epoch"), 10, msg="first epoch after dropping root")
+    with open("/proc/%d/status" % a.pid) as f:
+        status = f.read()
+    uids = re.search(r"^Uid:\s+(.*)$", status, re.M).group(1).split()
+    gids = re.search(r"^Gid:\s+(.*)$", status, re.M).group(1).split()
+    groups = re.search(r"^Groups:(.*)$", status, re.M).group(1).split()
+    check(uids == [str(nobody.pw_uid)] * 4, "real, effective, saved and fs uid are nobody's: %r" % uids)
+    check(gids == [str(nobody.pw_gid)] * 4 and groups == [], "gids %r, groups %r" % (gids, groups))
+    check("running as user nobody (uid %d)" % nobody.pw_uid in a.output(), "logged")
+    check(os.stat(a.dir).st_uid == nobody.pw_uid, "state_dir handed to the user")
+    state = os.path.join(a.dir, "state")
+    check(os.path.exists(state) and os.stat(state).st_uid == nobody.pw_uid, "the user writes the state file")
+    # Not dumpable (no core dumps, no ptrace): /proc/PID then belongs to root, not to the process's user.
+    check(os.stat("/proc/%d/status" % a.pid).st_uid == 0, "the process is not dumpable")
+    check(healthy_after_hup(a), "a reload still works as the user")
+    rc = a.stop()
+    check(rc == 0, "stops cleanly as the user: %r" % rc)
+    # An unknown user: exit 1, nothing left listening.
+    b = Node(workdir, "b", broker.port, conf={"user": "no-such-user-x"})
+    b.start(wait=False)
+    check(b.p.wait(20) == 1 and "user no-such-user-x: no such user" in b.output(), "unknown user: exit 1")
+    check(not port_open(b.port), "nothing listens")
+
+
+def healthy_after_hup(node):
+    node.signal(signal.SIGHUP)
+    node.wait_log("SIGHUP: reloaded")
+    return node.alive() and node.metric("mqseal_broker_connected") == 1
+
+
 # ---------------------------------------------------------------- logs, -v, -q
 
 TEXT_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (error|warn|info|debug) [a-z]+ (\[[^\]]*\] )?\S")
+
+
+def metric(node, name):
+    """A metric, or None while the endpoint does not answer yet (it binds after the listener)."""
+    try:
+        return node.metric(name)
+    except OSError:
+        return None
 
 
 def start_and_stop(workdir, name, broker, conf=None, argv_extra=()):
     node = Node(workdir, name, broker.port, conf=conf)
     node.argv = node.argv + list(argv_extra)
     node.start()
-    eventually(lambda: node.metric("mqseal_broker_connected") == 1 and node.metric("mqseal_epoch") > 0, 10,
+    eventually(lambda: metric(node, "mqseal_broker_connected") == 1 and metric(node, "mqseal_epoch"), 10,
                msg="%s connected and keyed its first epoch" % name)
     rc = node.stop()
     check(rc == 0, "%s stopped with exit %r" % (name, rc))
@@ -422,5 +507,6 @@ def test_cmake_install_puts_files_where_the_docs_say(workdir):
 if __name__ == "__main__":
     run([test_help_lists_every_subcommand_and_option, test_version, test_usage_errors_exit_2,
          test_operations_md_documents_every_option, test_config_errors_all_at_once_exit_2, test_keygen_and_pubkey, test_check_prints_effective_configuration,
-         test_world_readable_identity_key_refused, test_log_formats_and_verbosity,
+         test_world_readable_identity_key_refused, test_fd_limit_checked_at_start, test_user_option_drops_root,
+         test_log_formats_and_verbosity,
          test_cmake_install_puts_files_where_the_docs_say])
