@@ -145,19 +145,33 @@ static size_t session_out_len(struct bufferevent *bev)
 	return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
 }
 
-/* Both queues flushed (or their side gone): the close is complete. */
-static void session_check_drained(struct session *s)
-{
-	if (s->state == SESSION_DRAINING && session_out_len(s->dev) == 0 && session_out_len(s->up) == 0)
-		session_set_state_(s, SESSION_CLOSED);
-}
-
 static void session_drop_side(struct bufferevent **side)
 {
 	if (*side) {
 		bufferevent_free(*side);
 		*side = NULL;
 	}
+}
+
+/* Both queues flushed (or their side gone): the close is complete. */
+static void session_check_drained(struct session *s)
+{
+	if (s->state != SESSION_DRAINING || session_out_len(s->dev) != 0 || session_out_len(s->up) != 0)
+		return;
+	if (s->dev && !s->lingering) {
+		/* Lingering close: a close() with unread input would send a reset, and a reset makes the
+		 * device's TCP stack throw away what we just flushed to it (the last acks). So: FIN
+		 * first, then discard what the device still sends until it closes too (drain timer). */
+		s->lingering = true;
+		session_drop_side(&s->up); /* flushed: nothing more to say to the broker */
+		(void)shutdown(bufferevent_getfd(s->dev), SHUT_WR);
+		evbuffer_drain(bufferevent_get_input(s->dev), evbuffer_get_length(bufferevent_get_input(s->dev)));
+		bufferevent_setwatermark(s->dev, EV_READ, 0, 0);
+		bufferevent_enable(s->dev, EV_READ);
+		return;
+	}
+	if (!s->dev)
+		session_set_state_(s, SESSION_CLOSED);
 }
 
 void session_close(struct session *s, const char *why)
@@ -301,6 +315,8 @@ static void session_pump(struct session *s, enum session_dir d, bool final)
 	const char *why = NULL;
 	enum mqtt_parse rc;
 
+	if (d == DIR_UP && s->stopping)
+		return; /* shutting down: what the device sends now stays with the device */
 	while (s->state < SESSION_DRAINING && session_src(s, d) && !s->waiting[d]) {
 		if (!final && session_out_len(session_dst(s, d)) >= SESSION_OUT_HIGH) {
 			session_pause(s, d);
@@ -335,6 +351,10 @@ static void session_on_read(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
+	if (s->lingering && bev == s->dev) {
+		evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+		return;
+	}
 	if (s->state >= SESSION_DRAINING)
 		return;
 	session_pump(s, bev == s->dev ? DIR_UP : DIR_DOWN, false);
@@ -353,7 +373,8 @@ static void session_on_write(struct bufferevent *bev, void *arg)
 	if (s->state >= SESSION_DRAINING || !s->paused[d])
 		return;
 	s->paused[d] = false;
-	bufferevent_enable(session_src(s, d), EV_READ);
+	if (!(d == DIR_UP && s->stopping))
+		bufferevent_enable(session_src(s, d), EV_READ);
 	session_pump(s, d, false);
 }
 
@@ -515,7 +536,7 @@ void session_resume_(struct session *s, enum session_dir d)
 {
 	if (s->state >= SESSION_DRAINING || !session_src(s, d))
 		return;
-	if (!s->paused[d])
+	if (!s->paused[d] && !(d == DIR_UP && s->stopping))
 		bufferevent_enable(session_src(s, d), EV_READ);
 	session_pump(s, d, false);
 }

@@ -63,6 +63,7 @@ struct session {
 	uint8_t level;               /* MQTT protocol level learnt from CONNECT */
 	uint16_t keepalive;
 	bool got_connack;
+	bool lingering;              /* draining done, FIN sent: discarding device input until it closes */
 	bool paused[2];              /* reading of the source of this direction stopped */
 	uint32_t broker_max_packet;  /* CONNACK Maximum Packet Size (level 5); 0 = none */
 	struct mqtt_alias *alias[2]; /* Topic Alias tables, per direction */
