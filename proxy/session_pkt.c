@@ -64,6 +64,7 @@ static int session_on_connect(struct session *s, const struct mqtt_frame *f, con
 	uint8_t level = 0;
 	const char *why = NULL;
 	struct timeval tv;
+	size_t before;
 	int sealed;
 
 	if (mqtt_connect_parse(pkt_body(f, bytes), f->remaining, &c, &level, &why) != MQTT_PARSE_OK) {
@@ -102,10 +103,12 @@ static int session_on_connect(struct session *s, const struct mqtt_frame *f, con
 		session_forward_(s, DIR_UP, f->total);
 		return 0;
 	}
+	before = evbuffer_get_length(bufferevent_get_output(s->up));
 	if (seal_connect(s->ctx->seal, &c, bufferevent_get_output(s->up)) != SEAL_OK) {
 		session_refuse_connect_(s, 0x03, 0x88, "cannot seal the will");
 		return -1;
 	}
+	s->ctx->stats->bytes_to_broker += evbuffer_get_length(bufferevent_get_output(s->up)) - before;
 	session_discard_(s, DIR_UP, f->total);
 	return 0;
 }

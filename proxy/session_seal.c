@@ -147,15 +147,25 @@ static enum policy_class session_class(struct session *s, struct mqtt_buf topic)
 
 /* ---- device -> broker ---- */
 
+/* Bytes written to out since it held before (what sealing or opening added). */
+static uint64_t session_added(struct evbuffer *out, size_t before)
+{
+	size_t now = evbuffer_get_length(out);
+
+	return now > before ? now - before : 0;
+}
+
 static int session_seal_up(struct session *s, const struct mqtt_frame *f, const struct mqtt_publish *p,
 			   struct mqtt_buf topic)
 {
 	static struct log_limit lim;
-	enum seal_rc rc = seal_publish(s->ctx->seal, s->level, p, topic, s->broker_max_packet,
-				       bufferevent_get_output(s->up));
+	struct evbuffer *out = bufferevent_get_output(s->up);
+	size_t before = evbuffer_get_length(out);
+	enum seal_rc rc = seal_publish(s->ctx->seal, s->level, p, topic, s->broker_max_packet, out);
 
 	switch (rc) {
 	case SEAL_OK:
+		s->ctx->stats->bytes_to_broker += session_added(out, before);
 		if (p->retain)
 			seal_retained_put(s->ctx->seal, s->level, p, topic);
 		session_discard_(s, DIR_UP, f->total);
@@ -260,6 +270,8 @@ int session_publish_down_(struct session *s, const struct mqtt_frame *f, const u
 			  const struct mqtt_publish *p, struct mqtt_buf topic)
 {
 	enum stats_drop reason = DROP_MALFORMED;
+	struct evbuffer *out = bufferevent_get_output(s->dev);
+	size_t before = evbuffer_get_length(out);
 	enum seal_rc rc;
 
 	(void)bytes;
@@ -272,15 +284,16 @@ int session_publish_down_(struct session *s, const struct mqtt_frame *f, const u
 			session_forward_(s, DIR_DOWN, f->total);
 			return 0;
 		}
-		rc = seal_plain_full_topic(s->level, p, topic, bufferevent_get_output(s->dev));
+		rc = seal_plain_full_topic(s->level, p, topic, out);
 		break;
 	case POLICY_SEALED:
 	default:
-		rc = seal_open(s->ctx->seal, s->devstate, s->level, p, topic, bufferevent_get_output(s->dev), &reason);
+		rc = seal_open(s->ctx->seal, s->devstate, s->level, p, topic, out, &reason);
 		break;
 	}
 	switch (rc) {
 	case SEAL_OK:
+		s->ctx->stats->bytes_to_device += session_added(out, before);
 		session_discard_(s, DIR_DOWN, f->total);
 		return 0;
 	case SEAL_SUPPRESS:
