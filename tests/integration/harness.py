@@ -560,3 +560,82 @@ class RawClient:
             self.s.close()
         except OSError:
             pass
+
+
+# ---------------------------------------------------------------- process resources (reliability tests)
+
+def proc_status(pid, field):
+    """One field of /proc/<pid>/status as text (e.g. 'VmRSS' -> '1234 kB'), None if the process is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        return None
+    return None
+
+
+def rss_kb(pid):
+    """Resident set size of pid in KiB (VmRSS), 0 if the process is gone."""
+    v = proc_status(pid, "VmRSS")
+    return int(v.split()[0]) if v else 0
+
+
+def fd_count(pid):
+    """Open file descriptors of pid (entries of /proc/<pid>/fd)."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def sanitized(binary=None):
+    """True if the mqseal binary under test carries AddressSanitizer (CI's test build)."""
+    with open(binary or MQSEAL, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def raise_nofile(n):
+    """Raises this process's soft descriptor limit to n (at most the hard limit); children inherit it.
+    Returns the new soft limit."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = n if hard == resource.RLIM_INFINITY else min(n, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def small_asan_quarantine(mb=16):
+    """For tests that measure RSS: ASan keeps freed memory in a quarantine of 256 MiB by default, which
+    looks like growth; a small one keeps use-after-free detection and lets RSS settle. Applies to the
+    processes started after the call (they inherit os.environ)."""
+    opts = os.environ.get("ASAN_OPTIONS", "")
+    if "quarantine_size_mb" not in opts:
+        os.environ["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "quarantine_size_mb=%d" % mb
+
+
+class RssSampler:
+    """Samples VmRSS (KiB) of some processes every interval seconds on a thread, until stop()."""
+
+    def __init__(self, pids, interval=0.1):
+        self.pids = list(pids)
+        self.interval = interval
+        self.samples = {p: [] for p in self.pids}
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            for p in self.pids:
+                v = rss_kb(p)
+                if v:
+                    self.samples[p].append(v)
+            self._stop.wait(self.interval)
+
+    def stop(self):
+        self._stop.set()
+        self._t.join(5)
+        return self
+
+    def peak(self, pid):
+        return max(self.samples[pid] or [0])
