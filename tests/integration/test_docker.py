@@ -115,6 +115,44 @@ def test_dockerfile(workdir):
     check(mode & stat.S_IXUSR and mode & stat.S_IXOTH, "entrypoint.sh is not executable by all")
 
 
+# Packages of the debian:12-slim base image itself (apt needs them), and sanitizer runtimes, which
+# only ASan/UBSan test builds link.
+BASE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6"}
+SANITIZER_PACKAGE = re.compile(r"^lib(asan|ubsan|lsan|tsan)\d+$")
+
+
+def apt_closure(pkgs):
+    """The packages that installing pkgs brings in (Depends and Pre-Depends, recursively)."""
+    out = subprocess.run(["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests",
+                          "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances"] + pkgs,
+                         capture_output=True, text=True, timeout=120).stdout
+    return set(re.findall(r"^([a-z0-9][^\s<>:]*)$", out, re.M))
+
+
+def test_runtime_libraries(workdir):
+    """The runtime stage installs `scripts/deps.sh runtime` only: every shared library the mqseal
+    binary loads must come from those packages (or what they depend on, or the base image)."""
+    with open(os.path.join(SRC, "scripts", "deps.sh")) as f:
+        m = re.search(r"^runtime=\(([^)]*)\)", f.read(), re.M)
+    check(m, "no runtime=(...) list in scripts/deps.sh")
+    runtime = m.group(1).split()
+    closure = apt_closure(runtime)
+    check(set(runtime) <= closure, "apt-cache does not know %r" % sorted(set(runtime) - closure))
+    ldd = subprocess.run(["ldd", MQSEAL], capture_output=True, text=True, timeout=30).stdout
+    missing = []
+    for path in re.findall(r"=> (/\S+)", ldd):
+        owner = subprocess.run(["dpkg", "-S", os.path.realpath(path)], capture_output=True, text=True,
+                               timeout=30).stdout.split(":")[0]
+        if not owner:  # usrmerge: dpkg knows the /lib path
+            owner = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True,
+                                   timeout=30).stdout.split(":")[0]
+        if owner in BASE_PACKAGES or SANITIZER_PACKAGE.match(owner) or owner in closure:
+            continue
+        missing.append("%s (%s)" % (os.path.basename(path), owner or "no package"))
+    check(not missing, "the image's runtime stage would lack: %s; add the packages to runtime=(...) in "
+          "scripts/deps.sh" % ", ".join(missing))
+
+
 # ---------------------------------------------------------------- entrypoint.sh, natively
 
 class EntryNode(Proc):
@@ -278,5 +316,5 @@ def test_entrypoint_refuses(workdir):
 
 
 if __name__ == "__main__":
-    run([test_compose_config, test_dockerfile, test_entrypoint_refuses, test_entrypoint_mounted_config,
+    run([test_compose_config, test_dockerfile, test_runtime_libraries, test_entrypoint_refuses, test_entrypoint_mounted_config,
          test_entrypoint_two_nodes])
