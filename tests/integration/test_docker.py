@@ -113,6 +113,21 @@ def test_dockerfile(workdir):
                     check(os.path.exists(os.path.join(SRC, src)), "COPY source missing: %s" % src)
     mode = os.stat(ENTRYPOINT).st_mode
     check(mode & stat.S_IXUSR and mode & stat.S_IXOTH, "entrypoint.sh is not executable by all")
+    # what the build stage copies is enough to configure the build as scripts/build.sh does
+    tree = os.path.join(workdir, "src")
+    for w, r in build["lines"]:
+        if w == "COPY":  # WORKDIR /src: "COPY a b" puts a at /src/b, "COPY a ./" at /src/a
+            *srcs, dest = r.split()
+            for src in srcs:
+                dst = os.path.join(tree, src if dest in ("./", ".") else dest)
+                if os.path.isdir(os.path.join(SRC, src)):
+                    shutil.copytree(os.path.join(SRC, src), dst, dirs_exist_ok=True)
+                else:
+                    os.makedirs(os.path.dirname(dst), exist_ok=True)
+                    shutil.copy(os.path.join(SRC, src), dst)
+    r = subprocess.run(["cmake", "-S", tree, "-B", os.path.join(workdir, "b"), "-DCMAKE_BUILD_TYPE=RelWithDebInfo"],
+                       capture_output=True, text=True, timeout=120)
+    check(r.returncode == 0, "the build stage's sources do not configure:\n" + r.stderr[-3000:])
 
 
 # Packages of the debian:12-slim base image itself (apt needs them), and sanitizer runtimes, which
