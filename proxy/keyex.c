@@ -64,7 +64,8 @@ void keyex_reject_(struct keyex *kx, struct kx_peer *peer, int reason, const cha
 	if (!log_limit_allow(lim, clock_mono_ms(), &suppressed))
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* clang-analyzer 14 misreads x86-64's array-typed va_list after va_start. */
+	vsnprintf(msg, sizeof(msg), fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized) */
 	va_end(ap);
 	log_warn("keyex", "rejected %s: %s%s", stats_reject_name((enum stats_reject)reason), msg,
 		 suppressed ? " (similar lines suppressed)" : "");
@@ -303,11 +304,10 @@ static void keyex_on_tick(evutil_socket_t fd, short what, void *arg)
 	keyex_expire_peers(kx, wall);
 	if (control_is_up(kx->ctl)) {
 		bool has_pending = keyring_pending(kx->kr, &pending);
+		bool reissue_now = kx->reissue_pending && now - kx->reissue_last_mono >= KEYEX_REISSUE_DEBOUNCE_MS;
 		if (!has_pending && (now >= kx->rotate_at_mono || keyring_wants_rotation(kx->kr)))
 			keyex_rotate(kx, now >= kx->rotate_at_mono ? "interval" : "usage limit");
-		else if (kx->announce_due)
-			keyex_announce_(kx, true);
-		else if (kx->reissue_pending && now - kx->reissue_last_mono >= KEYEX_REISSUE_DEBOUNCE_MS)
+		else if (kx->announce_due || reissue_now)
 			keyex_announce_(kx, true);
 	}
 	if (kx->activate_at_mono && now >= kx->activate_at_mono)
@@ -439,7 +439,7 @@ static int keyex_make_keyring(struct keyex *kx)
 		.grace_s = conf->keyex.grace_seconds,
 		.padding = conf->seal.padding,
 		.replay_bits = REPLAY_BITS_DEFAULT,
-		.max_keys = (ANN_MAX_ENTRIES + 1) * (KR_RECV_PER_PEER + 1), /* peers may be added by reload */
+		.max_keys = (size_t)(ANN_MAX_ENTRIES + 1) * (KR_RECV_PER_PEER + 1), /* peers may be added by reload */
 	};
 
 	return keyring_new(&kp, &kx->kr) == PX_OK ? 0 : -1;
@@ -511,7 +511,7 @@ int keyex_reload(struct keyex *kx, const struct px_conf *nc, char *err, size_t e
 
 int keyex_start(struct keyex *kx)
 {
-	struct timeval tv = {.tv_sec = 0, .tv_usec = KEYEX_TICK_MS * 1000};
+	struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)KEYEX_TICK_MS * 1000};
 
 	event_add(kx->tick, &tv);
 	return control_start(kx->ctl);

@@ -65,7 +65,7 @@ static void listener_on_error(struct evconnlistener *evl, void *arg)
 {
 	struct listener *l = arg;
 	int err = EVUTIL_SOCKET_ERROR();
-	struct timeval tv = {.tv_sec = 0, .tv_usec = LISTENER_PAUSE_MS * 1000};
+	struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)LISTENER_PAUSE_MS * 1000};
 
 	log_error("listener", "accept failed: %s; pausing %d ms", evutil_socket_error_to_string(err),
 		  LISTENER_PAUSE_MS);

@@ -168,8 +168,8 @@ static void node_tune_malloc(const struct px_conf *conf)
 {
 	size_t threshold = (size_t)conf->listen.max_packet_size * 2 + 65536;
 
-	if (threshold > 32u * 1024 * 1024)
-		threshold = 32u * 1024 * 1024; /* glibc's maximum on 64-bit */
+	if (threshold > (size_t)32 * 1024 * 1024)
+		threshold = (size_t)32 * 1024 * 1024; /* glibc's maximum on 64-bit */
 	(void)mallopt(M_MMAP_THRESHOLD, (int)threshold);
 	(void)mallopt(M_TRIM_THRESHOLD, (int)(threshold * 2));
 }

@@ -2,6 +2,7 @@
  * (configured by hand), so a linear scan per PUBLISH is cheaper than any index. */
 #include "policy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,9 +54,7 @@ struct policy *policy_new(const struct px_conf *conf)
 
 	if (!p)
 		return NULL;
-	/* topic_prefix is at most 64 bytes (conf/), so this fits. */
-	strcpy(keyex, conf->keyex.topic_prefix);
-	strcat(keyex, "/#");
+	snprintf(keyex, sizeof(keyex), "%s/#", conf->keyex.topic_prefix); /* the prefix is <= 64 bytes */
 	p->nplain = conf->topics.nplaintext;
 	p->ndeny = conf->topics.ndeny + 1;
 	if (policy_copy(&p->plain, conf->topics.plaintext, conf->topics.nplaintext, NULL) != 0 ||

@@ -90,10 +90,15 @@ static void session_free_now(struct session *s)
 
 void session_set_free(struct session_set *set)
 {
+	struct session *s, *next;
+
 	if (!set)
 		return;
-	while (set->head)
-		session_free_now(set->head);
+
+	for (s = set->head; s; s = next) {
+		next = s->next;
+		session_free_now(s);
+	}
 	free(set);
 }
 

@@ -17,12 +17,12 @@
 
 /* Backpressure: when the other side's output queue passes HIGH, stop reading this side; resume
  * when it drains to LOW (bufferevent write watermark). One packet may overshoot HIGH. */
-#define SESSION_OUT_HIGH (512u * 1024u)
-#define SESSION_OUT_LOW (128u * 1024u)
+#define SESSION_OUT_HIGH ((size_t)512 * 1024)
+#define SESSION_OUT_LOW ((size_t)128 * 1024)
 /* Before CONNECT nothing is authenticated: the first packet has a tighter cap (STYLE habit 3). */
-#define SESSION_CONNECT_MAX (256u * 1024u)
+#define SESSION_CONNECT_MAX ((size_t)256 * 1024)
 #define SESSION_DRAIN_SECONDS 5
-#define SESSION_IO_CHUNK (256u * 1024u) /* most bytes one read or write system call moves */
+#define SESSION_IO_CHUNK ((ev_ssize_t)256 * 1024) /* most bytes one read or write call moves */
 
 /* Session states (ARCHITECTURE.md). Every transition goes through session_set_state_(). */
 enum session_state {
@@ -53,31 +53,33 @@ enum session_dir {
 };
 
 struct session {
+	/* pointers first, then counters, then the small fields: no padding to speak of (an idle
+	 * device connection should cost little) */
 	struct px_ctx *ctx;
 	struct session *prev, *next; /* in the session set */
-	enum session_state state;
 	struct bufferevent *dev;     /* device connection; NULL once closed */
 	struct bufferevent *up;      /* broker connection; NULL before CONNECT and once closed */
 	struct event *timer;         /* connect / upstream connect / drain timeout */
 	struct event *free_ev;       /* deferred free */
-	uint8_t level;               /* MQTT protocol level learnt from CONNECT */
+	struct mqtt_alias *alias[2]; /* Topic Alias tables, per direction */
+	/* sealing (session_seal.c) */
+	struct event *wait_timer[2]; /* created on first use */
+	struct sub_fix *subfix;      /* SUBSCRIBEs relayed without their denied filters */
+	struct devstate *devstate;   /* replay state of this client id (devstate.h) */
+	struct pid_set q2_local;     /* device QoS 2 publishes answered by mqseal (denied/refused) */
+	struct pid_set q2_behalf;    /* broker QoS 2 publishes acknowledged by mqseal for the device */
+	struct pid_set up_inflight;  /* device QoS 1/2 publishes relayed, not yet acked by the broker */
+	uint64_t nowait_until;       /* broker side: after an unknown-key timeout, drop at once until */
+	enum session_state state;
+	uint32_t broker_max_packet;  /* CONNACK Maximum Packet Size (level 5); 0 = none */
 	uint16_t keepalive;
+	uint8_t level;               /* MQTT protocol level learnt from CONNECT */
 	bool got_connack;
 	bool lingering;              /* draining done, FIN sent: discarding device input until it closes */
 	bool paused[2];              /* reading of the source of this direction stopped */
-	uint32_t broker_max_packet;  /* CONNACK Maximum Packet Size (level 5); 0 = none */
-	struct mqtt_alias *alias[2]; /* Topic Alias tables, per direction */
-	/* sealing (session_seal.c) */
 	bool waiting[2];             /* the head frame of this direction waits for a key */
-	struct event *wait_timer[2]; /* created on first use */
 	bool hold_expired;           /* device side waited seal.hold_seconds: refuse until keys exist */
-	uint64_t nowait_until;       /* broker side: after an unknown-key timeout, drop at once until */
-	struct pid_set q2_local;     /* device QoS 2 publishes answered by mqseal (denied/refused) */
-	struct pid_set q2_behalf;    /* broker QoS 2 publishes acknowledged by mqseal for the device */
-	struct sub_fix *subfix;
-	struct pid_set up_inflight;  /* device QoS 1/2 publishes relayed, not yet acked by the broker */
 	bool stopping;               /* node shutdown: close once up_inflight is empty */
-	struct devstate *devstate;   /* replay state of this client id (devstate.h) */
 	bool persistent;             /* the broker keeps the session after the connection */
 	char peer[64];               /* device address "ip:port" */
 	char client[72];             /* client id (printable, truncated) for log lines */
