@@ -167,7 +167,8 @@ void devstate_gc(struct devstate_table *t, const struct keyring *kr, uint64_t no
 				devstate_free(d);
 				continue;
 			}
-			keyring_rx_gc(kr, d->rx);
+			if (kr)
+				keyring_rx_gc(kr, d->rx);
 			pp = &d->next;
 		}
 	}
