@@ -17,8 +17,7 @@ import subprocess
 import sys
 import time
 
-from harness import (BUILD, HOST, MQSEAL, SRC, Broker, Node, check, eventually, keygen, port_open, pubkey,
-                     run, write_conf)
+from harness import HOST, MQSEAL, SRC, Broker, Node, check, eventually, keygen, port_open, run, write_conf
 
 PUBKEY_RE = re.compile(r"^ed25519:[A-Za-z0-9+/]{43}=$")
 
@@ -135,7 +134,8 @@ def test_operations_md_documents_every_option(workdir):
             check(default == "required", "%s is documented as required" % name)
         m = re.search(r"\.idef = (\d+)", rest)
         if m and ctype == "INT":
-            check(re.match(r"^%s\b" % m.group(1), default), "%s default %s, documented %r" % (name, m.group(1), default))
+            check(re.match(r"^%s\b" % m.group(1), default),
+                  "%s default %s, documented %r" % (name, m.group(1), default))
         if m and ctype == "BOOL":
             check(default == ("true" if m.group(1) == "1" else "false"), "%s default %r" % (name, default))
         m = re.search(r'CONF_(?:STRING|ENUM), "([^"]+)"', "CONF_%s%s" % (ctype, rest))
@@ -506,7 +506,8 @@ def test_cmake_install_puts_files_where_the_docs_say(workdir):
 
 if __name__ == "__main__":
     run([test_help_lists_every_subcommand_and_option, test_version, test_usage_errors_exit_2,
-         test_operations_md_documents_every_option, test_config_errors_all_at_once_exit_2, test_keygen_and_pubkey, test_check_prints_effective_configuration,
+         test_operations_md_documents_every_option, test_config_errors_all_at_once_exit_2, test_keygen_and_pubkey,
+         test_check_prints_effective_configuration,
          test_world_readable_identity_key_refused, test_fd_limit_checked_at_start, test_user_option_drops_root,
          test_log_formats_and_verbosity,
          test_cmake_install_puts_files_where_the_docs_say])

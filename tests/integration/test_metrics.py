@@ -14,8 +14,8 @@ import signal
 import socket
 import time
 
-from harness import (HOST, SRC, Broker, Client, Node, RawClient, check, connect_packet, eventually, free_port,
-                     port_open, publish_packet, raw_connect, run, write_conf)
+from harness import (HOST, SRC, Broker, Client, Node, RawClient, check, connect_packet, eventually, port_open,
+                     publish_packet, raw_connect, run, write_conf)
 
 
 def http_get(port, path, method="GET"):
