@@ -639,3 +639,14 @@ class RssSampler:
 
     def peak(self, pid):
         return max(self.samples[pid] or [0])
+
+
+def stop_clean(node, timeout=30):
+    """Stops an mqseal node with SIGTERM and checks that it exited 0 without a sanitizer report (under
+    ASan, LeakSanitizer runs at exit: a leak makes the exit status non-zero)."""
+    rc = node.stop(timeout)
+    out = node.output()
+    check("Sanitizer" not in out and "runtime error:" not in out,
+          "%s: sanitizer report: %s" % (node.name, out[out.find("Sanitizer") - 200:][:3000]))
+    check(rc == 0, "%s exited %r" % (node.name, rc))
+    return rc

@@ -26,7 +26,7 @@ import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from harness import (HOST, Broker, Client, Node, RssSampler, check, connect_packet, eventually, publish_packet,
-                     raw_connect, rss_kb, run, sanitized, small_asan_quarantine, mqtt_str, varint)
+                     raw_connect, rss_kb, run, sanitized, small_asan_quarantine, stop_clean, mqtt_str, varint)
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 # A persistent broker that writes its database after every change, so that a SIGKILL loses nothing
@@ -213,6 +213,7 @@ def test_broker_killed_and_restarted(workdir):
         drops = {k: v for k, v in n.metrics().items() if k.startswith("mqseal_dropped_total") and v}
         print("  %s dropped (duplicates refused as replays are expected): %r" % (n.node_id, drops))
         check(all('"replay"' in k for k in drops), "%s dropped nothing but replays: %r" % (n.node_id, drops))
+        stop_clean(n)
 
 
 # ---------------------------------------------------------------- the publisher's node killed
@@ -264,6 +265,8 @@ def test_publisher_node_killed_and_restarted(workdir):
           % (len(pairs), len(keys), repeats))
     check(len(keys) >= 3, "three epochs of node a seen at the broker (start, two restarts)")
     check(repeats == 0, "no (key id, counter) pair repeats at the broker")
+    for n in (a, b):
+        stop_clean(n)
 
 
 # ---------------------------------------------------------------- broker stopped (SIGSTOP)
@@ -368,6 +371,8 @@ def test_broker_stopped_under_load(workdir):
     check(peak_b - base["b"] < 16 * 1024, "node b RSS bounded: +%.1f MiB" % mib(peak_b - base["b"]))
     check(during < 48 * 2**20, "the flooding device was slowed: %.1f MiB accepted while stopped" % (during / 2**20))
     check(a.alive() and b.alive(), "both nodes survived")
+    for n in (a, b):
+        stop_clean(n)
 
 
 # ---------------------------------------------------------------- a subscriber that never reads
@@ -410,6 +415,8 @@ def test_subscriber_stops_reading(workdir):
     check(peak_b - base_b < 16 * 1024, "node b RSS bounded: +%.1f MiB" % mib(peak_b - base_b))
     check(dropped == 0, "no other device was dropped")
     check(a.alive() and b.alive(), "both nodes survived")
+    for n in (a, b):
+        stop_clean(n)
     stuck.close()
 
 
@@ -483,6 +490,7 @@ def test_peer_clock_skew(workdir):
         check(a.metric("mqseal_announcements_accepted_total") == 0, "nothing accepted from skewed peers")
     print("  via %s: clock_skew %d, expired %d" % ("libfaketime on the peers' processes" if real else "forged announcements",
                                                   rejected("clock_skew"), rejected("expired")))
+    stop_clean(a)
 
 
 def captured_retained(broker, topic):
