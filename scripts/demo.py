@@ -81,6 +81,23 @@ def secrets_of(payload):
 
 # ---------------------------------------------------------------- publisher
 
+def publish_once(args, sensor, topic, payload):
+    """One mosquitto_pub run (QoS 1: it exits 0 once the sidecar acknowledged); its exit status,
+    or 124 when it hangs. subprocess.run kills the child when Stop interrupts it."""
+    try:
+        r = subprocess.run([args.mosquitto_pub, "-h", HOST, "-p", str(args.port), "-q", "1",
+                            "-i", "dev-" + sensor, "-t", topic, "-m", payload],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           timeout=5, check=False)
+    except subprocess.TimeoutExpired:
+        sys.stderr.write("mosquitto_pub %s: no acknowledgement within 5 s\n" % topic)
+        return 124
+    if r.returncode != 0:
+        sys.stderr.write("mosquitto_pub %s: exit %d: %s" % (topic, r.returncode,
+                                                          r.stderr.decode("utf-8", "replace")))
+    return r.returncode
+
+
 def cmd_publish(args):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -97,15 +114,8 @@ def cmd_publish(args):
                 row = rows[(seq - 1) % len(rows)]
                 topic, payload = reading(seq, row)
                 sent_at = time.time()
-                # subprocess.run kills its child when Stop interrupts it.
-                r = subprocess.run([args.mosquitto_pub, "-h", HOST, "-p", str(args.port), "-q", "1",
-                                    "-i", "dev-" + row["sensor"], "-t", topic, "-m", payload],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, timeout=5, check=False)
-                if r.returncode != 0:
-                    sys.stderr.write("mosquitto_pub %s: exit %d: %s" % (topic, r.returncode,
-                                                                      r.stderr.decode("utf-8", "replace")))
-                log.write("%.6f\t%d\t%s\t%d\t%s\n" % (sent_at, seq, topic, r.returncode, payload))
+                rc = publish_once(args, row["sensor"], topic, payload)
+                log.write("%.6f\t%d\t%s\t%d\t%s\n" % (sent_at, seq, topic, rc, payload))
                 log.flush()
     except Stop:
         pass
@@ -217,7 +227,6 @@ class Viewer:
         self.starting = {}    # (node, epoch) -> start time of an epoch begun by rotation
         self.events = []      # (time, text) of rotations not printed yet
         self.next = 0         # first reading whose row is not printed yet
-        self.lost = self.leaks = self.rotation_lines = 0
         self.finishing = False
 
     # -- input
@@ -262,7 +271,6 @@ class Viewer:
         began = self.starting.pop((node, epoch), None)
         if began is None:
             return
-        self.rotation_lines += 1
         text = ("%s: new key, epoch %s (%s in %.0f ms); old key erased"
                 % (node, epoch, why, (t - began) * 1000))
         self.events.append((t, text))
@@ -304,7 +312,6 @@ class Viewer:
             verdict, mark = "-", self.style("31;1", "LOST")
         if leak:
             mark += " " + self.style("31;1", "PLAINTEXT AT BROKER")
-        self.lost += 0 if got else 1
         cells = ("%5.1fs" % (s["t"] - self.t0), fit(s["topic"], COLS[1]), fit(s["payload"], COLS[2]),
                  self.style("2", broker), fit(verdict, COLS[4]))
         print(row_text(cells) + "  " + mark, flush=True)

@@ -39,8 +39,10 @@ fi
 bin=${MQSEAL_BIN:-$root/build/proxy/mqseal}
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
-for tool in "$bin" mosquitto mosquitto_pub mosquitto_sub "$py"; do
-	command -v "$tool" >/dev/null || [ -x "$tool" ] || { echo "demo.sh: $tool not found (run scripts/deps.sh all)" >&2; exit 2; }
+[ -x "$bin" ] || { echo "demo.sh: $bin not found: build it with scripts/build.sh release" >&2; exit 2; }
+for tool in mosquitto mosquitto_pub mosquitto_sub stdbuf "$py"; do
+	command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
+		{ echo "demo.sh: $tool not found: install it with scripts/deps.sh all" >&2; exit 2; }
 done
 mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 helper=$root/scripts/demo.py

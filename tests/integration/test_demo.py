@@ -131,6 +131,54 @@ def test_interrupted(workdir):
     print("  stopped %d processes %.1fs after SIGINT" % (len(members), took))
 
 
+def run_viewer(workdir, sent, got, eve):
+    """Runs demo.py view over hand-made inputs (sent: (topic, payload, rc); got: subscriber lines;
+    eve: (topic, payload bytes)), tells it to finish, returns (exit status, output)."""
+    paths = {k: os.path.join(workdir, k + ".log") for k in ("sent", "got", "eve")}
+    t = time.time() - 10
+    with open(paths["sent"], "w") as f:
+        for i, (topic, payload, rc) in enumerate(sent):
+            f.write("%.6f\t%d\t%s\t%d\t%s\n" % (t + i, i + 1, topic, rc, payload))
+    with open(paths["got"], "w") as f:
+        f.write("Client backend-app received SUBACK\n" + "".join(line + "\n" for line in got))
+    with open(paths["eve"], "w") as f:
+        f.write("".join("%s %s\n" % (topic, data.hex()) for topic, data in eve))
+    p = subprocess.Popen([PYTHON, os.path.join(SRC, "scripts", "demo.py"), "view", "--t0", str(t),
+                          "--sent", paths["sent"], "--got", paths["got"], "--eve", paths["eve"]],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ, NO_COLOR="1"))
+    time.sleep(1.0)
+    p.send_signal(signal.SIGUSR1)
+    out = p.communicate(timeout=20)[0].decode()
+    return p.returncode, out
+
+
+def test_viewer_verdicts(workdir):
+    """The demo's verdict: 0 only with nothing lost and no reading's bytes at the broker."""
+    a, b = ("plant/gh", "#1 23.89C 67.3%"), ("plant/cs", "#2 3.52C 84.1%")
+    kex = ("mqseal/keyex/sensor", os.urandom(200))
+    sealed = [(a[0], os.urandom(66)), (b[0], os.urandom(66))]
+    rc, out = run_viewer(workdir, [a + (0,), b + (0,)], [" ".join(a), " ".join(b)], [kex] + sealed)
+    check(rc == 0 and "lost 0" in out and "OK:" in out, "clean run judged %d:\n%s" % (rc, out))
+    # lost: the second reading never reaches the subscriber
+    rc, out = run_viewer(workdir, [a + (0,), b + (0,)], [" ".join(a)], [kex] + sealed)
+    check(rc == 1 and "lost 1" in out and re.search(r"#2 .*LOST", out), "loss judged %d:\n%s" % (rc, out))
+    # plaintext at the broker: the whole reading, or only one of its values, inside a payload
+    for leaked in (b"\x01\x00" + a[1].encode() + os.urandom(20), os.urandom(30) + b"67.3%" + os.urandom(9)):
+        rc, out = run_viewer(workdir, [a + (0,), b + (0,)], [" ".join(a), " ".join(b)],
+                             [kex, (a[0], leaked), sealed[1]])
+        check(rc == 1 and "PLAINTEXT AT BROKER" in out and "FAILED: plaintext" in out,
+              "leak judged %d:\n%s" % (rc, out))
+    # a leak in a message that matches no row (another topic) still fails the run
+    rc, out = run_viewer(workdir, [a + (0,)], [" ".join(a)], [("other/topic", b"x 23.89C y")] + sealed[:1])
+    check(rc == 1 and "FAILED: plaintext" in out, "unrelated leak judged %d:\n%s" % (rc, out))
+    # a publish the sidecar did not acknowledge counts as lost
+    rc, out = run_viewer(workdir, [a + (0,), b + (5,)], [" ".join(a)], [kex] + sealed[:1])
+    check(rc == 1 and "publish failed" in out and "lost 1" in out, "failed publish judged %d:\n%s" % (rc, out))
+    # nothing sent is no success
+    rc, out = run_viewer(workdir, [], [], [kex])
+    check(rc == 1 and "nothing was sent" in out, "empty run judged %d:\n%s" % (rc, out))
+
+
 def test_telemetry_is_generated(workdir):
     gen = os.path.join(SRC, "scripts", "telemetry.py")
     r = subprocess.run([PYTHON, gen, "--check"], capture_output=True, text=True, timeout=30)
@@ -156,4 +204,4 @@ def test_bad_arguments(workdir):
 
 
 if __name__ == "__main__":
-    run([test_telemetry_is_generated, test_bad_arguments, test_interrupted, test_full_run])
+    run([test_telemetry_is_generated, test_viewer_verdicts, test_bad_arguments, test_interrupted, test_full_run])
