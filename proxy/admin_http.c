@@ -1,5 +1,5 @@
-/* admin_http.c - GET /metrics (Prometheus text exposition format 0.0.4) and GET /healthz.
- * Read-only, loopback by default; every other path or method gets 404/405. */
+/* admin_http.c - GET /metrics (Prometheus text exposition format 0.0.4) and GET /healthz (HEAD
+ * too). Read-only, loopback by default; other paths get 404, other methods 501 (evhttp). */
 #include "admin_http.h"
 
 #include <inttypes.h>
@@ -114,7 +114,7 @@ static void admin_on_metrics(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, 500, NULL);
 		return;
 	}
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
 		evbuffer_free(b);
 		evhttp_send_error(req, 405, NULL);
 		return;

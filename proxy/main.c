@@ -62,13 +62,13 @@ static int cmd_check(const char *path)
 	size_t i;
 	int rc = NODE_EXIT_USAGE;
 
-	if (conf_load(path, true, &conf, &errs) != 0) {
-		for (i = 0; i < errs.count; i++)
-			fprintf(stderr, "%s\n", errs.lines[i]);
+	i = conf_load(path, true, &conf, &errs);
+	for (size_t k = 0; k < errs.count; k++)
+		fprintf(stderr, "%s\n", errs.lines[k]);
+	for (size_t k = 0; k < errs.nwarnings; k++)
+		fprintf(stderr, "warning: %s\n", errs.warnings[k]);
+	if (i != 0)
 		goto out;
-	}
-	for (i = 0; i < errs.nwarnings; i++)
-		fprintf(stderr, "warning: %s\n", errs.warnings[i]);
 	if (check_peer_keys(conf))
 		goto out;
 	if (keyfile_load(conf->identity_file, true, &key, err, sizeof(err)) != PX_OK) {

@@ -241,9 +241,7 @@ static void node_teardown(struct node *n)
 		event_free(n->housekeeping);
 	if (n->ctx.base)
 		event_base_free(n->ctx.base);
-	if (n->conf != n->conf_boot)
-		conf_free(n->conf);
-	conf_free(n->conf_boot);
+	conf_free(n->conf);
 }
 
 int node_main(const char *conf_path, int verbosity)
@@ -265,7 +263,6 @@ int node_main(const char *conf_path, int verbosity)
 	/* Memory holds keys: no core dumps, no ptrace by other users (prctl(2)). */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	signal(SIGPIPE, SIG_IGN);
-	n.conf_boot = n.conf;
 	n.conf_path = conf_path;
 	n.verbosity = verbosity;
 	n.ctx.conf = n.conf;

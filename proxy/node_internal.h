@@ -14,8 +14,7 @@
 
 struct node {
 	struct px_ctx ctx;
-	struct px_conf *conf;      /* the configuration in force (replaced by a reload) */
-	struct px_conf *conf_boot; /* the one the node started with: what a reload cannot change */
+	struct px_conf *conf;      /* the configuration in force; a reload swaps in only peers, topics, log */
 	const char *conf_path;
 	int verbosity;
 	struct stats stats;

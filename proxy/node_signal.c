@@ -62,7 +62,8 @@ static void node_stop(struct node *n, int sig)
 		 n->conf->shutdown_grace_seconds);
 	n->ctx.shutting_down = true;
 	n->shutdown_deadline = clock_mono_ms() + (uint64_t)n->conf->shutdown_grace_seconds * 1000u;
-	listener_stop(n->listener);
+	listener_free(n->listener); /* new devices are refused at once, not left hanging */
+	n->listener = NULL;
 	session_set_foreach(n->ctx.sessions, node_shutdown_one, NULL);
 	event_add(n->shutdown_timer, &now);
 }
@@ -94,10 +95,31 @@ static int node_fixed_changed(const struct px_conf *a, const struct px_conf *b, 
 	return 0;
 }
 
+/* Moves the reloadable parts of nc (peers, topic policy, log settings) into cur, and cur's old
+ * ones into nc (which the caller frees). Everything else keeps its running value. */
+static void node_take_reloadable(struct px_conf *cur, struct px_conf *nc)
+{
+	struct px_conf old = *cur;
+
+	cur->peers = nc->peers;
+	cur->npeers = nc->npeers;
+	cur->topics.plaintext = nc->topics.plaintext;
+	cur->topics.nplaintext = nc->topics.nplaintext;
+	cur->topics.deny = nc->topics.deny;
+	cur->topics.ndeny = nc->topics.ndeny;
+	cur->log = nc->log;
+	nc->peers = old.peers;
+	nc->npeers = old.npeers;
+	nc->topics.plaintext = old.topics.plaintext;
+	nc->topics.nplaintext = old.topics.nplaintext;
+	nc->topics.deny = old.topics.deny;
+	nc->topics.ndeny = old.topics.ndeny;
+}
+
 static void node_reload(struct node *n)
 {
 	struct conf_errors errs = {0};
-	struct px_conf *nc = NULL, *old = n->conf;
+	struct px_conf *nc = NULL, *cur = n->conf;
 	struct policy *np = NULL;
 	char what[64], err[256];
 	size_t i;
@@ -112,12 +134,12 @@ static void node_reload(struct node *n)
 	for (i = 0; i < errs.nwarnings; i++)
 		log_warn("node", "reload: %s", errs.warnings[i]);
 	conf_errors_clear(&errs);
-	if (node_fixed_changed(n->conf_boot, nc, what, sizeof(what)) && strcmp(what, "node_id") == 0) {
+	if (node_fixed_changed(cur, nc, what, sizeof(what)) && strcmp(what, "node_id") == 0) {
 		log_error("node", "SIGHUP: node_id changed; restart to use another identity (reload refused)");
 		conf_free(nc);
 		return;
 	}
-	if (node_fixed_changed(n->conf_boot, nc, what, sizeof(what)))
+	if (node_fixed_changed(cur, nc, what, sizeof(what)))
 		log_warn("node", "SIGHUP: %s (and perhaps more) changed: it takes a restart; peers, topics and log "
 			 "level are reloaded now", what);
 	np = policy_new(nc);
@@ -129,13 +151,11 @@ static void node_reload(struct node *n)
 	}
 	policy_free(n->ctx.policy);
 	n->ctx.policy = np;
-	n->conf = nc;
-	n->ctx.conf = nc;
-	if (old != n->conf_boot)
-		conf_free(old);
-	node_apply_log_(nc, n->verbosity);
+	node_take_reloadable(cur, nc);
+	conf_free(nc); /* now holding the old peers and topics */
+	node_apply_log_(cur, n->verbosity);
 	log_info("node", "SIGHUP: reloaded %s (%zu peers, %zu plaintext and %zu deny filters)", n->conf_path,
-		 nc->npeers, nc->topics.nplaintext, nc->topics.ndeny);
+		 cur->npeers, cur->topics.nplaintext, cur->topics.ndeny);
 }
 
 void node_on_signal_(evutil_socket_t sig, short what, void *arg)

@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 
-from harness import Broker, Client, Node, check, eventually, run, write_conf
+from harness import Broker, Client, Node, check, eventually, free_port, run, write_conf
 
 
 def trio(workdir):
@@ -98,6 +98,21 @@ def test_reload_log_level_and_topics(workdir):
     check("debug" not in a.output()[before:], "log level lowered to error")
 
 
+def test_reload_keeps_restart_only_options(workdir):
+    broker = Broker(workdir).start()
+    a = Node(workdir, "a", broker.port).start()
+    a.conf["broker"] = dict(a.conf["broker"], port=free_port())  # a restart-only option
+    write_conf(a.conf_path, a.conf)
+    a.signal(signal.SIGHUP)
+    a.wait_log("takes a restart")
+    a.wait_log("SIGHUP: reloaded")
+    dev = Client("rk-dev")
+    dev.connect(a.port)  # still relayed to the running broker, not the port in the file
+    dev.subscribe("rk/#", 1)
+    dev.publish("rk/x", b"same-broker", 1)
+    check(dev.expect(1)[0].payload == b"same-broker", "new connections go to the broker it started with")
+
+
 def test_sigterm_loses_no_qos1(workdir):
     broker = Broker(workdir).start()
     a, b = Node(workdir, "a", broker.port), Node(workdir, "b", broker.port)
@@ -150,4 +165,4 @@ def test_sigterm_loses_no_qos1(workdir):
 
 if __name__ == "__main__":
     run([test_reload_removes_peer, test_invalid_reload_keeps_config, test_reload_log_level_and_topics,
-         test_sigterm_loses_no_qos1])
+         test_reload_keeps_restart_only_options, test_sigterm_loses_no_qos1])
