@@ -7,7 +7,7 @@
 #   scripts/deps.sh bench      also the benchmark's tools (stunnel4, gnuplot)
 set -euo pipefail
 
-runtime=(libevent-core-2.1-7 libevent-extra-2.1-7 libevent-openssl-2.1-7 libssl3 libmosquitto1 libconfig9
+runtime=(libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 libevent-openssl-2.1-7 libssl3 libmosquitto1 libconfig9
          ca-certificates)
 build=(build-essential cmake pkg-config libevent-dev libssl-dev libmosquitto-dev libconfig-dev
        clang libclang-rt-14-dev openssl cppcheck)
