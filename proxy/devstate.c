@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "keyring.h"
 
 #define DEVSTATE_BUCKETS 1024
@@ -65,12 +66,7 @@ void devstate_table_free(struct devstate_table *t)
 
 static size_t devstate_hash(const uint8_t *p, size_t len)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h % DEVSTATE_BUCKETS;
+	return px_fnv1a(p, len) % DEVSTATE_BUCKETS;
 }
 
 static struct devstate *devstate_new(const uint8_t *client_id, size_t len)

@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "envelope.h"
+#include "hash.h"
 #include "keyex.h"
 #include "keyring.h"
 #include "seal_internal.h"
@@ -20,15 +21,9 @@ void seal_entry_free_(struct seal_entry *e)
 	free(e);
 }
 
-/* FNV-1a: the cache is keyed by topics devices choose, not by attackers. */
 static size_t seal_cache_hash(const uint8_t *p, size_t len)
 {
-	uint32_t h = 2166136261u;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h % SEAL_BUCKETS;
+	return px_fnv1a(p, len) % SEAL_BUCKETS;
 }
 
 static size_t seal_entry_size(const struct seal_entry *e)

@@ -235,6 +235,14 @@ void session_refuse_connect_(struct session *s, uint8_t reason_311, uint8_t reas
 	session_close(s, why);
 }
 
+static void session_count_out(struct session *s, enum session_dir d, size_t n)
+{
+	if (d == DIR_UP)
+		s->ctx->stats->bytes_to_broker += n;
+	else
+		s->ctx->stats->bytes_to_device += n;
+}
+
 void session_send_(struct session *s, enum session_dir d, const uint8_t *buf, size_t len)
 {
 	struct bufferevent *dst = session_dst(s, d);
@@ -245,10 +253,7 @@ void session_send_(struct session *s, enum session_dir d, const uint8_t *buf, si
 		session_abort_(s, d, "out of memory");
 		return;
 	}
-	if (d == DIR_UP)
-		s->ctx->stats->bytes_to_broker += len;
-	else
-		s->ctx->stats->bytes_to_device += len;
+	session_count_out(s, d, len);
 }
 
 void session_forward_(struct session *s, enum session_dir d, size_t total)
@@ -265,10 +270,7 @@ void session_forward_(struct session *s, enum session_dir d, size_t total)
 		session_abort_(s, d, "out of memory");
 		return;
 	}
-	if (d == DIR_UP)
-		s->ctx->stats->bytes_to_broker += total;
-	else
-		s->ctx->stats->bytes_to_device += total;
+	session_count_out(s, d, total);
 }
 
 void session_discard_(struct session *s, enum session_dir d, size_t total)

@@ -315,25 +315,37 @@ int session_publish_down_(struct session *s, const struct mqtt_frame *f, const u
 
 /* ---- subscriptions ---- */
 
+/* Encodes ack as a SUBACK at the session's level and queues it to the device. */
+static int session_send_suback(struct session *s, const struct mqtt_suback *ack)
+{
+	size_t n = mqtt_suback_size(s->level, MQTT_SUBACK, ack);
+	uint8_t *buf = n ? malloc(n) : NULL;
+	int rc = -1;
+
+	if (buf && mqtt_suback_encode(s->level, MQTT_SUBACK, ack, buf, n) == n) {
+		session_send_(s, DIR_DOWN, buf, n);
+		rc = 0;
+	}
+	free(buf);
+	return rc;
+}
+
 static int session_suback_all_denied(struct session *s, const struct mqtt_frame *f, const struct mqtt_subscribe *sub)
 {
-	uint8_t code = s->level == MQTT_LEVEL_5 ? REASON_NOT_AUTHORIZED : 0x80, *codes = malloc(sub->count), *buf = NULL;
+	uint8_t code = s->level == MQTT_LEVEL_5 ? REASON_NOT_AUTHORIZED : 0x80, *codes = malloc(sub->count);
 	struct mqtt_suback ack = {.packet_id = sub->packet_id};
-	size_t n;
+	int rc;
 
 	if (!codes)
 		return -1;
 	memset(codes, code, sub->count);
 	ack.codes.p = codes;
 	ack.codes.len = sub->count;
-	n = mqtt_suback_size(s->level, MQTT_SUBACK, &ack);
-	buf = n ? malloc(n) : NULL;
-	if (buf && mqtt_suback_encode(s->level, MQTT_SUBACK, &ack, buf, n) == n)
-		session_send_(s, DIR_DOWN, buf, n);
-	free(buf);
+	rc = session_send_suback(s, &ack);
 	free(codes);
-	session_discard_(s, DIR_UP, f->total);
-	return 0;
+	if (rc == 0)
+		session_discard_(s, DIR_UP, f->total);
+	return rc;
 }
 
 /* Relays the SUBSCRIBE without its denied filters and remembers where they were. */
@@ -415,10 +427,10 @@ int session_subscribe_up_(struct session *s, const struct mqtt_frame *f, const u
 static int session_suback_fixed(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
 				const struct sub_fix *fix)
 {
-	uint8_t fail = s->level == MQTT_LEVEL_5 ? REASON_NOT_AUTHORIZED : 0x80, *codes = NULL, *buf = NULL;
+	uint8_t fail = s->level == MQTT_LEVEL_5 ? REASON_NOT_AUTHORIZED : 0x80, *codes;
 	struct mqtt_suback ack;
 	const char *why = NULL;
-	size_t i, k = 0, n;
+	size_t i, k = 0;
 	int rc = -1;
 
 	if (mqtt_suback_parse(s->level, MQTT_SUBACK, bytes + f->hdr_len, f->remaining, &ack, &why) != MQTT_PARSE_OK) {
@@ -426,25 +438,20 @@ static int session_suback_fixed(struct session *s, const struct mqtt_frame *f, c
 		return -1;
 	}
 	codes = malloc(fix->count);
-	if (!codes)
-		goto out;
-	for (i = 0; i < fix->count; i++)
-		codes[i] = fix->denied[i] ? fail : (k < ack.codes.len ? ack.codes.p[k++] : fail);
-	ack.codes.p = codes;
-	ack.codes.len = fix->count;
-	n = mqtt_suback_size(s->level, MQTT_SUBACK, &ack);
-	buf = n ? malloc(n) : NULL;
-	if (!buf || mqtt_suback_encode(s->level, MQTT_SUBACK, &ack, buf, n) != n)
-		goto out;
-	session_send_(s, DIR_DOWN, buf, n);
-	session_discard_(s, DIR_DOWN, f->total);
-	rc = 0;
-out:
-	free(codes);
-	free(buf);
-	if (rc != 0)
+	if (codes) {
+		for (i = 0; i < fix->count; i++)
+			codes[i] = fix->denied[i] ? fail : (k < ack.codes.len ? ack.codes.p[k++] : fail);
+		ack.codes.p = codes;
+		ack.codes.len = fix->count;
+		rc = session_send_suback(s, &ack);
+		free(codes);
+	}
+	if (rc != 0) {
 		session_abort_(s, DIR_DOWN, "out of memory fixing a SUBACK");
-	return rc;
+		return -1;
+	}
+	session_discard_(s, DIR_DOWN, f->total);
+	return 0;
 }
 
 int session_suback_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)

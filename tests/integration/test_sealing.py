@@ -281,6 +281,16 @@ def test_plaintext_and_deny_policy(workdir):
     check(codes[0].value >= 0x80, "SUBSCRIBE to a denied topic refused: %r" % codes)
     codes = rc.subscribe("mqseal/#", 1)
     check(codes[0].value >= 0x80, "key-exchange topics denied to devices")
+    # One SUBSCRIBE, three filters, the middle one denied: the broker gets the other two, the
+    # device gets one SUBACK with the failure code in the middle.
+    for version in (4, 5):
+        mixed = Client("mixed-%d" % version, version)
+        mixed.connect(b.port)
+        codes = mixed.subscribe([("ok/one", 1), ("secret/blocked/#", 1), ("ok/two", 0)])
+        values = [c.value if version == 5 else c for c in codes]
+        check(values == [1, 0x87 if version == 5 else 0x80, 0], "SUBACK codes in order: %r" % values)
+        dev.publish("ok/two", b"granted", 0)
+        check(mixed.expect(1)[0].payload == b"granted", "the other filters were subscribed")
 
 
 def test_publish_before_peer_keyed(workdir):
