@@ -86,7 +86,7 @@ enum px_err ann_wrap_key_(const struct kex_key *mine, const uint8_t peer_pub[sta
 	n += rlen;
 	memcpy(ctx + n, s_pub, KEX_PUB_LEN);
 	memcpy(ctx + n + KEX_PUB_LEN, r_pub, KEX_PUB_LEN);
-	n += 2 * KEX_PUB_LEN;
+	n += (size_t)2 * KEX_PUB_LEN;
 	/* An all-zero X25519 result is refused inside kex_derive (R8). */
 	rc = kex_derive(mine, peer_pub, shared);
 	if (rc == PX_OK)

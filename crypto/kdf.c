@@ -13,7 +13,7 @@
 #include <openssl/params.h>
 
 #define KDF_HASH_LEN 32
-#define KDF_MAX_OUT  (255 * KDF_HASH_LEN) /* RFC 5869 §2.3: L <= 255*HashLen */
+#define KDF_MAX_OUT  ((size_t)255 * KDF_HASH_LEN) /* RFC 5869 §2.3: L <= 255*HashLen */
 
 /* One HKDF call: mode, then the optional octet-string parameters (skipped when empty). */
 struct kdf_call {

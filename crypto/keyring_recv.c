@@ -32,7 +32,7 @@ enum px_err kr_table_init_(struct keyring *kr)
 	/* At most half full, so probe sequences stay short. */
 	while (cap < 2 * kr->max_keys)
 		cap *= 2;
-	kr->slots = OPENSSL_zalloc(cap * sizeof(*kr->slots));
+	kr->slots = OPENSSL_zalloc(cap * sizeof(struct kr_recv *)); /* an array of pointers */
 	if (!kr->slots)
 		return PX_ERR_NOMEM;
 	kr->cap = cap;
@@ -56,7 +56,7 @@ void kr_table_free_(struct keyring *kr)
 		return;
 	for (i = 0; i < kr->cap; i++)
 		kr_recv_free(kr->slots[i]);
-	OPENSSL_clear_free(kr->slots, kr->cap * sizeof(*kr->slots));
+	OPENSSL_clear_free(kr->slots, kr->cap * sizeof(struct kr_recv *));
 	kr->slots = NULL;
 	kr->nrecv = 0;
 }
