@@ -9,7 +9,7 @@
 
 /* 1 MiB per table and direction: room for thousands of typical topics, while a hostile peer that
  * binds 65535 aliases to 65535-byte topics (4 GiB) is stopped early. */
-#define MQTT_ALIAS_BYTES_MAX (1024u * 1024u)
+#define MQTT_ALIAS_BYTES_MAX ((size_t)1024 * 1024)
 #define ALIAS_SLOTS_MIN	     8u /* first allocation: 8 slots of 16 bytes */
 
 struct alias_slot {
