@@ -38,17 +38,18 @@ enum conf_type {
  * that follows the quoted value in the message ("is not a valid node id (...)"). */
 typedef const char *(*conf_text_rule)(const char *value);
 
-/* One row of the key table: everything about one option. */
+/* One row of the key table: everything about one option. Rows give name and type by position,
+ * the rest by designator (the small members sit together, so the row has no padding holes). */
 struct conf_key {
 	const char *name;	  /* dotted path, e.g. "broker.tls.enabled" */
 	enum conf_type type;	  /* how the setting is read and the field written */
+	bool required;		  /* missing = error */
+	bool secret;		  /* masked by conf_dump, erased by conf_free */
 	const char *sdef;	  /* default of a string or enum; NULL = unset (or derived) */
 	long long idef;		  /* default of an int or bool */
 	long long min, max;	  /* see enum conf_type */
-	bool required;		  /* missing = error */
-	bool secret;		  /* masked by conf_dump, erased by conf_free */
 	size_t off;		  /* the field in struct px_conf */
-	size_t size;		  /* its size (ints, bools, enums) */
+	size_t size;		  /* its size (ints, bools, enums; 0 for lists) */
 	size_t count_off;	  /* lists: the size_t entry count */
 	const char *const *names; /* enums: accepted names, NULL-terminated, index = value */
 	conf_text_rule rule;	  /* strings and list entries: extra text rule, or NULL */

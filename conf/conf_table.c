@@ -9,9 +9,10 @@
 
 #include "conf_internal.h"
 
-/* The field of a row, its size, and a list's entry count. */
-#define F(field)     .off = offsetof(struct px_conf, field), .size = sizeof(((struct px_conf *)0)->field)
-#define COUNT(field) .count_off = offsetof(struct px_conf, field)
+/* The field of a row and its size; a list's array and its size_t entry count (no size: a list
+ * field is a pointer, read and freed by its type, never by width). */
+#define F(field)   .off = offsetof(struct px_conf, field), .size = sizeof(((struct px_conf *)0)->field)
+#define LIST(f, n) .off = offsetof(struct px_conf, f), .count_off = offsetof(struct px_conf, n)
 
 /* PATH_MAX on Linux is 4096 bytes including the NUL. */
 #define PATH_LEN .min = 1, .max = 4095
@@ -31,16 +32,16 @@ const struct conf_key conf_keys_[] = {
 	{"node_id", CONF_STRING, .required = true, .min = 1, .max = 64, F(node_id),
 	 .rule = conf_rule_node_id_,
 	 .help = "this sidecar's name, as its peers know it; [A-Za-z0-9._-], 1 to 64 characters"},
-	{"state_dir", CONF_STRING, "/var/lib/mqseal", PATH_LEN, F(state_dir),
+	{"state_dir", CONF_STRING, .sdef = "/var/lib/mqseal", PATH_LEN, F(state_dir),
 	 .help = "directory for persisted state (epoch counters)"},
-	{"identity_file", CONF_STRING, NULL, PATH_LEN, F(identity_file),
+	{"identity_file", CONF_STRING, PATH_LEN, F(identity_file),
 	 .help = "Ed25519 private key (PEM), mode 0600; default <state_dir>/identity.key"},
-	{"user", CONF_STRING, NULL, .min = 1, .max = 32, F(user), .rule = conf_rule_user_,
+	{"user", CONF_STRING, .min = 1, .max = 32, F(user), .rule = conf_rule_user_,
 	 .help = "drop root to this user after binding; unset = keep the starting user"},
 	{"shutdown_grace_seconds", CONF_INT, .idef = 5, .min = 0, .max = 300, F(shutdown_grace_seconds),
 	 .help = "on SIGTERM, let sessions drain this long before closing them"},
 
-	{"listen.host", CONF_STRING, "127.0.0.1", HOST_LEN, F(listen.host),
+	{"listen.host", CONF_STRING, .sdef = "127.0.0.1", HOST_LEN, F(listen.host),
 	 .help = "address the devices connect to"},
 	{"listen.port", CONF_INT, PORT(1883), F(listen.port), .help = "port the devices connect to"},
 	{"listen.allow_remote", CONF_BOOL, .idef = 0, F(listen.allow_remote),
@@ -62,20 +63,20 @@ const struct conf_key conf_keys_[] = {
 	 F(broker.connect_timeout_seconds), .help = "give up a broker connection attempt after this time"},
 	{"broker.tls.enabled", CONF_BOOL, .idef = 0, F(broker.tls.enabled),
 	 .help = "connect to the broker over TLS"},
-	{"broker.tls.ca_file", CONF_STRING, NULL, PATH_LEN, F(broker.tls.ca_file),
+	{"broker.tls.ca_file", CONF_STRING, PATH_LEN, F(broker.tls.ca_file),
 	 .help = "CA certificates (PEM) to verify the broker; unset = the system store"},
-	{"broker.tls.ca_path", CONF_STRING, NULL, PATH_LEN, F(broker.tls.ca_path),
+	{"broker.tls.ca_path", CONF_STRING, PATH_LEN, F(broker.tls.ca_path),
 	 .help = "directory of hashed CA certificates (c_rehash)"},
-	{"broker.tls.cert_file", CONF_STRING, NULL, PATH_LEN, F(broker.tls.cert_file),
+	{"broker.tls.cert_file", CONF_STRING, PATH_LEN, F(broker.tls.cert_file),
 	 .help = "client certificate (PEM); set together with key_file"},
-	{"broker.tls.key_file", CONF_STRING, NULL, PATH_LEN, F(broker.tls.key_file),
+	{"broker.tls.key_file", CONF_STRING, PATH_LEN, F(broker.tls.key_file),
 	 .help = "client private key (PEM); set together with cert_file"},
 	{"broker.tls.verify_hostname", CONF_BOOL, .idef = 1, F(broker.tls.verify_hostname),
 	 .help = "check that the broker's certificate names the broker"},
-	{"broker.tls.server_name", CONF_STRING, NULL, HOST_LEN, F(broker.tls.server_name),
+	{"broker.tls.server_name", CONF_STRING, HOST_LEN, F(broker.tls.server_name),
 	 .help = "name to send (SNI) and verify; unset = broker.host"},
 
-	{"keyex.topic_prefix", CONF_STRING, "mqseal", .min = 1, .max = 64, F(keyex.topic_prefix),
+	{"keyex.topic_prefix", CONF_STRING, .sdef = "mqseal", .min = 1, .max = 64, F(keyex.topic_prefix),
 	 .rule = conf_rule_topic_, .help = "topic subtree for key announcements"},
 	{"keyex.interval_seconds", CONF_INT, .idef = 3600, .min = 1, .max = 86400, F(keyex.interval_seconds),
 	 .help = "new sending key this often; below 60 for tests and demos only"},
@@ -85,24 +86,23 @@ const struct conf_key conf_keys_[] = {
 	 .help = "keep old receive keys this long for offline peers; above 0 weakens forward secrecy"},
 	{"keyex.max_skew_seconds", CONF_INT, .idef = 60, .min = 1, .max = 3600, F(keyex.max_skew_seconds),
 	 .help = "largest clock difference accepted in an announcement"},
-	{"keyex.client_id", CONF_STRING, NULL, .min = 1, .max = 64, F(keyex.client_id),
-	 .rule = conf_rule_utf8_,
+	{"keyex.client_id", CONF_STRING, .min = 1, .max = 64, F(keyex.client_id), .rule = conf_rule_utf8_,
 	 .help = "MQTT client id of the key-exchange connection; unset = mqseal-<node_id>"},
 	/* MQTT 5 §3.1.3.5 and §3.1.3.6: user name and password are at most 65535 bytes. */
-	{"keyex.username", CONF_STRING, NULL, .min = 1, .max = 65535, F(keyex.username),
-	 .rule = conf_rule_utf8_, .help = "broker user name of the key-exchange connection"},
-	{"keyex.password", CONF_STRING, NULL, .min = 0, .max = 65535, F(keyex.password), .secret = true,
+	{"keyex.username", CONF_STRING, .min = 1, .max = 65535, F(keyex.username), .rule = conf_rule_utf8_,
+	 .help = "broker user name of the key-exchange connection"},
+	{"keyex.password", CONF_STRING, .min = 0, .max = 65535, F(keyex.password), .secret = true,
 	 .help = "its password; needs keyex.username"},
 	{"keyex.keepalive_seconds", CONF_INT, .idef = 30, .min = 5, .max = 3600, F(keyex.keepalive_seconds),
 	 .help = "MQTT keepalive of the key-exchange connection"},
 
 	/* 256 peers: each costs a key agreement per rotation; larger meshes need a different design. */
-	{"peers", CONF_PEERS, .min = 0, .max = 256, F(peers), COUNT(npeers),
+	{"peers", CONF_PEERS, .min = 0, .max = 256, LIST(peers, npeers),
 	 .help = "the other sidecars: ( { id = \"...\"; public_key = \"ed25519:...\"; }, ... )"},
 
-	{"topics.plaintext", CONF_STRLIST, FILTERS, F(topics.plaintext), COUNT(topics.nplaintext),
+	{"topics.plaintext", CONF_STRLIST, FILTERS, LIST(topics.plaintext, topics.nplaintext),
 	 .help = "topic filters relayed as plaintext, unsealed"},
-	{"topics.deny", CONF_STRLIST, FILTERS, F(topics.deny), COUNT(topics.ndeny),
+	{"topics.deny", CONF_STRLIST, FILTERS, LIST(topics.deny, topics.ndeny),
 	 .help = "topic filters refused outright"},
 
 	{"seal.padding", CONF_INT, .idef = 16, .min = 1, .max = 256, F(seal.padding),
@@ -115,15 +115,15 @@ const struct conf_key conf_keys_[] = {
 
 	{"metrics.enabled", CONF_BOOL, .idef = 1, F(metrics.enabled),
 	 .help = "serve /health and /metrics over HTTP"},
-	{"metrics.host", CONF_STRING, "127.0.0.1", HOST_LEN, F(metrics.host),
+	{"metrics.host", CONF_STRING, .sdef = "127.0.0.1", HOST_LEN, F(metrics.host),
 	 .help = "address of the HTTP endpoint"},
 	{"metrics.port", CONF_INT, PORT(9883), F(metrics.port), .help = "port of the HTTP endpoint"},
 	{"metrics.allow_remote", CONF_BOOL, .idef = 0, F(metrics.allow_remote),
 	 .help = "must be true when metrics.host is not a loopback address"},
 
-	{"log.level", CONF_ENUM, "info", F(log.level), .names = conf_level_names,
+	{"log.level", CONF_ENUM, .sdef = "info", F(log.level), .names = conf_level_names,
 	 .help = "error, warn, info or debug"},
-	{"log.format", CONF_ENUM, "text", F(log.format), .names = conf_format_names,
+	{"log.format", CONF_ENUM, .sdef = "text", F(log.format), .names = conf_format_names,
 	 .help = "text (one line per event) or json (one object per line)"},
 };
 
@@ -273,26 +273,29 @@ static void conf_free_peers(struct conf_peer *peers, size_t n)
 	free(peers);
 }
 
+/* Strings and string lists are found through the table; the peers have a field of their own type
+ * (only one row can be CONF_PEERS), so they are freed by name, once, after the walk. */
 void conf_free(struct px_conf *conf)
 {
 	const struct conf_key *k;
-	size_t i, n = 0;
+	char **s;
+	size_t i, n;
 
 	if (!conf)
 		return;
 	for (i = 0; i < conf_nkeys_; i++) {
 		k = &conf_keys_[i];
-		if (k->type == CONF_STRLIST || k->type == CONF_PEERS)
+		if (k->type == CONF_STRING) {
+			s = conf_str_field_(conf, k);
+			if (k->secret && *s)
+				explicit_bzero(*s, strlen(*s));
+			free(*s);
+		} else if (k->type == CONF_STRLIST) {
 			memcpy(&n, (unsigned char *)conf + k->count_off, sizeof(n));
-		if (k->type == CONF_STRING && k->secret && *conf_str_field_(conf, k))
-			explicit_bzero(*conf_str_field_(conf, k), strlen(*conf_str_field_(conf, k)));
-		if (k->type == CONF_STRING)
-			free(*conf_str_field_(conf, k));
-		else if (k->type == CONF_STRLIST)
 			conf_free_strlist(*(char ***)(void *)((unsigned char *)conf + k->off), n);
-		else if (k->type == CONF_PEERS)
-			conf_free_peers(conf->peers, n);
+		}
 	}
+	conf_free_peers(conf->peers, conf->npeers);
 	free(conf->path);
 	free(conf);
 }
