@@ -12,7 +12,7 @@
 
 /* A full configuration with 256 peers and every option documented is under 64 KiB; anything
  * above 1 MiB is not a configuration file, and is refused before it is read into memory. */
-#define CONF_FILE_MAX (1024 * 1024)
+#define CONF_FILE_MAX ((size_t)1024 * 1024)
 
 /* Reads the whole file into a NUL-terminated buffer. Returns 0, or -1 after reporting. */
 static int conf_read_file(struct conf_load_ *ld, char **text, size_t *len)
@@ -31,7 +31,7 @@ static int conf_read_file(struct conf_load_ *ld, char **text, size_t *len)
 		conf_report_line_(ld, 0, "cannot read: %s", strerror(errno));
 		goto out;
 	}
-	if (S_ISDIR(st.st_mode) || (S_ISREG(st.st_mode) && st.st_size > CONF_FILE_MAX)) {
+	if (S_ISDIR(st.st_mode) || (S_ISREG(st.st_mode) && st.st_size > (off_t)CONF_FILE_MAX)) {
 		conf_report_line_(ld, 0, "cannot read: %s",
 				  S_ISDIR(st.st_mode) ? "is a directory"
 						      : "larger than 1 MiB, not a configuration");
@@ -130,7 +130,7 @@ size_t conf_load(const char *path, bool check_files, struct px_conf **out, struc
 	*out = NULL;
 	config_init(&cfg);
 	ld.conf = calloc(1, sizeof(*ld.conf));
-	ld.origin = calloc(conf_nkeys_, sizeof(*ld.origin));
+	ld.origin = calloc(conf_nkeys_, sizeof(const config_setting_t *)); /* one pointer per key */
 	ld.bad = calloc(conf_nkeys_, sizeof(*ld.bad));
 	if (!ld.conf || !ld.origin || !ld.bad || conf_defaults_(ld.conf) != 0 ||
 	    !(ld.conf->path = strdup(path))) {
@@ -139,7 +139,7 @@ size_t conf_load(const char *path, bool check_files, struct px_conf **out, struc
 	}
 	if (conf_read_file(&ld, &text, &len) != 0 || conf_parse(&ld, &cfg, text, len, &scanned) != 0)
 		goto out;
-	conf_number_settings_(config_root_setting(&cfg));
+	conf_number_settings_(&ld, config_root_setting(&cfg));
 	conf_walk(&ld, config_root_setting(&cfg), "");
 	conf_check_(&ld, check_files);
 out:
@@ -152,6 +152,7 @@ out:
 	free(ld.bad);
 	free(ld.origin);
 	config_destroy(&cfg);
+	free(ld.order);
 	conf_free_text(scanned, scanned ? strlen(scanned) : 0);
 	conf_free_text(text, len);
 	return nerr;

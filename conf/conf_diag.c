@@ -4,7 +4,6 @@
  * problems about no setting at all (a missing option, a default) come last. */
 #include <limits.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,30 +12,52 @@
 
 static unsigned long conf_order_of(const config_setting_t *s)
 {
-	/* conf_number_settings_ stored 1 + the pre-order index; settings it did not see (none in
-	 * practice) sort with the ones that have no position. */
-	uintptr_t n = s ? (uintptr_t)config_setting_get_hook(s) : 0;
-	return n ? (unsigned long)n : ULONG_MAX;
+	/* conf_number_settings_ pointed each setting's hook at 1 + its pre-order index; settings it did
+	 * not number (none unless it ran out of memory) sort with the ones that have no position. */
+	const unsigned long *order = s ? config_setting_get_hook(s) : NULL;
+	return order ? *order : ULONG_MAX;
 }
 
-static void conf_number_walk(config_setting_t *s, uintptr_t *next)
+/* The walks below recurse as deep as the tree, which libconfig's parser stack bounds (bison's
+ * YYMAXDEPTH, 10000 symbols). */
+static size_t conf_count_settings(const config_setting_t *s)
+{
+	size_t count = 1;
+	int i, n;
+
+	if (!config_setting_is_aggregate(s))
+		return count;
+	n = config_setting_length(s);
+	for (i = 0; i < n; i++)
+		count += conf_count_settings(config_setting_get_elem(s, (unsigned)i));
+	return count;
+}
+
+static void conf_number_walk(config_setting_t *s, unsigned long *order, size_t *next)
 {
 	int i, n;
 
-	config_setting_set_hook(s, (void *)++*next);
+	order[*next] = *next + 1;
+	config_setting_set_hook(s, &order[*next]);
+	++*next;
 	if (!config_setting_is_aggregate(s))
 		return;
 	n = config_setting_length(s);
 	for (i = 0; i < n; i++)
-		conf_number_walk(config_setting_get_elem(s, (unsigned)i), next);
+		conf_number_walk(config_setting_get_elem(s, (unsigned)i), order, next);
 }
 
-void conf_number_settings_(config_setting_t *root)
+void conf_number_settings_(struct conf_load_ *ld, config_setting_t *root)
 {
-	/* A pre-order walk visits settings in the order they appear in the file. The depth is
-	 * bounded by libconfig's parser stack (bison's YYMAXDEPTH, 10000 symbols). */
-	uintptr_t next = 0;
-	conf_number_walk(root, &next);
+	/* A pre-order walk visits settings in the order they appear in the file. */
+	size_t next = 0, n = conf_count_settings(root);
+
+	ld->order = calloc(n, sizeof(*ld->order));
+	if (!ld->order) {
+		ld->oom = true;
+		return;
+	}
+	conf_number_walk(root, ld->order, &next);
 }
 
 /* Builds an option's display name ("peers[3].id"); a name that does not fit (only a long unknown
@@ -93,6 +114,7 @@ static char *conf_format(const char *path, unsigned line, const char *option, co
 {
 	char head[CONF_NAME_MAX + 32], *text = NULL;
 	va_list ap2;
+	size_t plen;
 	int hn, mn;
 
 	const char *opt = option ? option : "", *sep = option ? ": " : "";
@@ -106,12 +128,13 @@ static char *conf_format(const char *path, unsigned line, const char *option, co
 	va_end(ap2);
 	if (hn < 0 || (size_t)hn >= sizeof(head) || mn < 0)
 		return NULL;
-	text = malloc(strlen(path) + (size_t)hn + (size_t)mn + 1);
+	plen = strlen(path);
+	text = malloc(plen + (size_t)hn + (size_t)mn + 1);
 	if (!text)
 		return NULL;
-	strcpy(text, path);
-	strcat(text, head);
-	vsnprintf(text + strlen(text), (size_t)mn + 1, fmt, ap);
+	memcpy(text, path, plen);
+	memcpy(text + plen, head, (size_t)hn);
+	vsnprintf(text + plen + (size_t)hn, (size_t)mn + 1, fmt, ap);
 	return text;
 }
 

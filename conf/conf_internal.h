@@ -71,6 +71,7 @@ struct conf_load_ {
 	const config_setting_t **origin; /* per key: the setting it came from, NULL = default */
 	bool *bad;			 /* per key: its setting was rejected (no cross-checks then) */
 	size_t nerrors;			 /* errors reported so far */
+	unsigned long *order;		 /* per setting in file order, its index; the hooks point here */
 	struct conf_diag *diags;
 	size_t ndiags, cap;
 	bool oom; /* an allocation failed: the load fails even if no line says why */
@@ -100,7 +101,7 @@ void conf_report_(struct conf_load_ *ld, const config_setting_t *at, const char 
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void conf_report_line_(struct conf_load_ *ld, unsigned line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void conf_number_settings_(config_setting_t *root);
+void conf_number_settings_(struct conf_load_ *ld, config_setting_t *root);
 const char *conf_name_(char buf[static CONF_NAME_MAX], const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 size_t conf_diag_finish_(struct conf_load_ *ld, struct conf_errors *errs);
