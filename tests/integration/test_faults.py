@@ -56,11 +56,13 @@ def published(info):
 
 
 class Publisher:
-    """A paho device (reconnecting by itself) publishing QoS 1 "<tag>-<n>" every interval seconds on
-    a thread. Counts a message as sent when handed to paho, acknowledged when its PUBACK came."""
+    """A paho device (reconnecting by itself) publishing "<tag>-<n>" every interval seconds on a
+    thread (QoS 1 unless told; topic may be a list, used in turn). Counts a message as sent when
+    handed to paho, acknowledged when its PUBACK (QoS 2: PUBCOMP) came."""
 
-    def __init__(self, port, topic, tag, interval=0.01, size=0, inflight=20):
-        self.topic, self.tag, self.interval, self.size = topic, tag, interval, size
+    def __init__(self, port, topic, tag, interval=0.01, size=0, inflight=20, qos=1, retain=False):
+        self.topics = topic if isinstance(topic, list) else [topic]
+        self.tag, self.interval, self.size, self.qos, self.retain = tag, interval, size, qos, retain
         self.c = mqtt.Client(client_id="pub-" + tag, clean_session=True, protocol=mqtt.MQTTv311)
         self.c.reconnect_delay_set(0.1, 0.5)
         self.c.max_inflight_messages_set(inflight)
@@ -98,7 +100,8 @@ class Publisher:
         i = 0
         while not self.stop_ev.is_set():
             p = self.payload(i)
-            self.infos.append((p, self.c.publish(self.topic, p, 1), time.monotonic()))
+            topic = self.topics[i % len(self.topics)]
+            self.infos.append((p, self.c.publish(topic, p, self.qos, self.retain), time.monotonic()))
             i += 1
             if self.interval:
                 time.sleep(self.interval)
@@ -107,7 +110,7 @@ class Publisher:
                     time.sleep(0.001)
 
     def acked(self):
-        return [p for p, info, _ in self.infos if published(info)]
+        return [p for p, info, _ in self.infos if published(info) or (self.qos == 0 and info.rc == 0)]
 
     def acked_count(self):
         return sum(1 for _, info, _ in list(self.infos) if published(info))
@@ -117,7 +120,7 @@ class Publisher:
         self.stop_ev.set()
         self.t.join(10)
         deadline = time.monotonic() + settle
-        while time.monotonic() < deadline and self.acked_count() < len(self.infos):
+        while time.monotonic() < deadline and self.qos and self.acked_count() < len(self.infos):
             time.sleep(0.1)
         self.c.disconnect()
         self.c.loop_stop()
@@ -127,7 +130,7 @@ class Publisher:
 class Subscriber:
     """A paho device with a persistent session (clean_session false), reconnecting by itself."""
 
-    def __init__(self, port, topic, tag):
+    def __init__(self, port, topic, tag, qos=1):
         self.got = []
         self.lock = threading.Lock()
         self.connects, self.disconnects = 0, 0
@@ -140,7 +143,7 @@ class Subscriber:
         self.c.connect(HOST, port, 60)
         self.c.loop_start()
         eventually(self.connected.is_set, 10, msg="subscriber connected")
-        rc, mid = self.c.subscribe(topic, 1)
+        rc, mid = self.c.subscribe(topic, qos)
         check(rc == 0, "subscribe sent")
         time.sleep(0.3)
 
