@@ -1,0 +1,542 @@
+"""mqseal on a clustered broker (issue 10): a two-node RabbitMQ 3.10 cluster with the MQTT plugin
+(rabbitmq.py), the publishing device's node connected to broker node 1, the subscribing device's node
+to broker node 2, so that every key-exchange message and every sealed PUBLISH crosses the cluster.
+
+Checked: the broker facts that docs/BROKERS.md relies on (retained messages are kept per broker node
+and delivered only to subscriptions without wildcards, so mqseal's retained announcements never reach
+a peer: keying relies on the re-issue of PROTOCOL.md §7.4; MQTT 5 refused; QoS 2 downgraded to 1);
+keying in either start order; QoS 0 and 1 sealed traffic round-trips intact; an eavesdropper at either
+broker node sees only ciphertext; rotation every 2 s under QoS 1 traffic loses nothing; a peer killed
+and restarted is keyed again and loses nothing; the topic permissions of BROKERS.md let each node do
+exactly what it needs and nothing else; a '.' in a topic or node id, which RabbitMQ turns into a level
+separator, fails closed.
+
+Two known issues in mqseal, found here and reported to the lead, are checked as such (they pass while
+the behaviour is exactly the known one; MQSEAL_CLUSTER_STRICT=1 requires the fixed behaviour):
+test_broker_disconnect_while_peer_rotates (no re-issue for a peer that reconnects after missing an
+announcement: messages lost as unknown_key) and test_unknown_key_wait_bounded (the unknown-key wait
+restarts on every key change: the device's stream stalls).
+
+One cluster serves every test (it takes 30-90 s to boot); each test uses its own node ids, its own
+key-exchange prefix and its own topics, so the tests do not see each other's traffic."""
+# ctest-labels: cluster
+# ctest-timeout: 600
+import atexit
+import calendar
+import os
+import shutil
+import tempfile
+import threading
+import time
+
+from harness import Client, Node, TestFailure, check, eventually, run
+from rabbitmq import RabbitCluster, available
+
+FAST = {"interval_seconds": 2, "activation_seconds": 1}
+_cluster = None
+
+
+def cluster():
+    """The shared cluster, booted on first use."""
+    global _cluster
+    if _cluster is None:
+        check(available(), "rabbitmq-server / epmd not installed (scripts/deps.sh installs them)")
+        workdir = tempfile.mkdtemp(prefix="mqseal-rabbitmq-")
+        if not os.environ.get("MQSEAL_KEEP_TMP"):
+            atexit.register(shutil.rmtree, workdir, True)  # runs after the cluster's own atexit stop
+        c = RabbitCluster(workdir, shared=True)
+        try:
+            c.start()
+        except Exception:
+            for name, text in c.logs().items():
+                print("---- %s (tail)\n%s" % (name, text[-3000:]))
+            raise
+        print("  cluster of %s up in %.1fs (boot %.1fs, join %.1fs)" % (
+            ", ".join(n.nodename for n in c.nodes), c.timings["total"], c.timings["boot"], c.timings["join"]))
+        _cluster = c
+    return _cluster
+
+
+def nodes(workdir, tag, keyex=None, ids=("a", "b"), start=True, each=None):
+    """mqseal nodes <tag>-a on broker node 1 and <tag>-b on broker node 2, trusting each other, with the
+    key-exchange prefix mqseal-<tag>. each: per-node keyex settings merged over keyex."""
+    c = cluster()
+    out = []
+    for k, i in enumerate(ids):
+        kx = {"topic_prefix": "mqseal-" + tag}
+        kx.update(keyex or {})
+        kx.update((each or {}).get(i, {}))
+        out.append(Node(workdir, "%s-%s" % (tag, i), c.nodes[k % len(c.nodes)].port, conf={"keyex": kx}))
+    for n in out:
+        n.trust(*[m for m in out if m is not n])
+    if start:
+        for n in out:
+            n.start()
+    return out
+
+
+def keyed(node, npeers=1):
+    m = node.metrics()
+    return m.get("mqseal_peers_keyed") == npeers and m.get("mqseal_broker_connected") == 1
+
+
+def wait_keyed(ns, timeout=15.0):
+    t0 = time.monotonic()
+    for n in ns:
+        eventually(lambda: keyed(n, len(ns) - 1), timeout, interval=0.1, msg="%s keyed" % n.node_id)
+    return time.monotonic() - t0
+
+
+def eavesdroppers(topic_filter):
+    """A plain MQTT subscriber directly at each broker node."""
+    out = []
+    for bn in cluster().nodes:
+        eve = Client("eve-%s-%d" % (bn.name, time.monotonic_ns()))
+        eve.connect(bn.port)
+        eve.subscribe(topic_filter, 1)
+        out.append(eve)
+    return out
+
+
+def only_ciphertext(seen, plaintexts):
+    """Every message an eavesdropper saw is a version-1 envelope of the right size class
+    (PROTOCOL.md §5.1: 42..57 bytes more than the payload at padding 16), and no payload or 12-byte
+    piece of one appears anywhere in what it saw."""
+    sizes = sorted(len(p) for p in plaintexts)
+    for m in seen:
+        check(len(m.payload) >= 42 and m.payload[0] == 1, "not an envelope: %r" % m)
+        check(any(42 <= len(m.payload) - s <= 57 for s in sizes), "envelope size %d fits no payload" % len(m.payload))
+    blob = b"\x00".join(m.payload for m in seen)
+    for p in plaintexts:
+        if len(p) >= 4:
+            check(p not in blob, "plaintext payload visible at the broker")
+        for i in range(0, max(0, len(p) - 12), max(1, len(p) // 256)):
+            check(p[i:i + 12] not in blob, "a 12-byte piece of a payload is visible at the broker")
+
+
+def dropped(node):
+    return {k: v for k, v in node.metrics().items() if k.startswith("mqseal_dropped_total") and v}
+
+
+# ---------------------------------------------------------------- the broker itself
+
+def test_broker_facts(workdir):
+    """What BROKERS.md says about RabbitMQ 3.10, checked on this cluster: messages cross nodes; a
+    retained message is kept by the node it was published to, and is delivered (RETAIN=1) only to a
+    new subscription without wildcards at that same node; an empty retained message at the other node
+    does not delete it; MQTT 5 is refused; QoS 2 subscriptions are granted QoS 1."""
+    n1, n2 = cluster().nodes
+    pub = Client("facts-pub")
+    pub.connect(n1.port)
+    sub2 = Client("facts-live")
+    sub2.connect(n2.port)
+    check(sub2.subscribe("facts/live/#", 2) == (1,), "QoS 2 subscription granted QoS 1")
+    pub.publish("facts/live/x", b"across", 1)
+    got = sub2.expect(1)
+    check(got[0].payload == b"across" and got[0].qos == 1, "node 1 -> node 2: %r" % got)
+    pub.publish("facts/ret/x", b"kept at node 1", 1, retain=True)
+    time.sleep(0.3)
+
+    def first_sub(port, flt, name):
+        c = Client("facts-%s-%d" % (name, time.monotonic_ns()))
+        c.connect(port)
+        c.subscribe(flt, 1)
+        msgs = c.quiet(1.5)
+        c.disconnect()
+        return msgs
+
+    same_exact = first_sub(n1.port, "facts/ret/x", "n1-exact")
+    check([(m.payload, m.retain) for m in same_exact] == [(b"kept at node 1", True)],
+          "exact subscription at the same node gets the retained message: %r" % same_exact)
+    check(first_sub(n1.port, "facts/ret/+", "n1-plus") == [], "a '+' subscription gets no retained message")
+    check(first_sub(n1.port, "facts/#", "n1-hash") == [], "a '#' subscription gets no retained message")
+    check(first_sub(n2.port, "facts/ret/x", "n2-exact") == [], "the other node does not have it")
+    clear = Client("facts-clear")
+    clear.connect(n2.port)
+    clear.publish("facts/ret/x", b"", 1, retain=True)
+    check(len(first_sub(n1.port, "facts/ret/x", "n1-after")) == 1, "a delete at node 2 leaves node 1's copy")
+    pub.publish("facts/ret/x", b"", 1, retain=True)  # tidy up
+    v5 = Client("facts-v5", version=5)
+    try:
+        v5.connect(n1.port, timeout=5)
+        raise TestFailure("RabbitMQ 3.10 accepted an MQTT 5 CONNECT")
+    except TestFailure as e:
+        check("CONNACK" in str(e), "MQTT 5 refused (no CONNACK): %s" % e)
+    print("  retained: per node, exact-topic subscriptions only; MQTT 5 refused; QoS 2 granted as 1")
+
+
+# ---------------------------------------------------------------- key exchange across the cluster
+
+def test_keyed_across_nodes_either_order(workdir):
+    """Neither node ever receives the other's retained announcement (it subscribes with '+'); the one
+    that starts later announces, the earlier one re-issues with an entry for it (§7.4), and the later
+    one re-issues in turn: keyed both ways within seconds, in either order."""
+    for first, second in ((0, 1), (1, 0)):
+        tag = "ko%d" % first
+        sub = os.path.join(workdir, tag)
+        os.makedirs(sub)
+        ns = nodes(sub, tag, start=False)
+        eves = eavesdroppers("mqseal-%s/#" % tag)
+        ns[first].start()
+        eventually(lambda: ns[first].metric("mqseal_announcements_sent_total") >= 1, 10, msg="first announced")
+        time.sleep(1.0)
+        ns[second].start()
+        t = wait_keyed(ns, timeout=15)
+        for n in ns:
+            check(n.metric("mqseal_announcements_sent_total") >= 2, "%s re-issued" % n.node_id)
+        # What crossed the broker: both announcements reached the eavesdropper at each node (live
+        # delivery), and none was delivered as retained.
+        for eve in eves:
+            seen = eve.quiet(0.5)
+            anns = [m for m in seen if "/keyex/" in m.topic]
+            check({m.topic.rsplit("/", 1)[1] for m in anns} == {n.node_id for n in ns}, "both announced: %r" % anns)
+            check(not any(m.retain for m in seen), "nothing delivered as retained")
+            eve.disconnect()
+        print("  node %d first: keyed both ways %.2fs after the second node started" % (first + 1, t))
+        for n in ns:
+            n.stop()
+
+
+# ---------------------------------------------------------------- sealed traffic
+
+def test_sealed_round_trip_qos0_qos1(workdir):
+    a, b = nodes(workdir, "rt")
+    wait_keyed([a, b])
+    n1, n2 = cluster().nodes
+    check("mqseal-rt-a" in cluster().mqtt_clients(n1) and "mqseal-rt-b" in cluster().mqtt_clients(n2),
+          "a's key-exchange connection is at broker node 1, b's at node 2")
+    eves = eavesdroppers("rt/#")
+    sub = Client("rt-sub")
+    sub.connect(b.port)
+    sub.subscribe("rt/#", 1)
+    pub = Client("rt-pub")
+    pub.connect(a.port)
+    sizes = [1, 15, 16, 100, 1000, 16 * 1024, 100 * 1024]
+    sent = []
+    for qos in (0, 1):
+        for i, n in enumerate(sizes):
+            body = (b"%d:%d:" % (qos, i) + os.urandom(n))[:n] if n >= 8 else os.urandom(n)
+            pub.publish("rt/q%d" % qos, body, qos)
+            sent.append((qos, body))
+    got = sub.expect(len(sent), timeout=20)
+    for qos in (0, 1):
+        want = [p for q, p in sent if q == qos]
+        have = [m.payload for m in got if m.topic == "rt/q%d" % qos]
+        same = sum(x == y for x, y in zip(have, want))
+        check(have == want, "QoS %d: %d of %d intact, in order" % (qos, same, len(want)))
+        check(all(m.qos == qos for m in got if m.topic == "rt/q%d" % qos), "QoS %d kept" % qos)
+    # QoS 2: the broker treats it as QoS 1 (no exactly-once); it still arrives once, sealed and intact.
+    pub.publish("rt/q2", b"exactly-once wished", 2, timeout=10)
+    m2 = sub.expect(1)[0]
+    check(m2.payload == b"exactly-once wished" and m2.qos == 1, "QoS 2 delivered as QoS 1: %r" % m2)
+    check(not sub.quiet(0.5), "nothing extra")
+    plain = [p for _, p in sent] + [b"exactly-once wished"]
+    for eve in eves:
+        seen = eve.expect(len(plain), timeout=10)
+        only_ciphertext(seen, plain)
+        check(not eve.quiet(0.3), "eavesdropper saw exactly one copy of each")
+    check(not dropped(b), "b dropped nothing: %r" % dropped(b))
+    check(b.metric("mqseal_opened_total") >= len(plain), "b opened every message")
+    print("  %d messages (1 B..100 KiB, QoS 0/1/2->1) intact; brokers at both nodes saw ciphertext only"
+          % len(plain))
+
+
+class Stream:
+    """QoS 1 traffic at ~100 messages/s from a device behind one node to a device behind another."""
+
+    def __init__(self, pub_port, sub_port, topic, tag):
+        self.topic, self.tag = topic, tag
+        self.sub = Client("sub-" + tag)
+        self.sub.connect(sub_port)
+        self.sub.subscribe(topic, 1)
+        self.pub = Client("pub-" + tag)
+        self.pub.connect(pub_port)
+        self.sent = 0
+        self.stop = threading.Event()
+        self.error = None
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                self.pub.publish(self.topic, b"%s-%06d" % (self.tag.encode(), self.sent), 1, timeout=20)
+                self.sent += 1
+                time.sleep(0.01)
+        except Exception as e:  # noqa: BLE001 - reported by finish()
+            self.error = e
+
+    def finish(self, timeout=30):
+        self.stop.set()
+        self.t.join(30)
+        check(self.error is None, "publisher failed: %r" % self.error)
+        got = self.sub.expect(self.sent, timeout=timeout)
+        want = [b"%s-%06d" % (self.tag.encode(), i) for i in range(self.sent)]
+        check([m.payload for m in got] == want, "%s: all %d in order" % (self.tag, self.sent))
+        check(not self.sub.quiet(0.5), "%s: nothing extra" % self.tag)
+        return self.sent
+
+
+def test_rotation_under_traffic(workdir):
+    a, b = nodes(workdir, "rot", keyex=FAST)
+    wait_keyed([a, b])
+    r0 = (a.metric("mqseal_rotations_total"), b.metric("mqseal_rotations_total"))
+    ab = Stream(a.port, b.port, "rot/ab", "ab")
+    ba = Stream(b.port, a.port, "rot/ba", "ba")
+    eventually(lambda: a.metric("mqseal_rotations_total") >= r0[0] + 8 and
+               b.metric("mqseal_rotations_total") >= r0[1] + 8, 90, interval=0.5, msg="8 rotations on each node")
+    n1, n2 = ab.finish(), ba.finish()
+    for n in (a, b):
+        check(not dropped(n), "%s dropped nothing: %r" % (n.node_id, dropped(n)))
+        check(n.metric("mqseal_activations_total") >= 9, "%s activated each epoch" % n.node_id)
+    confirmed = a.output().count("confirmed by every live peer")
+    print("  %d + %d QoS 1 messages across >= 8 rotations per node, none lost; %d activations of a by "
+          "confirmation" % (n1, n2, confirmed))
+
+
+# ---------------------------------------------------------------- recovery without retained announcements
+
+def kick(port, client_id):
+    """Makes the broker disconnect the client with this id: a new connection with the same client id
+    takes the session over (MQTT-3.1.4-2); RabbitMQ does this cluster-wide."""
+    k = Client(client_id)
+    k.connect(port)
+    time.sleep(0.3)
+    k.disconnect()
+
+
+def last_rotation(node):
+    """Wall-clock time of the node's latest "epoch ... started" log line."""
+    stamps = [line.split()[0] for line in node.output().splitlines() if " started (" in line]
+    ts = stamps[-1]
+    return calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + float(ts[19:-1] or 0)
+
+
+def started_epochs(node):
+    return [int(line.split("epoch ")[1].split()[0]) for line in node.output().splitlines() if " started (" in line]
+
+
+def installed_since_reconnect(node, peer, epoch):
+    """node logged, after its latest key-exchange (re)connection, that it installed peer's epoch."""
+    lines = node.output().splitlines()
+    up = max(i for i, line in enumerate(lines) if "key-exchange connection" in line and " up" in line)
+    return any("peer %s keyed (epoch %d)" % (peer.node_id, epoch) in line for line in lines[up:])
+
+
+def test_peer_restart(workdir):
+    """b is killed and restarted: nothing retained reaches it (its '+' subscription gets no retained
+    announcement on RabbitMQ); its new announcement makes a re-issue, and traffic resumes."""
+    a, b = nodes(workdir, "rs", keyex={"interval_seconds": 4, "activation_seconds": 1})
+    wait_keyed([a, b])
+    b.kill()
+    b.start()
+    t = wait_keyed([a, b])
+    st = Stream(a.port, b.port, "rs/ab", "rs")
+    time.sleep(5.0)  # across one rotation of each
+    n = st.finish()
+    check(not dropped(b), "b dropped nothing: %r" % dropped(b))
+    print("  b killed and restarted: keyed again after %.2fs; %d QoS 1 messages after, none lost" % (t, n))
+
+
+def strict():
+    return os.environ.get("MQSEAL_CLUSTER_STRICT") == "1"
+
+
+def log_time(line):
+    ts = line.split()[0]
+    return calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + float(ts[19:-1] or 0)
+
+
+def test_broker_disconnect_while_peer_rotates(workdir):
+    """The broker drops b's key-exchange connection (client-id takeover) just before a rotates (a: T = 8 s,
+    jitter <= 0.4 s; b reconnects 1-2.25 s later; b: T = 120 s, so b does not rotate meanwhile). a's
+    announcement of its new epoch is published while b is away, and on RabbitMQ b does not get it when
+    it resubscribes (no retained delivery to '+'). b's reconnect announcement still names a's previous
+    epoch; for b to open a's messages, a must re-issue its new epoch for b (§7.4) within the 5 s that b
+    waits for an unknown key (R35).
+
+    KNOWN ISSUE (reported; docs/BROKERS.md): a does not re-issue, because its last announcement already
+    had an entry for b's current ephemeral key (keyex_maybe_reissue's wrapped_to check assumes that
+    announcement reaches b, as a retained message does on mosquitto). b never gets a's new epoch; a's
+    messages under it are dropped at b (unknown_key) until a's next rotation. With
+    MQSEAL_CLUSTER_STRICT=1 the test requires the correct behaviour; by default it checks that what
+    happens is exactly the known issue, and passes."""
+    a, b = nodes(workdir, "dis", keyex={"activation_seconds": 1},
+                 each={"a": {"interval_seconds": 8}, "b": {"interval_seconds": 120}})
+    wait_keyed([a, b])
+    st = Stream(a.port, b.port, "dis/ab", "dis")
+    time.sleep(1.0)
+    recon = b.metric("mqseal_control_reconnects_total")
+    eventually(lambda: time.time() < last_rotation(a) + 7.0, 12, interval=0.02, msg="a rotation just happened")
+    before = max(started_epochs(a))
+    while time.time() < last_rotation(a) + 7.4:
+        time.sleep(0.01)
+    kick(cluster().nodes[1].port, "mqseal-" + b.node_id)
+    eventually(lambda: b.metric("mqseal_control_reconnects_total") > recon, 10, msg="b saw the disconnect")
+    new = eventually(lambda: max(started_epochs(a)) if max(started_epochs(a)) > before else None, 10,
+                     msg="a rotated")
+    eventually(lambda: b.metric("mqseal_broker_connected") == 1, 10, msg="b reconnected")
+    lines = b.output().splitlines()
+    lost_at = max(log_time(x) for x in lines if "key-exchange connection lost" in x)
+    up_at = max(log_time(x) for x in lines if "key-exchange connection" in x and " up" in x)
+    check(lost_at < last_rotation(a) < up_at, "a rotated while b was away")
+    try:
+        eventually(lambda: installed_since_reconnect(b, a, new), 4, msg="b installed a's epoch %d" % new)
+        time.sleep(2.0)
+        n = st.finish()
+        check(not dropped(b), "b dropped nothing: %r" % dropped(b))
+        print("  b's key-exchange connection dropped while a rotated: a re-issued epoch %d; %d QoS 1 "
+              "messages, none lost" % (new, n))
+    except TestFailure as e:
+        if strict():
+            raise
+        st.stop.set()
+        st.t.join(30)
+        eventually(lambda: any(installed_since_reconnect(b, a, x) for x in range(new + 1, new + 20)), 15,
+                   msg="b keyed by a's next rotation")
+        got = st.sub.quiet(3.0)
+        lost = st.sent - len(got)
+        reasons = dropped(b)
+        # The known issue and nothing else: no re-issue of a's new epoch after b's reconnect; the
+        # messages under it dropped as unknown_key; none delivered twice or out of order.
+        check(("announced epoch %d rev 1 " % new) not in a.output(), "not the known issue: %s" % e)
+        check(lost > 0 and list(reasons) == ['mqseal_dropped_total{reason="unknown_key"}'] and
+              reasons['mqseal_dropped_total{reason="unknown_key"}'] == lost,
+              "not the known issue: lost %d, drops %r (%s)" % (lost, reasons, e))
+        nums = [int(m.payload.split(b"-")[1]) for m in got]
+        check(nums == sorted(set(nums)), "what arrived is in order, without duplicates")
+        print("  KNOWN ISSUE: a did not re-issue epoch %d after b's reconnect; %d of %d QoS 1 messages "
+              "dropped at b as unknown_key" % (new, lost, st.sent))
+
+
+def test_unknown_key_wait_bounded(workdir):
+    """A sealed message under a key that never comes (here forged at broker node 1) must be dropped
+    (unknown_key) after the 5 s wait of R35, and the device's later messages delivered.
+
+    KNOWN ISSUE (reported): session_keys_changed() resumes the waiting direction on every key change and
+    session_wait_() arms a fresh 5 s timer for the same head frame, so while keys change more often than
+    every 5 s (here rotations every 2 s; in a fleet of N peers with T = 3600 s, every 3600/N s) the frame
+    waits forever and the device receives nothing more. MQSEAL_CLUSTER_STRICT=1 requires the correct
+    behaviour; by default the test checks that the stall is exactly this, and passes."""
+    a, b = nodes(workdir, "uk", keyex=FAST)
+    wait_keyed([a, b])
+    sub = Client("uk-sub")
+    sub.connect(b.port)
+    sub.subscribe("uk/#", 1)
+    pub = Client("uk-pub")
+    pub.connect(a.port)
+    pub.publish("uk/x", b"before", 1)
+    check(sub.expect(1)[0].payload == b"before", "flowing")
+    forged = bytes([1, 0]) + os.urandom(8) + bytes(8) + os.urandom(32 + 16)  # §5.1, unknown key id
+    mallory = Client("uk-mallory")
+    mallory.connect(cluster().nodes[0].port)
+    mallory.publish("uk/x", forged, 1)
+    for i in range(5):
+        pub.publish("uk/x", b"after-%d" % i, 1)
+    try:
+        got = sub.expect(5, timeout=12)
+        check([m.payload for m in got] == [b"after-%d" % i for i in range(5)], "later messages delivered")
+        check(dropped(b) == {'mqseal_dropped_total{reason="unknown_key"}': 1.0},
+              "one unknown_key drop: %r" % dropped(b))
+        print("  a message under an unknown key was dropped after the wait; the stream went on")
+    except TestFailure as e:
+        if strict():
+            raise
+        check(not dropped(b) and b.metric("mqseal_rotations_total") >= 5, "not the known issue: %s; drops %r"
+              % (e, dropped(b)))
+        print("  KNOWN ISSUE: the unknown-key wait restarts on every key change: after 12 s (6 rotations) "
+              "the forged message still blocks the device's stream; nothing dropped")
+
+
+def rabbit_user(node, user, password, prefix):
+    """A RabbitMQ user for the mqseal node whose node_id is user, with the topic permissions of
+    docs/BROKERS.md: publish <prefix>/keyex/<id> and <prefix>/ack/<peer>/<id>, subscribe
+    <prefix>/keyex/+ and <prefix>/ack/<id>/+ (as AMQP routing keys: '/' is '.', '+' is '*')."""
+    p = prefix.replace(".", "\\.")
+    node.ctl("add_user", user, password)
+    node.ctl("set_permissions", "-p", "/", user, ".*", ".*", ".*")
+    node.ctl("set_topic_permissions", "-p", "/", user, "amq.topic",
+             "^%s\\.(keyex|ack\\.[^.]+)\\.{username}$" % p, "^%s\\.(keyex\\.\\*|ack\\.{username}\\.\\*)$" % p)
+
+
+def test_topic_permissions(workdir):
+    """The RabbitMQ topic permissions of BROKERS.md: the nodes key and exchange sealed traffic with
+    them; with a node's credentials nothing else is possible (RabbitMQ 3.10 closes the connection on a
+    refused SUBSCRIBE or PUBLISH)."""
+    n1, n2 = cluster().nodes
+    prefix = "mqseal-acl"
+    for u in ("acl-a", "acl-b"):
+        rabbit_user(n1, u, "pw-" + u, prefix)
+    a, b = nodes(workdir, "acl", each={"a": {"username": "acl-a", "password": "pw-acl-a"},
+                                       "b": {"username": "acl-b", "password": "pw-acl-b"}})
+    wait_keyed([a, b])
+    sub = Client("acl-sub")
+    sub.connect(b.port)
+    sub.subscribe("acl/#", 1)
+    pub = Client("acl-pub")
+    pub.connect(a.port)
+    pub.publish("acl/x", b"with permissions", 1)
+    check(sub.expect(1)[0].payload == b"with permissions", "sealed traffic flows")
+
+    def as_b(what, fn, allowed):
+        m = Client("acl-try-%d" % time.monotonic_ns())
+        m.c.username_pw_set("acl-b", "pw-acl-b")
+        m.connect(n2.port)
+        try:
+            fn(m)
+            ok = True
+        except TestFailure:
+            ok = False
+        closed = m.disconnected.wait(0.5 if ok else 3.0)
+        check(ok == allowed and closed != allowed, "%s with b's credentials: %s" % (
+            what, "allowed" if allowed else "refused"))
+        m.disconnect()
+    as_b("subscribe keyex/+", lambda m: m.subscribe(prefix + "/keyex/+", 1, timeout=3), True)
+    as_b("subscribe ack/acl-b/+", lambda m: m.subscribe(prefix + "/ack/acl-b/+", 1, timeout=3), True)
+    as_b("publish keyex/acl-b", lambda m: m.publish(prefix + "/keyex/acl-b", b"x", 1, timeout=3), True)
+    as_b("publish ack/acl-a/acl-b", lambda m: m.publish(prefix + "/ack/acl-a/acl-b", b"x", 1, timeout=3), True)
+    as_b("subscribe ack/acl-a/+ (a's confirmations)", lambda m: m.subscribe(prefix + "/ack/acl-a/+", 1, timeout=3),
+         False)
+    as_b("subscribe #", lambda m: m.subscribe("#", 1, timeout=3), False)
+    as_b("publish keyex/acl-a (impersonation)", lambda m: m.publish(prefix + "/keyex/acl-a", b"x", 1, timeout=3),
+         False)
+    as_b("publish ack/acl-b/acl-a", lambda m: m.publish(prefix + "/ack/acl-b/acl-a", b"x", 1, timeout=3), False)
+    as_b("publish a data topic", lambda m: m.publish("acl/x", b"x", 1, timeout=3), False)
+    check(keyed(a) and keyed(b), "still keyed")
+    print("  topic permissions: the nodes keyed; with b's credentials 4 allowed, 5 refused as documented")
+
+
+def test_dot_in_topic_fails_closed(workdir):
+    """RabbitMQ maps MQTT '/' to AMQP '.', and a '.' inside a level becomes a level separator: a topic
+    'dot/a.b' is delivered as 'dot/a/b'. The topic is in the AAD (§5.4), so the receiving node drops
+    the message (auth) instead of delivering it under a topic the publisher did not use."""
+    a, b = nodes(workdir, "dot")
+    wait_keyed([a, b])
+    sub = Client("dot-sub")
+    sub.connect(b.port)
+    sub.subscribe("dot/#", 1)
+    eve = eavesdroppers("dot/#")[1]
+    pub = Client("dot-pub")
+    pub.connect(a.port)
+    pub.publish("dot/a.b", b"dotted", 1)
+    seen = eve.expect(1)
+    check(seen[0].topic == "dot/a/b", "the broker rewrote the topic: %r" % seen)
+    eventually(lambda: b.metric('mqseal_dropped_total{reason="auth"}') >= 1, 5, msg="dropped as auth")
+    check(sub.quiet(1.0) == [], "nothing delivered")
+    pub.publish("dot/a-b", b"dashed", 1)
+    check(sub.expect(1)[0].payload == b"dashed", "a topic without '.' goes through")
+    # A node id with a '.': its announcement topic mqseal-dotid/keyex/x.a has four AMQP words and
+    # matches no peer's '<prefix>/keyex/+'. Nothing is received, nothing keys.
+    x, y = nodes(os.path.join(workdir, "ids"), "dotid", ids=("x.a", "x.b"))
+    time.sleep(5.0)
+    for n in (x, y):
+        m = n.metrics()
+        check(m.get("mqseal_peers_keyed") == 0 and m.get("mqseal_announcements_accepted_total", 0) == 0,
+              "%s cannot key over RabbitMQ with a '.' in the ids" % n.node_id)
+    print("  '.' in a topic: rewritten by the broker, dropped (auth); '.' in node ids: never keyed")
+
+
+if __name__ == "__main__":
+    run([test_broker_facts, test_keyed_across_nodes_either_order, test_sealed_round_trip_qos0_qos1,
+         test_rotation_under_traffic, test_peer_restart, test_broker_disconnect_while_peer_rotates,
+         test_unknown_key_wait_bounded, test_topic_permissions, test_dot_in_topic_fails_closed])
