@@ -423,6 +423,42 @@ def test_subscriber_stops_reading(workdir):
     stuck.close()
 
 
+# ---------------------------------------------------------------- a retained message under an erased key
+
+def test_stale_retained_does_not_stall_device(workdir):
+    """A retained message sealed under a key the receiving node has since erased (its sender
+    stopped, so nobody re-seals it) is dropped; meanwhile the device's other traffic (SUBACK,
+    PINGRESP, fresh messages) must keep flowing within its keepalive."""
+    conf = {"keyex": {"interval_seconds": 2, "activation_seconds": 1}}
+    broker, (a, b) = pair(workdir, conf=conf)
+    old = Client("old-pub")
+    old.connect(a.port)
+    old.publish("faults/ret/old", b"sealed-before-the-stop", 1, retain=True)
+    old.disconnect()
+    a.stop()  # the sender goes away: its retained value stays at the broker, sealed under its key
+    time.sleep(4)  # b erases a's keys 1.5 x interval (3 s) after installing them
+    dev = Client("ka2-sub")
+    dev.connect(b.port, keepalive=2)
+    t0 = time.monotonic()
+    dev.subscribe("faults/ret/#", 1)
+    t1 = time.monotonic()
+    try:
+        dev.subscribe("faults/other", 1, timeout=4)
+        suback = time.monotonic() - t1
+    except AssertionError:
+        suback = None
+    alive = not dev.disconnected.wait(6)
+    dropped = {k: v for k, v in b.metrics().items() if k.startswith("mqseal_dropped_total") and v}
+    print("  stale retained value: first SUBACK %.2f s, second SUBACK %s, device (keepalive 2) %s; dropped %r"
+          % (t1 - t0, "%.2f s" % suback if suback is not None else "not within 4 s",
+             "still connected after 6 s" if alive else "disconnected", dropped))
+    check(suback is not None, "the second SUBACK came within 4 s (not held behind the stale message)")
+    check(alive, "the device with keepalive 2 stayed connected (its PINGRESPs were not held)")
+    check(sum(dropped.values()) >= 1, "the stale message was dropped and counted")
+    dev.disconnect()
+    stop_clean(b)
+
+
 # ---------------------------------------------------------------- a peer with a wrong clock
 
 def faketime_env(offset):
@@ -507,4 +543,4 @@ def captured_retained(broker, topic):
 
 if __name__ == "__main__":
     run([test_broker_killed_and_restarted, test_publisher_node_killed_and_restarted, test_broker_stopped_under_load,
-         test_subscriber_stops_reading, test_peer_clock_skew])
+         test_subscriber_stops_reading, test_stale_retained_does_not_stall_device, test_peer_clock_skew])
