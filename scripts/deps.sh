@@ -10,7 +10,7 @@ set -euo pipefail
 runtime=(libevent-2.1-7 libevent-core-2.1-7 libevent-extra-2.1-7 libevent-openssl-2.1-7 libssl3 libmosquitto1 libconfig9
          ca-certificates)
 build=(build-essential cmake pkg-config libevent-dev libssl-dev libmosquitto-dev libconfig-dev
-       clang libclang-rt-14-dev openssl cppcheck)
+       clang libclang-rt-14-dev clang-tidy openssl cppcheck)
 tests=(mosquitto mosquitto-clients python3 python3-paho-mqtt python3-cryptography procps iproute2 curl
        stunnel4 docker-compose rabbitmq-server valgrind)
 bench=(gnuplot-nox)
