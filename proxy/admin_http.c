@@ -68,6 +68,8 @@ static void admin_sealing(struct evbuffer *b, const struct stats *st)
 	metric_label(b, "mqseal_plaintext_total", "direction", "out", st->plaintext_out);
 	metric_label(b, "mqseal_plaintext_total", "direction", "in", st->plaintext_in);
 	metric(b, "mqseal_held_total", "counter", "Publishes held while no key was ready.", st->held);
+	metric(b, "mqseal_held_incoming_total", "counter",
+	       "Incoming sealed messages kept aside until their key was announced.", st->held_incoming);
 	metric(b, "mqseal_refused_total", "counter", "Publishes refused (hold limits or size).", st->refused);
 	metric(b, "mqseal_denied_total", "counter", "Packets refused by the topic deny policy.", st->denied);
 	metric_head(b, "mqseal_dropped_total", "counter", "Incoming sealed messages not delivered, by reason.");

@@ -13,6 +13,7 @@
 #include "mqtt_alias.h"
 #include "mqtt_codec.h"
 #include "mqtt_frame.h"
+#include "stats.h"
 #include "session.h"
 
 /* Backpressure: when the other side's output queue passes HIGH, stop reading this side; resume
@@ -39,6 +40,16 @@ struct pid_set {
 	uint16_t n, cap;
 };
 
+/* An incoming sealed PUBLISH whose key is not known yet (session_held.c). */
+struct held;
+
+/* What became of an incoming sealed PUBLISH (session_open_down_). */
+enum down_verdict {
+	DOWN_DONE,  /* delivered to the device, or dropped (counted, acked for it) */
+	DOWN_HOLD,  /* its key id is unknown: keep it aside for a while */
+	DOWN_ERROR, /* out of memory: the session is being closed */
+};
+
 /* A SUBSCRIBE relayed without its denied filters: the SUBACK gets failure codes put back. */
 struct sub_fix {
 	struct sub_fix *next;
@@ -63,13 +74,16 @@ struct session {
 	struct event *free_ev;       /* deferred free */
 	struct mqtt_alias *alias[2]; /* Topic Alias tables, per direction */
 	/* sealing (session_seal.c) */
-	struct event *wait_timer[2]; /* created on first use */
+	struct event *wait_timer;    /* a device publish waiting for a key (created on first use) */
+	struct held *held;           /* incoming sealed messages waiting for their key (FIFO) */
+	struct held **held_tail;
+	struct event *held_timer;    /* the oldest held message's deadline (created on first use) */
+	size_t held_count, held_bytes;
 	struct sub_fix *subfix;      /* SUBSCRIBEs relayed without their denied filters */
 	struct devstate *devstate;   /* replay state of this client id (devstate.h) */
 	struct pid_set q2_local;     /* device QoS 2 publishes answered by mqseal (denied/refused) */
 	struct pid_set q2_behalf;    /* broker QoS 2 publishes acknowledged by mqseal for the device */
 	struct pid_set up_inflight;  /* device QoS 1/2 publishes relayed, not yet acked by the broker */
-	uint64_t nowait_until;       /* broker side: after an unknown-key timeout, drop at once until */
 	enum session_state state;
 	uint32_t broker_max_packet;  /* CONNACK Maximum Packet Size (level 5); 0 = none */
 	uint16_t keepalive;
@@ -77,7 +91,7 @@ struct session {
 	bool got_connack;
 	bool lingering;              /* draining done, FIN sent: discarding device input until it closes */
 	bool paused[2];              /* reading of the source of this direction stopped */
-	bool waiting[2];             /* the head frame of this direction waits for a key */
+	bool waiting[2];             /* the head frame waits for a key (device side only, see session_wait_) */
 	bool hold_expired;           /* device side waited seal.hold_seconds: refuse until keys exist */
 	bool stopping;               /* node shutdown: close once up_inflight is empty */
 	bool persistent;             /* the broker keeps the session after the connection */
@@ -119,6 +133,18 @@ int session_suback_down_(struct session *s, const struct mqtt_frame *f, const ui
 int session_pubrel_local_(struct session *s, enum session_dir d, const struct mqtt_frame *f,
 			  const uint8_t *bytes);
 void session_wait_(struct session *s, enum session_dir d);
+/* Opens an incoming sealed PUBLISH for the device; may_hold: an unknown key id gives DOWN_HOLD
+ * instead of a drop. */
+enum down_verdict session_open_down_(struct session *s, const struct mqtt_publish *p, struct mqtt_buf topic,
+				     bool may_hold);
+void session_drop_down_(struct session *s, const struct mqtt_publish *p, struct mqtt_buf topic,
+			enum stats_drop reason);
+/* session_held.c: holding incoming messages aside until their key is announced (R35). */
+int session_hold_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes, struct mqtt_buf topic);
+/* Is a message on this topic held (a new one on it must queue behind)? */
+bool session_held_topic_(const struct session *s, struct mqtt_buf topic);
+void session_held_retry_(struct session *s);
+void session_held_free_(struct session *s);
 /* A device publish went to the broker / the broker acknowledged one (shutdown waits for these). */
 void session_inflight_add_(struct session *s, const struct mqtt_publish *p);
 void session_inflight_done_(struct session *s, uint16_t pid);

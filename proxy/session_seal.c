@@ -15,8 +15,6 @@
 #include "stats.h"
 #include "../conf/conf.h"
 
-#define SESSION_UNKNOWN_KEY_WAIT_S 5   /* R35 */
-#define SESSION_NOWAIT_MS 30000        /* after an unknown-key timeout, no waiting for this long */
 #define REASON_NOT_AUTHORIZED 0x87
 #define REASON_QUOTA_EXCEEDED 0x97
 #define REASON_PACKET_TOO_LARGE 0x95
@@ -67,11 +65,9 @@ static bool pid_set_take(struct pid_set *ps, uint16_t id)
 
 void session_seal_free_(struct session *s)
 {
-	int d;
-
-	for (d = 0; d < 2; d++)
-		if (s->wait_timer[d])
-			event_free(s->wait_timer[d]);
+	if (s->wait_timer)
+		event_free(s->wait_timer);
+	session_held_free_(s);
 	free(s->q2_local.ids);
 	free(s->q2_behalf.ids);
 	free(s->up_inflight.ids);
@@ -252,8 +248,9 @@ int session_connect_up_(struct session *s, const struct mqtt_frame *f, const str
 
 /* ---- broker -> device ---- */
 
-static int session_drop_down(struct session *s, const struct mqtt_frame *f, const struct mqtt_publish *p,
-			     struct mqtt_buf topic, enum stats_drop reason)
+/* Not delivered: counted, logged (rate-limited), and acknowledged to the broker for the device. */
+void session_drop_down_(struct session *s, const struct mqtt_publish *p, struct mqtt_buf topic,
+			enum stats_drop reason)
 {
 	static struct log_limit lim;
 	char what[96];
@@ -262,55 +259,73 @@ static int session_drop_down(struct session *s, const struct mqtt_frame *f, cons
 	snprintf(what, sizeof(what), "dropped a sealed message (%s)", stats_drop_name(reason));
 	session_log_topic(s, &lim, what, topic);
 	session_ack_behalf(s, p);
-	session_discard_(s, DIR_DOWN, f->total);
-	return s->state < SESSION_DRAINING ? 0 : -1;
+}
+
+enum down_verdict session_open_down_(struct session *s, const struct mqtt_publish *p, struct mqtt_buf topic,
+				     bool may_hold)
+{
+	enum stats_drop reason = DROP_MALFORMED;
+	struct evbuffer *out = bufferevent_get_output(s->dev);
+	size_t before = evbuffer_get_length(out);
+
+	switch (seal_open(s->ctx->seal, s->devstate, s->level, p, topic, out, &reason)) {
+	case SEAL_OK:
+		s->ctx->stats->bytes_to_device += session_added(out, before);
+		return DOWN_DONE;
+	case SEAL_SUPPRESS:
+		session_ack_behalf(s, p);
+		return DOWN_DONE;
+	case SEAL_UNKNOWN_KEY:
+		if (may_hold)
+			return DOWN_HOLD;
+		reason = DROP_UNKNOWN_KEY;
+		break;
+	case SEAL_DROP:
+	case SEAL_TOO_LARGE:
+		break;
+	default:
+		session_abort_(s, DIR_DOWN, "out of memory opening a PUBLISH");
+		return DOWN_ERROR;
+	}
+	session_drop_down_(s, p, topic, reason);
+	return DOWN_DONE;
 }
 
 int session_publish_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
 			  const struct mqtt_publish *p, struct mqtt_buf topic)
 {
-	enum stats_drop reason = DROP_MALFORMED;
 	struct evbuffer *out = bufferevent_get_output(s->dev);
 	size_t before = evbuffer_get_length(out);
-	enum seal_rc rc;
+	enum down_verdict v;
 
-	(void)bytes;
 	switch (session_class(s, topic)) {
 	case POLICY_DENIED:
-		return session_drop_down(s, f, p, topic, DROP_POLICY);
+		session_drop_down_(s, p, topic, DROP_POLICY);
+		break;
 	case POLICY_PLAINTEXT:
 		s->ctx->stats->plaintext_in++;
 		if (p->topic.len > 0) {
 			session_forward_(s, DIR_DOWN, f->total);
 			return 0;
 		}
-		rc = seal_plain_full_topic(s->level, p, topic, out);
+		if (seal_plain_full_topic(s->level, p, topic, out) != SEAL_OK) {
+			session_abort_(s, DIR_DOWN, "out of memory relaying a PUBLISH");
+			return -1;
+		}
+		s->ctx->stats->bytes_to_device += session_added(out, before);
 		break;
 	case POLICY_SEALED:
 	default:
-		rc = seal_open(s->ctx->seal, s->devstate, s->level, p, topic, out, &reason);
+		/* While an older message on this topic waits for its key, a later one queues behind it. */
+		v = session_held_topic_(s, topic) ? DOWN_HOLD : session_open_down_(s, p, topic, true);
+		if (v == DOWN_ERROR)
+			return -1;
+		if (v == DOWN_HOLD && session_hold_down_(s, f, bytes, topic) != 0)
+			session_drop_down_(s, p, topic, DROP_UNKNOWN_KEY); /* the waiting room is full */
 		break;
 	}
-	switch (rc) {
-	case SEAL_OK:
-		s->ctx->stats->bytes_to_device += session_added(out, before);
-		session_discard_(s, DIR_DOWN, f->total);
-		return 0;
-	case SEAL_SUPPRESS:
-		session_ack_behalf(s, p);
-		session_discard_(s, DIR_DOWN, f->total);
-		return 0;
-	case SEAL_UNKNOWN_KEY:
-		if (clock_mono_ms() >= s->nowait_until)
-			return 1;
-		return session_drop_down(s, f, p, topic, DROP_UNKNOWN_KEY);
-	case SEAL_DROP:
-	case SEAL_TOO_LARGE:
-		return session_drop_down(s, f, p, topic, reason);
-	default:
-		session_abort_(s, DIR_DOWN, "out of memory opening a PUBLISH");
-		return -1;
-	}
+	session_discard_(s, DIR_DOWN, f->total);
+	return s->state < SESSION_DRAINING ? 0 : -1;
 }
 
 /* ---- subscriptions ---- */
@@ -525,47 +540,35 @@ void session_shutdown(struct session *s)
 
 /* ---- waiting for keys ---- */
 
-static void session_wait_expired(struct session *s, enum session_dir d)
-{
-	if (!s->waiting[d] || s->state >= SESSION_DRAINING)
-		return;
-	s->waiting[d] = false;
-	if (d == DIR_UP)
-		s->hold_expired = true;
-	else
-		s->nowait_until = clock_mono_ms() + SESSION_NOWAIT_MS;
-	session_resume_(s, d);
-}
-
 static void session_on_wait_up(evutil_socket_t fd, short what, void *arg)
 {
-	(void)fd;
-	(void)what;
-	session_wait_expired(arg, DIR_UP);
-}
+	struct session *s = arg;
 
-static void session_on_wait_down(evutil_socket_t fd, short what, void *arg)
-{
 	(void)fd;
 	(void)what;
-	session_wait_expired(arg, DIR_DOWN);
+	if (!s->waiting[DIR_UP] || s->state >= SESSION_DRAINING)
+		return;
+	s->waiting[DIR_UP] = false;
+	s->hold_expired = true; /* refused from now on until a key is ready */
+	session_resume_(s, DIR_UP);
 }
 
 void session_wait_(struct session *s, enum session_dir d)
 {
-	unsigned secs = d == DIR_UP ? s->ctx->conf->seal.hold_seconds : SESSION_UNKNOWN_KEY_WAIT_S;
-	struct timeval tv = {.tv_sec = (time_t)secs, .tv_usec = 0};
+	struct timeval tv = {.tv_sec = (time_t)s->ctx->conf->seal.hold_seconds, .tv_usec = 0};
 
-	if (!s->wait_timer[d]) {
-		s->wait_timer[d] = evtimer_new(s->ctx->base, d == DIR_UP ? session_on_wait_up : session_on_wait_down, s);
-		if (!s->wait_timer[d]) {
+	if (d != DIR_UP)
+		return; /* only the device's own publishes wait in line; incoming ones are held aside */
+	if (!s->wait_timer) {
+		s->wait_timer = evtimer_new(s->ctx->base, session_on_wait_up, s);
+		if (!s->wait_timer) {
 			session_abort_(s, d, "out of memory");
 			return;
 		}
 	}
 	s->waiting[d] = true;
-	bufferevent_disable(d == DIR_UP ? s->dev : s->up, EV_READ);
-	evtimer_add(s->wait_timer[d], &tv);
+	bufferevent_disable(s->dev, EV_READ);
+	evtimer_add(s->wait_timer, &tv);
 }
 
 void session_keys_changed(struct session *s)
@@ -576,13 +579,12 @@ void session_keys_changed(struct session *s)
 		return;
 	if (keyex_can_seal(s->ctx->keyex))
 		s->hold_expired = false;
-	for (d = 0; d < 2; d++) {
+	session_held_retry_(s);
+	for (d = 0; d < 2 && s->state < SESSION_DRAINING; d++) {
 		if (!s->waiting[d])
 			continue;
 		s->waiting[d] = false;
-		evtimer_del(s->wait_timer[d]);
+		evtimer_del(s->wait_timer);
 		session_resume_(s, (enum session_dir)d);
-		if (s->state >= SESSION_DRAINING)
-			return;
 	}
 }

@@ -47,6 +47,7 @@ struct stats {
 	/* sealing */
 	uint64_t sealed, opened, plaintext_out, plaintext_in;
 	uint64_t held, refused, denied;
+	uint64_t held_incoming;       /* incoming sealed messages kept aside until their key came */
 	uint64_t dropped[DROP__COUNT];
 	/* key exchange */
 	uint64_t rotations, activations, epochs_erased;
