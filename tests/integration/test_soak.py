@@ -31,7 +31,8 @@ SECONDS = int(os.environ.get("MQSEAL_SOAK_SECONDS", "60"))
 CHECKER = os.environ.get("MQSEAL_SOAK_CHECKER", "auto")
 FAST = {"keyex": {"interval_seconds": 5, "activation_seconds": 1}, "log": {"level": "info"}}
 VALGRIND = ["valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=definite",
-            "--errors-for-leak-kinds=definite", "--error-exitcode=99", "--num-callers=30"]
+            "--errors-for-leak-kinds=definite", "--error-exitcode=99", "--num-callers=30",
+            "--freelist-vol=2000000"]  # like ASan's quarantine: 20 MB of freed blocks looks like growth
 
 
 def checked_node(workdir, name, broker_port):
