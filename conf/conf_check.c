@@ -209,7 +209,8 @@ static void conf_check_warnings(struct conf_load_ *ld)
 				     "ignored: broker.tls.enabled is false");
 }
 
-/* A path as the operator would type it, quoted only when it has bytes that need it. */
+/* A path as the operator would type it, in full (messages are sized to fit), quoted only when it
+ * has bytes that need it. */
 static const char *conf_path_text(const char *path, char buf[static CONF_QUOTE_MAX])
 {
 	const char *p;
@@ -217,7 +218,7 @@ static const char *conf_path_text(const char *path, char buf[static CONF_QUOTE_M
 	for (p = path; *p; p++)
 		if (*p <= ' ' || *p == '"' || *p == '\\' || *p == 0x7f)
 			return conf_quote_(path, buf);
-	return strlen(path) < CONF_QUOTE_MAX - 8 ? path : conf_quote_(path, buf);
+	return path;
 }
 
 /* Stats the file an option names and reports when it is missing or of the wrong kind; returns

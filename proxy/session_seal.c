@@ -320,8 +320,11 @@ int session_publish_down_(struct session *s, const struct mqtt_frame *f, const u
 		v = session_held_topic_(s, topic) ? DOWN_HOLD : session_open_down_(s, p, topic, true);
 		if (v == DOWN_ERROR)
 			return -1;
-		if (v == DOWN_HOLD && session_hold_down_(s, f, bytes, topic) != 0)
-			session_drop_down_(s, p, topic, DROP_UNKNOWN_KEY); /* the waiting room is full */
+		/* A full waiting room: the newcomer is handled at once (delivered if it opens now, out of
+		 * order behind the waiting ones; dropped as unknown_key if its own key is missing). */
+		if (v == DOWN_HOLD && session_hold_down_(s, f, bytes, topic) != 0 &&
+		    session_open_down_(s, p, topic, false) == DOWN_ERROR)
+			return -1;
 		break;
 	}
 	session_discard_(s, DIR_DOWN, f->total);
