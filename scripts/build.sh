@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # build.sh - configures and builds one tree. Usage: scripts/build.sh [release|asan|fuzz] (default release)
+# TARGETS="a b" builds only those targets.
 #   release -> build/        asan -> build-asan/ (ASan+UBSan)      fuzz -> build-fuzz/ (clang, libFuzzer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +14,5 @@ fuzz) dir=build-fuzz; args=(-DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -D
 *) echo "usage: $0 [release|asan|fuzz]" >&2; exit 2 ;;
 esac
 cmake -S . -B "$dir" "${args[@]}" >/dev/null
-cmake --build "$dir" -j "$jobs"
+# shellcheck disable=SC2086
+cmake --build "$dir" -j "$jobs" ${TARGETS:+--target $TARGETS}

@@ -26,7 +26,8 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest --output-on-failure -j "$jobs" --timeout 600 ${CTEST_ARGS:-})
 
 step "fuzzing (${FUZZ_SECONDS}s per target)"
-scripts/build.sh fuzz
+fuzz_targets=$(for f in tests/fuzz/fuzz_*.c; do basename "$f" .c; done | tr '\n' ' ')
+TARGETS="$fuzz_targets" scripts/build.sh fuzz
 for f in build-fuzz/tests/fuzz_*; do
 	[ -x "$f" ] || continue
 	name=$(basename "$f")
