@@ -57,6 +57,7 @@ void keyex_reject_(struct keyex *kx, struct kx_peer *peer, int reason, const cha
 {
 	struct log_limit *lim = peer ? &peer->reject_log : &kx->log_reject;
 	unsigned suppressed = 0;
+	char note[LOG_NOTE_MAX];
 	char msg[256];
 	va_list ap;
 
@@ -68,7 +69,7 @@ void keyex_reject_(struct keyex *kx, struct kx_peer *peer, int reason, const cha
 	vsnprintf(msg, sizeof(msg), fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized) */
 	va_end(ap);
 	log_warn("keyex", "rejected %s: %s%s", stats_reject_name((enum stats_reject)reason), msg,
-		 suppressed ? " (similar lines suppressed)" : "");
+		 log_suppressed_note(suppressed, note));
 }
 
 void keyex_keys_changed_(struct keyex *kx)

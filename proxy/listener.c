@@ -33,6 +33,7 @@ static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd, s
 	struct listener *l = arg;
 	struct px_ctx *ctx = l->ctx;
 	unsigned suppressed = 0;
+	char note[LOG_NOTE_MAX];
 
 	(void)evl;
 	if (ctx->shutting_down) {
@@ -45,7 +46,7 @@ static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd, s
 		if (log_limit_allow(&l->reject_limit, clock_mono_ms(), &suppressed))
 			log_warn("listener", "refused a device connection: listen.max_connections = %u reached%s",
 				 ctx->conf->listen.max_connections,
-				 suppressed ? " (similar lines suppressed)" : "");
+				 log_suppressed_note(suppressed, note));
 		return;
 	}
 	session_new(ctx, fd, sa, salen);

@@ -130,3 +130,11 @@ bool log_limit_allow(struct log_limit *lim, uint64_t now_ms, unsigned *suppresse
 	lim->suppressed++;
 	return false;
 }
+
+const char *log_suppressed_note(unsigned suppressed, char buf[static LOG_NOTE_MAX])
+{
+	if (!suppressed)
+		return "";
+	snprintf(buf, LOG_NOTE_MAX, " (%u similar suppressed)", suppressed);
+	return buf;
+}

@@ -36,5 +36,8 @@ struct log_limit {
 /* Returns true if the caller should log now; *suppressed_before (if not NULL) gets the number of
  * lines suppressed in the previous window (to append "(N similar suppressed)"). */
 bool log_limit_allow(struct log_limit *lim, uint64_t now_ms, unsigned *suppressed_before);
+/* " (N similar suppressed)" for N > 0, else "": the tail of the first line after suppression. */
+#define LOG_NOTE_MAX 48
+const char *log_suppressed_note(unsigned suppressed, char buf[static LOG_NOTE_MAX]);
 
 #endif

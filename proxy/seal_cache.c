@@ -82,6 +82,7 @@ void seal_retained_put(struct seal *s, uint8_t level, const struct mqtt_publish 
 	size_t cap = (size_t)s->ctx->conf->seal.retained_cache_kb * 1024u;
 	struct seal_entry *e;
 	unsigned suppressed = 0;
+	char note[LOG_NOTE_MAX];
 
 	seal_retained_delete(s, topic); /* the old value is wrong now, whatever happens next */
 	e = seal_entry_new(level, p, topic);
@@ -89,7 +90,7 @@ void seal_retained_put(struct seal *s, uint8_t level, const struct mqtt_publish 
 		if (log_limit_allow(&s->cache_log, clock_mono_ms(), &suppressed))
 			log_warn("seal", "retained cache full (seal.retained_cache_kb = %u): the retained value of "
 				 "a topic will not survive key rotation%s", s->ctx->conf->seal.retained_cache_kb,
-				 suppressed ? " (similar lines suppressed)" : "");
+				 log_suppressed_note(suppressed, note));
 		if (e)
 			seal_entry_free_(e);
 		return;

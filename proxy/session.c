@@ -202,6 +202,7 @@ void session_abort_(struct session *s, enum session_dir d, const char *why)
 {
 	static struct log_limit lim;
 	unsigned suppressed = 0;
+	char note[LOG_NOTE_MAX];
 
 	if (s->state >= SESSION_DRAINING)
 		return;
@@ -209,7 +210,7 @@ void session_abort_(struct session *s, enum session_dir d, const char *why)
 	if (log_limit_allow(&lim, clock_mono_ms(), &suppressed))
 		log_emit(LOG_WARN, "session", s->peer, s->client[0] ? s->client : NULL,
 			 "closing connection: %s from the %s%s", why, d == DIR_UP ? "device" : "broker",
-			 suppressed ? " (similar lines suppressed)" : "");
+			 log_suppressed_note(suppressed, note));
 	/* The misbehaving side is cut at once; the other side gets what is already queued. */
 	if (d == DIR_UP) {
 		session_drop_side(&s->dev);

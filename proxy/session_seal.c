@@ -129,11 +129,12 @@ static int session_refuse_up(struct session *s, const struct mqtt_frame *f, cons
 static void session_log_topic(struct session *s, struct log_limit *lim, const char *what, struct mqtt_buf topic)
 {
 	unsigned suppressed = 0;
+	char note[LOG_NOTE_MAX];
 
 	if (log_limit_allow(lim, clock_mono_ms(), &suppressed))
 		log_emit(LOG_WARN, "seal", s->peer, s->client[0] ? s->client : NULL, "%s: topic %.*s%s", what,
 			 (int)(topic.len > 200 ? 200 : topic.len), (const char *)topic.p,
-			 suppressed ? " (similar lines suppressed)" : "");
+			 log_suppressed_note(suppressed, note));
 }
 
 static enum policy_class session_class(struct session *s, struct mqtt_buf topic)

@@ -145,6 +145,7 @@ void upstream_on_failed_(struct session *s, short what)
 {
 	static struct log_limit lim;
 	unsigned suppressed = 0;
+	char note[LOG_NOTE_MAX];
 	char why[320];
 
 	s->ctx->stats->upstream_failures++;
@@ -152,7 +153,7 @@ void upstream_on_failed_(struct session *s, short what)
 	if (log_limit_allow(&lim, clock_mono_ms(), &suppressed))
 		log_emit(LOG_WARN, "upstream", s->peer, s->client[0] ? s->client : NULL,
 			 "broker %s:%u unreachable (%s); refusing the device%s", s->ctx->conf->broker.host,
-			 s->ctx->conf->broker.port, why, suppressed ? " (similar lines suppressed)" : "");
+			 s->ctx->conf->broker.port, why, log_suppressed_note(suppressed, note));
 	/* 3.1.1: 0x03 Server unavailable; 5.0: 0x88 Server unavailable. */
 	session_refuse_connect_(s, 0x03, 0x88, "broker unreachable");
 }
