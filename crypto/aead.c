@@ -122,37 +122,92 @@ static int aead_update(EVP_CIPHER_CTX *ctx, uint8_t *out, const uint8_t *in, siz
 	return 1;
 }
 
-static int aead_feed_aad(EVP_CIPHER_CTX *ctx, const struct aead_part *aad, size_t naad)
-{
-	size_t i;
+/* Each EVP_CipherUpdate call costs about 400 instructions on OpenSSL 3.0 whatever its length
+ * (dispatch into the provider, GCM's partial-block bookkeeping; measured with callgrind, see
+ * bench/results/crypto.md): more than AES-GCM itself spends on a 64-byte message, and the envelope
+ * hands over 4 AAD and up to 5 plaintext pieces. So consecutive pieces that fit AEAD_GATHER bytes
+ * together are copied into a stack buffer and go through in one call (a sealed 64-byte envelope:
+ * 2 calls instead of 8, a third fewer instructions). A piece is copied only when a neighbour joins
+ * it: a lone piece, and any longer one, goes straight through, so a large payload is never copied.
+ * 512 bytes: copying that much costs less than the call it saves. */
+#define AEAD_GATHER 512
 
-	for (i = 0; i < naad; i++)
-		if (!aead_update(ctx, NULL, aad[i].data, aad[i].len))
-			return 0;
+struct aead_feed {
+	EVP_CIPHER_CTX *ctx;
+	uint8_t *out;	    /* where the next output byte goes; NULL while feeding AAD */
+	const uint8_t *run; /* the bytes waiting: one caller's piece, or buf */
+	size_t used;	    /* how many */
+	size_t dirty;	    /* how much of buf was ever written: erased at the end, it held plaintext */
+	uint8_t buf[AEAD_GATHER];
+};
+
+static int aead_feed_flush(struct aead_feed *f)
+{
+	int ok = aead_update(f->ctx, f->out, f->run, f->used);
+
+	if (f->out)
+		f->out += f->used;
+	f->used = 0;
+	return ok;
+}
+
+/* Queues a piece after the waiting bytes, joining them in buf when both fit, or else sends the
+ * waiting bytes first. Output stays in order. */
+static int aead_feed_put(struct aead_feed *f, const uint8_t *in, size_t len)
+{
+	if (len == 0)
+		return 1;
+	/* The waiting bytes may be one caller's piece longer than buf. */
+	if (f->used && f->used < sizeof(f->buf) && len <= sizeof(f->buf) - f->used) {
+		if (f->run != f->buf)
+			memmove(f->buf, f->run, f->used);
+		memcpy(f->buf + f->used, in, len);
+		f->run = f->buf;
+		f->used += len;
+		if (f->used > f->dirty)
+			f->dirty = f->used;
+		return 1;
+	}
+	if (f->used && !aead_feed_flush(f))
+		return 0;
+	f->run = in;
+	f->used = len;
 	return 1;
 }
 
-/* Encrypts the pieces straight into ct, one after the other: nothing is copied together. */
-static int aead_feed_pt(EVP_CIPHER_CTX *ctx, const struct aead_part *pt, size_t npt, uint8_t *ct)
+static int aead_feed_aad(struct aead_feed *f, const struct aead_part *aad, size_t naad)
+{
+	size_t i;
+
+	f->out = NULL;
+	for (i = 0; i < naad; i++)
+		if (!aead_feed_put(f, aad[i].data, aad[i].len))
+			return 0;
+	return aead_feed_flush(f);
+}
+
+/* Encrypts the pieces into ct, one after the other (long pieces are not copied together). */
+static int aead_feed_pt(struct aead_feed *f, const struct aead_part *pt, size_t npt, uint8_t *ct)
 {
 	uint8_t fin[16]; /* GCM's Final writes nothing; EVP wants a buffer anyway */
-	size_t i, off = 0;
+	size_t i;
 	int outl;
 
-	for (i = 0; i < npt; i++) {
-		if (pt[i].len && !aead_update(ctx, ct + off, pt[i].data, pt[i].len))
+	f->out = ct;
+	for (i = 0; i < npt; i++)
+		if (!aead_feed_put(f, pt[i].data, pt[i].len))
 			return 0;
-		off += pt[i].len;
-	}
-	return EVP_EncryptFinal_ex(ctx, fin, &outl) == 1 && outl == 0;
+	return aead_feed_flush(f) && EVP_EncryptFinal_ex(f->ctx, fin, &outl) == 1 && outl == 0;
 }
 
 enum px_err aead_seal(struct aead_key *key, uint64_t counter, const struct aead_part *aad, size_t naad,
 		      const struct aead_part *pt, size_t npt, uint8_t *ct, uint8_t tag[static AEAD_TAG_LEN])
 {
+	struct aead_feed f;
 	uint8_t nonce[AEAD_IV_LEN];
 	size_t aad_len, total;
 	enum px_err rc;
+	int ok;
 
 	if (!key)
 		return PX_ERR_INVAL;
@@ -162,9 +217,14 @@ enum px_err aead_seal(struct aead_key *key, uint64_t counter, const struct aead_
 	if (!ct && total)
 		return PX_ERR_INVAL;
 	aead_nonce(key, counter, nonce);
-	if (EVP_EncryptInit_ex2(key->enc, NULL, NULL, nonce, NULL) != 1 ||
-	    !aead_feed_aad(key->enc, aad, naad) || !aead_feed_pt(key->enc, pt, npt, ct) ||
-	    EVP_CIPHER_CTX_ctrl(key->enc, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_LEN, tag) != 1) {
+	f.ctx = key->enc;
+	f.run = NULL;
+	f.used = f.dirty = 0;
+	ok = EVP_EncryptInit_ex2(key->enc, NULL, NULL, nonce, NULL) == 1 && aead_feed_aad(&f, aad, naad) &&
+	     aead_feed_pt(&f, pt, npt, ct) &&
+	     EVP_CIPHER_CTX_ctrl(key->enc, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_LEN, tag) == 1;
+	OPENSSL_cleanse(f.buf, f.dirty);
+	if (!ok) {
 		/* Nothing half-made leaves: no partial ciphertext, no tag. */
 		if (total)
 			OPENSSL_cleanse(ct, total);
@@ -181,11 +241,14 @@ static int aead_decrypt(struct aead_key *key, const uint8_t nonce[static AEAD_IV
 {
 	/* EVP_CIPHER_CTX_ctrl takes a non-const pointer; give it our own copy of the tag. */
 	uint8_t want[AEAD_TAG_LEN], fin[16];
+	struct aead_feed f;
 	int finl = 0;
 
 	memcpy(want, tag, AEAD_TAG_LEN);
-	if (EVP_DecryptInit_ex2(key->dec, NULL, NULL, nonce, NULL) != 1 ||
-	    !aead_feed_aad(key->dec, aad, naad))
+	f.ctx = key->dec;
+	f.run = NULL;
+	f.used = f.dirty = 0;
+	if (EVP_DecryptInit_ex2(key->dec, NULL, NULL, nonce, NULL) != 1 || !aead_feed_aad(&f, aad, naad))
 		return 0;
 	if (ct_len && !aead_update(key->dec, pt, ct, ct_len))
 		return 0;
