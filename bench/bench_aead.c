@@ -6,7 +6,8 @@
  * Output: one JSON line per (op, size), op in "seal", "open", "evp":
  *   {"op":"seal","size":64,"ns_per_msg":123.4,"mb_per_s":518.7,"msgs":8100000}
  * mb_per_s counts plaintext bytes in units of 10^6 per second (as `openssl speed` reports kB as
- * 1000 bytes). Usage: bench_aead [seconds per measurement, default 1]. Not a test. */
+ * 1000 bytes). Usage: bench_aead [--size N] [seconds per measurement, default 1]; --size N measures
+ * only messages of N bytes (for a profiler run). Not a test. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,29 +145,54 @@ static int setup(struct aead_state *as, struct evp_state *es, EVP_CIPHER **ciphe
 	return 0;
 }
 
+/* [--size N] [seconds]: N restricts the run to one message size (for a profiler run). */
+static int parse_args(int argc, char **argv, size_t *size, double *seconds)
+{
+	char *end;
+	long n;
+	int arg = 1;
+
+	if (arg + 1 < argc && strcmp(argv[arg], "--size") == 0) {
+		n = strtol(argv[arg + 1], &end, 10);
+		if (*end != '\0' || n < 1 || n > BENCH_MAX)
+			return -1;
+		*size = (size_t)n;
+		arg += 2;
+	}
+	if (arg < argc) {
+		*seconds = strtod(argv[arg++], &end);
+		if (*end != '\0' || !(*seconds > 0 && *seconds < 3600))
+			return -1;
+	}
+	return arg < argc ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const size_t sizes[] = {64, 1024, 16384};
 	static struct aead_state as;
 	static struct evp_state es;
 	EVP_CIPHER *cipher = NULL;
-	double seconds = argc > 1 ? strtod(argv[1], NULL) : 1.0;
+	double seconds = 1.0;
 	int rc = 1;
-	size_t i, j;
+	size_t i, j, nsizes, only = 0;
+	const size_t *list;
 	const struct bench_op ops[] = {
 		{"seal", run_seal, &as}, {"open", run_open, &as}, {"evp", run_evp, &es}};
 
-	if (!(seconds > 0 && seconds < 3600)) {
-		fprintf(stderr, "usage: %s [seconds per measurement]\n", argv[0]);
+	if (parse_args(argc, argv, &only, &seconds) != 0) {
+		fprintf(stderr, "usage: %s [--size N] [seconds per measurement]\n", argv[0]);
 		return 2;
 	}
+	list = only ? &only : sizes;
+	nsizes = only ? 1 : sizeof(sizes) / sizeof(sizes[0]);
 	if (setup(&as, &es, &cipher) != 0) {
 		fprintf(stderr, "bench_aead: setup failed\n");
 		goto out;
 	}
-	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+	for (i = 0; i < nsizes; i++)
 		for (j = 0; j < sizeof(ops) / sizeof(ops[0]); j++)
-			if (measure(&ops[j], sizes[i], seconds) != 0) {
+			if (measure(&ops[j], list[i], seconds) != 0) {
 				fprintf(stderr, "bench_aead: %s failed\n", ops[j].name);
 				goto out;
 			}
