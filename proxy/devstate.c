@@ -33,6 +33,7 @@ struct devstate {
 struct devstate_table {
 	struct devstate *buckets[DEVSTATE_BUCKETS];
 	size_t count;
+	size_t detached; /* kept for devices that are not connected */
 };
 
 struct devstate_table *devstate_table_new(void)
@@ -113,6 +114,8 @@ struct devstate *devstate_attach(struct devstate_table *t, const uint8_t *client
 	for (d = *pp; d; d = d->next)
 		if (d->client_len == len && memcmp(d->client_id, client_id, len) == 0)
 			break;
+	if (d && d->attached == 0)
+		t->detached--; /* back, or replaced by a fresh one */
 	if (d && fresh && d->attached == 0) {
 		devstate_unlink(t, d);
 		devstate_free(d);
@@ -132,7 +135,7 @@ struct devstate *devstate_attach(struct devstate_table *t, const uint8_t *client
 }
 
 void devstate_detach(struct devstate_table *t, struct devstate *d, bool persistent, uint64_t now_ms,
-		     uint64_t keep_ms)
+		     uint64_t keep_ms, size_t max_kept)
 {
 	if (!d)
 		return;
@@ -140,13 +143,14 @@ void devstate_detach(struct devstate_table *t, struct devstate *d, bool persiste
 		d->attached--;
 	if (d->attached)
 		return;
-	if (!d->shared || !persistent) {
+	if (!d->shared || !persistent || t->detached >= max_kept) {
 		if (d->shared)
 			devstate_unlink(t, d);
 		devstate_free(d);
 		return;
 	}
 	d->keep_until = now_ms + keep_ms;
+	t->detached++;
 }
 
 void devstate_gc(struct devstate_table *t, const struct keyring *kr, uint64_t now_ms)
@@ -160,6 +164,7 @@ void devstate_gc(struct devstate_table *t, const struct keyring *kr, uint64_t no
 			if (d->attached == 0 && now_ms >= d->keep_until) {
 				*pp = d->next;
 				t->count--;
+				t->detached--;
 				devstate_free(d);
 				continue;
 			}

@@ -24,9 +24,11 @@ void devstate_table_free(struct devstate_table *t); /* accepts NULL */
  * starts a clean session: any old state is dropped. NULL on allocation failure. */
 struct devstate *devstate_attach(struct devstate_table *t, const uint8_t *client_id, size_t len, bool fresh);
 /* The session closed at now_ms; persistent: the broker keeps the session (state kept until
- * keep_ms later), else it is dropped at once. */
+ * keep_ms later), else it is dropped at once. At most max_kept states are kept for devices that
+ * are gone (client ids are the devices' choice: a stream of new ones must not grow memory); past
+ * that, the state is dropped at once. */
 void devstate_detach(struct devstate_table *t, struct devstate *d, bool persistent, uint64_t now_ms,
-		     uint64_t keep_ms);
+		     uint64_t keep_ms, size_t max_kept);
 /* Drops detached states past their time and per-key state of erased keys. */
 void devstate_gc(struct devstate_table *t, const struct keyring *kr, uint64_t now_ms);
 size_t devstate_count(const struct devstate_table *t);
