@@ -11,11 +11,13 @@ and restarted is keyed again and loses nothing; the topic permissions of BROKERS
 exactly what it needs and nothing else; a '.' in a topic or node id, which RabbitMQ turns into a level
 separator, fails closed.
 
-Two known issues in mqseal, found here and reported to the lead, are checked as such (they pass while
-the behaviour is exactly the known one; MQSEAL_CLUSTER_STRICT=1 requires the fixed behaviour):
-test_broker_disconnect_while_peer_rotates (no re-issue for a peer that reconnects after missing an
-announcement: messages lost as unknown_key) and test_unknown_key_wait_bounded (the unknown-key wait
-restarts on every key change: the device's stream stalls).
+Known issues in mqseal found here and reported to the lead are checked as such: the test passes
+while the behaviour is exactly the known one, and MQSEAL_CLUSTER_STRICT=1 requires the fixed behaviour.
+test_broker_disconnect_while_peer_rotates: a peer whose key-exchange connection drops while another
+node rotates never gets that epoch (no retained delivery, and no re-issue, §7.4). Second part of
+test_unknown_key_messages_held_aside: held QoS 1 messages fill the broker's in-flight window, so they
+hold up the device's other topics too. test_mosquitto_acl checks the mosquitto ACLs of BROKERS.md on a
+plain mosquitto (no cluster needed).
 
 One cluster serves every test (it takes 30-90 s to boot); each test uses its own node ids, its own
 key-exchange prefix and its own topics, so the tests do not see each other's traffic."""
@@ -23,17 +25,34 @@ key-exchange prefix and its own topics, so the tests do not see each other's tra
 # ctest-timeout: 600
 import atexit
 import calendar
+import functools
 import os
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
 
-from harness import Client, Node, TestFailure, check, eventually, run
+import harness
+from harness import Broker, Client, Node, TestFailure, check, eventually, run, stop_clean
 from rabbitmq import RabbitCluster, available
 
 FAST = {"interval_seconds": 2, "activation_seconds": 1}
 _cluster = None
+_made = []  # the mqseal nodes of the running test
+
+
+def stops_clean(test):
+    """After a test that passed, its mqseal nodes must stop on SIGTERM with status 0 and no sanitizer
+    report (harness.stop_clean; under ASan, LeakSanitizer runs at exit)."""
+    @functools.wraps(test)
+    def wrapper(workdir):
+        del _made[:]
+        test(workdir)
+        for n in _made:
+            if n.alive():
+                stop_clean(n)
+    return wrapper
 
 
 def cluster():
@@ -67,6 +86,7 @@ def nodes(workdir, tag, keyex=None, ids=("a", "b"), start=True, each=None):
         kx.update(keyex or {})
         kx.update((each or {}).get(i, {}))
         out.append(Node(workdir, "%s-%s" % (tag, i), c.nodes[k % len(c.nodes)].port, conf={"keyex": kx}))
+    _made.extend(out)
     for n in out:
         n.trust(*[m for m in out if m is not n])
     if start:
@@ -120,6 +140,7 @@ def dropped(node):
 
 # ---------------------------------------------------------------- the broker itself
 
+@stops_clean
 def test_broker_facts(workdir):
     """What BROKERS.md says about RabbitMQ 3.10, checked on this cluster: messages cross nodes; a
     retained message is kept by the node it was published to, and is delivered (RETAIN=1) only to a
@@ -167,6 +188,7 @@ def test_broker_facts(workdir):
 
 # ---------------------------------------------------------------- key exchange across the cluster
 
+@stops_clean
 def test_keyed_across_nodes_either_order(workdir):
     """Neither node ever receives the other's retained announcement (it subscribes with '+'); the one
     that starts later announces, the earlier one re-issues with an entry for it (§7.4), and the later
@@ -194,11 +216,12 @@ def test_keyed_across_nodes_either_order(workdir):
             eve.disconnect()
         print("  node %d first: keyed both ways %.2fs after the second node started" % (first + 1, t))
         for n in ns:
-            n.stop()
+            stop_clean(n)
 
 
 # ---------------------------------------------------------------- sealed traffic
 
+@stops_clean
 def test_sealed_round_trip_qos0_qos1(workdir):
     a, b = nodes(workdir, "rt")
     wait_keyed([a, b])
@@ -277,6 +300,7 @@ class Stream:
         return self.sent
 
 
+@stops_clean
 def test_rotation_under_traffic(workdir):
     a, b = nodes(workdir, "rot", keyex=FAST)
     wait_keyed([a, b])
@@ -323,6 +347,7 @@ def installed_since_reconnect(node, peer, epoch):
     return any("peer %s keyed (epoch %d)" % (peer.node_id, epoch) in line for line in lines[up:])
 
 
+@stops_clean
 def test_peer_restart(workdir):
     """b is killed and restarted: nothing retained reaches it (its '+' subscription gets no retained
     announcement on RabbitMQ); its new announcement makes a re-issue, and traffic resumes."""
@@ -347,6 +372,7 @@ def log_time(line):
     return calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + float(ts[19:-1] or 0)
 
 
+@stops_clean
 def test_broker_disconnect_while_peer_rotates(workdir):
     """The broker drops b's key-exchange connection (client-id takeover) just before a rotates (a: T = 8 s,
     jitter <= 0.4 s; b reconnects 1-2.25 s later; b: T = 120 s, so b does not rotate meanwhile). a's
@@ -382,83 +408,116 @@ def test_broker_disconnect_while_peer_rotates(workdir):
     check(lost_at < last_rotation(a) < up_at, "a rotated while b was away")
     try:
         eventually(lambda: installed_since_reconnect(b, a, new), 4, msg="b installed a's epoch %d" % new)
-        time.sleep(2.0)
-        n = st.finish()
-        check(not dropped(b), "b dropped nothing: %r" % dropped(b))
-        print("  b's key-exchange connection dropped while a rotated: a re-issued epoch %d; %d QoS 1 "
-              "messages, none lost" % (new, n))
     except TestFailure as e:
         if strict():
             raise
-        st.stop.set()
-        st.t.join(30)
+        # The known issue and not something else: a never re-issued its new epoch for b, and b is
+        # keyed again only by a's next rotation. What happens to a's messages under the missed epoch
+        # meanwhile (dropped as unknown_key after 5 s aside; while they are held, RabbitMQ's in-flight
+        # window of 10 unacknowledged deliveries lets no later message through) is reported, not checked.
+        check(("announced epoch %d rev 1 " % new) not in a.output(), "not the known issue: %s" % e)
         eventually(lambda: any(installed_since_reconnect(b, a, x) for x in range(new + 1, new + 20)), 15,
                    msg="b keyed by a's next rotation")
+        st.stop.set()
+        st.t.join(30)
         got = st.sub.quiet(3.0)
-        lost = st.sent - len(got)
-        reasons = dropped(b)
-        # The known issue and nothing else: no re-issue of a's new epoch after b's reconnect; the
-        # messages under it dropped as unknown_key; none delivered twice or out of order.
-        check(("announced epoch %d rev 1 " % new) not in a.output(), "not the known issue: %s" % e)
-        check(lost > 0 and list(reasons) == ['mqseal_dropped_total{reason="unknown_key"}'] and
-              reasons['mqseal_dropped_total{reason="unknown_key"}'] == lost,
-              "not the known issue: lost %d, drops %r (%s)" % (lost, reasons, e))
         nums = [int(m.payload.split(b"-")[1]) for m in got]
         check(nums == sorted(set(nums)), "what arrived is in order, without duplicates")
-        print("  KNOWN ISSUE: a did not re-issue epoch %d after b's reconnect; %d of %d QoS 1 messages "
-              "dropped at b as unknown_key" % (new, lost, st.sent))
+        m = b.metrics()
+        print("  KNOWN ISSUE: a did not re-issue epoch %d after b's reconnect; of %d QoS 1 messages %d "
+              "arrived within the test, %d held aside, %d dropped (unknown_key)" % (
+                  new, st.sent, len(got), m.get("mqseal_held_incoming_total", 0),
+                  m.get('mqseal_dropped_total{reason="unknown_key"}', 0)))
+        return
+    time.sleep(2.0)
+    n = st.finish()
+    check(not dropped(b), "b dropped nothing: %r" % dropped(b))
+    print("  b's key-exchange connection dropped while a rotated: a re-issued epoch %d; %d QoS 1 "
+          "messages, none lost" % (new, n))
 
 
-def test_unknown_key_wait_bounded(workdir):
-    """A sealed message under a key that never comes (here forged at broker node 1) must be dropped
-    (unknown_key) after the 5 s wait of R35, and the device's later messages delivered.
+def forged_envelope():
+    """A well-formed version-1 envelope (PROTOCOL.md §5.1) under a key id nobody announced."""
+    return bytes([1, 0]) + os.urandom(8) + bytes(8) + os.urandom(32 + 16)
 
-    KNOWN ISSUE (reported): session_keys_changed() resumes the waiting direction on every key change and
-    session_wait_() arms a fresh 5 s timer for the same head frame, so while keys change more often than
-    every 5 s (here rotations every 2 s; in a fleet of N peers with T = 3600 s, every 3600/N s) the frame
-    waits forever and the device receives nothing more. MQSEAL_CLUSTER_STRICT=1 requires the correct
-    behaviour; by default the test checks that the stall is exactly this, and passes."""
-    a, b = nodes(workdir, "uk", keyex=FAST)
+
+@stops_clean
+def test_unknown_key_messages_held_aside(workdir):
+    """Sealed messages under a key id that never comes (forged at broker node 1) are kept aside for
+    5 s and then dropped (unknown_key), while b's keys change (b rotates every 2 s): later messages
+    on their topic arrive after them, in order; messages on other topics are not delayed.
+
+    KNOWN ISSUE (reported), second part: a held QoS 1 message is not acknowledged to the broker
+    until it is dropped, and RabbitMQ delivers at most mqtt.prefetch = 10 unacknowledged QoS 1
+    messages to a connection (mosquitto: max_inflight_messages = 20). So 12 forged envelopes on one
+    topic hold up every topic of the device for 5 s. MQSEAL_CLUSTER_STRICT=1 requires the documented
+    behaviour (PROTOCOL.md §6.1 step 3: other topics go on)."""
+    a, b = nodes(workdir, "uk", keyex={"activation_seconds": 1}, each={"b": {"interval_seconds": 2}})
     wait_keyed([a, b])
     sub = Client("uk-sub")
     sub.connect(b.port)
     sub.subscribe("uk/#", 1)
     pub = Client("uk-pub")
     pub.connect(a.port)
-    pub.publish("uk/x", b"before", 1)
-    check(sub.expect(1)[0].payload == b"before", "flowing")
-    forged = bytes([1, 0]) + os.urandom(8) + bytes(8) + os.urandom(32 + 16)  # §5.1, unknown key id
     mallory = Client("uk-mallory")
     mallory.connect(cluster().nodes[0].port)
-    mallory.publish("uk/x", forged, 1)
-    for i in range(5):
-        pub.publish("uk/x", b"after-%d" % i, 1)
-    try:
-        got = sub.expect(5, timeout=12)
-        check([m.payload for m in got] == [b"after-%d" % i for i in range(5)], "later messages delivered")
-        check(dropped(b) == {'mqseal_dropped_total{reason="unknown_key"}': 1.0},
-              "one unknown_key drop: %r" % dropped(b))
-        print("  a message under an unknown key was dropped after the wait; the stream went on")
-    except TestFailure as e:
-        if strict():
-            raise
-        check(not dropped(b) and b.metric("mqseal_rotations_total") >= 5, "not the known issue: %s; drops %r"
-              % (e, dropped(b)))
-        print("  KNOWN ISSUE: the unknown-key wait restarts on every key change: after 12 s (6 rotations) "
-              "the forged message still blocks the device's stream; nothing dropped")
+    # 1. one forged message: its topic waits, the others do not
+    mallory.publish("uk/x", forged_envelope(), 1)
+    t0 = time.monotonic()
+    for i in range(3):
+        pub.publish("uk/x", b"same-%d" % i, 1)
+        pub.publish("uk/y", b"other-%d" % i, 1)
+    got = []
+    for _ in range(6):
+        m = sub.expect(1, timeout=15)[0]
+        got.append((m.topic, m.payload, time.monotonic() - t0))
+    other = [g for g in got if g[0] == "uk/y"]
+    same = [g for g in got if g[0] == "uk/x"]
+    check([g[1] for g in other] == [b"other-%d" % i for i in range(3)] and other[-1][2] < 2.5,
+          "other topic not delayed: %r" % got)
+    check([g[1] for g in same] == [b"same-%d" % i for i in range(3)] and same[0][2] > 4.0,
+          "same topic after the forged one, in order: %r" % got)
+    eventually(lambda: dropped(b) == {'mqseal_dropped_total{reason="unknown_key"}': 1.0}, 5,
+               msg="the forged message dropped as unknown_key")
+    check(b.metric("mqseal_rotations_total") >= 3, "b's keys changed during the wait")
+    print("  one unknown key id: its topic waited %.1fs, other topics %.1fs; dropped as unknown_key"
+          % (same[0][2], other[-1][2]))
+    # 2. more forged QoS 1 messages than the broker's in-flight window
+    for _ in range(12):
+        mallory.publish("uk/z", forged_envelope(), 1)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    pub.publish("uk/y", b"after-flood", 1)
+    late = sub.expect(1, timeout=15)[0]
+    delay = time.monotonic() - t0
+    check(late.payload == b"after-flood", "delivered: %r" % late)
+    if delay < 2.5:
+        print("  12 unknown key ids on one topic: another topic delayed %.1fs" % delay)
+    elif strict():
+        raise TestFailure("another topic delayed %.1fs by 12 held QoS 1 messages" % delay)
+    else:
+        # the late message gets through once the first held one is dropped and frees a slot
+        check(delay > 3.5 and dropped(b).get('mqseal_dropped_total{reason="unknown_key"}', 0) >= 2,
+              "not the known issue: delay %.1fs, drops %r" % (delay, dropped(b)))
+        print("  KNOWN ISSUE: 12 held QoS 1 messages fill RabbitMQ's in-flight window (10): another topic "
+              "was delayed %.1fs" % delay)
 
 
 def rabbit_user(node, user, password, prefix):
-    """A RabbitMQ user for the mqseal node whose node_id is user, with the topic permissions of
-    docs/BROKERS.md: publish <prefix>/keyex/<id> and <prefix>/ack/<peer>/<id>, subscribe
-    <prefix>/keyex/+ and <prefix>/ack/<id>/+ (as AMQP routing keys: '/' is '.', '+' is '*')."""
+    """A RabbitMQ user for the mqseal node whose node_id is user, with the permissions of
+    docs/BROKERS.md: the queues of its own key-exchange connection (client id mqseal-<id>) and the
+    exchange amq.topic only; topic permissions: publish <prefix>/keyex/<id> and
+    <prefix>/ack/<peer>/<id>, subscribe <prefix>/keyex/+ and <prefix>/ack/<id>/+ (as AMQP routing
+    keys: '/' is '.', '+' is '*')."""
     p = prefix.replace(".", "\\.")
+    q = "mqtt-subscription-mqseal-%sqos[01]" % user
     node.ctl("add_user", user, password)
-    node.ctl("set_permissions", "-p", "/", user, ".*", ".*", ".*")
+    node.ctl("set_permissions", "-p", "/", user, "^%s$" % q, "^(amq\\.topic|%s)$" % q, "^(amq\\.topic|%s)$" % q)
     node.ctl("set_topic_permissions", "-p", "/", user, "amq.topic",
              "^%s\\.(keyex|ack\\.[^.]+)\\.{username}$" % p, "^%s\\.(keyex\\.\\*|ack\\.{username}\\.\\*)$" % p)
 
 
+@stops_clean
 def test_topic_permissions(workdir):
     """The RabbitMQ topic permissions of BROKERS.md: the nodes key and exchange sealed traffic with
     them; with a node's credentials nothing else is possible (RabbitMQ 3.10 closes the connection on a
@@ -477,9 +536,11 @@ def test_topic_permissions(workdir):
     pub.connect(a.port)
     pub.publish("acl/x", b"with permissions", 1)
     check(sub.expect(1)[0].payload == b"with permissions", "sealed traffic flows")
+    # b's credentials, tried with b's own client id (its queue permissions name it) while b is down
+    stop_clean(b)
 
     def as_b(what, fn, allowed):
-        m = Client("acl-try-%d" % time.monotonic_ns())
+        m = Client("mqseal-acl-b")
         m.c.username_pw_set("acl-b", "pw-acl-b")
         m.connect(n2.port)
         try:
@@ -502,10 +563,115 @@ def test_topic_permissions(workdir):
          False)
     as_b("publish ack/acl-b/acl-a", lambda m: m.publish(prefix + "/ack/acl-b/acl-a", b"x", 1, timeout=3), False)
     as_b("publish a data topic", lambda m: m.publish("acl/x", b"x", 1, timeout=3), False)
-    check(keyed(a) and keyed(b), "still keyed")
-    print("  topic permissions: the nodes keyed; with b's credentials 4 allowed, 5 refused as documented")
+    spoof = Client("mqseal-acl-a-spoof")  # another client id: its subscription queue is not b's
+    spoof.c.username_pw_set("acl-b", "pw-acl-b")
+    spoof.connect(n2.port)
+    check(not spoof.disconnected.is_set(), "connected")
+    try:
+        spoof.subscribe(prefix + "/keyex/+", 1, timeout=3)
+        raise TestFailure("a subscription under another client id was allowed")
+    except TestFailure as e:
+        check("SUBACK" in str(e) and spoof.disconnected.wait(3.0), "refused: %s" % e)
+    b.start()
+    wait_keyed([a, b])
+    print("  permissions: the nodes keyed; with b's credentials 4 allowed, 6 refused as documented")
 
 
+MOSQ_USERS = {"gw-a": "pw-a", "gw-b": "pw-b", "dev1": "pw-d"}
+
+# docs/BROKERS.md, mosquitto, variant 1: pattern lines (user name of a node's key-exchange connection
+# = its node_id); any client may read the announcements, which are public by design (PROTOCOL.md §2).
+MOSQ_ACL_PATTERN = """pattern write mqseal/keyex/%u
+pattern write mqseal/ack/+/%u
+pattern read mqseal/keyex/+
+pattern read mqseal/ack/%u/+
+user dev1
+topic readwrite home/#
+"""
+
+# Variant 2: one block per node; devices get nothing under mqseal/.
+MOSQ_ACL_BLOCKS = "".join("""user %s
+topic write mqseal/keyex/%s
+topic write mqseal/ack/+/%s
+topic read mqseal/keyex/+
+topic read mqseal/ack/%s/+
+""" % ((n,) * 4) for n in ("gw-a", "gw-b")) + """user dev1
+topic readwrite home/#
+"""
+
+
+def mosquitto_acl_case(workdir, acl, devices_see_announcements):
+    pw = os.path.join(workdir, "passwd")
+    for k, (u, p) in enumerate(MOSQ_USERS.items()):
+        subprocess.run(["mosquitto_passwd", "-b"] + (["-c"] if k == 0 else []) + [pw, u, p], check=True,
+                       capture_output=True, timeout=30)
+    with open(os.path.join(workdir, "acl"), "w") as f:
+        f.write(acl)
+    broker = Broker(workdir, extra="allow_anonymous false\npassword_file %s\nacl_file %s" % (
+        pw, os.path.join(workdir, "acl"))).start()
+    a, b = (Node(workdir, n, broker.port, conf={"keyex": {"username": n, "password": MOSQ_USERS[n]}})
+            for n in ("gw-a", "gw-b"))
+    _made.extend((a, b))
+    a.trust(b)
+    b.trust(a)
+    a.start()
+    b.start()
+    wait_keyed([a, b])
+
+    def client(user, port=broker.port):
+        c = Client("%s-%d" % (user, time.monotonic_ns()))
+        c.c.username_pw_set(user, MOSQ_USERS[user])
+        c.connect(port)
+        return c
+    sub, pub = client("dev1", b.port), client("dev1", a.port)
+    sub.subscribe("home/#", 1)
+    pub.publish("home/x", b"through the ACL", 1)
+    check(sub.expect(1)[0].payload == b"through the ACL", "devices' sealed traffic flows")
+    # b's credentials cannot overwrite a's retained announcement, nor confirm as a
+    mallory = client("gw-b")
+    mallory.publish("mqseal/keyex/gw-a", b"junk", 1, retain=True)
+    mallory.publish("mqseal/ack/gw-b/gw-a", b"junk", 1)
+    check([m.payload[:4] for m in captured(client("gw-a"), "mqseal/keyex/gw-a")] == [b"MQSL"],
+          "a's retained announcement intact")
+    # b's credentials cannot read a's confirmations; a's can
+    spy, reader = client("gw-b"), client("gw-a")
+    spy.subscribe("mqseal/ack/gw-a/+", 1)
+    reader.subscribe("mqseal/ack/gw-a/+", 1)
+    mallory.publish("mqseal/ack/gw-a/gw-b", b"an ack from b", 1)
+    check(reader.expect(1)[0].payload == b"an ack from b", "a reads its confirmations")
+    check(spy.quiet(1.0) == [], "b cannot read a's confirmations")
+    # devices: no writing under mqseal/; reading announcements only with the pattern variant
+    dev = client("dev1")
+    dev.publish("mqseal/keyex/gw-a", b"junk", 1, retain=True)
+    seen = captured(client("dev1"), "mqseal/#")
+    check(len(seen) == (2 if devices_see_announcements else 0) and all(m.payload[:4] == b"MQSL" for m in seen),
+          "devices see %s: %r" % ("the announcements only" if devices_see_announcements else "nothing", seen))
+    return a, b
+
+
+def captured(c, flt, wait=1.0):
+    c.subscribe(flt, 1)
+    out = c.quiet(wait)
+    c.disconnect()
+    return out
+
+
+@stops_clean
+def test_mosquitto_acl(workdir):
+    """The mosquitto ACLs of BROKERS.md (mosquitto 2.0 grants every SUBSCRIBE and filters what it
+    delivers; a refused PUBLISH is acknowledged and dropped): the nodes key and relay sealed
+    traffic; a node's credentials can neither impersonate another node nor read its confirmations;
+    devices cannot write under mqseal/, and with per-node blocks cannot read there either."""
+    for name, acl, public in (("pattern", MOSQ_ACL_PATTERN, True), ("blocks", MOSQ_ACL_BLOCKS, False)):
+        sub = os.path.join(workdir, name)
+        os.makedirs(sub)
+        for n in mosquitto_acl_case(sub, acl, public):
+            stop_clean(n)
+        harness.stop_all()
+    print("  mosquitto acl_file, pattern lines and per-node blocks: as documented")
+
+
+@stops_clean
 def test_dot_in_topic_fails_closed(workdir):
     """RabbitMQ maps MQTT '/' to AMQP '.', and a '.' inside a level becomes a level separator: a topic
     'dot/a.b' is delivered as 'dot/a/b'. The topic is in the AAD (§5.4), so the receiving node drops
@@ -539,4 +705,5 @@ def test_dot_in_topic_fails_closed(workdir):
 if __name__ == "__main__":
     run([test_broker_facts, test_keyed_across_nodes_either_order, test_sealed_round_trip_qos0_qos1,
          test_rotation_under_traffic, test_peer_restart, test_broker_disconnect_while_peer_rotates,
-         test_unknown_key_wait_bounded, test_topic_permissions, test_dot_in_topic_fails_closed])
+         test_unknown_key_messages_held_aside, test_topic_permissions, test_mosquitto_acl,
+         test_dot_in_topic_fails_closed])
