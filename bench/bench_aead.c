@@ -7,7 +7,7 @@
  *   {"op":"seal","size":64,"ns_per_msg":123.4,"mb_per_s":518.7,"msgs":8100000}
  * mb_per_s counts plaintext bytes in units of 10^6 per second (as `openssl speed` reports kB as
  * 1000 bytes). Usage: bench_aead [--size N] [seconds per measurement, default 1]; --size N measures
- * only messages of N bytes (for a profiler run). Not a test. */
+ * only messages of N bytes. Not a test. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,7 +145,7 @@ static int setup(struct aead_state *as, struct evp_state *es, EVP_CIPHER **ciphe
 	return 0;
 }
 
-/* [--size N] [seconds]: N restricts the run to one message size (for a profiler run). */
+/* [--size N] [seconds]: N restricts the run to one message size. */
 static int parse_args(int argc, char **argv, size_t *size, double *seconds)
 {
 	char *end;

@@ -12,8 +12,9 @@
  *   {"op":"ann_build","entries":10,"per_s":2712.0,"bytes":1131}
  *   {"op":"telemetry","rows":180,"msgs":..,"seal_ns":..,"open_ns":..,"payload_bytes":16.07,..}
  * mb_per_s counts payload bytes in units of 10^6 per second.
- * Usage: bench_crypto [--size N | --telemetry FILE] [seconds per measurement, default 1]
- *   --size N          only keyring_seal/keyring_open at N bytes (for a profiler run)
+ * Usage: bench_crypto [--size N | --keys | --telemetry FILE] [seconds per measurement, default 1]
+ *   --size N          only keyring_seal/keyring_open at N bytes
+ *   --keys            only the announcements and epoch_derive
  *   --telemetry FILE  only the demo's readings (scripts/telemetry.csv): each row's payload and topic
  *                     as scripts/demo.py publishes them, sealed, then opened through a per-device
  *                     replay state; averages of time, payload, sealed size and overhead. */
@@ -444,18 +445,22 @@ static void bench_telemetry(const char *path, double secs)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: bench_crypto [--size N | --telemetry FILE] [seconds per measurement, default 1]\n");
+		"usage: bench_crypto [--size N | --keys | --telemetry FILE] [seconds per measurement, "
+		"default 1]\n");
 	exit(1);
 }
 
 /* The arguments: at most one option, then at most the seconds. */
-static void parse_args(int argc, char **argv, size_t *size, const char **telemetry, double *secs)
+static void parse_args(int argc, char **argv, size_t *size, bool *keys, const char **telemetry, double *secs)
 {
 	char *end;
 	long n;
 	int arg = 1;
 
-	if (arg + 1 < argc && strcmp(argv[arg], "--telemetry") == 0) {
+	if (arg < argc && strcmp(argv[arg], "--keys") == 0) {
+		*keys = true;
+		arg++;
+	} else if (arg + 1 < argc && strcmp(argv[arg], "--telemetry") == 0) {
 		*telemetry = argv[arg + 1];
 		arg += 2;
 	} else if (arg + 1 < argc && strcmp(argv[arg], "--size") == 0) {
@@ -482,8 +487,9 @@ int main(int argc, char **argv)
 	double secs = 1.0;
 	struct ann_world w;
 	size_t i, size = 0;
+	bool keys = false;
 
-	parse_args(argc, argv, &size, &telemetry, &secs);
+	parse_args(argc, argv, &size, &keys, &telemetry, &secs);
 	if (telemetry || size) {
 		if (telemetry)
 			bench_telemetry(telemetry, secs);
@@ -492,7 +498,7 @@ int main(int argc, char **argv)
 		keyring_rx_free(bench_rx);
 		return 0;
 	}
-	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && !keys; i++)
 		bench_seal_open(sizes[i], secs);
 	memset(&w, 0, sizeof(w));
 	ann_world_init(&w);

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # crypto.sh - the crypto micro-benchmark in one command: bench/crypto.sh
 #
-# Builds the release tree, then measures in ONE run, alternating (A B C D A B C D ...), ROUNDS
-# rounds of:
-#   A  openssl speed -elapsed -evp aes-256-gcm -bytes N -seconds 1, N = 64, 1024, 16384 (the ceiling)
-#   B  build/bench/bench_aead S       aead_seal / aead_open, and an in-process EVP loop
-#   C  build/bench/bench_crypto S     keyring_seal / keyring_open (the full envelope through the key
-#                                     ring and a per-device replay state), announcements, epoch_derive
-#   D  build/bench/bench_crypto --telemetry scripts/telemetry.csv S   the demo's readings
-# (S = MEASURE_S seconds per measurement). Many short rounds rather than a few long ones: the
-# machines are shared, and the load comes in bursts of seconds.
-# then A, B, C at each size and D once more under callgrind (instructions per message, which do not
+# Builds the release tree, then measures in ONE run, alternating, ROUNDS rounds of
+#   for N in 64, 1024, 16384:
+#     A  openssl speed -elapsed -evp aes-256-gcm -bytes N -seconds 1       (the ceiling)
+#     B  build/bench/bench_aead --size N S    aead_seal / aead_open, and an in-process EVP loop
+#     C  build/bench/bench_crypto --size N S  keyring_seal / keyring_open (the full envelope through
+#                                             the key ring and a per-device replay state)
+#   D  build/bench/bench_crypto --keys S      announcements, epoch_derive
+#   E  build/bench/bench_crypto --telemetry scripts/telemetry.csv S   the demo's readings
+# (S = MEASURE_S seconds per measurement). What is compared runs seconds apart, and there are many
+# short rounds rather than a few long ones: the machines are shared, and the load comes in bursts.
+# then A, B, C at each size and E once more under callgrind (instructions per message, which do not
 # depend on the machine's load; skipped without valgrind). Every timed figure is the median over the
 # rounds with [min-max]; ratios are paired per round. Results go to OUT (bench/results):
 # crypto.jsonl (every measurement) and crypto.md (the tables and the analysis). They are written only
@@ -116,12 +117,17 @@ openssl_speed() {
 
 one_round() {
 	local r=$1 n
-	say "round $r/$ROUNDS: openssl speed (${SIZES[*]} B), bench_aead, bench_crypto, telemetry"
+	say "round $r/$ROUNDS: openssl speed, bench_aead, bench_crypto at ${SIZES[*]} B; announcements; telemetry"
 	record "$(printf '{"tool":"round","round":%d,"loadavg":[%s]}' "$r" "$(awk '{print $1","$2","$3}' /proc/loadavg)")"
-	for n in "${SIZES[@]}"; do openssl_speed "$n" "$r"; done
+	for n in "${SIZES[@]}"; do
+		openssl_speed "$n" "$r"
+		{
+			"$BUILD_DIR/bench/bench_aead" --size "$n" "$MEASURE_S" | tag bench_aead "$r"
+			"$BUILD_DIR/bench/bench_crypto" --size "$n" "$MEASURE_S" | tag bench_crypto "$r"
+		} >>"$RAW"
+	done
 	{
-		"$BUILD_DIR/bench/bench_aead" "$MEASURE_S" | tag bench_aead "$r"
-		"$BUILD_DIR/bench/bench_crypto" "$MEASURE_S" | tag bench_crypto "$r"
+		"$BUILD_DIR/bench/bench_crypto" --keys "$MEASURE_S" | tag bench_crypto "$r"
 		"$BUILD_DIR/bench/bench_crypto" --telemetry "$TELEMETRY" "$MEASURE_S" | tag telemetry "$r"
 	} >>"$RAW"
 }
@@ -229,8 +235,9 @@ report() {
 		P = print
 
 		P("# Crypto micro-benchmark: sealing next to `openssl speed`\n")
-		P("Produced by `bench/crypto.sh` on commit %s, %s. %d rounds, alternating (openssl speed, bench_aead, "
-		  "bench_crypto, telemetry; then again), %g s per measurement of ours, 1 s per `openssl speed` size. "
+		P("Produced by `bench/crypto.sh` on commit %s, %s. %d rounds, alternating (per size: openssl speed, "
+		  "bench_aead, bench_crypto; then announcements, telemetry; then again), %g s per measurement of ours, "
+		  "1 s per `openssl speed` size. "
 		  "Every figure is the median over the rounds "
 		  "with [min–max]; ratios are paired per round (round r of ours against round r of the reference). "
 		  "Raw data: `crypto.jsonl`.\n" % (start["commit"], start["date"], len(rounds), start["measure_s"]))
