@@ -16,8 +16,10 @@ while the behaviour is exactly the known one, and MQSEAL_CLUSTER_STRICT=1 requir
 test_broker_disconnect_while_peer_rotates: a peer whose key-exchange connection drops while another
 node rotates never gets that epoch (no retained delivery, and no re-issue, §7.4). Second part of
 test_unknown_key_messages_held_aside: held QoS 1 messages fill the broker's in-flight window, so they
-hold up the device's other topics too. test_mosquitto_acl checks the mosquitto ACLs of BROKERS.md on a
-plain mosquitto (no cluster needed).
+hold up the device's other topics too. test_topic_permissions: a PUBLISH that RabbitMQ refuses on the
+key-exchange connection (a retained re-publish without write permission) is sent again after every
+reconnect, so the connection flaps for good. test_mosquitto_acl checks the mosquitto ACLs of
+BROKERS.md on a plain mosquitto (no cluster needed).
 
 One cluster serves every test (it takes 30-90 s to boot); each test uses its own node ids, its own
 key-exchange prefix and its own topics, so the tests do not see each other's traffic."""
@@ -503,31 +505,37 @@ def test_unknown_key_messages_held_aside(workdir):
               "was delayed %.1fs" % delay)
 
 
-def rabbit_user(node, user, password, prefix):
+def rabbit_user(node, user, password, prefix, retained=None):
     """A RabbitMQ user for the mqseal node whose node_id is user, with the permissions of
     docs/BROKERS.md: the queues of its own key-exchange connection (client id mqseal-<id>) and the
     exchange amq.topic only; topic permissions: publish <prefix>/keyex/<id> and
     <prefix>/ack/<peer>/<id>, subscribe <prefix>/keyex/+ and <prefix>/ack/<id>/+ (as AMQP routing
-    keys: '/' is '.', '+' is '*')."""
+    keys: '/' is '.', '+' is '*'). retained: a routing-key regex of the sealed topics its devices
+    publish retained messages on, which the node re-publishes over its key-exchange connection."""
     p = prefix.replace(".", "\\.")
     q = "mqtt-subscription-mqseal-%sqos[01]" % user
     node.ctl("add_user", user, password)
     node.ctl("set_permissions", "-p", "/", user, "^%s$" % q, "^(amq\\.topic|%s)$" % q, "^(amq\\.topic|%s)$" % q)
-    node.ctl("set_topic_permissions", "-p", "/", user, "amq.topic",
-             "^%s\\.(keyex|ack\\.[^.]+)\\.{username}$" % p, "^%s\\.(keyex\\.\\*|ack\\.{username}\\.\\*)$" % p)
+    write = "^%s\\.(keyex|ack\\.[^.]+)\\.{username}$" % p
+    if retained:
+        write = "^(%s\\.(keyex|ack\\.[^.]+)\\.{username}|%s)$" % (p, retained)
+    node.ctl("set_topic_permissions", "-p", "/", user, "amq.topic", write, "^%s\\.(keyex\\.\\*|ack\\.{username}\\.\\*)$" % p)
 
 
 @stops_clean
 def test_topic_permissions(workdir):
-    """The RabbitMQ topic permissions of BROKERS.md: the nodes key and exchange sealed traffic with
-    them; with a node's credentials nothing else is possible (RabbitMQ 3.10 closes the connection on a
-    refused SUBSCRIBE or PUBLISH)."""
+    """The RabbitMQ permissions of BROKERS.md: the nodes key and exchange sealed traffic with them;
+    with a node's credentials nothing else is possible (RabbitMQ 3.10 closes the connection on a
+    refused SUBSCRIBE or PUBLISH). A node whose devices publish retained messages re-publishes them
+    after each activation over its key-exchange connection: without write permission on those topics,
+    RabbitMQ closes that connection every time (a is allowed acl/r/#, b is not)."""
     n1, n2 = cluster().nodes
     prefix = "mqseal-acl"
-    for u in ("acl-a", "acl-b"):
-        rabbit_user(n1, u, "pw-" + u, prefix)
-    a, b = nodes(workdir, "acl", each={"a": {"username": "acl-a", "password": "pw-acl-a"},
-                                       "b": {"username": "acl-b", "password": "pw-acl-b"}})
+    rabbit_user(n1, "acl-a", "pw-acl-a", prefix, retained="acl\\.r\\..*")
+    rabbit_user(n1, "acl-b", "pw-acl-b", prefix)
+    a, b = nodes(workdir, "acl", keyex={"interval_seconds": 4, "activation_seconds": 1},
+                 each={"a": {"username": "acl-a", "password": "pw-acl-a"},
+                       "b": {"username": "acl-b", "password": "pw-acl-b"}})
     wait_keyed([a, b])
     sub = Client("acl-sub")
     sub.connect(b.port)
@@ -536,6 +544,31 @@ def test_topic_permissions(workdir):
     pub.connect(a.port)
     pub.publish("acl/x", b"with permissions", 1)
     check(sub.expect(1)[0].payload == b"with permissions", "sealed traffic flows")
+    for n, dev in ((a, pub), (b, Client("acl-pub-b"))):
+        if dev is not pub:
+            dev.connect(b.port)
+        dev.publish("acl/r/" + n.node_id, b"retained", 1, retain=True)
+    r0 = (a.metric("mqseal_control_reconnects_total"), b.metric("mqseal_control_reconnects_total"))
+    t_r0 = time.monotonic()
+    eventually(lambda: a.metric("mqseal_activations_total") >= 3, 15, msg="two rotations of a")
+    eventually(lambda: b.metric("mqseal_control_reconnects_total") > r0[1], 10,
+               msg="b's re-publish refused: connection closed")
+    check(a.metric("mqseal_control_reconnects_total") == r0[0], "a re-publishes its retained message freely")
+    # KNOWN ISSUE (reported): libmosquitto sends the unacknowledged (refused) QoS 1 PUBLISH again after
+    # each reconnect, RabbitMQ closes the connection again: b's key-exchange connection flaps for good,
+    # b cannot announce, rotate or receive keys. Fixed: the connection stays up after one close.
+    time.sleep(6.0)
+    flaps = b.metric("mqseal_control_reconnects_total") - r0[1]
+    refusals = n2.broker_log().count("access to topic 'acl.r.acl-b'") + n1.broker_log().count(
+        "access to topic 'acl.r.acl-b'")
+    if flaps <= 2:
+        print("  b's refused re-publish closed its key-exchange connection once; it came back and stayed")
+    elif strict():
+        raise TestFailure("b's key-exchange connection closed %d times: the refused PUBLISH is re-sent" % flaps)
+    else:
+        check(refusals >= flaps >= 3, "not the known issue: %d reconnects, %d refusals" % (flaps, refusals))
+        print("  KNOWN ISSUE: the refused retained re-publish is sent again after every reconnect: b's "
+              "key-exchange connection closed %d times in %.0f s" % (flaps, time.monotonic() - t_r0))
     # b's credentials, tried with b's own client id (its queue permissions name it) while b is down
     stop_clean(b)
 
