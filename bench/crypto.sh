@@ -382,7 +382,8 @@ analysis() {
 		  3.0.16 introduced ("apps/speed.c: Fix the benchmarking for AEAD ciphers", openssl/openssl#25823;
 		  the slowdown it caused was reported as openssl/openssl#28063). mqseal keys a context once per
 		  epoch and only sets the nonce per message. So at 64 B `openssl speed` is not a ceiling (our paths
-		  beat it), and at 16 KiB its re-keying is about 2 % of its cost. The *EVP loop* of bench_aead (one
+		  beat it), and at 16 KiB its re-keying is a few percent of its cost (~1,650 of ~45,500
+		  instructions). The *EVP loop* of bench_aead (one
 		  keyed context; per message nonce, Update, Final, tag) is the per-message floor of the EVP API and
 		  the stricter reference at small sizes.
 		- By default `openssl speed` divides by the *user CPU time* of the process; `-elapsed` divides by
@@ -417,7 +418,7 @@ analysis() {
 		envelope header and AAD pieces (~120), and aead.c's piece gathering, nonce and checks (~830).
 
 		- **aead_seal / aead_open at 64 B** (~3,200 / ~3,050 instructions: the bare EVP loop's ~2,650 plus
-		  one AAD Update) run at 230–290 ns in the quieter rounds and above 300 ns in the busier ones: on
+		  one AAD Update) run at about 200–290 ns in the quieter rounds and above 300 ns in the busier ones: on
 		  this machine they sit just under the bar, with a margin smaller than the noise. The target was
 		  set for this layer.
 		- **The envelope at 64 B** (~4,100 / ~4,000 instructions) misses 300 ns in most rounds, and cannot
@@ -437,9 +438,9 @@ analysis() {
 		afterwards) and go through in one call; a lone piece or a longer one still goes straight through,
 		so a large payload is never copied. Instructions per 64-byte envelope (callgrind): `keyring_seal`
 		6,045 → 4,070 (−33 %), `keyring_open` 4,756 → 3,937 (−17 %); one-piece `aead_seal`/`aead_open` +70
-		(the gathering's bookkeeping); at 16 KiB the envelope −2 %, one-piece aead +0.2 %. Same bytes out: the unit tests and
-		golden vectors pass, 200,000 random piece splits matched one-shot EVP under ASan/UBSan, and
-		fuzz_envelope ran 60 s (969,000 inputs) without a finding.
+		(the gathering's bookkeeping); at 16 KiB the envelope −2 %, one-piece aead +0.2 %. Same bytes out:
+		the unit tests and golden vectors pass, 200,000 random piece splits matched one-shot EVP under
+		ASan/UBSan, and fuzz_envelope ran 60 s (969,000 inputs) without a finding.
 
 		### Left as it is
 
