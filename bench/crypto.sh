@@ -418,11 +418,11 @@ analysis() {
 		envelope header and AAD pieces (~120), and aead.c's piece gathering, nonce and checks (~830).
 
 		- **aead_seal / aead_open at 64 B** (~3,200 / ~3,050 instructions: the bare EVP loop's ~2,650 plus
-		  one AAD Update) meet the bar with little margin: in six runs of this script made while writing
-		  this, the median of aead_seal was 235–295 ns in five and 494 ns in the busiest. The target was
-		  set for this layer.
+		  one AAD Update) meet the bar with little margin: in the six runs of this script made while this
+		  was written (before the run above), the median of aead_seal was 235–295 ns in five and 494 ns in
+		  the busiest. The target was set for this layer.
 		- **The envelope at 64 B** (~4,100 / ~4,000 instructions, ~1.25× the AEAD layer) sits on the bar:
-		  in the same six runs its median seal was 285–530 ns, under 300 ns only in the quietest. It cannot
+		  in those six runs its median seal was 285–530 ns, under 300 ns only in the quietest. It cannot
 		  get a margin on OpenSSL 3.0's EVP API: its floor is the EVP loop plus one AAD Update (~3,200
 		  instructions, roughly 260–300 ns on this machine when it is quiet) even if our own code cost
 		  nothing. What would give it one: an OpenSSL whose IV-length cache survives an init (−630
