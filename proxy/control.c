@@ -33,6 +33,7 @@ struct control {
 	bool up;
 	bool connecting;
 	bool stopping;          /* control_free: the disconnect is ours */
+	char client_id[96];
 	uint64_t retry_at;      /* monotonic ms of the next connect attempt; 0 = none scheduled */
 	unsigned backoff_ms;
 };
@@ -83,15 +84,42 @@ static void control_schedule_retry(struct control *c)
 	c->backoff_ms = c->backoff_ms * 2 > CONTROL_BACKOFF_MAX_MS ? CONTROL_BACKOFF_MAX_MS : c->backoff_ms * 2;
 }
 
+static int control_configure(struct control *c, char *err, size_t errlen);
+static void control_on_connect(struct mosquitto *mosq, void *arg, int rc);
+static void control_on_disconnect(struct mosquitto *mosq, void *arg, int rc);
+static void control_on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *m);
+
+/* A clean client for each connection: whatever the previous connection left unacknowledged is
+ * dropped, not re-sent (a publish the broker refused by closing the connection would otherwise
+ * close every new one too). The node announces afresh on every connection anyway. */
+static int control_prepare(struct control *c, char *err, size_t errlen)
+{
+	if (c->io) {
+		event_free(c->io);
+		c->io = NULL;
+	}
+	if (mosquitto_reinitialise(c->mosq, c->client_id, true, c) != MOSQ_ERR_SUCCESS) {
+		snprintf(err, errlen, "key-exchange client: out of memory");
+		return -1;
+	}
+	if (control_configure(c, err, errlen) != 0)
+		return -1;
+	mosquitto_connect_callback_set(c->mosq, control_on_connect);
+	mosquitto_disconnect_callback_set(c->mosq, control_on_disconnect);
+	mosquitto_message_callback_set(c->mosq, control_on_message);
+	return 0;
+}
+
 static void control_attempt(struct control *c, bool first)
 {
-	int rc;
+	char err[256];
+	int rc = MOSQ_ERR_NOMEM;
 
 	c->retry_at = 0;
 	c->connecting = true;
-	rc = first ? mosquitto_connect_async(c->mosq, c->conf->broker.host, c->conf->broker.port,
-					     (int)c->conf->keyex.keepalive_seconds)
-		   : mosquitto_reconnect_async(c->mosq);
+	if (first || control_prepare(c, err, sizeof(err)) == 0)
+		rc = mosquitto_connect_async(c->mosq, c->conf->broker.host, c->conf->broker.port,
+					     (int)c->conf->keyex.keepalive_seconds);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		c->connecting = false;
 		log_emit(LOG_DEBUG, "control", NULL, NULL, "connect to %s:%u failed: %s", c->conf->broker.host,
@@ -189,8 +217,6 @@ struct control *control_new(struct event_base *base, const struct px_conf *conf,
 			    const struct control_handlers *h, void *arg, char *err, size_t errlen)
 {
 	struct control *c = calloc(1, sizeof(*c));
-	char client_id[96];
-
 	if (!c) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -202,20 +228,17 @@ struct control *control_new(struct event_base *base, const struct px_conf *conf,
 	c->io_fd = -1;
 	c->backoff_ms = CONTROL_BACKOFF_MIN_MS;
 	if (conf->keyex.client_id)
-		snprintf(client_id, sizeof(client_id), "%s", conf->keyex.client_id);
+		snprintf(c->client_id, sizeof(c->client_id), "%s", conf->keyex.client_id);
 	else
-		snprintf(client_id, sizeof(client_id), "mqseal-%s", conf->node_id);
-	c->mosq = mosquitto_new(client_id, true, c);
+		snprintf(c->client_id, sizeof(c->client_id), "mqseal-%s", conf->node_id);
+	c->mosq = mosquitto_new(c->client_id, true, c);
 	c->tick = event_new(base, -1, EV_PERSIST, control_on_tick, c);
 	if (!c->mosq || !c->tick) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (control_configure(c, err, errlen) != 0)
+	if (control_prepare(c, err, errlen) != 0)
 		goto fail;
-	mosquitto_connect_callback_set(c->mosq, control_on_connect);
-	mosquitto_disconnect_callback_set(c->mosq, control_on_disconnect);
-	mosquitto_message_callback_set(c->mosq, control_on_message);
 	return c;
 fail:
 	control_free(c);

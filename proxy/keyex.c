@@ -104,7 +104,7 @@ uint64_t keyex_floor_at_(const struct keyex *kx, uint64_t wall_ms)
 	uint64_t newest, floor = 0;
 	size_t i;
 
-	if (!keyring_newest(kx->kr, &newest))
+	if (wall_ms == 0 || !keyring_newest(kx->kr, &newest))
 		return 0;
 	for (i = 1; i <= kx->hist_n; i++) {
 		const struct kx_sample *smp = &kx->hist[(kx->hist_next + KEYEX_HISTORY - i) % KEYEX_HISTORY];
@@ -169,6 +169,7 @@ void keyex_announce_(struct keyex *kx, bool reissue)
 		kx->announce_due = true;
 	} else {
 		kx->announce_due = false;
+		kx->announced_mono = clock_mono_ms();
 		kx->ctx->stats->announcements_sent++;
 		log_emit(LOG_DEBUG, "keyex", NULL, NULL, "announced epoch %" PRIu64 " rev %" PRIu32 " to %zu peer(s)",
 			 p.epoch, p.rev, p.nrecipients);
@@ -335,6 +336,14 @@ static void keyex_on_up(void *arg)
 static void keyex_on_down(void *arg)
 {
 	struct keyex *kx = arg;
+
+	if (kx->republished_mono && clock_mono_ms() - kx->republished_mono < KEYEX_REPUBLISH_FLAP_MS &&
+	    !kx->republish_refused) {
+		kx->republish_refused = true;
+		log_error("keyex", "the broker closed the key-exchange connection just after it re-published retained "
+			  "values: it may not publish on the data topics (docs/BROKERS.md); retained values are no "
+			  "longer re-sealed at rotation");
+	}
 
 	kx->ctx->stats->control_connected = 0;
 	kx->ctx->stats->control_reconnects++;
@@ -559,7 +568,15 @@ void keyex_after_seal(struct keyex *kx)
 
 int keyex_publish_retained(struct keyex *kx, const char *topic, const uint8_t *payload, size_t len)
 {
+	if (kx->republish_refused)
+		return -1;
+	kx->republished_mono = clock_mono_ms();
 	return control_publish(kx->ctl, topic, payload, len, 1, true);
+}
+
+bool keyex_republish_allowed(const struct keyex *kx)
+{
+	return !kx->republish_refused;
 }
 
 int keyex_healthy(const struct keyex *kx, char *reason, size_t len)

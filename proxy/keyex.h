@@ -33,8 +33,10 @@ struct keyring *keyex_keyring(struct keyex *kx);
 bool keyex_can_seal(const struct keyex *kx);
 /* Called after each seal: starts an early rotation at the soft usage limits. */
 void keyex_after_seal(struct keyex *kx);
-/* Publishes a sealed retained message over the control connection (QoS 1, RETAIN). */
+/* Publishes a sealed retained message over the control connection (QoS 1, RETAIN). Refused (-1)
+ * once the broker has shown it does not allow that (it closed the connection at a re-publish). */
 int keyex_publish_retained(struct keyex *kx, const char *topic, const uint8_t *payload, size_t len);
+bool keyex_republish_allowed(const struct keyex *kx);
 
 /* Applies a reloaded configuration's peers (PROTOCOL.md R15): a removed peer's keys are erased and
  * a new epoch starts at once without it; an added peer gets the current key as soon as its

@@ -17,6 +17,8 @@
 #include "log.h"
 
 #define KEYEX_REISSUE_DEBOUNCE_MS 1000   /* R37 */
+#define KEYEX_IN_FLIGHT_MS 3000          /* our last announcement may still be on its way */
+#define KEYEX_REPUBLISH_FLAP_MS 2000     /* connection lost this soon after re-publishing: refused */
 #define KEYEX_ACK_SLACK_MS 300000        /* §14 confirmation slack */
 #define KEYEX_BUCKET_BURST 10            /* R44: per-peer verification burst */
 #define KEYEX_BUCKET_MS 1000             /* one token per second per peer */
@@ -32,7 +34,8 @@ struct kx_peer {
 	uint64_t epoch;          /* persisted with rev: nothing older or equal is accepted again */
 	uint32_t rev;
 	uint64_t ann_expires_wall; /* issued_at + 1.5 * interval + skew: then the peer is not live */
-	uint64_t epoch_start_wall; /* issued_at of the first announcement seen of its current epoch */
+	uint64_t epoch_start_wall; /* when it began to hold none of our keys (its restart); 0: floor 0 */
+	bool floor_known;        /* epoch_start_wall was set for its current epoch */
 	uint32_t interval_s;
 	uint8_t eph_pub[KEX_PUB_LEN];
 	bool eph_weak;           /* eph_pub gave an all-zero X25519 result: never wrap to it */
@@ -80,6 +83,9 @@ struct keyex {
 	bool announce_due;           /* newest epoch not yet announced on this connection */
 	bool ready;                  /* some peer holds our active key (or we have no peers) */
 	uint64_t reissue_last_mono;
+	uint64_t announced_mono;     /* when the last announcement was published */
+	uint64_t republished_mono;   /* when retained values were last re-published */
+	bool republish_refused;      /* the broker closed the connection at a re-publish: stop */
 	bool reissue_pending;
 	uint64_t global_window_start;
 	unsigned global_count;

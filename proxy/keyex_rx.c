@@ -137,7 +137,11 @@ static void keyex_maybe_reissue(struct keyex *kx, struct kx_peer *p, bool has_en
 		return;
 	if (has_entry && entry_acked >= newest)
 		return;
-	if (p->wrapped_valid && CRYPTO_memcmp(p->wrapped_to, p->eph_pub, KEX_PUB_LEN) == 0)
+	/* Our latest announcement wraps to its key: wait while it may still be on its way (it also
+	 * reaches a late joiner as the retained copy, where the broker keeps one). Past that, say it
+	 * again: some brokers (RabbitMQ) deliver no retained messages to wildcard subscriptions. */
+	if (p->wrapped_valid && CRYPTO_memcmp(p->wrapped_to, p->eph_pub, KEX_PUB_LEN) == 0 &&
+	    clock_mono_ms() - kx->announced_mono < KEYEX_IN_FLIGHT_MS)
 		return;
 	keyex_request_reissue_(kx);
 }
@@ -204,8 +208,14 @@ static void keyex_accept(struct keyex *kx, struct kx_peer *p, const struct ann_v
 	has_entry = ann_find_entry(a, kx->ctx->conf->node_id, &e);
 	if (new_epoch)
 		p->acked = 0; /* a new epoch of the peer says afresh what it holds */
-	if (new_epoch || p->epoch_start_wall == 0)
-		p->epoch_start_wall = a->issued_at_ms; /* the floor of wraps to it counts from here */
+	/* The counter floor of our wraps to it (§6.3): a peer that holds no key of ours (it restarted,
+	 * or is new) may have delivered our messages before; it counts from when its epoch began. A
+	 * peer that still holds an older key of ours never had our newest one, so never delivered a
+	 * message sealed under it: floor 0. */
+	if (new_epoch || !p->floor_known) {
+		p->floor_known = true;
+		p->epoch_start_wall = (!has_entry || e.acked_epoch == 0) ? a->issued_at_ms : 0;
+	}
 	if (has_entry) {
 		keyex_install_from(kx, p, a, &e);
 		keyex_peer_acked(kx, p, e.acked_epoch);

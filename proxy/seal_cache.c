@@ -129,6 +129,8 @@ void seal_retained_republish(struct seal *s)
 	struct keyring *kr = keyex_keyring(s->ctx->keyex);
 	size_t i, n = 0;
 
+	if (!keyex_republish_allowed(s->ctx->keyex))
+		return;
 	for (i = 0; i < SEAL_BUCKETS; i++) {
 		const struct seal_entry *e;
 		for (e = s->buckets[i]; e; e = e->next, n++)

@@ -12,7 +12,11 @@
 #include "clock.h"
 #include "../conf/conf.h"
 
-#define SESSION_HELD_MAX 128    /* WireGuard's MAX_STAGED_PACKETS */
+/* Held QoS 1/2 messages are not acknowledged to the broker yet, so each takes a place in the
+ * broker's in-flight window for this device (RabbitMQ's mqtt.prefetch is 10, mosquitto's
+ * max_inflight_messages 20): holding more would stall every topic of the device. WireGuard stages
+ * 128 packets (R35), but an MQTT session has flow control that a tunnel does not. */
+#define SESSION_HELD_MAX 4
 #define SESSION_HELD_MS 5000    /* WireGuard's REKEY_TIMEOUT */
 
 struct held {
