@@ -12,11 +12,12 @@
 #include "clock.h"
 #include "../conf/conf.h"
 
-/* Held QoS 1/2 messages are not acknowledged to the broker yet, so each takes a place in the
- * broker's in-flight window for this device (RabbitMQ's mqtt.prefetch is 10, mosquitto's
- * max_inflight_messages 20): holding more would stall every topic of the device. WireGuard stages
- * 128 packets (R35), but an MQTT session has flow control that a tunnel does not. */
-#define SESSION_HELD_MAX 4
+/* WireGuard stages 128 packets (R35). Held QoS 1/2 messages are not acknowledged to the broker
+ * yet, so once the broker's in-flight window for this device is full (RabbitMQ's mqtt.prefetch
+ * is 10, mosquitto's max_inflight_messages 20) it sends nothing more until they are: the device's
+ * other topics wait too, for at most SESSION_HELD_MS. That is a delay; staging fewer would drop
+ * messages a restarted peer's re-issued announcement is about to key. */
+#define SESSION_HELD_MAX 128
 #define SESSION_HELD_MS 5000    /* WireGuard's REKEY_TIMEOUT */
 
 struct held {
