@@ -170,6 +170,7 @@ void keyex_announce_(struct keyex *kx, bool reissue)
 	} else {
 		kx->announce_due = false;
 		kx->announced_mono = clock_mono_ms();
+		kx->announced_wall = p.issued_at_ms;
 		kx->ctx->stats->announcements_sent++;
 		log_emit(LOG_DEBUG, "keyex", NULL, NULL, "announced epoch %" PRIu64 " rev %" PRIu32 " to %zu peer(s)",
 			 p.epoch, p.rev, p.nrecipients);

@@ -18,6 +18,7 @@
 
 #define KEYEX_REISSUE_DEBOUNCE_MS 1000   /* R37 */
 #define KEYEX_IN_FLIGHT_MS 3000          /* our last announcement may still be on its way */
+#define KEYEX_CROSSED_MS 250             /* a peer announcing this long after us had the time to see it */
 #define KEYEX_REPUBLISH_FLAP_MS 2000     /* connection lost this soon after re-publishing: refused */
 #define KEYEX_ACK_SLACK_MS 300000        /* §14 confirmation slack */
 #define KEYEX_BUCKET_BURST 10            /* R44: per-peer verification burst */
@@ -83,7 +84,8 @@ struct keyex {
 	bool announce_due;           /* newest epoch not yet announced on this connection */
 	bool ready;                  /* some peer holds our active key (or we have no peers) */
 	uint64_t reissue_last_mono;
-	uint64_t announced_mono;     /* when the last announcement was published */
+	uint64_t announced_mono;     /* when the last announcement was published (monotonic) */
+	uint64_t announced_wall;     /* the same, wall clock (compared with peers' issued_at) */
 	uint64_t republished_mono;   /* when retained values were last re-published */
 	bool republish_refused;      /* the broker closed the connection at a re-publish: stop */
 	bool reissue_pending;

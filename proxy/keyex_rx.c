@@ -129,7 +129,8 @@ static void keyex_install_from(struct keyex *kx, struct kx_peer *p, const struct
 }
 
 /* §7.4: re-issue when the peer does not hold our newest key and nothing we announced can give it. */
-static void keyex_maybe_reissue(struct keyex *kx, struct kx_peer *p, bool has_entry, uint64_t entry_acked)
+static void keyex_maybe_reissue(struct keyex *kx, struct kx_peer *p, bool has_entry, uint64_t entry_acked,
+				uint64_t issued_at)
 {
 	uint64_t newest;
 
@@ -137,11 +138,13 @@ static void keyex_maybe_reissue(struct keyex *kx, struct kx_peer *p, bool has_en
 		return;
 	if (has_entry && entry_acked >= newest)
 		return;
-	/* Our latest announcement wraps to its key: wait while it may still be on its way (it also
-	 * reaches a late joiner as the retained copy, where the broker keeps one). Past that, say it
-	 * again: some brokers (RabbitMQ) deliver no retained messages to wildcard subscriptions. */
+	/* Our latest announcement wraps to its key: unless the peer announced well after it (so it
+	 * should have seen it: it was away, e.g. reconnecting), wait while ours may still be on its
+	 * way; past that, say it again. Some brokers (RabbitMQ) deliver no retained messages to a
+	 * wildcard subscription, so a peer that was away never gets our announcement otherwise. */
 	if (p->wrapped_valid && CRYPTO_memcmp(p->wrapped_to, p->eph_pub, KEX_PUB_LEN) == 0 &&
-	    clock_mono_ms() - kx->announced_mono < KEYEX_IN_FLIGHT_MS)
+	    clock_mono_ms() - kx->announced_mono < KEYEX_IN_FLIGHT_MS &&
+	    issued_at < kx->announced_wall + KEYEX_CROSSED_MS)
 		return;
 	keyex_request_reissue_(kx);
 }
@@ -220,7 +223,7 @@ static void keyex_accept(struct keyex *kx, struct kx_peer *p, const struct ann_v
 		keyex_install_from(kx, p, a, &e);
 		keyex_peer_acked(kx, p, e.acked_epoch);
 	}
-	keyex_maybe_reissue(kx, p, has_entry, has_entry ? e.acked_epoch : 0);
+	keyex_maybe_reissue(kx, p, has_entry, has_entry ? e.acked_epoch : 0, a->issued_at_ms);
 }
 
 /* Steps 3-8 for an announcement on <prefix>/keyex/<id> from configured peer p. */
