@@ -182,6 +182,21 @@ static void ann_write_header(struct ann_wr *w, const struct ann_params *p,
 	ann_wr_u16_(w, (uint16_t)p->nrecipients);
 }
 
+/* Signs what w holds (its last ANN_SIG_LEN bytes get the signature) and hands the buffer over to
+ * *out (w->buf is NULL afterwards); on failure w keeps it for the caller to free. */
+static enum px_err ann_finish_signed(const struct id_key *id, const char *label, const char *topic,
+				     struct ann_wr *w, uint8_t **out, size_t *out_len)
+{
+	enum px_err rc = ann_sign_(id, label, topic, w->buf, w->len - ANN_SIG_LEN);
+
+	if (rc != PX_OK)
+		return rc;
+	*out = w->buf;
+	*out_len = w->len;
+	w->buf = NULL;
+	return PX_OK;
+}
+
 enum px_err ann_build(const struct id_key *id, const char *topic, const struct ann_params *p, uint8_t **out,
 		      size_t *out_len)
 {
@@ -209,13 +224,7 @@ enum px_err ann_build(const struct id_key *id, const char *topic, const struct a
 	for (i = 0; i < p->nrecipients && rc == PX_OK; i++)
 		rc = ann_write_entry(&w, p, s_pub, &p->recipients[i]);
 	if (rc == PX_OK)
-		rc = ann_sign_(id, ANN_LABEL_SIG, topic, w.buf, w.len - ANN_SIG_LEN);
-	if (rc != PX_OK)
-		goto out;
-	*out = w.buf;
-	*out_len = w.len;
-	w.buf = NULL;
-out:
+		rc = ann_finish_signed(id, ANN_LABEL_SIG, topic, &w, out, out_len);
 	free(w.buf);
 	return rc;
 }
@@ -379,13 +388,7 @@ enum px_err ack_build(const struct id_key *id, const char *topic, const char *se
 	ann_wr_id_(&w, recipient_id);
 	ann_wr_u64_(&w, acked_epoch);
 	ann_wr_u64_(&w, issued_at_ms);
-	rc = ann_sign_(id, ACK_LABEL_SIG, topic, w.buf, w.len - ANN_SIG_LEN);
-	if (rc != PX_OK)
-		goto out;
-	*out = w.buf;
-	*out_len = w.len;
-	w.buf = NULL;
-out:
+	rc = ann_finish_signed(id, ACK_LABEL_SIG, topic, &w, out, out_len);
 	free(w.buf);
 	return rc;
 }

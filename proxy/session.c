@@ -66,9 +66,9 @@ static void session_unlink(struct session *s)
 	s->ctx->stats->conn_current--;
 }
 
-static void session_free_now(struct session *s)
+/* Frees what a session owns (any part may be missing: also used when session_new fails). */
+static void session_release(struct session *s)
 {
-	session_unlink(s);
 	if (s->dev)
 		bufferevent_free(s->dev);
 	if (s->up)
@@ -80,6 +80,12 @@ static void session_free_now(struct session *s)
 	mqtt_alias_free(s->alias[DIR_UP]);
 	mqtt_alias_free(s->alias[DIR_DOWN]);
 	session_seal_free_(s);
+}
+
+static void session_free_now(struct session *s)
+{
+	session_unlink(s);
+	session_release(s);
 	if (s->devstate) {
 		const struct px_conf *c = s->ctx->conf;
 		uint64_t keep = ((uint64_t)c->keyex.interval_seconds * 3 / 2 + c->keyex.grace_seconds + 60) * 1000u;
@@ -525,14 +531,7 @@ struct session *session_new(struct px_ctx *ctx, evutil_socket_t fd, const struct
 fail_session:
 	if (s->dev)
 		fd = -1; /* closed with the bufferevent */
-	if (s->dev)
-		bufferevent_free(s->dev);
-	if (s->timer)
-		event_free(s->timer);
-	if (s->free_ev)
-		event_free(s->free_ev);
-	mqtt_alias_free(s->alias[DIR_UP]);
-	mqtt_alias_free(s->alias[DIR_DOWN]);
+	session_release(s);
 	free(s);
 fail:
 	if (fd >= 0)
