@@ -43,6 +43,18 @@ static uint64_t keyex_next_rotation(const struct keyex *kx, uint64_t now)
 	return now + t;
 }
 
+/* The first rotation after start: uniform in [T/2, T), so that a fleet started together does not
+ * keep rotating together (the jitter of R30 alone would keep them within 30 s of each other). */
+static uint64_t keyex_first_rotation(const struct keyex *kx, uint64_t now)
+{
+	uint64_t half = keyex_interval_ms(kx) / 2;
+	uint32_t r = 0;
+
+	if (half && RAND_bytes((unsigned char *)&r, sizeof(r)) == 1)
+		return now + half + r % half;
+	return now + keyex_interval_ms(kx);
+}
+
 struct kx_peer *keyex_peer_(struct keyex *kx, const char *id, size_t len)
 {
 	size_t i;
@@ -243,7 +255,7 @@ static void keyex_rotate(struct keyex *kx, const char *why)
 	kx->rev = 0;
 	kx->epoch_created_mono = now;
 	keyex_sample_(kx);
-	kx->rotate_at_mono = keyex_next_rotation(kx, now);
+	kx->rotate_at_mono = has_active ? keyex_next_rotation(kx, now) : keyex_first_rotation(kx, now);
 	kx->ctx->stats->rotations++;
 	kx->ctx->stats->last_rotation_wall_ms = clock_wall_ms();
 	log_info("keyex", "epoch %" PRIu64 " started (%s)", epoch, why);
@@ -363,8 +375,10 @@ static char *keyex_join(const char *a, const char *b, const char *c)
 static void keyex_peer_clear(struct kx_peer *p)
 {
 	id_pub_free(p->pub);
-	free(p->pending);
-	free(p->pending_topic);
+	free(p->pending_ann.buf);
+	free(p->pending_ann.topic);
+	free(p->pending_ack.buf);
+	free(p->pending_ack.topic);
 	memset(p, 0, sizeof(*p));
 }
 

@@ -27,33 +27,35 @@
 #define KEYEX_TICK_MS 250                /* housekeeping timer, and counter sampling */
 #define KEYEX_HISTORY 1024               /* counter samples kept: 256 s at one per tick */
 
+/* A message kept for later because the verification budget was spent (the newest one wins). */
+struct kx_deferred {
+	uint8_t *buf;
+	size_t len;
+	char *topic;
+};
+
 struct kx_peer {
-	char id[ANN_ID_MAX + 1];
+	/* 8-byte fields first, then 4, then bytes: no padding holes (clang-analyzer optin.Padding) */
 	struct id_pub *pub;
-	/* the last accepted announcement */
-	bool have_ann;
-	uint64_t epoch;          /* persisted with rev: nothing older or equal is accepted again */
-	uint32_t rev;
+	uint64_t epoch;            /* last accepted, persisted with rev: nothing older or equal again */
 	uint64_t ann_expires_wall; /* issued_at + 1.5 * interval + skew: then the peer is not live */
 	uint64_t epoch_start_wall; /* when it began to hold none of our keys (its restart); 0: floor 0 */
-	bool floor_known;        /* epoch_start_wall was set for its current epoch */
-	uint32_t interval_s;
-	uint8_t eph_pub[KEX_PUB_LEN];
-	bool eph_weak;           /* eph_pub gave an all-zero X25519 result: never wrap to it */
-	/* what the peer holds of ours */
-	uint64_t acked;          /* newest of our epochs the peer confirmed holding */
-	bool wrapped_valid;      /* our latest announcement has an entry for the peer's eph_pub */
-	uint8_t wrapped_to[KEX_PUB_LEN];
-	bool must_confirm;       /* a live peer at the last rotation: activation waits for it */
-	/* rate limits (R44), announcements and confirmations apart, and the newest announcement
-	 * that waits for a token */
-	unsigned tokens, ack_tokens;
+	uint64_t acked;            /* newest of our epochs the peer confirmed holding */
+	/* rate limits (R44), announcements and confirmations apart, and what waits for a token */
 	uint64_t tokens_at, ack_tokens_at;
-	uint8_t *pending;
-	size_t pending_len;
-	char *pending_topic;
-	/* log once per state, not per message */
-	struct log_limit reject_log;
+	struct kx_deferred pending_ann, pending_ack;
+	struct log_limit reject_log; /* log once per state, not per message */
+	uint32_t rev;
+	uint32_t interval_s;
+	unsigned tokens, ack_tokens;
+	bool have_ann;             /* the last announcement is accepted */
+	bool floor_known;          /* epoch_start_wall was set for its current epoch */
+	bool eph_weak;             /* eph_pub gave an all-zero X25519 result: never wrap to it */
+	bool wrapped_valid;        /* our latest announcement has an entry for the peer's eph_pub */
+	bool must_confirm;         /* a live peer at the last rotation: activation waits for it */
+	uint8_t eph_pub[KEX_PUB_LEN];
+	uint8_t wrapped_to[KEX_PUB_LEN];
+	char id[ANN_ID_MAX + 1];
 };
 
 /* The newest epoch's data counter at a moment, for the per-peer counter floor (PROTOCOL.md §6.3). */

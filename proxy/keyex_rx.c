@@ -14,50 +14,34 @@
 #include "stats.h"
 #include "../conf/conf.h"
 
-/* Token buckets (R44): per peer KEYEX_BUCKET_BURST, one more per second; KEYEX_GLOBAL_PER_S overall. */
-static bool keyex_tokens_available(struct keyex *kx, struct kx_peer *p, uint64_t now)
+/* Token buckets (R44): per peer KEYEX_BUCKET_BURST, one more per second, announcements and
+ * confirmations apart (a rotation brings one of each per peer); KEYEX_GLOBAL_PER_S overall. */
+static bool keyex_bucket_ready(struct keyex *kx, unsigned *tokens, uint64_t *at, uint64_t now)
 {
-	uint64_t refill = (now - p->tokens_at) / KEYEX_BUCKET_MS;
+	uint64_t refill = (now - *at) / KEYEX_BUCKET_MS;
 
 	if (refill) {
-		p->tokens = p->tokens + refill > KEYEX_BUCKET_BURST ? KEYEX_BUCKET_BURST : p->tokens + (unsigned)refill;
-		p->tokens_at = now;
+		*tokens = *tokens + refill > KEYEX_BUCKET_BURST ? KEYEX_BUCKET_BURST : *tokens + (unsigned)refill;
+		*at = now;
 	}
 	if (now - kx->global_window_start >= 1000) {
 		kx->global_window_start = now;
 		kx->global_count = 0;
 	}
-	return p->tokens > 0 && kx->global_count < KEYEX_GLOBAL_PER_S;
+	return *tokens > 0 && kx->global_count < KEYEX_GLOBAL_PER_S;
 }
 
-static bool keyex_take_token(struct keyex *kx, struct kx_peer *p, uint64_t now)
+static bool keyex_bucket_take(struct keyex *kx, unsigned *tokens, uint64_t *at, uint64_t now)
 {
-	if (!keyex_tokens_available(kx, p, now))
+	if (!keyex_bucket_ready(kx, tokens, at, now))
 		return false;
-	p->tokens--;
+	(*tokens)--;
 	kx->global_count++;
 	return true;
 }
 
-/* Confirmations have a bucket of their own: a rotation brings one of each per peer. */
-static bool keyex_take_ack_token(struct keyex *kx, struct kx_peer *p, uint64_t now)
-{
-	uint64_t refill = (now - p->ack_tokens_at) / KEYEX_BUCKET_MS;
-
-	if (refill) {
-		p->ack_tokens = p->ack_tokens + refill > KEYEX_BUCKET_BURST ? KEYEX_BUCKET_BURST
-									: p->ack_tokens + (unsigned)refill;
-		p->ack_tokens_at = now;
-	}
-	if (p->ack_tokens == 0 || kx->global_count >= KEYEX_GLOBAL_PER_S)
-		return false;
-	p->ack_tokens--;
-	kx->global_count++;
-	return true;
-}
-
-/* Keeps the newest rate-limited announcement of a peer for later (PROTOCOL.md §7.3 step 5). */
-static void keyex_defer(struct kx_peer *p, const char *topic, const uint8_t *payload, size_t len)
+/* Keeps the newest rate-limited message of its kind for later (PROTOCOL.md §7.3 step 5). */
+static void keyex_defer(struct kx_deferred *d, const char *topic, const uint8_t *payload, size_t len)
 {
 	uint8_t *copy = malloc(len);
 	char *t = strdup(topic);
@@ -68,11 +52,11 @@ static void keyex_defer(struct kx_peer *p, const char *topic, const uint8_t *pay
 		return;
 	}
 	memcpy(copy, payload, len);
-	free(p->pending);
-	free(p->pending_topic);
-	p->pending = copy;
-	p->pending_len = len;
-	p->pending_topic = t;
+	free(d->buf);
+	free(d->topic);
+	d->buf = copy;
+	d->len = len;
+	d->topic = t;
 }
 
 static void keyex_send_ack(struct keyex *kx, struct kx_peer *p, uint64_t epoch)
@@ -246,9 +230,9 @@ static void keyex_on_announce(struct keyex *kx, struct kx_peer *p, const char *t
 	}
 	if (!keyex_fresh(kx, p, &a, &duplicate))
 		return;
-	if (!keyex_take_token(kx, p, clock_mono_ms())) {
+	if (!keyex_bucket_take(kx, &p->tokens, &p->tokens_at, clock_mono_ms())) {
 		if (!from_pending)
-			keyex_defer(p, topic, buf, len);
+			keyex_defer(&p->pending_ann, topic, buf, len);
 		kx->ctx->stats->rejected[REJECT_RATE_LIMITED]++; /* deferred, not lost */
 		return;
 	}
@@ -266,7 +250,8 @@ static void keyex_on_announce(struct keyex *kx, struct kx_peer *p, const char *t
 	keyex_accept(kx, p, &a);
 }
 
-static void keyex_on_ack(struct keyex *kx, struct kx_peer *p, const char *topic, const uint8_t *buf, size_t len)
+static void keyex_on_ack(struct keyex *kx, struct kx_peer *p, const char *topic, const uint8_t *buf, size_t len,
+			 bool from_pending)
 {
 	uint64_t now = clock_wall_ms(), newest = 0, active = 0;
 	uint64_t window = (uint64_t)kx->ctx->conf->keyex.max_skew_seconds * 1000u + KEYEX_ACK_SLACK_MS;
@@ -290,8 +275,10 @@ static void keyex_on_ack(struct keyex *kx, struct kx_peer *p, const char *topic,
 	keyring_active(kx->kr, &active);
 	if (a.acked_epoch != newest && a.acked_epoch != active)
 		return; /* about an epoch we have left behind: nothing to do */
-	if (!keyex_take_ack_token(kx, p, clock_mono_ms())) {
-		keyex_reject_(kx, p, REJECT_RATE_LIMITED, "confirmation from %s: over the verification rate", p->id);
+	if (!keyex_bucket_take(kx, &p->ack_tokens, &p->ack_tokens_at, clock_mono_ms())) {
+		if (!from_pending)
+			keyex_defer(&p->pending_ack, topic, buf, len);
+		kx->ctx->stats->rejected[REJECT_RATE_LIMITED]++; /* deferred, not lost */
 		return;
 	}
 	if (ack_verify(&a, p->pub, topic) != PX_OK) {
@@ -345,25 +332,38 @@ void keyex_on_message_(void *arg, const char *topic, const uint8_t *payload, siz
 		return;
 	}
 	if (is_ack)
-		keyex_on_ack(kx, p, topic, payload, len);
+		keyex_on_ack(kx, p, topic, payload, len, false);
 	else
 		keyex_on_announce(kx, p, topic, payload, len, false);
 }
 
+/* Takes d's message if the bucket allows one now (the caller frees it). */
+static bool keyex_take_deferred(struct keyex *kx, struct kx_deferred *d, unsigned *tokens, uint64_t *at,
+				struct kx_deferred *out)
+{
+	if (!d->buf || !keyex_bucket_ready(kx, tokens, at, clock_mono_ms()))
+		return false;
+	*out = *d;
+	memset(d, 0, sizeof(*d));
+	return true;
+}
+
 void keyex_process_pending_(struct keyex *kx)
 {
+	struct kx_deferred m;
 	size_t i;
 
 	for (i = 0; i < kx->npeers; i++) {
 		struct kx_peer *p = &kx->peers[i];
-		uint8_t *buf = p->pending;
-		char *topic = p->pending_topic;
-		if (!buf || !keyex_tokens_available(kx, p, clock_mono_ms()))
-			continue;
-		p->pending = NULL;
-		p->pending_topic = NULL;
-		keyex_on_announce(kx, p, topic, buf, p->pending_len, true);
-		free(buf);
-		free(topic);
+		if (keyex_take_deferred(kx, &p->pending_ann, &p->tokens, &p->tokens_at, &m)) {
+			keyex_on_announce(kx, p, m.topic, m.buf, m.len, true);
+			free(m.buf);
+			free(m.topic);
+		}
+		if (keyex_take_deferred(kx, &p->pending_ack, &p->ack_tokens, &p->ack_tokens_at, &m)) {
+			keyex_on_ack(kx, p, m.topic, m.buf, m.len, true);
+			free(m.buf);
+			free(m.topic);
+		}
 	}
 }

@@ -51,10 +51,20 @@ def eventually(fn, timeout=10.0, interval=0.05, msg="condition not reached"):
     raise TestFailure("%s (after %.1fs; last value %r)" % (msg, timeout, last))
 
 
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on now, and never the same one twice in this process (the
+    kernel may hand out a port again as soon as the probing socket is closed)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise TestFailure("no fresh free port")
 
 
 def port_open(port):
