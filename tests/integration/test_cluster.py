@@ -384,6 +384,9 @@ def test_broker_disconnect_while_peer_rotates(workdir):
     a, b = nodes(workdir, "dis", keyex={"activation_seconds": 1},
                  each={"a": {"interval_seconds": 8}, "b": {"interval_seconds": 120}})
     wait_keyed([a, b])
+    # The first rotation after start comes anywhere in [T/2, T) (PROTOCOL.md §9.2); from the
+    # second on they come every T (less a jitter of at most T/20): time the kick from there.
+    eventually(lambda: len(started_epochs(a)) >= 2, 12, interval=0.05, msg="a's first rotation")
     st = Stream(a.port, b.port, "dis/ab", "dis")
     time.sleep(1.0)
     recon = b.metric("mqseal_control_reconnects_total")
