@@ -203,14 +203,15 @@ static int node_setup(struct node *n, char *err, size_t errlen)
 	}
 	if (node_setup_sealing(n, err, errlen) != 0)
 		return -1;
-	n->listener = listener_new(&n->ctx, err, errlen);
-	if (!n->listener)
-		return -1;
+	/* Metrics first: once devices can connect, the node can be watched. */
 	if (n->conf->metrics.enabled) {
 		n->admin = admin_http_new(&n->ctx, err, errlen);
 		if (!n->admin)
 			return -1;
 	}
+	n->listener = listener_new(&n->ctx, err, errlen);
+	if (!n->listener)
+		return -1;
 	if (node_drop_root(n->conf, err, errlen) != 0)
 		return -1;
 	return keyex_start(n->ctx.keyex);

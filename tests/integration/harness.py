@@ -262,7 +262,9 @@ class Node(Proc):
         write_conf(self.conf_path, self.conf)
         Proc.start(self)
         if wait:
-            eventually(lambda: port_open(self.port) or not self.alive(), 10, msg="mqseal did not start")
+            metrics_on = self.conf.get("metrics", {}).get("enabled", True)
+            eventually(lambda: (port_open(self.port) and (not metrics_on or port_open(self.metrics_port)))
+                       or not self.alive(), 10, msg="mqseal did not start")
             check(self.alive(), "mqseal exited: " + self.output()[-3000:])
         return self
 
