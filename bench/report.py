@@ -195,7 +195,7 @@ def throughput_table(runs, paths):
 
 def latency_table(runs, paths):
     header = ["size", "QoS", "path", "p50 µs", "p90 µs", "p99 µs", "max µs", "p50 × direct",
-              "p50 × stunnel", "lost"]
+              "p50 × stunnel", "lost", "CPU µs/msg device sidecars"]
     rows = []
     for key in keys_of(runs, "lat"):
         for path in paths:
@@ -205,7 +205,8 @@ def latency_table(runs, paths):
             vals = list(by_round.values())
             pct = [fmt_spread(spread(metric(r, "lat_" + p) for r in vals)) for p in ("p50", "p90", "p99", "max")]
             rows.append([size_name(key[0]), key[1][1:], path, *pct,
-                         *ratio_cells(runs, "lat", path, key, "lat_p50"), fmt_anomalies(anomalies(by_round))])
+                         *ratio_cells(runs, "lat", path, key, "lat_p50"), fmt_anomalies(anomalies(by_round)),
+                         fmt_spread(spread(cpu_us_per_msg(r, DEVICE_SIDE) for r in vals))])
     return table(header, rows)
 
 

@@ -30,6 +30,7 @@ static const char *const session_state_names[] = {"await-connect", "connecting",
 static void session_on_read(struct bufferevent *bev, void *arg);
 static void session_on_write(struct bufferevent *bev, void *arg);
 static void session_on_event(struct bufferevent *bev, short what, void *arg);
+static void session_outbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
 
 struct session_set *session_set_new(void)
 {
@@ -66,17 +67,27 @@ static void session_unlink(struct session *s)
 	s->ctx->stats->conn_current--;
 }
 
+/* Frees one side's bufferevent (closing its socket), after unhooking our output callback. */
+static void session_free_side(struct session *s, struct bufferevent **side)
+{
+	if (!*side)
+		return;
+	evbuffer_remove_cb(bufferevent_get_output(*side), session_outbuf_cb, s);
+	bufferevent_free(*side);
+	*side = NULL;
+}
+
 /* Frees what a session owns (any part may be missing: also used when session_new fails). */
 static void session_release(struct session *s)
 {
-	if (s->dev)
-		bufferevent_free(s->dev);
-	if (s->up)
-		bufferevent_free(s->up);
+	session_free_side(s, &s->dev);
+	session_free_side(s, &s->up);
 	if (s->timer)
 		event_free(s->timer);
 	if (s->free_ev)
 		event_free(s->free_ev);
+	if (s->flush_ev)
+		event_free(s->flush_ev);
 	mqtt_alias_free(s->alias[DIR_UP]);
 	mqtt_alias_free(s->alias[DIR_DOWN]);
 	session_seal_free_(s);
@@ -157,12 +168,13 @@ static size_t session_out_len(struct bufferevent *bev)
 	return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
 }
 
-static void session_drop_side(struct bufferevent **side)
+static void session_drop_side(struct session *s, struct bufferevent **side)
 {
-	if (*side) {
-		bufferevent_free(*side);
-		*side = NULL;
-	}
+	if (side == &s->dev)
+		s->direct_ok_dev = s->direct_dev = false;
+	else
+		s->direct_ok_up = s->direct_up = false;
+	session_free_side(s, side);
 }
 
 /* Both queues flushed (or their side gone): the close is complete. */
@@ -175,7 +187,7 @@ static void session_check_drained(struct session *s)
 		 * device's TCP stack throw away what we just flushed to it (the last acks). So: FIN
 		 * first, then discard what the device still sends until it closes too (drain timer). */
 		s->lingering = true;
-		session_drop_side(&s->up); /* flushed: nothing more to say to the broker */
+		session_drop_side(s, &s->up); /* flushed: nothing more to say to the broker */
 		(void)shutdown(bufferevent_getfd(s->dev), SHUT_WR);
 		evbuffer_drain(bufferevent_get_input(s->dev), evbuffer_get_length(bufferevent_get_input(s->dev)));
 		bufferevent_setwatermark(s->dev, EV_READ, 0, 0);
@@ -220,10 +232,10 @@ void session_abort_(struct session *s, enum session_dir d, const char *why)
 			 log_suppressed_note(suppressed, note));
 	/* The misbehaving side is cut at once; the other side gets what is already queued. */
 	if (d == DIR_UP) {
-		session_drop_side(&s->dev);
-		session_drop_side(&s->up); /* abrupt, like a broken device link: the broker sends the will */
+		session_drop_side(s, &s->dev);
+		session_drop_side(s, &s->up); /* abrupt, like a broken device link: the broker sends the will */
 	} else {
-		session_drop_side(&s->up);
+		session_drop_side(s, &s->up);
 	}
 	session_close(s, why);
 }
@@ -239,7 +251,7 @@ void session_refuse_connect_(struct session *s, uint8_t reason_311, uint8_t reas
 	n = mqtt_connack_encode(level, &ack, buf, sizeof(buf));
 	if (n)
 		session_send_(s, DIR_DOWN, buf, n);
-	session_drop_side(&s->up);
+	session_drop_side(s, &s->up);
 	session_close(s, why);
 }
 
@@ -380,7 +392,14 @@ static void session_on_write(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 	enum session_dir d = bev == s->up ? DIR_UP : DIR_DOWN; /* the direction feeding bev */
+	bool *direct = bev == s->up ? &s->direct_up : &s->direct_dev;
 
+	if (!*direct && (bev == s->up ? s->direct_ok_up : s->direct_ok_dev) && s->state < SESSION_CLOSED &&
+	    session_out_len(bev) == 0) {
+		/* drained: back to direct writes (session_on_flush) */
+		bufferevent_disable(bev, EV_WRITE);
+		*direct = true;
+	}
 	if (s->state == SESSION_DRAINING) {
 		session_check_drained(s);
 		return;
@@ -393,6 +412,69 @@ static void session_on_write(struct bufferevent *bev, void *arg)
 	session_pump(s, d, false);
 }
 
+/* One direct side: write what is queued; if the socket does not take it all (or fails), the
+ * bufferevent's own write event takes over (and reports an error) until the queue is empty. */
+static void session_flush_side(struct session *s, struct bufferevent *bev, bool *direct)
+{
+	struct evbuffer *out;
+
+	if (!bev || !*direct)
+		return;
+	out = bufferevent_get_output(bev);
+	if (evbuffer_get_length(out) == 0)
+		return;
+	/* the bufferevent keeps the front of its output frozen outside its own write callback */
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write_atmost(out, bufferevent_getfd(bev), SESSION_IO_CHUNK);
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) != 0) {
+		*direct = false;
+		bufferevent_enable(bev, EV_WRITE);
+		return;
+	}
+	session_on_write(bev, s); /* drained: what the bufferevent's write callback would do */
+}
+
+/* Direct writes. A bufferevent registers a write event when data is queued on an idle socket and
+ * removes it once the queue is written: two epoll_ctl and one more epoll_wait per packet relayed
+ * at a moderate rate. A direct side instead has its queue written here, at the end of the event
+ * loop pass that queued it (one write per pass, however many packets), with no event registered. */
+static void session_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)what;
+	s->flush_pending = false;
+	if (s->state == SESSION_CLOSED)
+		return;
+	session_flush_side(s, s->dev, &s->direct_dev);
+	if (s->state != SESSION_CLOSED)
+		session_flush_side(s, s->up, &s->direct_up);
+}
+
+static void session_outbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct session *s = arg;
+	bool direct = (s->dev && buf == bufferevent_get_output(s->dev)) ? s->direct_dev : s->direct_up;
+
+	if (info->n_added == 0 || !direct || s->flush_pending || s->state == SESSION_CLOSED)
+		return;
+	s->flush_pending = true;
+	event_active(s->flush_ev, EV_WRITE, 0);
+}
+
+void session_up_connected_(struct session *s)
+{
+	if (s->ctx->tls || !s->up || !evbuffer_add_cb(bufferevent_get_output(s->up), session_outbuf_cb, s))
+		return;
+	s->direct_ok_up = true;
+	if (session_out_len(s->up) == 0) {
+		bufferevent_disable(s->up, EV_WRITE);
+		s->direct_up = true;
+	} /* else session_on_write switches once the bufferevent has written the queue */
+}
+
 static void session_on_dev_event(struct session *s, short what)
 {
 	if (what & BEV_EVENT_TIMEOUT) {
@@ -403,7 +485,7 @@ static void session_on_dev_event(struct session *s, short what)
 	 * flushing it (no DISCONNECT of ours: the broker sees the device's link go down). */
 	if (s->state < SESSION_DRAINING && (what & BEV_EVENT_EOF))
 		session_pump(s, DIR_UP, true);
-	session_drop_side(&s->dev);
+	session_drop_side(s, &s->dev);
 	session_close(s, (what & BEV_EVENT_EOF) ? "device closed the connection" : "device connection error");
 }
 
@@ -419,7 +501,7 @@ static void session_on_up_event(struct session *s, short what)
 	}
 	if (s->state < SESSION_DRAINING && (what & BEV_EVENT_EOF))
 		session_pump(s, DIR_DOWN, true);
-	session_drop_side(&s->up);
+	session_drop_side(s, &s->up);
 	session_close(s, (what & BEV_EVENT_EOF) ? "broker closed the connection" : "broker connection error");
 }
 
@@ -468,7 +550,15 @@ void session_set_callbacks_(struct session *s, struct bufferevent *bev)
 	bufferevent_setwatermark(bev, EV_WRITE, SESSION_OUT_LOW, 0);
 	/* Never buffer more than one maximal packet (plus a header) of unread input. */
 	bufferevent_setwatermark(bev, EV_READ, 0, (size_t)s->ctx->conf->listen.max_packet_size + 16);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	/* The device socket is connected already: written directly from the start (without the
+	 * output callback, which schedules the writes, it stays with the bufferevent's write event). */
+	if (bev == s->dev && evbuffer_add_cb(bufferevent_get_output(bev), session_outbuf_cb, s)) {
+		bufferevent_disable(bev, EV_WRITE); /* a new bufferevent has writing enabled */
+		bufferevent_enable(bev, EV_READ);
+		s->direct_ok_dev = s->direct_dev = true;
+	} else {
+		bufferevent_enable(bev, EV_READ | EV_WRITE);
+	}
 }
 
 void session_set_nodelay_(evutil_socket_t fd)
@@ -511,10 +601,11 @@ struct session *session_new(struct px_ctx *ctx, evutil_socket_t fd, const struct
 	session_describe_peer(s, sa);
 	s->timer = event_new(ctx->base, -1, 0, session_on_timer, s);
 	s->free_ev = event_new(ctx->base, -1, 0, session_on_free, s);
+	s->flush_ev = event_new(ctx->base, -1, 0, session_on_flush, s);
 	s->alias[DIR_UP] = mqtt_alias_new(0);
 	s->alias[DIR_DOWN] = mqtt_alias_new(0);
 	s->dev = bufferevent_socket_new(ctx->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (!s->timer || !s->free_ev || !s->alias[DIR_UP] || !s->alias[DIR_DOWN] || !s->dev)
+	if (!s->timer || !s->free_ev || !s->flush_ev || !s->alias[DIR_UP] || !s->alias[DIR_DOWN] || !s->dev)
 		goto fail_session;
 	session_set_nodelay_(fd);
 	s->next = set->head;

@@ -72,6 +72,7 @@ struct session {
 	struct bufferevent *up;      /* broker connection; NULL before CONNECT and once closed */
 	struct event *timer;         /* connect / upstream connect / drain timeout */
 	struct event *free_ev;       /* deferred free */
+	struct event *flush_ev;      /* direct writes at the end of the loop pass (session_on_flush) */
 	struct mqtt_alias *alias[2]; /* Topic Alias tables, per direction */
 	/* sealing (session_seal.c) */
 	struct event *wait_timer;    /* a device publish waiting for a key (created on first use) */
@@ -95,6 +96,12 @@ struct session {
 	bool hold_expired;           /* device side waited seal.hold_seconds: refuse until keys exist */
 	bool stopping;               /* node shutdown: close once up_inflight is empty */
 	bool persistent;             /* the broker keeps the session after the connection */
+	/* Direct writes: a side is "direct" while its output queue is written by session_on_flush
+	 * with no write event registered (plain TCP only; the upstream once connected). */
+	bool direct_dev, direct_up;
+	bool direct_ok_dev, direct_ok_up; /* may go direct: output callback hooked (upstream: plain
+					   * TCP, connected) */
+	bool flush_pending;          /* flush_ev is active */
 	char peer[64];               /* device address "ip:port" */
 	char client[72];             /* client id (printable, truncated) for log lines */
 };
@@ -116,6 +123,8 @@ void session_refuse_connect_(struct session *s, uint8_t reason_311, uint8_t reas
 /* Installs our callbacks and watermarks on a new bufferevent of this session, enables it. */
 void session_set_callbacks_(struct session *s, struct bufferevent *bev);
 void session_set_nodelay_(evutil_socket_t fd);
+/* The upstream just connected: a plain TCP one may be written directly from now on. */
+void session_up_connected_(struct session *s);
 /* upstream.c: the broker connection is up (TLS handshake done), or could not be made. */
 void upstream_on_connected_(struct session *s);
 void upstream_on_failed_(struct session *s, short what);

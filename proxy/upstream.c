@@ -120,6 +120,7 @@ void upstream_on_connected_(struct session *s)
 	session_set_nodelay_(bufferevent_getfd(s->up));
 	event_del(s->timer);
 	session_set_state_(s, SESSION_ESTABLISHED);
+	session_up_connected_(s);
 }
 
 /* Why the connection failed, for the one log line. */
