@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
 
-from harness import (HOST, Broker, Client, Node, check, eventually, run, free_port)
+from harness import (HOST, Broker, Client, Node, RawClient, check, eventually, run, free_port)
 
 PLAIN = {"topics": {"plaintext": ["#"]}}
 
@@ -269,6 +269,49 @@ def test_tls_upstream(workdir):
     bad.wait_log("unreachable")
 
 
+def test_slow_device_catches_up(workdir):
+    """A device that stops reading while the broker keeps sending, then reads again, gets every
+    message in order and intact, and later messages still flow: mqseal writes to the device
+    directly while its socket takes everything, hands the rest to the write event when the socket
+    is full (and stops reading the broker at the output high watermark), and goes back to direct
+    writes once the queue has drained."""
+    # No in-flight limit at the broker: it sends the whole backlog at once (12.5 MiB, more than
+    # the device's socket buffers take), so mqseal's queue for the device fills up.
+    broker, node = setup(workdir, broker_kw={"extra": "max_inflight_messages 0"})
+    slow = RawClient(node.port, "slow-dev")
+    slow.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 262144)
+    check(slow.subscribe("t/slow", 1) == 1, "SUBACK QoS 1")
+    pub = Client("slow-pub")
+    pub.connect(broker.port)
+    size, count = 16384, 800
+    payloads = [(b"%06d" % i) * (size // 6) + b"." * (size % 6) for i in range(count)]
+    t0 = time.monotonic()
+    for p in payloads:  # each acknowledged by the broker: the device reads nothing meanwhile
+        pub.publish("t/slow", p, 1)
+    print("  published %d x %d B in %.2f s" % (count, size, time.monotonic() - t0))
+    time.sleep(1.0)
+    check(node.alive(), "mqseal survived the backlog")
+    got = []
+    for _ in range(count):
+        topic, payload, qos, pid, _, _ = slow.read_publish(timeout=30)
+        slow.ack(4, pid)
+        got.append(payload)
+    print("  read in %.2f s" % (time.monotonic() - t0))
+    check(got == payloads, "every message in order and intact (%d of %d equal)"
+          % (sum(1 for a, b in zip(got, payloads) if a == b), count))
+    # Caught up: the next messages come through at once.
+    for i in range(20):
+        pub.publish("t/slow", b"after-%d" % i, 1)
+    after = []
+    for _ in range(20):
+        _, payload, _, pid, _, _ = slow.read_publish(timeout=5)
+        slow.ack(4, pid)
+        after.append(payload)
+    check(after == [b"after-%d" % i for i in range(20)], "later messages flow after the catch-up")
+    slow.close()
+    pub.disconnect()
+
+
 def test_broker_unreachable(workdir):
     dead_port = free_port()
     node = Node(workdir, "lonely", dead_port, conf=PLAIN).start()
@@ -283,4 +326,4 @@ if __name__ == "__main__":
     run([test_qos_v311, test_qos_v5, test_qos_v31, test_retained, test_will_on_abrupt_disconnect,
          test_persistent_session_redelivery, test_keepalive_pings_relayed, test_large_payload,
          test_200_concurrent_clients, test_mqtt5_properties_and_aliases, test_shared_subscription,
-         test_tls_upstream, test_broker_unreachable])
+         test_tls_upstream, test_slow_device_catches_up, test_broker_unreachable])
