@@ -15,7 +15,10 @@ enum conf_log_level { CONF_LOG_ERROR = 0, CONF_LOG_WARN, CONF_LOG_INFO, CONF_LOG
 struct conf_peer {
 	char *id;         /* node id of the peer */
 	char *public_key; /* "ed25519:<base64>" text form, syntax checked here, decoded by proxy/ */
+	char **publish;   /* topic filters its messages may carry (R6); see has_publish */
+	size_t npublish;
 	unsigned line;    /* where it was defined, for later error messages */
+	bool has_publish; /* false: no publish list, every sealed topic (npublish 0 then) */
 };
 
 struct conf_tls {

@@ -116,19 +116,28 @@ static void conf_out_groups(struct conf_out *o, const char *prev, const char *ne
 	}
 }
 
-static void conf_out_list(struct conf_out *o, const struct px_conf *conf, const struct conf_key *k)
+/* [ "a", "b" ] */
+static void conf_out_strings(struct conf_out *o, const char *const *list, size_t n)
 {
-	const char *const *list =
-		*(const char *const *const *)(const void *)((const unsigned char *)conf + k->off);
-	size_t i, n;
+	size_t i;
 
-	memcpy(&n, (const unsigned char *)conf + k->count_off, sizeof(n));
 	conf_out_printf(o, "[");
 	for (i = 0; i < n; i++) {
 		conf_out_printf(o, "%s", i ? ", " : " ");
 		conf_out_string(o, list[i]);
 	}
-	conf_out_printf(o, " ];\n");
+	conf_out_printf(o, " ]");
+}
+
+static void conf_out_list(struct conf_out *o, const struct px_conf *conf, const struct conf_key *k)
+{
+	const char *const *list =
+		*(const char *const *const *)(const void *)((const unsigned char *)conf + k->off);
+	size_t n;
+
+	memcpy(&n, (const unsigned char *)conf + k->count_off, sizeof(n));
+	conf_out_strings(o, list, n);
+	conf_out_printf(o, ";\n");
 }
 
 static void conf_out_peers(struct conf_out *o, const struct px_conf *conf, unsigned depth)
@@ -143,6 +152,10 @@ static void conf_out_peers(struct conf_out *o, const struct px_conf *conf, unsig
 		conf_out_string(o, conf->peers[i].id);
 		conf_out_printf(o, "; public_key = ");
 		conf_out_string(o, conf->peers[i].public_key);
+		if (conf->peers[i].has_publish) {
+			conf_out_printf(o, "; publish = ");
+			conf_out_strings(o, (const char *const *)conf->peers[i].publish, conf->peers[i].npublish);
+		}
 		conf_out_printf(o, "; }");
 	}
 	if (conf->npeers) {

@@ -77,9 +77,14 @@ struct conf_load_ {
 	bool oom; /* an allocation failed: the load fails even if no line says why */
 };
 
+/* A peer's publish list (R6) holds at most this many topic filters, like topics.plaintext. */
+#define CONF_PEER_PUBLISH_MAX 1024
+
 /* conf_table.c */
 extern const struct conf_key conf_keys_[];
 extern const size_t conf_nkeys_;
+/* Frees n strings and the array (either may be NULL). */
+void conf_free_strlist_(char **list, size_t n);
 const struct conf_key *conf_key_find_(const char *name, size_t *index);
 bool conf_group_known_(const char *prefix);
 int conf_defaults_(struct px_conf *conf);

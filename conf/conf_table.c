@@ -98,7 +98,7 @@ const struct conf_key conf_keys_[] = {
 
 	/* 256 peers: each costs a key agreement per rotation; larger meshes need a different design. */
 	{"peers", CONF_PEERS, .min = 0, .max = 256, LIST(peers, npeers),
-	 .help = "the other sidecars: ( { id = \"...\"; public_key = \"ed25519:...\"; }, ... )"},
+	 .help = "the other sidecars: ( { id = \"...\"; public_key = \"ed25519:...\"; publish = [ ... ]; }, ... )"},
 
 	{"topics.plaintext", CONF_STRLIST, FILTERS, LIST(topics.plaintext, topics.nplaintext),
 	 .help = "topic filters relayed as plaintext, unsealed"},
@@ -253,7 +253,7 @@ int conf_defaults_(struct px_conf *conf)
 	return 0;
 }
 
-static void conf_free_strlist(char **list, size_t n)
+void conf_free_strlist_(char **list, size_t n)
 {
 	size_t i;
 
@@ -269,6 +269,7 @@ static void conf_free_peers(struct conf_peer *peers, size_t n)
 	for (i = 0; peers && i < n; i++) {
 		free(peers[i].id);
 		free(peers[i].public_key);
+		conf_free_strlist_(peers[i].publish, peers[i].npublish);
 	}
 	free(peers);
 }
@@ -292,7 +293,7 @@ void conf_free(struct px_conf *conf)
 			free(*s);
 		} else if (k->type == CONF_STRLIST) {
 			memcpy(&n, (unsigned char *)conf + k->count_off, sizeof(n));
-			conf_free_strlist(*(char ***)(void *)((unsigned char *)conf + k->off), n);
+			conf_free_strlist_(*(char ***)(void *)((unsigned char *)conf + k->off), n);
 		}
 	}
 	conf_free_peers(conf->peers, conf->npeers);

@@ -107,49 +107,62 @@ static void conf_apply_enum(struct conf_load_ *ld, const struct conf_key *k, con
 	conf_report_(ld, s, name, false, "%s is not one of %s", conf_quote_(v, q), list);
 }
 
-/* Reports and returns false when a list has more entries than the option allows; checked before
- * anything is allocated for them. */
-static bool conf_count_ok(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
-			  const char *name)
+/* Reports and returns false when a list has more than max entries; checked before anything is
+ * allocated for them. */
+static bool conf_count_ok(struct conf_load_ *ld, long long max, const config_setting_t *s, const char *name)
 {
 	int n = config_setting_length(s);
 
-	if (n > k->max)
-		conf_report_(ld, s, name, false, "%d entries, at most %lld allowed", n, k->max);
-	return n <= k->max;
+	if (n > max)
+		conf_report_(ld, s, name, false, "%d entries, at most %lld allowed", n, max);
+	return n <= max;
 }
 
-static void conf_apply_strlist(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
-			       const char *name)
+/* A list of at most max strings, each following rule, into a fresh array (*out, *count); false
+ * (reported) when it is not one. A bad entry is left NULL: the load fails, so nobody reads it. */
+static bool conf_read_strlist(struct conf_load_ *ld, const config_setting_t *s, const char *name, long long max,
+			      conf_text_rule rule, char ***out, size_t *count)
 {
-	char ename[CONF_NAME_MAX], **list = NULL, ***field;
+	char ename[CONF_NAME_MAX], **list;
 	unsigned i, n;
 
 	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
 		conf_report_(ld, s, name, false, "expected a list of strings");
-		return;
+		return false;
 	}
-	if (!conf_count_ok(ld, k, s, name))
-		return;
+	if (!conf_count_ok(ld, max, s, name))
+		return false;
 	n = (unsigned)config_setting_length(s);
 	list = calloc(n ? n : 1, sizeof(*list));
 	if (!list) {
 		ld->oom = true;
-		return;
+		return false;
 	}
 	for (i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(s, i);
 		const char *v;
 		conf_name_(ename, "%s[%u]", name, i);
 		v = conf_string_of(ld, e, ename);
-		if (!v || !conf_rule_ok(ld, e, ename, v, k->rule))
-			continue; /* left NULL: the load fails, so nobody reads it */
+		if (!v || !conf_rule_ok(ld, e, ename, v, rule))
+			continue;
 		list[i] = strdup(v);
 		ld->oom |= !list[i];
 	}
-	field = (char ***)(void *)((unsigned char *)ld->conf + k->off);
-	*field = list;
-	memcpy((unsigned char *)ld->conf + k->count_off, &(size_t){n}, sizeof(size_t));
+	*out = list;
+	*count = n;
+	return true;
+}
+
+static void conf_apply_strlist(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+			       const char *name)
+{
+	char **list = NULL;
+	size_t n = 0;
+
+	if (!conf_read_strlist(ld, s, name, k->max, k->rule, &list, &n))
+		return;
+	memcpy((unsigned char *)ld->conf + k->off, &list, sizeof(list));
+	memcpy((unsigned char *)ld->conf + k->count_off, &n, sizeof(n));
 }
 
 /* One member of a peer entry: present, a string, and following rule. */
@@ -199,7 +212,7 @@ static bool conf_peer_unique(struct conf_load_ *ld, const struct conf_peer *peer
 static void conf_peer_read(struct conf_load_ *ld, const config_setting_t *list, unsigned i, const char *name,
 			   struct conf_peer *peers, size_t *count)
 {
-	const config_setting_t *g = config_setting_get_elem(list, i), *id = NULL, *key = NULL, *m;
+	const config_setting_t *g = config_setting_get_elem(list, i), *id = NULL, *key = NULL, *publish = NULL, *m;
 	char base[CONF_NAME_MAX], mname[CONF_NAME_MAX];
 	const char *idv, *keyv;
 	struct conf_peer *p = &peers[*count];
@@ -216,6 +229,8 @@ static void conf_peer_read(struct conf_load_ *ld, const config_setting_t *list, 
 			id = m;
 		} else if (strcmp(config_setting_name(m), "public_key") == 0) {
 			key = m;
+		} else if (strcmp(config_setting_name(m), "publish") == 0) {
+			publish = m;
 		} else {
 			conf_name_(mname, "%s.%s", base, config_setting_name(m));
 			conf_report_(ld, m, mname, false, "unknown option");
@@ -224,8 +239,18 @@ static void conf_peer_read(struct conf_load_ *ld, const config_setting_t *list, 
 	}
 	idv = conf_peer_member(ld, g, id, base, "id", conf_rule_node_id_);
 	keyv = conf_peer_member(ld, g, key, base, "public_key", conf_rule_public_key_);
-	if (!ok || !idv || !keyv || !conf_peer_unique(ld, peers, *count, id, key, base))
+	if (publish) {
+		conf_name_(mname, "%s.publish", base);
+		if (!conf_read_strlist(ld, publish, mname, CONF_PEER_PUBLISH_MAX, conf_rule_filter_, &p->publish,
+				       &p->npublish))
+			ok = false;
+		p->has_publish = true;
+	}
+	if (!ok || !idv || !keyv || !conf_peer_unique(ld, peers, *count, id, key, base)) {
+		conf_free_strlist_(p->publish, p->npublish);
+		memset(p, 0, sizeof(*p));
 		return;
+	}
 	p->id = strdup(idv);
 	p->public_key = strdup(keyv);
 	p->line = config_setting_source_line(g);
@@ -245,7 +270,7 @@ static void conf_apply_peers(struct conf_load_ *ld, const struct conf_key *k, co
 		conf_report_(ld, s, name, false, "expected a list of peer groups ( { ... }, ... )");
 		return;
 	}
-	if (!conf_count_ok(ld, k, s, name))
+	if (!conf_count_ok(ld, k->max, s, name))
 		return;
 	n = (unsigned)config_setting_length(s);
 	peers = calloc(n ? n : 1, sizeof(*peers));

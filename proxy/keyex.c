@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "control.h"
 #include "keyfile.h"
+#include "mqtt_topic.h"
 #include "replay.h"
 #include "stats.h"
 #include "../conf/conf.h"
@@ -405,8 +406,10 @@ static struct kx_peer *keyex_build_peers(const struct px_conf *conf, struct kx_p
 		if (j < nold) {
 			*p = old[j];
 			memset(&old[j], 0, sizeof(old[j]));
+			p->conf = &conf->peers[i];
 			continue;
 		}
+		p->conf = &conf->peers[i];
 		snprintf(p->id, sizeof(p->id), "%s", conf->peers[i].id);
 		p->tokens = p->ack_tokens = KEYEX_BUCKET_BURST;
 		if (id_pub_new(raw, &p->pub) != PX_OK) {
@@ -433,11 +436,43 @@ fail:
 	return NULL;
 }
 
+/* Does any peer of conf have a publish list? */
+static bool keyex_conf_restricted(const struct px_conf *conf)
+{
+	size_t i;
+
+	for (i = 0; i < conf->npeers; i++)
+		if (conf->peers[i].has_publish)
+			return true;
+	return false;
+}
+
 static int keyex_load_peers(struct keyex *kx, char *err, size_t errlen)
 {
 	kx->peers = keyex_build_peers(kx->ctx->conf, NULL, 0, err, errlen);
 	kx->npeers = kx->peers ? kx->ctx->conf->npeers : 0;
+	kx->restricted = keyex_conf_restricted(kx->ctx->conf);
 	return kx->peers ? 0 : -1;
+}
+
+bool keyex_may_publish(const struct keyex *kx, const char *sender, const uint8_t *topic, size_t len)
+{
+	const struct conf_peer *c = NULL;
+	size_t i;
+
+	if (!kx->restricted || (sender && strcmp(sender, kx->ctx->conf->node_id) == 0))
+		return true; /* no publish lists at all, or a device of this very node */
+	for (i = 0; sender && i < kx->npeers && !c; i++)
+		if (strcmp(kx->peers[i].id, sender) == 0)
+			c = kx->peers[i].conf;
+	if (!c)
+		return false;
+	if (!c->has_publish)
+		return true;
+	for (i = 0; i < c->npublish; i++)
+		if (mqtt_topic_match((const uint8_t *)c->publish[i], strlen(c->publish[i]), topic, len))
+			return true;
+	return false;
 }
 
 static int keyex_make_topics(struct keyex *kx)
@@ -521,6 +556,7 @@ int keyex_reload(struct keyex *kx, const struct px_conf *nc, char *err, size_t e
 	free(old);
 	kx->peers = peers;
 	kx->npeers = nc->npeers;
+	kx->restricted = keyex_conf_restricted(nc);
 	if (keyex_state_save_(kx) != 0)
 		log_error("keyex", "cannot write %s", kx->state_path);
 	if (removed) /* R15: what is sent from now on must be unreadable to the removed peers */

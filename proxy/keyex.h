@@ -37,6 +37,10 @@ void keyex_after_seal(struct keyex *kx);
  * once the broker has shown it does not allow that (it closed the connection at a re-publish). */
 int keyex_publish_retained(struct keyex *kx, const char *topic, const uint8_t *payload, size_t len);
 bool keyex_republish_allowed(const struct keyex *kx);
+/* PROTOCOL.md R6: may a message sealed by sender (a key ring sender id) carry this topic? Yes for
+ * this node's own devices and for a peer without a publish list; else only on a topic that one of
+ * the peer's publish filters matches. */
+bool keyex_may_publish(const struct keyex *kx, const char *sender, const uint8_t *topic, size_t len);
 
 /* Applies a reloaded configuration's peers (PROTOCOL.md R15): a removed peer's keys are erased and
  * a new epoch starts at once without it; an added peer gets the current key as soon as its

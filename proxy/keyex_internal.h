@@ -34,9 +34,12 @@ struct kx_deferred {
 	char *topic;
 };
 
+struct conf_peer;
+
 struct kx_peer {
 	/* 8-byte fields first, then 4, then bytes: no padding holes (clang-analyzer optin.Padding) */
 	struct id_pub *pub;
+	const struct conf_peer *conf; /* its entry in the running configuration (the publish list) */
 	uint64_t epoch;            /* last accepted, persisted with rev: nothing older or equal again */
 	uint64_t ann_expires_wall; /* issued_at + 1.5 * interval + skew: then the peer is not live */
 	uint64_t epoch_start_wall; /* when it began to hold none of our keys (its restart); 0: floor 0 */
@@ -72,6 +75,7 @@ struct keyex {
 	struct control *ctl;
 	struct kx_peer *peers;
 	size_t npeers;
+	bool restricted;         /* some peer has a publish list (R6): keyex_may_publish looks */
 	char *topic_self;        /* <prefix>/keyex/<node_id> */
 	char *topic_keyex_sub;   /* <prefix>/keyex/+ */
 	char *topic_ack_sub;     /* <prefix>/ack/<node_id>/+ */

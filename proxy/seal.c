@@ -274,6 +274,7 @@ enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, cons
 	enum seal_rc res;
 	unsigned flags = 0;
 	enum px_err rc;
+	const char *sender = NULL;
 
 	if (len == 0) {
 		*reason = DROP_EMPTY;
@@ -292,11 +293,15 @@ enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, cons
 	if (dev && p->qos > 0 && devstate_pending_match(dev, p->packet_id, h.key_id, h.counter))
 		flags |= KR_OPEN_REPEAT; /* the broker's redelivery of what the device did not acknowledge */
 	rc = keyring_open(keyex_keyring(s->ctx->keyex), dev ? devstate_rx(dev) : NULL, clock_mono_ms(), topic.p,
-			  topic.len, env, len, p->retain, flags, s->scratch, &o, NULL);
+			  topic.len, env, len, p->retain, flags, s->scratch, &o, &sender);
 	if (rc == PX_ERR_UNKNOWN_KEY)
 		return SEAL_UNKNOWN_KEY;
 	if (rc != PX_OK) {
 		*reason = seal_map_open_error(rc);
+		return SEAL_DROP;
+	}
+	if (!keyex_may_publish(s->ctx->keyex, sender, topic.p, topic.len)) {
+		*reason = DROP_UNAUTHORIZED;
 		return SEAL_DROP;
 	}
 	if ((h.flags & ENV_FLAG_REPUBLISH) && !p->retain)

@@ -16,6 +16,7 @@ enum stats_drop {
 	DROP_AUTH,
 	DROP_PLAINTEXT,
 	DROP_POLICY,
+	DROP_UNAUTHORIZED, /* opened, but its sender may not publish on this topic (R6) */
 	DROP__COUNT
 };
 

@@ -5,12 +5,13 @@ or replays is dropped and counted, and the legitimate stream flows on."""
 # ctest-labels: sealing
 # ctest-timeout: 600
 import os
+import signal
 import time
 
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from harness import Broker, Client, Node, RawClient, check, eventually, run
+from harness import Broker, Client, Node, RawClient, check, eventually, run, write_conf
 
 BIG = {"listen": {"max_packet_size": 2 * 1024 * 1024}}
 
@@ -293,6 +294,72 @@ def test_plaintext_and_deny_policy(workdir):
         check(mixed.expect(1)[0].payload == b"granted", "the other filters were subscribed")
 
 
+def test_peer_publish_lists(workdir):
+    """PROTOCOL.md R6, §6.1 step 9: node b lets peer a publish only on sensors/a/#, and peer c
+    nowhere (publish = [ ]). Messages that a's devices send elsewhere open, but are dropped at b
+    (counted as unauthorized, acknowledged for the device) while the allowed stream flows on;
+    b's own devices publish anywhere; the lists are b's alone (a still gets c's messages)."""
+    broker = Broker(workdir).start()
+    a, b, c = (Node(workdir, n, broker.port) for n in ("a", "b", "c"))
+    a.trust(b, c)
+    c.trust(a, b)
+    b.trust(a, c)
+    b.conf["peers"][0]["publish"] = ["sensors/a/#", "status/+"]
+    b.conf["peers"][1]["publish"] = []
+    for n in (a, b, c):
+        n.start()
+    for n in (a, b, c):
+        eventually(lambda: n.metric("mqseal_peers_keyed") == 2, 10, msg="%s keyed" % n.node_id)
+    sub = Client("r6-sub")
+    sub.connect(b.port)
+    for f in ("sensors/#", "status/#", "actuators/#"):
+        sub.subscribe(f, 1)
+    at_a = Client("r6-at-a")
+    at_a.connect(a.port)
+    at_a.subscribe("sensors/c/#", 1)
+    dev_a = Client("r6-dev-a")
+    dev_a.connect(a.port)
+    dev_c = Client("r6-dev-c")
+    dev_c.connect(c.port)
+    local = Client("r6-local")
+    local.connect(b.port)
+
+    def refused(dev, topic, payload):
+        before = dropped(b, "unauthorized")
+        dev.publish(topic, payload, 1)  # acknowledged to the device by its own node as usual
+        eventually(lambda: dropped(b, "unauthorized") > before, 10, msg="%s counted as unauthorized" % topic)
+        check(not sub.quiet(0.5), "%s did not reach b's device" % topic)
+
+    dev_a.publish("sensors/a/temp", b"21.5", 1)
+    dev_a.publish("status/a", b"up", 1)
+    got = sub.expect(2)
+    check(sorted((m.topic, m.payload) for m in got) == [("sensors/a/temp", b"21.5"), ("status/a", b"up")],
+          "a's messages inside its publish list are delivered")
+    refused(dev_a, "actuators/valve", b"open")      # outside the list
+    refused(dev_a, "sensors/b/temp", b"forged")     # another node's subtree
+    refused(dev_a, "status/a/deeper", b"x")         # '+' is one level only
+    refused(dev_c, "sensors/c/temp", b"19.0")       # c may publish nowhere on b
+    check(at_a.expect(1)[0].payload == b"19.0", "a has no list for c: c's message reaches a's device")
+    local.publish("actuators/valve", b"close", 1)  # a device of b itself
+    check(sub.expect(1)[0].payload == b"close", "b's own devices publish on every sealed topic")
+    dev_a.publish("sensors/a/temp", b"21.6", 1)
+    check(sub.expect(1)[0].payload == b"21.6", "the allowed stream flows on")
+    check(dropped(b, "unauthorized") == 4, "four refused, each counted once: %d" % dropped(b, "unauthorized"))
+    check(dropped(b, "auth") == 0 and dropped(b, "replay") == 0, "opened before being refused")
+    check("dropped a sealed message (unauthorized)" in b.output(), "logged")
+    # The lists are reloaded with SIGHUP: a may now write actuators/#, c's list is gone.
+    b.conf["peers"][0]["publish"] = ["sensors/a/#", "actuators/#"]
+    del b.conf["peers"][1]["publish"]
+    write_conf(b.conf_path, b.conf)
+    b.signal(signal.SIGHUP)
+    b.wait_log("SIGHUP: reloaded")
+    dev_a.publish("actuators/valve", b"open", 1)
+    check(sub.expect(1)[0].payload == b"open", "after the reload a may publish on actuators/#")
+    dev_c.publish("sensors/c/temp", b"19.1", 1)
+    check(sub.expect(1)[0].payload == b"19.1", "after the reload c may publish anywhere")
+    refused(dev_a, "status/a", b"down")             # no longer in a's list
+
+
 def test_publish_before_peer_keyed(workdir):
     broker = Broker(workdir).start()
     a = Node(workdir, "a", broker.port)
@@ -329,4 +396,4 @@ def test_publish_before_peer_keyed(workdir):
 if __name__ == "__main__":
     run([test_round_trip_all_sizes_and_qos, test_mqtt5_properties_protected, test_attacks_at_the_broker,
          test_redelivery_after_reconnect, test_two_devices_behind_one_node, test_retained_survives_rotation,
-         test_will_sealed, test_plaintext_and_deny_policy, test_publish_before_peer_keyed])
+         test_will_sealed, test_plaintext_and_deny_policy, test_peer_publish_lists, test_publish_before_peer_keyed])

@@ -22,6 +22,8 @@ struct tc_opt {
 };
 
 #define KEY1	  "\"ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\""
+#define KEY2	  "\"ed25519:PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw=\""
+#define KEY3	  "\"ed25519:tTldBe6AhGBLSCooya377KPVn5dHPuP+Q3htRVEP3HQ=\""
 #define NODE_RULE "is not a valid node id (1 to 64 of A-Z a-z 0-9 . _ -)"
 #define HOST_RULE "\"a b\" is not a host name or IP address"
 #define UTF8_RULE                                                                                            \
@@ -318,6 +320,56 @@ static void test_group_types(void)
 	tc_done(&r);
 }
 
+/* A peer's publish list (R6): kept as given, absent vs empty told apart, each entry a topic
+ * filter, and it survives conf_dump. */
+static void test_peer_publish(void)
+{
+	struct tc_res r, back;
+	char *dump;
+
+	tc_load(&r,
+		BASE "peers = (\n { id = \"p1\"; public_key = " KEY1 "; publish = [ \"sensors/p1/#\", \"status/+\" ]; },\n"
+		     " { id = \"p2\"; public_key = " KEY2 "; publish = [ ]; },\n"
+		     " { id = \"p3\"; public_key = " KEY3 "; }\n);\n",
+		false);
+	tc_expect_ok(&r, "publish lists");
+	CHECK(r.conf && r.conf->npeers == 3);
+	if (r.conf && r.conf->npeers == 3) {
+		const struct conf_peer *p = r.conf->peers;
+		CHECK(p[0].has_publish && p[0].npublish == 2);
+		CHECK(p[0].npublish == 2 && strcmp(p[0].publish[0], "sensors/p1/#") == 0 &&
+		      strcmp(p[0].publish[1], "status/+") == 0);
+		CHECK(p[1].has_publish && p[1].npublish == 0);
+		CHECK(!p[2].has_publish && p[2].npublish == 0 && !p[2].publish);
+		dump = conf_dump(r.conf);
+		CHECK(dump != NULL);
+		if (dump) {
+			tc_load(&back, dump, false);
+			tc_expect_ok(&back, "dumped publish lists load again");
+			CHECK(back.conf && back.conf->npeers == 3 && back.conf->peers[0].npublish == 2 &&
+			      back.conf->peers[1].has_publish && back.conf->peers[1].npublish == 0 &&
+			      !back.conf->peers[2].has_publish);
+			if (back.conf && back.conf->npeers == 3 && back.conf->peers[0].npublish == 2)
+				CHECK(strcmp(back.conf->peers[0].publish[1], "status/+") == 0);
+			tc_done(&back);
+			free(dump);
+		}
+	}
+	tc_done(&r);
+	tc_load(&r, BASE "peers = ( { id = \"p1\"; public_key = " KEY1 "; publish = [ \"ok/#\", \"a/#/b\" ]; } );\n",
+		false);
+	tc_expect_one(&r, 3, "peers[0].publish[1]",
+		      "\"a/#/b\" is not a valid topic filter: '#' must be the whole last level (MQTT 5 §4.7.1.2)",
+		      "bad filter in a publish list");
+	tc_done(&r);
+	tc_load(&r, BASE "peers = ( { id = \"p1\"; public_key = " KEY1 "; publish = \"ok/#\"; } );\n", false);
+	tc_expect_one(&r, 3, "peers[0].publish", "expected a list of strings", "publish as a string");
+	tc_done(&r);
+	tc_load(&r, BASE "peers = ( { id = \"p1\"; public_key = " KEY1 "; publish = ( \"a\", 5 ); } );\n", false);
+	tc_expect_one(&r, 3, "peers[0].publish[1]", "expected a string", "publish entry as an int");
+	tc_done(&r);
+}
+
 static void test_missing_required(void)
 {
 	struct tc_res r;
@@ -430,6 +482,7 @@ int main(void)
 	test_every_option();
 	test_unknown();
 	test_group_types();
+	test_peer_publish();
 	test_missing_required();
 	test_order();
 	test_syntax();
