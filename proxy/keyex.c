@@ -321,9 +321,13 @@ static void keyex_on_tick(evutil_socket_t fd, short what, void *arg)
 	if (control_is_up(kx->ctl)) {
 		bool has_pending = keyring_pending(kx->kr, &pending);
 		bool reissue_now = kx->reissue_pending && now - kx->reissue_last_mono >= KEYEX_REISSUE_DEBOUNCE_MS;
-		if (!has_pending && (now >= kx->rotate_at_mono || keyring_wants_rotation(kx->kr)))
+		bool rotate_due = !has_pending && (now >= kx->rotate_at_mono || keyring_wants_rotation(kx->kr));
+		/* A pending re-issue goes before a rotation, even inside its debounce (PROTOCOL.md §7.4):
+		 * a peer lacks the current key, and what is sealed under it meanwhile waits at that peer
+		 * (R35) for a wrap that the rotation would never send. The rotation follows a tick later. */
+		if (rotate_due && !kx->reissue_pending)
 			keyex_rotate(kx, now >= kx->rotate_at_mono ? "interval" : "usage limit");
-		else if (kx->announce_due || reissue_now)
+		else if (kx->announce_due || reissue_now || rotate_due)
 			keyex_announce_(kx, true);
 	}
 	if (kx->activate_at_mono && now >= kx->activate_at_mono)
