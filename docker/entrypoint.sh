@@ -104,8 +104,15 @@ share_key() {
 	mv -f "$tmp" "$dir/$MQSEAL_NODE_ID.pub"
 }
 
+# Microseconds since the epoch (bash 5's EPOCHREALTIME; $SECONDS only counts whole seconds, so a
+# deadline of SECONDS + N could pass after N - 1 seconds and a bit).
+now_us() {
+	local t=${EPOCHREALTIME/[.,]/}
+	printf '%s\n' "$((10#$t))"
+}
+
 # Prints the key line of peer $2 from directory $1 once a well-formed one is there, waiting until
-# the deadline $3 (in bash's $SECONDS).
+# the deadline $3 (from now_us).
 peer_key() {
 	local dir=$1 id=$2 deadline=$3 line=""
 	while :; do
@@ -116,7 +123,7 @@ peer_key() {
 				return 0
 			fi
 		fi
-		[ "$SECONDS" -lt "$deadline" ] || return 1
+		[ "$(now_us)" -lt "$deadline" ] || return 1
 		sleep 0.2
 	done
 }
@@ -126,7 +133,7 @@ write_config() {
 	local entries=""
 	if [ ${#peers[@]} -gt 0 ]; then
 		[ -n "$dir" ] || die "MQSEAL_PEERS is set but MQSEAL_PEERS_DIR is not: nowhere to find their keys"
-		deadline=$((SECONDS + peer_wait))
+		deadline=$(($(now_us) + peer_wait * 1000000))
 		say "waiting up to ${peer_wait}s for the keys of: ${peers[*]} (in $dir)"
 		for p in "${peers[@]}"; do
 			line=$(peer_key "$dir" "$p" "$deadline") || die "no public key from peer $p in $dir after ${peer_wait}s"

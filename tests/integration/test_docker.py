@@ -324,7 +324,7 @@ def test_entrypoint_refuses(workdir):
         f.write("ed25519:not-a-key\n")
     t = time.monotonic()
     err = entry_fails(workdir, {"MQSEAL_PEERS": "p1", "MQSEAL_PEERS_DIR": keydir, "MQSEAL_PEER_WAIT_SECONDS": "2"})
-    check("no public key from peer p1" in err and 1.5 < time.monotonic() - t < 10, err)
+    check("no public key from peer p1" in err and 1.9 < time.monotonic() - t < 25, err)
     check(os.path.exists(os.path.join(keydir, "n1.pub")), "own key not shared while waiting")
     # health fails when nothing answers
     entry_fails(workdir, {}, expect_rc=1, args=["health"])

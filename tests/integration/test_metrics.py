@@ -350,7 +350,7 @@ def test_health_503_while_shutting_down(workdir):
     c.signal(signal.SIGTERM)
     rc = c.p.wait(10)
     took = time.monotonic() - t0
-    check(rc == 0 and took < 2, "idle stop: exit %r after %.1fs" % (rc, took))
+    check(rc == 0 and took < 10, "idle stop (grace 30 s): exit %r after %.1fs" % (rc, took))
     check(idle.disconnected.wait(2), "the idle device was disconnected")
 
 
