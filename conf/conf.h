@@ -21,6 +21,14 @@ struct conf_peer {
 	bool has_publish; /* false: no publish list, every sealed topic (npublish 0 then) */
 };
 
+/* One rule of topic_prefix_map (R24, PROTOCOL.md §5.4): a topic that this node's broker
+ * connection shows starting with local is bound in the AAD as canonical + the rest. */
+struct conf_prefix_map {
+	char *local;     /* may be "" (every topic: a broker mount point) */
+	char *canonical; /* may be "" */
+	unsigned line;
+};
+
 struct conf_tls {
 	bool enabled;
 	char *ca_file;      /* NULL = system default store */
@@ -77,6 +85,9 @@ struct px_conf {
 		char **deny;      /* topic filters refused outright */
 		size_t ndeny;
 	} topics;
+
+	struct conf_prefix_map *topic_prefix_map; /* longest local prefix wins; none = topic as is */
+	size_t ntopic_prefix_map;
 
 	struct {
 		unsigned padding;           /* inner plaintext padded to a multiple of this (1..256) */

@@ -167,6 +167,29 @@ static void conf_out_peers(struct conf_out *o, const struct px_conf *conf, unsig
 	conf_out_printf(o, ");\n");
 }
 
+static void conf_out_prefix_map(struct conf_out *o, const struct px_conf *conf, unsigned depth)
+{
+	size_t i;
+
+	conf_out_printf(o, "(");
+	for (i = 0; i < conf->ntopic_prefix_map; i++) {
+		conf_out_printf(o, "%s\n", i ? "," : "");
+		conf_out_indent(o, depth + 1);
+		conf_out_printf(o, "{ local = ");
+		conf_out_string(o, conf->topic_prefix_map[i].local);
+		conf_out_printf(o, "; canonical = ");
+		conf_out_string(o, conf->topic_prefix_map[i].canonical);
+		conf_out_printf(o, "; }");
+	}
+	if (conf->ntopic_prefix_map) {
+		conf_out_printf(o, "\n");
+		conf_out_indent(o, depth);
+	} else {
+		conf_out_printf(o, " ");
+	}
+	conf_out_printf(o, ");\n");
+}
+
 /* One option as "leaf = value;" (or a comment when it has no value). */
 static void conf_out_key(struct conf_out *o, const struct px_conf *conf, const struct conf_key *k)
 {
@@ -200,6 +223,9 @@ static void conf_out_key(struct conf_out *o, const struct px_conf *conf, const s
 		break;
 	case CONF_PEERS:
 		conf_out_peers(o, conf, depth);
+		break;
+	case CONF_PREFIX_MAP:
+		conf_out_prefix_map(o, conf, depth);
 		break;
 	}
 }

@@ -32,6 +32,7 @@ enum conf_type {
 	CONF_ENUM,    /* enum stored as its index in names[]; the default is given by name */
 	CONF_STRLIST, /* char ** + size_t count at count_off; min..max is the entry count */
 	CONF_PEERS,   /* struct conf_peer * + npeers; min..max is the entry count */
+	CONF_PREFIX_MAP, /* struct conf_prefix_map * + count; min..max is the entry count */
 };
 
 /* Checks an option's text beyond its length. Returns NULL when it is fine, else a static phrase
@@ -123,6 +124,7 @@ const char *conf_rule_utf8_(const char *v);
 const char *conf_rule_host_(const char *v);
 const char *conf_rule_user_(const char *v);
 const char *conf_rule_public_key_(const char *v);
+const char *conf_rule_prefix_(const char *v);
 bool conf_host_loopback_(const char *host);
 bool conf_host_wildcard_(const char *host);
 

@@ -105,6 +105,10 @@ const struct conf_key conf_keys_[] = {
 	{"topics.deny", CONF_STRLIST, FILTERS, LIST(topics.deny, topics.ndeny),
 	 .help = "topic filters refused outright"},
 
+	/* R24: a rule per mount point or bridge prefix; 64 is far more than a deployment has. */
+	{"topic_prefix_map", CONF_PREFIX_MAP, .min = 0, .max = 64, LIST(topic_prefix_map, ntopic_prefix_map),
+	 .help = "topic prefixes the broker rewrites: ( { local = \"\"; canonical = \"site1/\"; }, ... )"},
+
 	{"seal.padding", CONF_INT, .idef = 16, .min = 1, .max = 256, F(seal.padding),
 	 .help = "pad sealed payloads to a multiple of this many bytes"},
 	{"seal.hold_seconds", CONF_INT, .idef = 5, .min = 0, .max = 3600, F(seal.hold_seconds),
@@ -274,8 +278,19 @@ static void conf_free_peers(struct conf_peer *peers, size_t n)
 	free(peers);
 }
 
-/* Strings and string lists are found through the table; the peers have a field of their own type
- * (only one row can be CONF_PEERS), so they are freed by name, once, after the walk. */
+static void conf_free_prefix_map(struct conf_prefix_map *m, size_t n)
+{
+	size_t i;
+
+	for (i = 0; m && i < n; i++) {
+		free(m[i].local);
+		free(m[i].canonical);
+	}
+	free(m);
+}
+
+/* Strings and string lists are found through the table; the peers and the prefix map have fields
+ * of their own types (one row each), so they are freed by name, once, after the walk. */
 void conf_free(struct px_conf *conf)
 {
 	const struct conf_key *k;
@@ -297,6 +312,7 @@ void conf_free(struct px_conf *conf)
 		}
 	}
 	conf_free_peers(conf->peers, conf->npeers);
+	conf_free_prefix_map(conf->topic_prefix_map, conf->ntopic_prefix_map);
 	free(conf->path);
 	free(conf);
 }

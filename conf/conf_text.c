@@ -135,6 +135,21 @@ const char *conf_rule_topic_(const char *v)
 	return conf_utf8_valid(v) ? NULL : "is not a valid topic: not UTF-8 text without control characters";
 }
 
+/* A topic prefix of topic_prefix_map: 0 to 1024 bytes of a topic name (no wildcards, not a
+ * '$' topic); any level structure, as broker mount points and bridge prefixes are plain strings. */
+const char *conf_rule_prefix_(const char *v)
+{
+	if (strlen(v) > 1024)
+		return "is not a valid topic prefix: at most 1024 bytes";
+	if (strpbrk(v, "+#"))
+		return "is not a valid topic prefix: '+' and '#' are wildcards, not allowed in a topic name "
+		       "(MQTT 5 §4.7.1)";
+	if (v[0] == '$')
+		return "is not a valid topic prefix: topics starting with '$' belong to the broker (MQTT 5 "
+		       "§4.7.2)";
+	return conf_utf8_valid(v) ? NULL : "is not a valid topic prefix: not UTF-8 text without control characters";
+}
+
 /* A topic filter (MQTT 5 §4.7.1): '#' only as the whole last level, '+' only as a whole level;
  * 1 to 65535 bytes (§4.7.3, §1.5.4). */
 const char *conf_rule_filter_(const char *v)

@@ -165,8 +165,8 @@ static void conf_apply_strlist(struct conf_load_ *ld, const struct conf_key *k, 
 	memcpy((unsigned char *)ld->conf + k->count_off, &n, sizeof(n));
 }
 
-/* One member of a peer entry: present, a string, and following rule. */
-static const char *conf_peer_member(struct conf_load_ *ld, const config_setting_t *g,
+/* One member of a group in a list (a peer, a prefix rule): present, a string, following rule. */
+static const char *conf_group_member(struct conf_load_ *ld, const config_setting_t *g,
 				    const config_setting_t *m, const char *base, const char *leaf,
 				    conf_text_rule rule)
 {
@@ -237,8 +237,8 @@ static void conf_peer_read(struct conf_load_ *ld, const config_setting_t *list, 
 			ok = false;
 		}
 	}
-	idv = conf_peer_member(ld, g, id, base, "id", conf_rule_node_id_);
-	keyv = conf_peer_member(ld, g, key, base, "public_key", conf_rule_public_key_);
+	idv = conf_group_member(ld, g, id, base, "id", conf_rule_node_id_);
+	keyv = conf_group_member(ld, g, key, base, "public_key", conf_rule_public_key_);
 	if (publish) {
 		conf_name_(mname, "%s.publish", base);
 		if (!conf_read_strlist(ld, publish, mname, CONF_PEER_PUBLISH_MAX, conf_rule_filter_, &p->publish,
@@ -284,6 +284,82 @@ static void conf_apply_peers(struct conf_load_ *ld, const struct conf_key *k, co
 	ld->conf->npeers = count;
 }
 
+/* Reads rule i of topic_prefix_map into m[*count] when it is valid and its local prefix new. */
+static void conf_prefix_read(struct conf_load_ *ld, const config_setting_t *list, unsigned i, const char *name,
+			     struct conf_prefix_map *m, size_t *count)
+{
+	const config_setting_t *g = config_setting_get_elem(list, i), *local = NULL, *canon = NULL, *e;
+	char base[CONF_NAME_MAX], mname[CONF_NAME_MAX], q[CONF_QUOTE_MAX];
+	const char *lv, *cv;
+	unsigned j;
+	bool ok = true;
+
+	conf_name_(base, "%s[%u]", name, i);
+	if (!config_setting_is_group(g)) {
+		conf_report_(ld, g, base, false, "expected a group { local = \"...\"; canonical = \"...\"; }");
+		return;
+	}
+	for (j = 0; (e = config_setting_get_elem(g, j)) != NULL; j++) {
+		if (strcmp(config_setting_name(e), "local") == 0) {
+			local = e;
+		} else if (strcmp(config_setting_name(e), "canonical") == 0) {
+			canon = e;
+		} else {
+			conf_name_(mname, "%s.%s", base, config_setting_name(e));
+			conf_report_(ld, e, mname, false, "unknown option");
+			ok = false;
+		}
+	}
+	lv = conf_group_member(ld, g, local, base, "local", conf_rule_prefix_);
+	cv = conf_group_member(ld, g, canon, base, "canonical", conf_rule_prefix_);
+	if (!ok || !lv || !cv)
+		return;
+	conf_name_(mname, "%s.canonical", base);
+	if (strcmp(lv, cv) == 0) {
+		conf_report_(ld, canon, mname, false, "%s is the same as local: the rule would change nothing",
+			     conf_quote_(cv, q));
+		return;
+	}
+	for (j = 0; j < *count; j++) {
+		if (strcmp(m[j].local, lv) == 0) {
+			conf_name_(mname, "%s.local", base);
+			conf_report_(ld, local, mname, false, "duplicate local prefix %s (also at line %u)",
+				     conf_quote_(lv, q), m[j].line);
+			return;
+		}
+	}
+	m[*count].local = strdup(lv);
+	m[*count].canonical = strdup(cv);
+	m[*count].line = config_setting_source_line(g);
+	ld->oom |= !m[*count].local || !m[*count].canonical;
+	(*count)++;
+}
+
+static void conf_apply_prefix_map(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+				  const char *name)
+{
+	struct conf_prefix_map *m;
+	size_t count = 0;
+	unsigned i, n;
+
+	if (!config_setting_is_list(s) && !(config_setting_is_array(s) && config_setting_length(s) == 0)) {
+		conf_report_(ld, s, name, false, "expected a list of groups ( { local = ...; canonical = ...; }, ... )");
+		return;
+	}
+	if (!conf_count_ok(ld, k->max, s, name))
+		return;
+	n = (unsigned)config_setting_length(s);
+	m = calloc(n ? n : 1, sizeof(*m));
+	if (!m) {
+		ld->oom = true;
+		return;
+	}
+	for (i = 0; i < n; i++)
+		conf_prefix_read(ld, s, i, name, m, &count);
+	ld->conf->topic_prefix_map = m;
+	ld->conf->ntopic_prefix_map = count;
+}
+
 void conf_apply_(struct conf_load_ *ld, size_t index, const config_setting_t *s, const char *name)
 {
 	const struct conf_key *k = &conf_keys_[index];
@@ -308,6 +384,9 @@ void conf_apply_(struct conf_load_ *ld, size_t index, const config_setting_t *s,
 		break;
 	case CONF_PEERS:
 		conf_apply_peers(ld, k, s, name);
+		break;
+	case CONF_PREFIX_MAP:
+		conf_apply_prefix_map(ld, k, s, name);
 		break;
 	}
 	ld->bad[index] = ld->nerrors != before;

@@ -16,6 +16,7 @@
 #include "control.h"
 #include "keyfile.h"
 #include "mqtt_topic.h"
+#include "policy.h"
 #include "replay.h"
 #include "stats.h"
 #include "../conf/conf.h"
@@ -155,6 +156,8 @@ void keyex_announce_(struct keyex *kx, bool reissue)
 {
 	struct ann_recipient *r = calloc(kx->npeers ? kx->npeers : 1, sizeof(*r));
 	struct ann_params p = {0};
+	char tbuf[KX_SIGNED_TOPIC_MAX];
+	const char *signed_topic;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	enum px_err rc;
@@ -175,7 +178,8 @@ void keyex_announce_(struct keyex *kx, bool reissue)
 	p.recipients = r;
 	p.nrecipients = keyex_recipients(kx, r);
 	keyex_sample_(kx);
-	rc = ann_build(kx->id, kx->topic_self, &p, &buf, &len);
+	signed_topic = keyex_signed_topic_(kx, kx->topic_self, tbuf);
+	rc = signed_topic ? ann_build(kx->id, signed_topic, &p, &buf, &len) : PX_ERR_TOO_LARGE;
 	if (rc != PX_OK || control_publish(kx->ctl, kx->topic_self, buf, len, 1, true) != 0) {
 		log_error("keyex", "cannot announce epoch %" PRIu64 ": %s", p.epoch,
 			  rc != PX_OK ? px_strerror(rc) : "publish failed");
@@ -457,6 +461,22 @@ static int keyex_load_peers(struct keyex *kx, char *err, size_t errlen)
 	kx->npeers = kx->peers ? kx->ctx->conf->npeers : 0;
 	kx->restricted = keyex_conf_restricted(kx->ctx->conf);
 	return kx->peers ? 0 : -1;
+}
+
+const char *keyex_signed_topic_(const struct keyex *kx, const char *topic, char buf[static KX_SIGNED_TOPIC_MAX])
+{
+	const uint8_t *out;
+	size_t n;
+
+	if (!policy_aad_topic(kx->ctx->policy, (const uint8_t *)topic, strlen(topic), (uint8_t *)buf,
+			      KX_SIGNED_TOPIC_MAX - 1, &out, &n)) {
+		log_error("keyex", "topic_prefix_map makes %s longer than %d bytes", topic, KX_SIGNED_TOPIC_MAX - 1);
+		return NULL;
+	}
+	if (out != (const uint8_t *)buf)
+		return topic;
+	buf[n] = '\0';
+	return buf;
 }
 
 bool keyex_may_publish(const struct keyex *kx, const char *sender, const uint8_t *topic, size_t len)

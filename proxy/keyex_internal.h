@@ -119,6 +119,12 @@ void keyex_sample_(struct keyex *kx);
 uint64_t keyex_floor_at_(const struct keyex *kx, uint64_t wall_ms);
 
 /* keyex_rx.c */
+/* The longest key-exchange topic as signed (after topic_prefix_map), NUL included. */
+#define KX_SIGNED_TOPIC_MAX 2048
+/* The name an announcement or confirmation on topic is signed and verified under: topic through
+ * topic_prefix_map (R24, PROTOCOL.md §5.4), NUL-terminated in buf, or topic itself; NULL (and
+ * logged) when the rewritten name does not fit. */
+const char *keyex_signed_topic_(const struct keyex *kx, const char *topic, char buf[static KX_SIGNED_TOPIC_MAX]);
 void keyex_on_message_(void *arg, const char *topic, const uint8_t *payload, size_t len, bool retained);
 void keyex_process_pending_(struct keyex *kx);
 

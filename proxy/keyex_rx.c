@@ -62,12 +62,15 @@ static void keyex_defer(struct kx_deferred *d, const char *topic, const uint8_t 
 static void keyex_send_ack(struct keyex *kx, struct kx_peer *p, uint64_t epoch)
 {
 	const struct px_conf *conf = kx->ctx->conf;
-	char topic[256];
+	char topic[256], tbuf[KX_SIGNED_TOPIC_MAX];
+	const char *signed_topic;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
 	snprintf(topic, sizeof(topic), "%s/ack/%s/%s", conf->keyex.topic_prefix, p->id, conf->node_id);
-	if (ack_build(kx->id, topic, conf->node_id, p->id, epoch, clock_wall_ms(), &buf, &len) == PX_OK &&
+	signed_topic = keyex_signed_topic_(kx, topic, tbuf);
+	if (signed_topic &&
+	    ack_build(kx->id, signed_topic, conf->node_id, p->id, epoch, clock_wall_ms(), &buf, &len) == PX_OK &&
 	    control_publish(kx->ctl, topic, buf, len, 1, false) == 0)
 		kx->ctx->stats->acks_sent++;
 	free(buf);
@@ -215,6 +218,8 @@ static void keyex_on_announce(struct keyex *kx, struct kx_peer *p, const char *t
 			      size_t len, bool from_pending)
 {
 	struct ann_view a;
+	char tbuf[KX_SIGNED_TOPIC_MAX];
+	const char *signed_topic;
 	bool duplicate;
 	enum px_err rc = ann_parse(buf, len, &a);
 
@@ -236,7 +241,8 @@ static void keyex_on_announce(struct keyex *kx, struct kx_peer *p, const char *t
 		kx->ctx->stats->rejected[REJECT_RATE_LIMITED]++; /* deferred, not lost */
 		return;
 	}
-	if (ann_verify(&a, p->pub, topic) != PX_OK) {
+	signed_topic = keyex_signed_topic_(kx, topic, tbuf);
+	if (!signed_topic || ann_verify(&a, p->pub, signed_topic) != PX_OK) {
 		keyex_reject_(kx, p, REJECT_BAD_SIGNATURE, "announcement of %s epoch %" PRIu64 ": bad signature",
 			      p->id, a.epoch);
 		return;
@@ -256,6 +262,8 @@ static void keyex_on_ack(struct keyex *kx, struct kx_peer *p, const char *topic,
 	uint64_t now = clock_wall_ms(), newest = 0, active = 0;
 	uint64_t window = (uint64_t)kx->ctx->conf->keyex.max_skew_seconds * 1000u + KEYEX_ACK_SLACK_MS;
 	struct ack_view a;
+	char tbuf[KX_SIGNED_TOPIC_MAX];
+	const char *signed_topic;
 	enum px_err rc = ack_parse(buf, len, &a);
 
 	if (rc != PX_OK) {
@@ -281,7 +289,8 @@ static void keyex_on_ack(struct keyex *kx, struct kx_peer *p, const char *topic,
 		kx->ctx->stats->rejected[REJECT_RATE_LIMITED]++; /* deferred, not lost */
 		return;
 	}
-	if (ack_verify(&a, p->pub, topic) != PX_OK) {
+	signed_topic = keyex_signed_topic_(kx, topic, tbuf);
+	if (!signed_topic || ack_verify(&a, p->pub, signed_topic) != PX_OK) {
 		keyex_reject_(kx, p, REJECT_BAD_SIGNATURE, "confirmation from %s: bad signature", p->id);
 		return;
 	}

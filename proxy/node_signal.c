@@ -95,7 +95,7 @@ static int node_fixed_changed(const struct px_conf *a, const struct px_conf *b, 
 	return 0;
 }
 
-/* Moves the reloadable parts of nc (peers, topic policy, log settings) into cur, and cur's old
+/* Moves the reloadable parts of nc (peers, topic policy and prefix map, log settings) into cur, and cur's old
  * ones into nc (which the caller frees). Everything else keeps its running value. */
 static void node_take_reloadable(struct px_conf *cur, struct px_conf *nc)
 {
@@ -107,7 +107,11 @@ static void node_take_reloadable(struct px_conf *cur, struct px_conf *nc)
 	cur->topics.nplaintext = nc->topics.nplaintext;
 	cur->topics.deny = nc->topics.deny;
 	cur->topics.ndeny = nc->topics.ndeny;
+	cur->topic_prefix_map = nc->topic_prefix_map;
+	cur->ntopic_prefix_map = nc->ntopic_prefix_map;
 	cur->log = nc->log;
+	nc->topic_prefix_map = old.topic_prefix_map;
+	nc->ntopic_prefix_map = old.ntopic_prefix_map;
 	nc->peers = old.peers;
 	nc->npeers = old.npeers;
 	nc->topics.plaintext = old.topics.plaintext;

@@ -14,9 +14,17 @@ struct policy_filter {
 	size_t len;
 };
 
+/* A rule of topic_prefix_map. */
+struct policy_prefix {
+	uint8_t *local, *canon;
+	size_t llen, clen;
+};
+
 struct policy {
 	struct policy_filter *plain, *deny;
 	size_t nplain, ndeny; /* deny includes "<prefix>/#" */
+	struct policy_prefix *map;
+	size_t nmap;
 };
 
 static int policy_copy(struct policy_filter **out, char *const *src, size_t n, const char *extra)
@@ -47,6 +55,25 @@ static void policy_free_list(struct policy_filter *l, size_t n)
 	free(l);
 }
 
+static int policy_copy_map(struct policy *p, const struct conf_prefix_map *m, size_t n)
+{
+	size_t i;
+
+	p->map = calloc(n ? n : 1, sizeof(*p->map));
+	if (!p->map)
+		return -1;
+	p->nmap = n;
+	for (i = 0; i < n; i++) {
+		p->map[i].llen = strlen(m[i].local);
+		p->map[i].clen = strlen(m[i].canonical);
+		p->map[i].local = (uint8_t *)strdup(m[i].local);
+		p->map[i].canon = (uint8_t *)strdup(m[i].canonical);
+		if (!p->map[i].local || !p->map[i].canon)
+			return -1;
+	}
+	return 0;
+}
+
 struct policy *policy_new(const struct px_conf *conf)
 {
 	struct policy *p = calloc(1, sizeof(*p));
@@ -58,7 +85,8 @@ struct policy *policy_new(const struct px_conf *conf)
 	p->nplain = conf->topics.nplaintext;
 	p->ndeny = conf->topics.ndeny + 1;
 	if (policy_copy(&p->plain, conf->topics.plaintext, conf->topics.nplaintext, NULL) != 0 ||
-	    policy_copy(&p->deny, conf->topics.deny, conf->topics.ndeny, keyex) != 0) {
+	    policy_copy(&p->deny, conf->topics.deny, conf->topics.ndeny, keyex) != 0 ||
+	    policy_copy_map(p, conf->topic_prefix_map, conf->ntopic_prefix_map) != 0) {
 		policy_free(p);
 		return NULL;
 	}
@@ -67,11 +95,48 @@ struct policy *policy_new(const struct px_conf *conf)
 
 void policy_free(struct policy *p)
 {
+	size_t i;
+
 	if (!p)
 		return;
 	policy_free_list(p->plain, p->nplain);
 	policy_free_list(p->deny, p->ndeny);
+	for (i = 0; p->map && i < p->nmap; i++) {
+		free(p->map[i].local);
+		free(p->map[i].canon);
+	}
+	free(p->map);
 	free(p);
+}
+
+bool policy_has_prefix_map(const struct policy *p)
+{
+	return p && p->nmap > 0;
+}
+
+bool policy_aad_topic(const struct policy *p, const uint8_t *topic, size_t len, uint8_t *buf, size_t cap,
+		      const uint8_t **out, size_t *out_len)
+{
+	const struct policy_prefix *best = NULL;
+	size_t i;
+
+	for (i = 0; p && i < p->nmap; i++) {
+		const struct policy_prefix *r = &p->map[i];
+		if (r->llen <= len && (!best || r->llen > best->llen) && memcmp(topic, r->local, r->llen) == 0)
+			best = r;
+	}
+	if (!best) {
+		*out = topic;
+		*out_len = len;
+		return true;
+	}
+	if (!buf || best->clen + (len - best->llen) > (cap < POLICY_TOPIC_MAX ? cap : POLICY_TOPIC_MAX))
+		return false;
+	memcpy(buf, best->canon, best->clen);
+	memcpy(buf + best->clen, topic + best->llen, len - best->llen);
+	*out = buf;
+	*out_len = best->clen + (len - best->llen);
+	return true;
 }
 
 static bool policy_any_match(const struct policy_filter *l, size_t n, const uint8_t *topic, size_t len)

@@ -14,6 +14,7 @@
 #include "envelope.h"
 #include "keyex.h"
 #include "keyring.h"
+#include "policy.h"
 
 /* §5.3: what travels inside the envelope. */
 bool seal_prop_inner_(uint8_t id, void *arg)
@@ -54,6 +55,7 @@ void seal_free(struct seal *s)
 		}
 	}
 	free(s->scratch);
+	free(s->topic_buf);
 	free(s);
 }
 
@@ -80,6 +82,18 @@ static int seal_split(struct mqtt_buf props, struct mqtt_buf *inner, struct mqtt
 	return 0;
 }
 
+enum seal_rc seal_aad_topic_(struct seal *s, const uint8_t *topic, size_t len, struct mqtt_buf *out)
+{
+	const struct policy *pol = s->ctx->policy;
+
+	if (policy_has_prefix_map(pol) && !s->topic_buf) {
+		s->topic_buf = malloc(POLICY_TOPIC_MAX);
+		if (!s->topic_buf)
+			return SEAL_ERROR;
+	}
+	return policy_aad_topic(pol, topic, len, s->topic_buf, POLICY_TOPIC_MAX, &out->p, &out->len) ? SEAL_OK : SEAL_TOO_LARGE;
+}
+
 static enum seal_rc seal_map_send_error(enum px_err rc)
 {
 	return rc == PX_ERR_LIMIT || rc == PX_ERR_EXPIRED || rc == PX_ERR_UNKNOWN_KEY ? SEAL_NO_KEY : SEAL_ERROR;
@@ -89,14 +103,17 @@ enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publi
 			  uint32_t max_packet, struct evbuffer *out)
 {
 	struct keyring *kr = keyex_keyring(s->ctx->keyex);
-	struct mqtt_buf inner = {0}, outer = {0};
+	struct mqtt_buf inner = {0}, outer = {0}, aad;
 	struct mqtt_publish np = *p;
 	struct evbuffer_iovec v;
 	uint8_t *buf = NULL;
 	size_t env_len, total, head;
-	enum seal_rc rc = SEAL_ERROR;
+	enum seal_rc rc = seal_aad_topic_(s, topic.p, topic.len, &aad);
 	enum px_err px;
 
+	if (rc != SEAL_OK)
+		return rc;
+	rc = SEAL_ERROR;
 	if (level == MQTT_LEVEL_5 && seal_split(p->props, &inner, &outer, &buf) != 0)
 		return SEAL_ERROR;
 	np.props = outer;
@@ -109,7 +126,7 @@ enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publi
 	if (evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) < 1)
 		goto out;
 	head = mqtt_publish_encode_head(level, &np, env_len, v.iov_base, total);
-	px = keyring_seal(kr, clock_mono_ms(), p->retain ? ENV_FLAG_RETAIN : 0, topic.p, topic.len, inner.p, inner.len,
+	px = keyring_seal(kr, clock_mono_ms(), p->retain ? ENV_FLAG_RETAIN : 0, aad.p, aad.len, inner.p, inner.len,
 			  p->payload.p, p->payload.len, (uint8_t *)v.iov_base + head, env_len);
 	if (head == 0 || px != PX_OK) {
 		rc = head == 0 ? SEAL_ERROR : seal_map_send_error(px);
@@ -129,14 +146,17 @@ out:
 enum seal_rc seal_connect(struct seal *s, const struct mqtt_connect *c, struct evbuffer *out)
 {
 	struct keyring *kr = keyex_keyring(s->ctx->keyex);
-	struct mqtt_buf inner = {0}, outer = {0};
+	struct mqtt_buf inner = {0}, outer = {0}, aad;
 	struct mqtt_connect nc = *c;
 	struct evbuffer_iovec v;
 	uint8_t *props_buf = NULL, *env = NULL;
 	size_t env_len, total;
-	enum seal_rc rc = SEAL_ERROR;
+	enum seal_rc rc = seal_aad_topic_(s, c->will_topic.p, c->will_topic.len, &aad);
 	enum px_err px;
 
+	if (rc != SEAL_OK)
+		return rc;
+	rc = SEAL_ERROR;
 	if (c->level == MQTT_LEVEL_5 && seal_split(c->will_props, &inner, &outer, &props_buf) != 0)
 		return SEAL_ERROR;
 	env_len = keyring_sealed_size(kr, inner.len, c->will_payload.len);
@@ -144,7 +164,7 @@ enum seal_rc seal_connect(struct seal *s, const struct mqtt_connect *c, struct e
 	if (!env)
 		goto out;
 	px = keyring_seal(kr, clock_mono_ms(), (c->flags & MQTT_CONNECT_FLAG_WILL_RETAIN) ? ENV_FLAG_RETAIN : 0,
-			  c->will_topic.p, c->will_topic.len, inner.p, inner.len, c->will_payload.p,
+			  aad.p, aad.len, inner.p, inner.len, c->will_payload.p,
 			  c->will_payload.len, env, env_len);
 	if (px != PX_OK) {
 		rc = seal_map_send_error(px);
@@ -269,6 +289,7 @@ enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, cons
 {
 	const uint8_t *env = p->payload.p;
 	size_t len = p->payload.len;
+	struct mqtt_buf aad;
 	struct env_header h;
 	struct env_opened o;
 	enum seal_rc res;
@@ -290,10 +311,15 @@ enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, cons
 	}
 	if (seal_scratch(s, len) != 0)
 		return SEAL_ERROR;
+	res = seal_aad_topic_(s, topic.p, topic.len, &aad);
+	if (res != SEAL_OK) { /* a name too long once rewritten cannot be the one it was sealed under */
+		*reason = DROP_AUTH;
+		return res == SEAL_TOO_LARGE ? SEAL_DROP : res;
+	}
 	if (dev && p->qos > 0 && devstate_pending_match(dev, p->packet_id, h.key_id, h.counter))
 		flags |= KR_OPEN_REPEAT; /* the broker's redelivery of what the device did not acknowledge */
-	rc = keyring_open(keyex_keyring(s->ctx->keyex), dev ? devstate_rx(dev) : NULL, clock_mono_ms(), topic.p,
-			  topic.len, env, len, p->retain, flags, s->scratch, &o, &sender);
+	rc = keyring_open(keyex_keyring(s->ctx->keyex), dev ? devstate_rx(dev) : NULL, clock_mono_ms(), aad.p,
+			  aad.len, env, len, p->retain, flags, s->scratch, &o, &sender);
 	if (rc == PX_ERR_UNKNOWN_KEY)
 		return SEAL_UNKNOWN_KEY;
 	if (rc != PX_OK) {

@@ -112,10 +112,13 @@ static void seal_republish_one(struct seal *s, struct keyring *kr, const struct 
 	size_t len = keyring_sealed_size(kr, e->props_len, e->payload_len);
 	uint8_t *env = len ? malloc(len) : NULL;
 	enum px_err rc = PX_ERR_NOMEM;
+	struct mqtt_buf aad;
 
-	if (env)
-		rc = keyring_seal(kr, clock_mono_ms(), ENV_FLAG_RETAIN | ENV_FLAG_REPUBLISH, (const uint8_t *)e->topic,
-				  e->topic_len, e->inner_props, e->props_len, e->payload, e->payload_len, env, len);
+	if (env && seal_aad_topic_(s, (const uint8_t *)e->topic, e->topic_len, &aad) != SEAL_OK)
+		rc = PX_ERR_TOO_LARGE;
+	else if (env)
+		rc = keyring_seal(kr, clock_mono_ms(), ENV_FLAG_RETAIN | ENV_FLAG_REPUBLISH, aad.p,
+				  aad.len, e->inner_props, e->props_len, e->payload, e->payload_len, env, len);
 	if (rc != PX_OK || keyex_publish_retained(s->ctx->keyex, e->topic, env, len) != 0)
 		log_warn("seal", "cannot re-seal the retained value of %s: %s", e->topic,
 			 rc != PX_OK ? px_strerror(rc) : "publish failed");

@@ -22,6 +22,7 @@ struct seal {
 	struct px_ctx *ctx;
 	uint8_t *scratch; /* opened plaintext, grown to the largest envelope seen */
 	size_t scratch_cap;
+	uint8_t *topic_buf; /* POLICY_TOPIC_MAX bytes for rewritten AAD topics, allocated on first use */
 	struct seal_entry *buckets[SEAL_BUCKETS];
 	size_t count, bytes;
 	struct log_limit cache_log;
@@ -30,5 +31,8 @@ struct seal {
 /* §5.3: the MQTT 5 properties that travel inside the envelope. */
 bool seal_prop_inner_(uint8_t id, void *arg);
 void seal_entry_free_(struct seal_entry *e);
+/* The topic bound in the AAD for topic (topic_prefix_map, §5.4): SEAL_OK and *out set, or
+ * SEAL_TOO_LARGE (the rewritten name is too long) or SEAL_ERROR (out of memory). */
+enum seal_rc seal_aad_topic_(struct seal *s, const uint8_t *topic, size_t len, struct mqtt_buf *out);
 
 #endif

@@ -393,7 +393,89 @@ def test_publish_before_peer_keyed(workdir):
         check(seq == want, "in order per topic on %s: %r" % (t, seq))
 
 
+def bridged_brokers(workdir):
+    """Broker A bridged to broker B (mosquitto's own bridge, on loopback), every topic with its
+    prefix rewritten: local/... at A is remote/... at B. Returns (A, B) once the bridge carries
+    messages."""
+    b = Broker(workdir, name="broker-b").start()
+    a = Broker(workdir, name="broker-a", extra="\n".join([
+        "connection a-to-b", "address 127.0.0.1:%d" % b.port, "cleansession true", "restart_timeout 1",
+        "topic # both 1 local/ remote/"])).start()
+    probe = Client("bridge-probe-sub")
+    probe.connect(b.port)
+    probe.subscribe("remote/probe", 1)
+    tx = Client("bridge-probe-pub")
+    tx.connect(a.port)
+
+    def crossed():
+        tx.publish("local/probe", b"p", 1)
+        return bool(probe.quiet(0.3))
+    eventually(crossed, 15, msg="the bridge carries local/ to remote/")
+    probe.disconnect()
+    tx.disconnect()
+    return a, b
+
+
+def test_bridge_prefix_map(workdir):
+    """R24, PROTOCOL.md §5.4: a bridge between two brokers rewrites local/... (A) to remote/... (B).
+    A sealed message binds the topic its sender published, so node b (at B) cannot open what node
+    a (at A) sealed on local/t/1 and receives on remote/t/1, unless b's topic_prefix_map says that
+    remote/ is local/ here. The key exchange crosses the same bridge (keyex.topic_prefix
+    local/mqseal at a, remote/mqseal at b), its signatures bound to the canonical names too. With
+    the rule, keys are agreed, both directions flow and the broker sees only ciphertext; a copy
+    re-routed at B is still dropped; the rule taken away with SIGHUP, messages fail authentication
+    at b and are not delivered."""
+    broker_a, broker_b = bridged_brokers(workdir)
+    a = Node(workdir, "a", broker_a.port, conf={"keyex": {"topic_prefix": "local/mqseal"}})
+    b = Node(workdir, "b", broker_b.port, conf={"keyex": {"topic_prefix": "remote/mqseal"},
+                                                "topic_prefix_map": [{"local": "remote/", "canonical": "local/"}]})
+    a.trust(b)
+    b.trust(a)
+    for n in (a, b):
+        n.start()
+    for n in (a, b):
+        eventually(lambda: n.metric("mqseal_peers_keyed") == 1, 15, msg="%s keyed across the bridge" % n.node_id)
+    eve = eavesdropper(broker_b)
+    at_b = Client("br-at-b")
+    at_b.connect(b.port)
+    at_b.subscribe("remote/t/#", 1)
+    at_a = Client("br-at-a")
+    at_a.connect(a.port)
+    at_a.subscribe("local/cmd/#", 1)
+    pub_a = Client("br-pub-a")
+    pub_a.connect(a.port)
+    pub_b = Client("br-pub-b")
+    pub_b.connect(b.port)
+    pub_a.publish("local/t/1", b"reading 21.5", 1)
+    m = at_b.expect(1, timeout=15)[0]
+    check((m.topic, m.payload) == ("remote/t/1", b"reading 21.5"), "a -> b across the bridge: %r" % m)
+    pub_b.publish("remote/cmd/valve", b"open valve", 1)
+    m = at_a.expect(1, timeout=15)[0]
+    check((m.topic, m.payload) == ("local/cmd/valve", b"open valve"), "b -> a across the bridge: %r" % m)
+    seen = [x for x in eve.quiet(1.0) if x.topic in ("remote/t/1", "remote/cmd/valve")]
+    check(sorted(x.topic for x in seen) == ["remote/cmd/valve", "remote/t/1"],
+          "broker B carried both: %r" % [x.topic for x in seen])
+    no_plaintext(seen, [b"reading 21.5", b"open valve"])
+    # The canonical name is still bound: a copy moved to another topic is dropped.
+    # (b has seen its counter already, so it goes as a replay before its tag is even tried)
+    before = dropped(b, "auth") + dropped(b, "replay")
+    inject(broker_b, "remote/t/2", [x for x in seen if x.topic == "remote/t/1"][0].payload)
+    eventually(lambda: dropped(b, "auth") + dropped(b, "replay") == before + 1, 10, msg="re-routed copy dropped")
+    check(not at_b.quiet(0.5), "the re-routed copy was not delivered")
+    # Without the rule, b opens remote/t/3 where a sealed local/t/3: dropped, never delivered.
+    del b.conf["topic_prefix_map"]
+    write_conf(b.conf_path, b.conf)
+    b.signal(signal.SIGHUP)
+    b.wait_log("SIGHUP: reloaded")
+    before = dropped(b, "auth")
+    pub_a.publish("local/t/3", b"unmapped", 1)
+    eventually(lambda: dropped(b, "auth") == before + 1, 15, msg="unmapped message dropped at b")
+    check(not at_b.quiet(0.5), "the unmapped message was not delivered")
+    check(b.alive() and a.alive(), "both nodes still run")
+
+
 if __name__ == "__main__":
     run([test_round_trip_all_sizes_and_qos, test_mqtt5_properties_protected, test_attacks_at_the_broker,
          test_redelivery_after_reconnect, test_two_devices_behind_one_node, test_retained_survives_rotation,
-         test_will_sealed, test_plaintext_and_deny_policy, test_peer_publish_lists, test_publish_before_peer_keyed])
+         test_will_sealed, test_plaintext_and_deny_policy, test_peer_publish_lists, test_publish_before_peer_keyed,
+         test_bridge_prefix_map])

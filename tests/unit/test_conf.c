@@ -6,7 +6,7 @@
  * missing required option, several problems reported together in file order, syntax errors. */
 #include "test_conf.h"
 
-enum tc_kind { K_INT, K_STR, K_BOOL, K_ENUM, K_LIST, K_PEERS };
+enum tc_kind { K_INT, K_STR, K_BOOL, K_ENUM, K_LIST, K_PEERS, K_MAP };
 
 struct tc_opt {
 	const char *name;
@@ -82,6 +82,11 @@ static const struct tc_opt tc_opts[] = {
 	{"topics.deny", K_LIST, 0, 1024, "( \"x/+\" )", "{ }", "[ \"a+\" ]", "topics.deny[0]",
 	 "\"a+\" is not a valid topic filter: '+' must be a whole level (MQTT 5 \xc2\xa7"
 	 "4.7.1.3)"},
+	{"topic_prefix_map", K_MAP, 0, 64, "( { local = \"\"; canonical = \"site1/\"; } )", "\"site1/\"",
+	 "( { local = \"a/+/\"; canonical = \"b/\"; } )", "topic_prefix_map[0].local",
+	 "\"a/+/\" is not a valid topic prefix: '+' and '#' are wildcards, not allowed in a topic name (MQTT 5 "
+	 "\xc2\xa7"
+	 "4.7.1)"},
 	{"seal.padding", K_INT, 1, 256, "32", "16.0"},
 	{"seal.hold_seconds", K_INT, 0, 3600, "10", "true"},
 	{"seal.retained_cache_kb", K_INT, 0, 1048576, "1024", "\"1M\""},
@@ -108,6 +113,8 @@ static const char *tc_wrong_msg(enum tc_kind kind)
 		return "expected a list of strings";
 	case K_PEERS:
 		return "expected a list of peer groups ( { ... }, ... )";
+	case K_MAP:
+		return "expected a list of groups ( { local = ...; canonical = ...; }, ... )";
 	default:
 		return "expected a string";
 	}
@@ -199,6 +206,8 @@ static char *tc_big(enum tc_kind kind, long long n)
 			tc_cat(&t, "a");
 		else if (kind == K_LIST)
 			tc_cat(&t, "%s\"t/%lld\"", i ? ", " : "", i);
+		else if (kind == K_MAP)
+			tc_cat(&t, "%s{ local = \"l%lld/\"; canonical = \"c/\"; }", i ? ", " : "", i);
 		else
 			tc_cat(&t, "%s{ id = \"p%lld\"; public_key = \"ed25519:%042lldA=\"; }", i ? ", " : "",
 			       i, i);
@@ -236,7 +245,7 @@ static void tc_ranges(const struct tc_opt *o)
 			 o->max);
 		tc_bad(o, big, NULL, msg, "above max");
 		free(big);
-	} else if (o->kind == K_LIST || o->kind == K_PEERS) {
+	} else if (o->kind == K_LIST || o->kind == K_PEERS || o->kind == K_MAP) {
 		big = tc_big(o->kind, o->max);
 		tc_good(o, big, 0);
 		free(big);
@@ -370,6 +379,68 @@ static void test_peer_publish(void)
 	tc_done(&r);
 }
 
+/* topic_prefix_map (R24): rules kept in order, empty prefixes allowed, each rule's problems
+ * named by member, and the map survives conf_dump. */
+static void test_prefix_map(void)
+{
+	struct tc_res r, back;
+	char *dump;
+
+	tc_load(&r,
+		BASE "topic_prefix_map = (\n { local = \"\"; canonical = \"site1/\"; },\n"
+		     " { local = \"remote/x/\"; canonical = \"\"; }\n);\n",
+		false);
+	tc_expect_ok(&r, "prefix map");
+	CHECK(r.conf && r.conf->ntopic_prefix_map == 2);
+	if (r.conf && r.conf->ntopic_prefix_map == 2) {
+		const struct conf_prefix_map *m = r.conf->topic_prefix_map;
+		CHECK(strcmp(m[0].local, "") == 0 && strcmp(m[0].canonical, "site1/") == 0 && m[0].line == 4);
+		CHECK(strcmp(m[1].local, "remote/x/") == 0 && strcmp(m[1].canonical, "") == 0 && m[1].line == 5);
+		dump = conf_dump(r.conf);
+		CHECK(dump != NULL);
+		if (dump) {
+			tc_load(&back, dump, false);
+			tc_expect_ok(&back, "dumped prefix map loads again");
+			CHECK(back.conf && back.conf->ntopic_prefix_map == 2);
+			if (back.conf && back.conf->ntopic_prefix_map == 2)
+				CHECK(strcmp(back.conf->topic_prefix_map[1].local, "remote/x/") == 0 &&
+				      strcmp(back.conf->topic_prefix_map[0].canonical, "site1/") == 0);
+			tc_done(&back);
+			free(dump);
+		}
+	}
+	tc_done(&r);
+	tc_load(&r, BASE "topic_prefix_map = (\n { local = \"a/\"; canonical = \"b/\"; },\n"
+			 " { local = \"a/\"; canonical = \"c/\"; }\n);\n", false);
+	tc_expect_one(&r, 5, "topic_prefix_map[1].local", "duplicate local prefix \"a/\" (also at line 4)",
+		      "duplicate local prefix");
+	tc_done(&r);
+	tc_load(&r, BASE "topic_prefix_map = ( { local = \"a/\"; canonical = \"a/\"; } );\n", false);
+	tc_expect_one(&r, 3, "topic_prefix_map[0].canonical",
+		      "\"a/\" is the same as local: the rule would change nothing", "rule without effect");
+	tc_done(&r);
+	tc_load(&r, BASE "topic_prefix_map = ( { local = \"a/\"; } );\n", false);
+	tc_expect_one(&r, 3, "topic_prefix_map[0].canonical", "required option is missing", "no canonical");
+	tc_done(&r);
+	tc_load(&r, BASE "topic_prefix_map = ( { local = \"a/\"; canonical = \"$SYS/\"; } );\n", false);
+	tc_expect_one(&r, 3, "topic_prefix_map[0].canonical",
+		      "\"$SYS/\" is not a valid topic prefix: topics starting with '$' belong to the broker (MQTT 5 "
+		      "\xc2\xa7"
+		      "4.7.2)",
+		      "$ prefix");
+	tc_done(&r);
+	tc_load(&r, BASE "topic_prefix_map = ( { local = \"a/\"; canonical = 5; } );\n", false);
+	tc_expect_one(&r, 3, "topic_prefix_map[0].canonical", "expected a string", "canonical as an int");
+	tc_done(&r);
+	tc_load(&r, BASE "topic_prefix_map = ( { local = \"a/\"; canonical = \"b/\"; mount = \"x\"; } );\n", false);
+	tc_expect_one(&r, 3, "topic_prefix_map[0].mount", "unknown option", "unknown member");
+	tc_done(&r);
+	tc_load(&r, BASE "topic_prefix_map = ( \"a/\" );\n", false);
+	tc_expect_one(&r, 3, "topic_prefix_map[0]", "expected a group { local = \"...\"; canonical = \"...\"; }",
+		      "rule as a string");
+	tc_done(&r);
+}
+
 static void test_missing_required(void)
 {
 	struct tc_res r;
@@ -483,6 +554,7 @@ int main(void)
 	test_unknown();
 	test_group_types();
 	test_peer_publish();
+	test_prefix_map();
 	test_missing_required();
 	test_order();
 	test_syntax();

@@ -29,6 +29,7 @@ static const char tc_rich[] =
 	"peers = ( { id = \"p1\"; public_key = " KEY1 "; }, { id = \"p2\"; public_key = " KEY2 ";\n"
 	"  publish = [ \"sensors/p2/#\", \"st\\\"at\" ]; } );\n"
 	"topics = { plaintext = [ \"public/#\", \"a/+/b\" ]; deny = [ \"$SYS/#\" ]; };\n"
+	"topic_prefix_map = ( { local = \"\"; canonical = \"site\\\"1/\"; }, { local = \"r/\"; canonical = \"\"; } );\n"
 	"seal = { padding = 256; hold_seconds = 3600; retained_cache_kb = 0; };\n"
 	"metrics = { enabled = false; host = \"::1\"; port = 1; allow_remote = true; };\n"
 	"log = { level = \"error\"; format = \"json\"; };\n";
