@@ -140,48 +140,46 @@ static void conf_out_list(struct conf_out *o, const struct px_conf *conf, const 
 	conf_out_printf(o, ";\n");
 }
 
-static void conf_out_peers(struct conf_out *o, const struct px_conf *conf, unsigned depth)
-{
-	size_t i;
+/* The members of entry i of a list of groups, between "{ " and "; }". */
+typedef void (*conf_out_entry)(struct conf_out *o, const struct px_conf *conf, size_t i);
 
-	conf_out_printf(o, "(");
-	for (i = 0; i < conf->npeers; i++) {
-		conf_out_printf(o, "%s\n", i ? "," : "");
-		conf_out_indent(o, depth + 1);
-		conf_out_printf(o, "{ id = ");
-		conf_out_string(o, conf->peers[i].id);
-		conf_out_printf(o, "; public_key = ");
-		conf_out_string(o, conf->peers[i].public_key);
-		if (conf->peers[i].has_publish) {
-			conf_out_printf(o, "; publish = ");
-			conf_out_strings(o, (const char *const *)conf->peers[i].publish, conf->peers[i].npublish);
-		}
-		conf_out_printf(o, "; }");
+static void conf_out_peer(struct conf_out *o, const struct px_conf *conf, size_t i)
+{
+	const struct conf_peer *p = &conf->peers[i];
+
+	conf_out_printf(o, "id = ");
+	conf_out_string(o, p->id);
+	conf_out_printf(o, "; public_key = ");
+	conf_out_string(o, p->public_key);
+	if (p->has_publish) {
+		conf_out_printf(o, "; publish = ");
+		conf_out_strings(o, (const char *const *)p->publish, p->npublish);
 	}
-	if (conf->npeers) {
-		conf_out_printf(o, "\n");
-		conf_out_indent(o, depth);
-	} else {
-		conf_out_printf(o, " ");
-	}
-	conf_out_printf(o, ");\n");
 }
 
-static void conf_out_prefix_map(struct conf_out *o, const struct px_conf *conf, unsigned depth)
+static void conf_out_prefix_rule(struct conf_out *o, const struct px_conf *conf, size_t i)
+{
+	conf_out_printf(o, "local = ");
+	conf_out_string(o, conf->topic_prefix_map[i].local);
+	conf_out_printf(o, "; canonical = ");
+	conf_out_string(o, conf->topic_prefix_map[i].canonical);
+}
+
+/* A list of n groups, one per line, each written by entry. */
+static void conf_out_group_list(struct conf_out *o, const struct px_conf *conf, size_t n, conf_out_entry entry,
+				 unsigned depth)
 {
 	size_t i;
 
 	conf_out_printf(o, "(");
-	for (i = 0; i < conf->ntopic_prefix_map; i++) {
+	for (i = 0; i < n; i++) {
 		conf_out_printf(o, "%s\n", i ? "," : "");
 		conf_out_indent(o, depth + 1);
-		conf_out_printf(o, "{ local = ");
-		conf_out_string(o, conf->topic_prefix_map[i].local);
-		conf_out_printf(o, "; canonical = ");
-		conf_out_string(o, conf->topic_prefix_map[i].canonical);
+		conf_out_printf(o, "{ ");
+		entry(o, conf, i);
 		conf_out_printf(o, "; }");
 	}
-	if (conf->ntopic_prefix_map) {
+	if (n) {
 		conf_out_printf(o, "\n");
 		conf_out_indent(o, depth);
 	} else {
@@ -222,10 +220,10 @@ static void conf_out_key(struct conf_out *o, const struct px_conf *conf, const s
 		conf_out_list(o, conf, k);
 		break;
 	case CONF_PEERS:
-		conf_out_peers(o, conf, depth);
+		conf_out_group_list(o, conf, conf->npeers, conf_out_peer, depth);
 		break;
 	case CONF_PREFIX_MAP:
-		conf_out_prefix_map(o, conf, depth);
+		conf_out_group_list(o, conf, conf->ntopic_prefix_map, conf_out_prefix_rule, depth);
 		break;
 	}
 }

@@ -208,45 +208,58 @@ static bool conf_peer_unique(struct conf_load_ *ld, const struct conf_peer *peer
 	return ok;
 }
 
-/* Reads entry i of the peers list into peers[*count] when it is valid and new. */
-static void conf_peer_read(struct conf_load_ *ld, const config_setting_t *list, unsigned i, const char *name,
-			   struct conf_peer *peers, size_t *count)
+/* Finds the members of group g (entry base of a list) named in names (NULL-terminated) and puts
+ * each in found[] at the index of its name (NULL when absent); reports every other member as
+ * unknown and returns false then. */
+static bool conf_group_scan(struct conf_load_ *ld, const config_setting_t *g, const char *base,
+			    const char *const *names, const config_setting_t **found)
 {
-	const config_setting_t *g = config_setting_get_elem(list, i), *id = NULL, *key = NULL, *publish = NULL, *m;
-	char base[CONF_NAME_MAX], mname[CONF_NAME_MAX];
-	const char *idv, *keyv;
-	struct conf_peer *p = &peers[*count];
-	unsigned j;
+	char mname[CONF_NAME_MAX];
+	const config_setting_t *m;
+	unsigned j, k;
 	bool ok = true;
 
-	conf_name_(base, "%s[%u]", name, i);
-	if (!config_setting_is_group(g)) {
-		conf_report_(ld, g, base, false, "expected a group { id = \"...\"; public_key = \"...\"; }");
-		return;
-	}
+	for (k = 0; names[k]; k++)
+		found[k] = NULL;
 	for (j = 0; (m = config_setting_get_elem(g, j)) != NULL; j++) {
-		if (strcmp(config_setting_name(m), "id") == 0) {
-			id = m;
-		} else if (strcmp(config_setting_name(m), "public_key") == 0) {
-			key = m;
-		} else if (strcmp(config_setting_name(m), "publish") == 0) {
-			publish = m;
-		} else {
-			conf_name_(mname, "%s.%s", base, config_setting_name(m));
-			conf_report_(ld, m, mname, false, "unknown option");
-			ok = false;
+		for (k = 0; names[k] && strcmp(config_setting_name(m), names[k]) != 0; k++)
+			;
+		if (names[k]) {
+			found[k] = m;
+			continue;
 		}
+		conf_name_(mname, "%s.%s", base, config_setting_name(m));
+		conf_report_(ld, m, mname, false, "unknown option");
+		ok = false;
 	}
-	idv = conf_group_member(ld, g, id, base, "id", conf_rule_node_id_);
-	keyv = conf_group_member(ld, g, key, base, "public_key", conf_rule_public_key_);
-	if (publish) {
+	return ok;
+}
+
+/* Reads group g, entry base of a list, into array[*count] when it is valid and new. */
+typedef void (*conf_group_reader)(struct conf_load_ *ld, const config_setting_t *g, const char *base,
+				  void *array, size_t *count);
+
+/* Reads entry base of the peers list into peers[*count] when it is valid and new. */
+static void conf_peer_read(struct conf_load_ *ld, const config_setting_t *g, const char *base, void *array,
+			   size_t *count)
+{
+	static const char *const names[] = {"id", "public_key", "publish", NULL};
+	const config_setting_t *m[3];
+	struct conf_peer *peers = array, *p = &peers[*count];
+	char mname[CONF_NAME_MAX];
+	const char *idv, *keyv;
+	bool ok = conf_group_scan(ld, g, base, names, m);
+
+	idv = conf_group_member(ld, g, m[0], base, "id", conf_rule_node_id_);
+	keyv = conf_group_member(ld, g, m[1], base, "public_key", conf_rule_public_key_);
+	if (m[2]) {
 		conf_name_(mname, "%s.publish", base);
-		if (!conf_read_strlist(ld, publish, mname, CONF_PEER_PUBLISH_MAX, conf_rule_filter_, &p->publish,
+		if (!conf_read_strlist(ld, m[2], mname, CONF_PEER_PUBLISH_MAX, conf_rule_filter_, &p->publish,
 				       &p->npublish))
 			ok = false;
 		p->has_publish = true;
 	}
-	if (!ok || !idv || !keyv || !conf_peer_unique(ld, peers, *count, id, key, base)) {
+	if (!ok || !idv || !keyv || !conf_peer_unique(ld, peers, *count, m[0], m[1], base)) {
 		conf_free_strlist_(p->publish, p->npublish);
 		memset(p, 0, sizeof(*p));
 		return;
@@ -258,72 +271,32 @@ static void conf_peer_read(struct conf_load_ *ld, const config_setting_t *list, 
 	ld->oom |= !p->id || !p->public_key;
 }
 
-static void conf_apply_peers(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
-			     const char *name)
+/* Reads rule base of topic_prefix_map into m[*count] when it is valid and its local prefix new. */
+static void conf_prefix_read(struct conf_load_ *ld, const config_setting_t *g, const char *base, void *array,
+			     size_t *count)
 {
-	struct conf_peer *peers;
-	size_t count = 0;
-	unsigned i, n;
-
-	/* libconfig writes an empty list as either ( ) or [ ]; a list of groups only as ( ). */
-	if (!config_setting_is_list(s) && !(config_setting_is_array(s) && config_setting_length(s) == 0)) {
-		conf_report_(ld, s, name, false, "expected a list of peer groups ( { ... }, ... )");
-		return;
-	}
-	if (!conf_count_ok(ld, k->max, s, name))
-		return;
-	n = (unsigned)config_setting_length(s);
-	peers = calloc(n ? n : 1, sizeof(*peers));
-	if (!peers) {
-		ld->oom = true;
-		return;
-	}
-	for (i = 0; i < n; i++)
-		conf_peer_read(ld, s, i, name, peers, &count);
-	ld->conf->peers = peers;
-	ld->conf->npeers = count;
-}
-
-/* Reads rule i of topic_prefix_map into m[*count] when it is valid and its local prefix new. */
-static void conf_prefix_read(struct conf_load_ *ld, const config_setting_t *list, unsigned i, const char *name,
-			     struct conf_prefix_map *m, size_t *count)
-{
-	const config_setting_t *g = config_setting_get_elem(list, i), *local = NULL, *canon = NULL, *e;
-	char base[CONF_NAME_MAX], mname[CONF_NAME_MAX], q[CONF_QUOTE_MAX];
+	static const char *const names[] = {"local", "canonical", NULL};
+	const config_setting_t *f[2];
+	struct conf_prefix_map *m = array;
+	char mname[CONF_NAME_MAX], q[CONF_QUOTE_MAX];
 	const char *lv, *cv;
-	unsigned j;
-	bool ok = true;
+	bool ok = conf_group_scan(ld, g, base, names, f);
+	size_t j;
 
-	conf_name_(base, "%s[%u]", name, i);
-	if (!config_setting_is_group(g)) {
-		conf_report_(ld, g, base, false, "expected a group { local = \"...\"; canonical = \"...\"; }");
-		return;
-	}
-	for (j = 0; (e = config_setting_get_elem(g, j)) != NULL; j++) {
-		if (strcmp(config_setting_name(e), "local") == 0) {
-			local = e;
-		} else if (strcmp(config_setting_name(e), "canonical") == 0) {
-			canon = e;
-		} else {
-			conf_name_(mname, "%s.%s", base, config_setting_name(e));
-			conf_report_(ld, e, mname, false, "unknown option");
-			ok = false;
-		}
-	}
-	lv = conf_group_member(ld, g, local, base, "local", conf_rule_prefix_);
-	cv = conf_group_member(ld, g, canon, base, "canonical", conf_rule_prefix_);
+	lv = conf_group_member(ld, g, f[0], base, "local", conf_rule_prefix_);
+	cv = conf_group_member(ld, g, f[1], base, "canonical", conf_rule_prefix_);
 	if (!ok || !lv || !cv)
 		return;
-	conf_name_(mname, "%s.canonical", base);
 	if (strcmp(lv, cv) == 0) {
-		conf_report_(ld, canon, mname, false, "%s is the same as local: the rule would change nothing",
+		conf_name_(mname, "%s.canonical", base);
+		conf_report_(ld, f[1], mname, false, "%s is the same as local: the rule would change nothing",
 			     conf_quote_(cv, q));
 		return;
 	}
 	for (j = 0; j < *count; j++) {
 		if (strcmp(m[j].local, lv) == 0) {
 			conf_name_(mname, "%s.local", base);
-			conf_report_(ld, local, mname, false, "duplicate local prefix %s (also at line %u)",
+			conf_report_(ld, f[0], mname, false, "duplicate local prefix %s (also at line %u)",
 				     conf_quote_(lv, q), m[j].line);
 			return;
 		}
@@ -335,29 +308,62 @@ static void conf_prefix_read(struct conf_load_ *ld, const config_setting_t *list
 	(*count)++;
 }
 
-static void conf_apply_prefix_map(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
-				  const char *name)
+/* A list of at most k->max groups (list_msg when s is not a list, group_msg for an entry that is
+ * not a group), each read by read into a fresh array of elem-byte entries; the valid ones land
+ * in *out and *count. */
+static void conf_read_groups(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+			     const char *name, const char *list_msg, const char *group_msg, size_t elem,
+			     conf_group_reader read, void **out, size_t *count)
 {
-	struct conf_prefix_map *m;
-	size_t count = 0;
+	char base[CONF_NAME_MAX];
+	void *array;
 	unsigned i, n;
 
+	*count = 0;
+	/* libconfig writes an empty list as either ( ) or [ ]; a list of groups only as ( ). */
 	if (!config_setting_is_list(s) && !(config_setting_is_array(s) && config_setting_length(s) == 0)) {
-		conf_report_(ld, s, name, false, "expected a list of groups ( { local = ...; canonical = ...; }, ... )");
+		conf_report_(ld, s, name, false, "%s", list_msg);
 		return;
 	}
 	if (!conf_count_ok(ld, k->max, s, name))
 		return;
 	n = (unsigned)config_setting_length(s);
-	m = calloc(n ? n : 1, sizeof(*m));
-	if (!m) {
+	array = calloc(n ? n : 1, elem);
+	if (!array) {
 		ld->oom = true;
 		return;
 	}
-	for (i = 0; i < n; i++)
-		conf_prefix_read(ld, s, i, name, m, &count);
-	ld->conf->topic_prefix_map = m;
-	ld->conf->ntopic_prefix_map = count;
+	for (i = 0; i < n; i++) {
+		const config_setting_t *g = config_setting_get_elem(s, i);
+		conf_name_(base, "%s[%u]", name, i);
+		if (config_setting_is_group(g))
+			read(ld, g, base, array, count);
+		else
+			conf_report_(ld, g, base, false, "%s", group_msg);
+	}
+	*out = array;
+}
+
+static void conf_apply_peers(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+			     const char *name)
+{
+	void *peers = NULL;
+
+	conf_read_groups(ld, k, s, name, "expected a list of peer groups ( { ... }, ... )",
+			 "expected a group { id = \"...\"; public_key = \"...\"; }", sizeof(struct conf_peer),
+			 conf_peer_read, &peers, &ld->conf->npeers);
+	ld->conf->peers = peers;
+}
+
+static void conf_apply_prefix_map(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+				  const char *name)
+{
+	void *map = NULL;
+
+	conf_read_groups(ld, k, s, name, "expected a list of groups ( { local = ...; canonical = ...; }, ... )",
+			 "expected a group { local = \"...\"; canonical = \"...\"; }", sizeof(struct conf_prefix_map),
+			 conf_prefix_read, &map, &ld->conf->ntopic_prefix_map);
+	ld->conf->topic_prefix_map = map;
 }
 
 void conf_apply_(struct conf_load_ *ld, size_t index, const config_setting_t *s, const char *name)

@@ -46,6 +46,15 @@ def no_plaintext(seen, payloads):
             check(p[i:i + 12] not in blob, "a 12-byte piece of a payload is visible at the broker")
 
 
+def device(node, client_id, *filters):
+    """A device connected through node, subscribed (QoS 1) to filters."""
+    c = Client(client_id)
+    c.connect(node.port)
+    for f in filters:
+        c.subscribe(f, 1)
+    return c
+
+
 def dropped(node, reason):
     return node.metric('mqseal_dropped_total{reason="%s"}' % reason)
 
@@ -310,19 +319,11 @@ def test_peer_publish_lists(workdir):
         n.start()
     for n in (a, b, c):
         eventually(lambda: n.metric("mqseal_peers_keyed") == 2, 10, msg="%s keyed" % n.node_id)
-    sub = Client("r6-sub")
-    sub.connect(b.port)
-    for f in ("sensors/#", "status/#", "actuators/#"):
-        sub.subscribe(f, 1)
-    at_a = Client("r6-at-a")
-    at_a.connect(a.port)
-    at_a.subscribe("sensors/c/#", 1)
-    dev_a = Client("r6-dev-a")
-    dev_a.connect(a.port)
-    dev_c = Client("r6-dev-c")
-    dev_c.connect(c.port)
-    local = Client("r6-local")
-    local.connect(b.port)
+    sub = device(b, "r6-sub", "sensors/#", "status/#", "actuators/#")
+    at_a = device(a, "r6-at-a", "sensors/c/#")
+    dev_a = device(a, "r6-dev-a")
+    dev_c = device(c, "r6-dev-c")
+    local = device(b, "r6-local")
 
     def refused(dev, topic, payload):
         before = dropped(b, "unauthorized")
@@ -436,16 +437,10 @@ def test_bridge_prefix_map(workdir):
     for n in (a, b):
         eventually(lambda: n.metric("mqseal_peers_keyed") == 1, 15, msg="%s keyed across the bridge" % n.node_id)
     eve = eavesdropper(broker_b)
-    at_b = Client("br-at-b")
-    at_b.connect(b.port)
-    at_b.subscribe("remote/t/#", 1)
-    at_a = Client("br-at-a")
-    at_a.connect(a.port)
-    at_a.subscribe("local/cmd/#", 1)
-    pub_a = Client("br-pub-a")
-    pub_a.connect(a.port)
-    pub_b = Client("br-pub-b")
-    pub_b.connect(b.port)
+    at_b = device(b, "br-at-b", "remote/t/#")
+    at_a = device(a, "br-at-a", "local/cmd/#")
+    pub_a = device(a, "br-pub-a")
+    pub_b = device(b, "br-pub-b")
     pub_a.publish("local/t/1", b"reading 21.5", 1)
     m = at_b.expect(1, timeout=15)[0]
     check((m.topic, m.payload) == ("remote/t/1", b"reading 21.5"), "a -> b across the bridge: %r" % m)
