@@ -103,7 +103,7 @@ static void seal_open_batch(struct keyring *a, struct keyring *b, const uint8_t 
 
 	t0 = now_s();
 	for (i = 0; i < n; i++) {
-		rc = keyring_seal(a, 1, 0, (const uint8_t *)BENCH_TOPIC, strlen(BENCH_TOPIC), NULL, 0,
+		rc = keyring_seal(a, 1, 0, 0, (const uint8_t *)BENCH_TOPIC, strlen(BENCH_TOPIC), NULL, 0,
 				  payload, size, env + i * elen, elen);
 		if (rc != PX_OK)
 			die("keyring_seal", rc);
@@ -371,7 +371,7 @@ static void tlm_pass(struct keyring *a, struct keyring *b, const struct tlm_set 
 
 	t0 = now_s();
 	for (i = 0, m = t->m; i < t->n; i++, m++) {
-		rc = keyring_seal(a, 1, 0, (const uint8_t *)m->topic, m->topic_len, NULL, 0,
+		rc = keyring_seal(a, 1, 0, 0, (const uint8_t *)m->topic, m->topic_len, NULL, 0,
 				  (const uint8_t *)m->payload, m->payload_len, env + m->off, m->sealed_len);
 		if (rc != PX_OK)
 			die("keyring_seal", rc);

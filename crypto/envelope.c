@@ -8,7 +8,7 @@
 
 #include <openssl/crypto.h>
 
-/* §5.4: AAD = "mqseal v1 data" || envelope[0..18) || u16(len(topic)) || topic. */
+/* §5.4: AAD = "mqseal v1 data" || envelope[0..26) || u16(len(topic)) || topic. */
 #define ENV_AAD_LABEL	  "mqseal v1 data"
 #define ENV_AAD_LABEL_LEN (sizeof(ENV_AAD_LABEL) - 1)
 #define ENV_TOPIC_MAX	  65535 /* MQTT-1.5.4: a UTF-8 string is at most 65,535 bytes */
@@ -80,6 +80,7 @@ enum px_err env_parse_header(const uint8_t *env, size_t len, struct env_header *
 	out->flags = env[1];
 	memcpy(out->key_id, env + 2, ENV_KEY_ID_LEN);
 	out->counter = env_get_u64(env + 10);
+	out->sealed_at = env_get_u64(env + 18);
 	return PX_OK;
 }
 
@@ -89,9 +90,10 @@ static void env_write_header(const struct env_header *hdr, uint8_t out[static EN
 	out[1] = hdr->flags;
 	memcpy(out + 2, hdr->key_id, ENV_KEY_ID_LEN);
 	env_put_u64(out + 10, hdr->counter);
+	env_put_u64(out + 18, hdr->sealed_at);
 }
 
-/* The three AAD pieces of §5.4 around an 18-byte header; tlen holds u16(len(topic)). */
+/* The AAD pieces of §5.4 around the 26-byte header; tlen holds u16(len(topic)). */
 static void env_aad(struct aead_part aad[static 4], const uint8_t *hdr, uint8_t tlen[static 2],
 		    const uint8_t *topic, size_t topic_len)
 {

@@ -341,7 +341,7 @@ size_t keyring_sealed_size(const struct keyring *kr, size_t props_len, size_t pa
 	return kr ? env_sealed_size(props_len, payload_len, kr->padding) : 0;
 }
 
-enum px_err keyring_seal(struct keyring *kr, uint64_t now_ms, uint8_t flags, const uint8_t *topic,
+enum px_err keyring_seal(struct keyring *kr, uint64_t now_ms, uint64_t sealed_at, uint8_t flags, const uint8_t *topic,
 			 size_t topic_len, const uint8_t *props, size_t props_len, const uint8_t *payload,
 			 size_t payload_len, uint8_t *out, size_t out_len)
 {
@@ -364,6 +364,7 @@ enum px_err keyring_seal(struct keyring *kr, uint64_t now_ms, uint8_t flags, con
 	hdr.flags = flags;
 	memcpy(hdr.key_id, s->key_id, ENV_KEY_ID_LEN);
 	hdr.counter = s->counter;
+	hdr.sealed_at = sealed_at;
 	rc = env_seal(s->aead, &hdr, topic, topic_len, props, props_len, payload, payload_len, kr->padding,
 		      out, out_len);
 	/* The counter moves whatever happened: a nonce that reached the cipher is never reused. */

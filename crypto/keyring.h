@@ -76,8 +76,10 @@ bool keyring_wants_rotation(const struct keyring *kr);
 /* Envelope size for a message of these lengths under this keyring's padding. */
 size_t keyring_sealed_size(const struct keyring *kr, size_t props_len, size_t payload_len);
 /* Seals under the active epoch: takes the next counter, counts blocks, writes the envelope (out_len
- * = keyring_sealed_size(...)). Errors as keyring_can_seal, or from env_seal. */
-enum px_err keyring_seal(struct keyring *kr, uint64_t now_ms, uint8_t flags, const uint8_t *topic,
+ * = keyring_sealed_size(...)) with sealed_at (wall clock ms: when the value was first sealed; a
+ * re-publication of a cached retained value keeps the original's, §10.1). Errors as
+ * keyring_can_seal, or from env_seal. */
+enum px_err keyring_seal(struct keyring *kr, uint64_t now_ms, uint64_t sealed_at, uint8_t flags, const uint8_t *topic,
 			 size_t topic_len, const uint8_t *props, size_t props_len, const uint8_t *payload,
 			 size_t payload_len, uint8_t *out, size_t out_len);
 

@@ -100,7 +100,7 @@ static enum seal_rc seal_map_send_error(enum px_err rc)
 }
 
 enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
-			  uint32_t max_packet, struct evbuffer *out)
+			  uint32_t max_packet, uint64_t sealed_at, struct evbuffer *out)
 {
 	struct keyring *kr = keyex_keyring(s->ctx->keyex);
 	struct mqtt_buf inner = {0}, outer = {0}, aad;
@@ -126,7 +126,7 @@ enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publi
 	if (evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) < 1)
 		goto out;
 	head = mqtt_publish_encode_head(level, &np, env_len, v.iov_base, total);
-	px = keyring_seal(kr, clock_mono_ms(), p->retain ? ENV_FLAG_RETAIN : 0, aad.p, aad.len, inner.p, inner.len,
+	px = keyring_seal(kr, clock_mono_ms(), sealed_at, p->retain ? ENV_FLAG_RETAIN : 0, aad.p, aad.len, inner.p, inner.len,
 			  p->payload.p, p->payload.len, (uint8_t *)v.iov_base + head, env_len);
 	if (head == 0 || px != PX_OK) {
 		rc = head == 0 ? SEAL_ERROR : seal_map_send_error(px);
@@ -163,7 +163,10 @@ enum seal_rc seal_connect(struct seal *s, const struct mqtt_connect *c, struct e
 	env = env_len ? malloc(env_len) : NULL;
 	if (!env)
 		goto out;
-	px = keyring_seal(kr, clock_mono_ms(), (c->flags & MQTT_CONNECT_FLAG_WILL_RETAIN) ? ENV_FLAG_RETAIN : 0,
+	/* A will is published by the broker at a time nobody knows yet: flagged, so receivers do not
+	 * hold its seal time against their subscriptions (§6.2). */
+	px = keyring_seal(kr, clock_mono_ms(), clock_wall_ms(),
+			  ENV_FLAG_WILL | ((c->flags & MQTT_CONNECT_FLAG_WILL_RETAIN) ? ENV_FLAG_RETAIN : 0),
 			  aad.p, aad.len, inner.p, inner.len, c->will_payload.p,
 			  c->will_payload.len, env, env_len);
 	if (px != PX_OK) {

@@ -30,9 +30,10 @@ struct seal *seal_new(struct px_ctx *ctx);
 void seal_free(struct seal *s); /* erases the retained cache; accepts NULL */
 
 /* Device -> broker: writes the sealed form of p (whose real topic is topic) at level to out.
- * max_packet: the broker's Maximum Packet Size (0 = MQTT's own limit). */
+ * max_packet: the broker's Maximum Packet Size (0 = MQTT's own limit); sealed_at: the wall clock
+ * (ms) that goes into the envelope (§5.1). */
 enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
-			  uint32_t max_packet, struct evbuffer *out);
+			  uint32_t max_packet, uint64_t sealed_at, struct evbuffer *out);
 /* The same for the will of a CONNECT: writes the whole CONNECT with the will sealed. */
 enum seal_rc seal_connect(struct seal *s, const struct mqtt_connect *c, struct evbuffer *out);
 /* Broker -> device: opens p and writes the plaintext PUBLISH for a device at level to out (always
@@ -45,7 +46,8 @@ enum seal_rc seal_plain_full_topic(uint8_t level, const struct mqtt_publish *p, 
 				   struct evbuffer *out);
 
 /* Retained cache: the last retained plaintext a device published on each sealed topic. */
-void seal_retained_put(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic);
+void seal_retained_put(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
+		       uint64_t sealed_at);
 void seal_retained_delete(struct seal *s, struct mqtt_buf topic);
 /* Re-seals every cached value under the active epoch and publishes it retained (§10.1). */
 void seal_retained_republish(struct seal *s);

@@ -77,7 +77,8 @@ static struct seal_entry *seal_entry_new(uint8_t level, const struct mqtt_publis
 	return e;
 }
 
-void seal_retained_put(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic)
+void seal_retained_put(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
+		       uint64_t sealed_at)
 {
 	size_t cap = (size_t)s->ctx->conf->seal.retained_cache_kb * 1024u;
 	struct seal_entry *e;
@@ -95,6 +96,7 @@ void seal_retained_put(struct seal *s, uint8_t level, const struct mqtt_publish 
 			seal_entry_free_(e);
 		return;
 	}
+	e->sealed_at = sealed_at;
 	struct seal_entry **slot = &s->buckets[seal_cache_hash(topic.p, topic.len)];
 	e->next = *slot;
 	*slot = e;
@@ -117,7 +119,7 @@ static void seal_republish_one(struct seal *s, struct keyring *kr, const struct 
 	if (env && seal_aad_topic_(s, (const uint8_t *)e->topic, e->topic_len, &aad) != SEAL_OK)
 		rc = PX_ERR_TOO_LARGE;
 	else if (env)
-		rc = keyring_seal(kr, clock_mono_ms(), ENV_FLAG_RETAIN | ENV_FLAG_REPUBLISH, aad.p,
+		rc = keyring_seal(kr, clock_mono_ms(), e->sealed_at, ENV_FLAG_RETAIN | ENV_FLAG_REPUBLISH, aad.p,
 				  aad.len, e->inner_props, e->props_len, e->payload, e->payload_len, env, len);
 	if (rc != PX_OK || keyex_publish_retained(s->ctx->keyex, e->topic, env, len) != 0)
 		log_warn("seal", "cannot re-seal the retained value of %s: %s", e->topic,

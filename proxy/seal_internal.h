@@ -16,6 +16,7 @@ struct seal_entry {
 	size_t props_len;
 	uint8_t *payload;
 	size_t payload_len;
+	uint64_t sealed_at; /* the original's seal time, kept by every re-publication (§10.1) */
 };
 
 struct seal {

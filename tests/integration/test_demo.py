@@ -163,7 +163,7 @@ def test_viewer_verdicts(workdir):
     rc, out = run_viewer(workdir, [a + (0,), b + (0,)], [" ".join(a)], [kex] + sealed)
     check(rc == 1 and "lost 1" in out and re.search(r"#2 .*LOST", out), "loss judged %d:\n%s" % (rc, out))
     # plaintext at the broker: the whole reading, or only one of its values, inside a payload
-    for leaked in (b"\x01\x00" + a[1].encode() + os.urandom(20), os.urandom(30) + b"67.3%" + os.urandom(9)):
+    for leaked in (b"\x02\x00" + a[1].encode() + os.urandom(20), os.urandom(30) + b"67.3%" + os.urandom(9)):
         rc, out = run_viewer(workdir, [a + (0,), b + (0,)], [" ".join(a), " ".join(b)],
                              [kex, (a[0], leaked), sealed[1]])
         check(rc == 1 and "PLAINTEXT AT BROKER" in out and "FAILED: plaintext" in out,

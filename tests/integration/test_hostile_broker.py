@@ -224,7 +224,7 @@ class HostileBroker:
         check(p and p[0] == 8, "the device subscribes first")
         self.send(s, c, b"\x90\x03" + p[2][:2] + b"\x01")
         for i in range(200):
-            payload = (b"\x01\x00" + struct.pack(">I", i) * 12) if i % 2 else b"not an envelope %d" % i
+            payload = (b"\x02\x00" + struct.pack(">I", i) * 14) if i % 2 else b"not an envelope %d" % i
             self.send(s, c, publish_packet("sealed/x", payload, 1, pid=i + 1))
         while True:
             p = read_packet(s)

@@ -165,7 +165,7 @@ def test_attacks_at_the_broker(workdir):
     attack("plaintext", "atk/x", fresh[6][:30])                     # truncated envelope
     attack("auth", "atk/x", fresh[7][:-1])                          # truncated by one byte
     attack("plaintext", "atk/x", b"I am plaintext on a sealed topic")
-    attack("unknown_key", "atk/x", b"\x01\x00" + os.urandom(8) + b"\x00" * 8 + os.urandom(40), wait=6.0)
+    attack("unknown_key", "atk/x", b"\x02\x00" + os.urandom(8) + b"\x00" * 16 + os.urandom(40), wait=6.0)
     attack("empty", "atk/x", b"")
 
 

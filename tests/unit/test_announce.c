@@ -418,7 +418,7 @@ static void test_round_trip(void)
 	p.secret = keyring_newest_secret(ka);
 	/* A sealed one message before B's epoch began: the floor for B is A's counter after it */
 	elen = keyring_sealed_size(ka, 0, 5);
-	CHECK_EQ(keyring_seal(ka, 5, 0, (const uint8_t *)"x/y", 3, NULL, 0, (const uint8_t *)"early", 5,
+	CHECK_EQ(keyring_seal(ka, 5, 0, 0, (const uint8_t *)"x/y", 3, NULL, 0, (const uint8_t *)"early", 5,
 			      early, elen),
 		 PX_OK);
 	r.counter_floor = keyring_newest_next_counter(ka);
@@ -440,7 +440,7 @@ static void test_round_trip(void)
 		keyring_open(kb, NULL, 10, (const uint8_t *)"x/y", 3, early, elen, false, 0, inner, &o, NULL),
 		PX_ERR_REPLAY);
 
-	CHECK_EQ(keyring_seal(ka, 10, 0, (const uint8_t *)"x/y", 3, NULL, 0, (const uint8_t *)"hello", 5, env,
+	CHECK_EQ(keyring_seal(ka, 10, 0, 0, (const uint8_t *)"x/y", 3, NULL, 0, (const uint8_t *)"hello", 5, env,
 			      elen),
 		 PX_OK);
 	CHECK_EQ(keyring_open(kb, NULL, 10, (const uint8_t *)"x/y", 3, env, elen, false, 0, inner, &o,
@@ -455,7 +455,7 @@ static void test_round_trip(void)
 	CHECK_EQ(keyring_open(kb, NULL, 10, (const uint8_t *)"x/y", 3, env, elen, false, 0, inner, &o, NULL),
 		 PX_ERR_REPLAY);
 	/* a re-routed message fails, and the failure does not consume its counter */
-	CHECK_EQ(keyring_seal(ka, 10, 0, (const uint8_t *)"x/y", 3, NULL, 0, (const uint8_t *)"again", 5, env,
+	CHECK_EQ(keyring_seal(ka, 10, 0, 0, (const uint8_t *)"x/y", 3, NULL, 0, (const uint8_t *)"again", 5, env,
 			      elen),
 		 PX_OK);
 	CHECK_EQ(keyring_open(kb, NULL, 10, (const uint8_t *)"x/z", 3, env, elen, false, 0, inner, &o, NULL),

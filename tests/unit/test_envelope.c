@@ -40,6 +40,7 @@ static void load_fixture(struct fixture *f)
 	f->inner_len = golden_hex("data_inner", f->inner, sizeof(f->inner));
 	f->hdr.flags = (uint8_t)golden_u64("data_flags");
 	f->hdr.counter = golden_u64("data_counter");
+	f->hdr.sealed_at = golden_u64("data_sealed_at");
 	memcpy(f->hdr.key_id, f->k.key_id, ENV_KEY_ID_LEN);
 	f->padding = (unsigned)golden_u64("data_padding");
 }
@@ -68,6 +69,7 @@ static void test_golden(struct fixture *f)
 	CHECK_EQ(env_parse_header(f->sealed, f->sealed_len, &h), PX_OK);
 	CHECK_EQ(h.flags, ENV_FLAG_RETAIN);
 	CHECK_EQ(h.counter, f->hdr.counter);
+	CHECK_EQ(h.sealed_at, f->hdr.sealed_at);
 	CHECK_MEM(h.key_id, f->k.key_id, 8);
 	CHECK_EQ(env_open(f->key, &h, (const uint8_t *)f->topic, strlen(f->topic), f->sealed, f->sealed_len,
 			  inner, &o),
@@ -125,8 +127,9 @@ static void test_bit_flips(struct fixture *f)
 		}
 	}
 	CHECK_EQ(opened, 0);
-	/* version (8 bits) and flag bits 2..7 (6 bits) are refused before any cryptography */
-	CHECK_EQ(hdr_refused, 14);
+	/* version (8 bits) and the reserved flag bits 2, 4..7 (5 bits) are refused before any
+	 * cryptography */
+	CHECK_EQ(hdr_refused, 13);
 }
 
 static void test_topic(struct fixture *f)
@@ -242,29 +245,35 @@ static void test_header(void)
 	CHECK_EQ(env_parse_header(env, ENV_MIN_LEN - 1, &h), PX_ERR_MALFORMED);
 	for (b = 0; b < 8; b++) {
 		env[1] = (uint8_t)(1u << b);
-		CHECK_EQ(env_parse_header(env, ENV_MIN_LEN, &h), b < 2 ? PX_OK : PX_ERR_VERSION);
+		CHECK_EQ(env_parse_header(env, ENV_MIN_LEN, &h), (b < 2 || b == 3) ? PX_OK : PX_ERR_VERSION);
 	}
-	env[1] = ENV_FLAG_RETAIN | ENV_FLAG_REPUBLISH;
+	env[1] = ENV_FLAG_RETAIN | ENV_FLAG_REPUBLISH | ENV_FLAG_WILL;
 	CHECK_EQ(env_parse_header(env, ENV_MIN_LEN, &h), PX_OK);
 	env[0] = 0;
 	CHECK_EQ(env_parse_header(env, ENV_MIN_LEN, &h), PX_ERR_VERSION);
-	env[0] = 2;
+	env[0] = 1; /* version 1 (no sealed_at) is not read any more */
+	CHECK_EQ(env_parse_header(env, ENV_MIN_LEN, &h), PX_ERR_VERSION);
+	env[0] = 3;
 	CHECK_EQ(env_parse_header(env, ENV_MIN_LEN, &h), PX_ERR_VERSION);
 	env[0] = ENV_VERSION;
 	env[10] = 0x01;
 	env[17] = 0x02;
+	env[18] = 0x03;
+	env[25] = 0x04;
 	CHECK_EQ(env_parse_header(env, ENV_MIN_LEN, &h), PX_OK);
 	CHECK(h.counter == ((uint64_t)1 << 56 | 2));
+	CHECK(h.sealed_at == ((uint64_t)3 << 56 | 4));
 }
 
 static void test_sizes(void)
 {
 	size_t n;
 
-	/* §5.1: 42 to 57 bytes of overhead at padding 16, whatever the payload size */
+	/* §5.1: 50 to 65 bytes of overhead at padding 16, whatever the payload size */
 	for (n = 0; n < 100; n++) {
 		size_t s = env_sealed_size(0, n, 16);
-		CHECK(s - n >= 42 && s - n <= 57);
+		CHECK(s - n >= 50 && s - n <= 65);
+		CHECK(s - n <= ENV_MAX_OVERHEAD(16));
 		CHECK_EQ((s - ENV_OVERHEAD) % 16, 0);
 	}
 	CHECK_EQ(env_sealed_size(0, 0, 1), ENV_MIN_LEN);
@@ -276,11 +285,12 @@ static void test_sizes(void)
 	CHECK_EQ(env_sealed_size(0, 0, 257), 0);
 	CHECK_EQ(env_sealed_size((size_t)UINT32_MAX + 1, 0, 16), 0);
 	CHECK_EQ(env_sealed_size(SIZE_MAX - 4, 4, 16), 0);
-	/* §9.4: ceil((len(AAD) + len(inner)) / 16) + 1; AAD = 14 + 18 + 2 + topic */
-	CHECK_EQ(env_blocks(0, ENV_MIN_LEN), (34 + 8 + 15) / 16 + 1);
-	CHECK_EQ(env_blocks(6, ENV_OVERHEAD + 16), 5);	/* 40 + 16 = 56 -> 4 + 1 */
-	CHECK_EQ(env_blocks(14, ENV_OVERHEAD + 16), 5); /* 48 + 16 = 64 -> 4 + 1 */
-	CHECK_EQ(env_blocks(15, ENV_OVERHEAD + 16), 6); /* 65 -> 5 + 1 */
+	/* §9.4: ceil((len(AAD) + len(inner)) / 16) + 1; AAD = 14 + 26 + 2 + topic */
+	CHECK_EQ(env_blocks(0, ENV_MIN_LEN), (42 + 8 + 15) / 16 + 1);
+	CHECK_EQ(env_blocks(6, ENV_OVERHEAD + 16), 5);	/* 48 + 16 = 64 -> 4 + 1 */
+	CHECK_EQ(env_blocks(7, ENV_OVERHEAD + 16), 6);	/* 65 -> 5 + 1 */
+	CHECK_EQ(env_blocks(22, ENV_OVERHEAD + 16), 6); /* 80 -> 5 + 1 */
+	CHECK_EQ(env_blocks(23, ENV_OVERHEAD + 16), 7); /* 81 -> 6 + 1 */
 }
 
 /* Round trips at several paddings and sizes, including empty props and payload. */
@@ -314,12 +324,12 @@ static void test_round_trips(struct fixture *f)
 		}
 	}
 	/* wrong out_len and reserved flags are refused before sealing */
-	CHECK_EQ(env_seal(f->key, &f->hdr, (const uint8_t *)"t", 1, NULL, 0, payload, 1, 16, out, 59),
+	CHECK_EQ(env_seal(f->key, &f->hdr, (const uint8_t *)"t", 1, NULL, 0, payload, 1, 16, out, 67),
 		 PX_ERR_INVAL);
 	{
 		struct env_header h = f->hdr;
 		h.flags = 0x04;
-		CHECK_EQ(env_seal(f->key, &h, (const uint8_t *)"t", 1, NULL, 0, payload, 1, 16, out, 58),
+		CHECK_EQ(env_seal(f->key, &h, (const uint8_t *)"t", 1, NULL, 0, payload, 1, 16, out, 66),
 			 PX_ERR_INVAL);
 	}
 }

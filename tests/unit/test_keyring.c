@@ -245,7 +245,7 @@ static void test_limits_pure(void)
 
 static enum px_err seal_small(struct keyring *kr, uint64_t now, uint8_t *out)
 {
-	return keyring_seal(kr, now, 0, (const uint8_t *)"t", 1, NULL, 0, (const uint8_t *)"x", 1, out,
+	return keyring_seal(kr, now, 0, 0, (const uint8_t *)"t", 1, NULL, 0, (const uint8_t *)"x", 1, out,
 			    keyring_sealed_size(kr, 0, 1));
 }
 
@@ -263,10 +263,10 @@ static void test_limits_seal(void)
 	CHECK_EQ(keyring_can_seal(kr, 0), PX_ERR_UNKNOWN_KEY); /* pending is not active */
 	CHECK_EQ(keyring_epoch_activate(kr, 0), PX_OK);
 	CHECK_EQ(seal_small(kr, 0, out), PX_OK);
-	CHECK_EQ(keyring_seal(kr, 0, 0x04, (const uint8_t *)"t", 1, NULL, 0, (const uint8_t *)"x", 1, out,
+	CHECK_EQ(keyring_seal(kr, 0, 0, 0x04, (const uint8_t *)"t", 1, NULL, 0, (const uint8_t *)"x", 1, out,
 			      keyring_sealed_size(kr, 0, 1)),
 		 PX_ERR_INVAL);
-	CHECK_EQ(keyring_seal(kr, 0, 0, (const uint8_t *)"t", 1, NULL, 0, (const uint8_t *)"x", 1, out, 10),
+	CHECK_EQ(keyring_seal(kr, 0, 0, 0, (const uint8_t *)"t", 1, NULL, 0, (const uint8_t *)"x", 1, out, 10),
 		 PX_ERR_INVAL);
 	/* soft */
 	keyring_set_usage_(kr, KR_SOFT_MESSAGES - 1, 0);
@@ -510,7 +510,7 @@ static void test_own_messages(void)
 
 	CHECK_EQ(keyring_epoch_create(kr, 100, 0), PX_OK);
 	CHECK_EQ(keyring_epoch_activate(kr, 0), PX_OK);
-	CHECK_EQ(keyring_seal(kr, 0, ENV_FLAG_RETAIN, (const uint8_t *)"a/b", 3,
+	CHECK_EQ(keyring_seal(kr, 0, 0, ENV_FLAG_RETAIN, (const uint8_t *)"a/b", 3,
 			      (const uint8_t *)"\x01\x00\x01", 3, (const uint8_t *)"hello", 5, out, n),
 		 PX_OK);
 	CHECK_EQ(keyring_newest_next_counter(kr), 1);
@@ -520,7 +520,7 @@ static void test_own_messages(void)
 	CHECK(o.props_len == 3 && memcmp(o.props, "\x01\x00\x01", 3) == 0);
 	CHECK(o.payload_len == 5 && memcmp(o.payload, "hello", 5) == 0);
 	/* after the next activation, messages of the old epoch still open (own receive key) */
-	CHECK_EQ(keyring_seal(kr, 0, 0, (const uint8_t *)"a/b", 3, NULL, 0, (const uint8_t *)"later", 5, out,
+	CHECK_EQ(keyring_seal(kr, 0, 0, 0, (const uint8_t *)"a/b", 3, NULL, 0, (const uint8_t *)"later", 5, out,
 			      keyring_sealed_size(kr, 0, 5)),
 		 PX_OK);
 	CHECK_EQ(keyring_epoch_create(kr, 101, 10), PX_OK);

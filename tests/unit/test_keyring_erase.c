@@ -159,7 +159,7 @@ static void seal_one(struct keyring *kr, uint64_t now)
 	struct env_opened o;
 	size_t n = keyring_sealed_size(kr, 0, 5);
 
-	CHECK_EQ(keyring_seal(kr, now, 0, (const uint8_t *)"t", 1, NULL, 0, (const uint8_t *)"hello", 5, out,
+	CHECK_EQ(keyring_seal(kr, now, 0, 0, (const uint8_t *)"t", 1, NULL, 0, (const uint8_t *)"hello", 5, out,
 			      n),
 		 PX_OK);
 	CHECK_EQ(keyring_open(kr, NULL, now, (const uint8_t *)"t", 1, out, n, false, 0, inner, &o, NULL),

@@ -48,6 +48,7 @@ INPUTS = [
     ("issued_at_ack", 1764085543500),
     ("topic_data", "home/kitchen/temp"),
     ("data_counter", 7),
+    ("data_sealed_at", 1764085542250),
     ("data_flags", 1),  # retain_intent
     ("data_padding", 16),
     # MQTT 5 PUBLISH properties (§5.3, protected): Content Type (0x03) "application/json",
@@ -162,7 +163,7 @@ def sealed(v, o):
     inner = u32(len(props)) + props + u32(len(payload)) + payload
     inner += bytes(-len(inner) % pad)
     o["data_inner"] = inner
-    hdr = u8(1) + u8(v["data_flags"]) + o["key_id"] + u64(v["data_counter"])
+    hdr = u8(2) + u8(v["data_flags"]) + o["key_id"] + u64(v["data_counter"]) + u64(v["data_sealed_at"])
     topic = v["topic_data"].encode()
     aad = b"mqseal v1 data" + hdr + u16(len(topic)) + topic
     ctr = u64(v["data_counter"])
