@@ -134,6 +134,36 @@ enum px_err keyring_open(struct keyring *kr, struct keyring_rx *rx, uint64_t now
 			 size_t topic_len, const uint8_t *env, size_t len, bool retain_delivered,
 			 unsigned flags, uint8_t *inner, struct env_opened *out, const char **sender);
 
+/* What the replay state of (receiver, key) says of a counter, for callers that apply the delivery
+ * rule of PROTOCOL.md §6.2 themselves (keyring_open_decide). */
+enum kr_seen {
+	KR_SEEN_NEW,    /* above the floor and not seen: recorded now */
+	KR_SEEN_WINDOW, /* seen already, or too far behind the window to tell */
+	KR_SEEN_FLOOR,  /* below the key's counter floor (§6.3): sealed before this node held the key */
+};
+
+struct kr_opened {
+	struct env_opened o;  /* views into inner */
+	struct env_header h;
+	const char *sender;   /* the sender's id (valid until the key is erased) */
+	uint64_t epoch;       /* the sender's epoch of the key */
+	enum kr_seen seen;
+};
+
+/* Opens a sealed payload for the receiver rx (PROTOCOL.md §6.1 steps 2-7) and reports what the
+ * replay state says instead of refusing: header checks, key lookup, lifetime, hard limit, AEAD,
+ * and, for a new counter only, the window update. The caller decides whether a seen counter, or
+ * one below the floor, is delivered (copies, redelivery, retained values) and must drop it
+ * otherwise. Errors: PX_ERR_INVAL, PX_ERR_NOMEM, PX_ERR_MALFORMED, PX_ERR_VERSION,
+ * PX_ERR_UNKNOWN_KEY, PX_ERR_EXPIRED, PX_ERR_LIMIT, PX_ERR_AUTH (no plaintext then). */
+enum px_err keyring_open_decide(struct keyring *kr, struct keyring_rx *rx, uint64_t now_ms, const uint8_t *topic,
+				size_t topic_len, const uint8_t *env, size_t len, uint8_t *inner,
+				struct kr_opened *out);
+/* Was a key with this id installed and erased lately (the last KR_ERASED_IDS erasures)? A message
+ * under it is stale (§6.1 step 4), not waiting for an announcement. */
+#define KR_ERASED_IDS 64
+bool keyring_recv_erased(const struct keyring *kr, const uint8_t key_id[static ENV_KEY_ID_LEN]);
+
 /* ---- time ---- */
 /* Erases whatever has outlived its lifetime (receive keys, old ephemeral keys). */
 void keyring_expire(struct keyring *kr, uint64_t now_ms);

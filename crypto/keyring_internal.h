@@ -93,6 +93,11 @@ struct keyring {
 	size_t nrecv;
 	uint64_t next_serial; /* kr_recv.serial of the next installation */
 
+	/* key ids of the latest erased receive keys (not secret: they travel in every envelope), so
+	 * a message under one is dropped at once as stale instead of waiting for an announcement */
+	uint8_t erased[KR_ERASED_IDS][ENV_KEY_ID_LEN];
+	unsigned erased_next, nerased;
+
 	EVP_MD *sha256; /* fetched once (R46) */
 	EVP_MD_CTX *mdctx;
 	uint64_t auth_failures;

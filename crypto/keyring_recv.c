@@ -86,6 +86,10 @@ static void kr_slot_delete(struct keyring *kr, size_t i)
 {
 	size_t mask = kr->cap - 1, j = i, home;
 
+	memcpy(kr->erased[kr->erased_next], kr->slots[i]->key_id, ENV_KEY_ID_LEN);
+	kr->erased_next = (kr->erased_next + 1) % KR_ERASED_IDS;
+	if (kr->nerased < KR_ERASED_IDS)
+		kr->nerased++;
 	kr_recv_free(kr->slots[i]);
 	kr->slots[i] = NULL;
 	kr->nrecv--;
@@ -386,4 +390,65 @@ enum px_err keyring_open(struct keyring *kr, struct keyring_rx *rx, uint64_t now
 	if (rc == PX_OK && sender)
 		*sender = r->peer_id;
 	return rc;
+}
+
+/* The replay pre-check for keyring_open_decide: what st (NULL: not created yet) says of counter. */
+static enum kr_seen kr_seen_of(const struct kr_state *st, uint64_t floor, uint64_t counter)
+{
+	if (counter < (st ? st->floor : floor))
+		return KR_SEEN_FLOOR;
+	if (st && replay_check(st->window, counter) != PX_OK)
+		return KR_SEEN_WINDOW;
+	return KR_SEEN_NEW;
+}
+
+enum px_err keyring_open_decide(struct keyring *kr, struct keyring_rx *rx, uint64_t now_ms, const uint8_t *topic,
+				size_t topic_len, const uint8_t *env, size_t len, uint8_t *inner,
+				struct kr_opened *out)
+{
+	struct kr_recv *r;
+	struct kr_state *st;
+	enum px_err rc;
+
+	if (!kr || !rx || !inner || !out || (!topic && topic_len))
+		return PX_ERR_INVAL;
+	memset(out, 0, sizeof(*out));
+	rc = env_parse_header(env, len, &out->h);
+	if (rc == PX_OK)
+		rc = kr_open_lookup(kr, rx, &out->h, now_ms, &r, &st);
+	if (rc != PX_OK)
+		return rc;
+	out->seen = kr_seen_of(st, r->floor, out->h.counter);
+	rc = env_open(r->aead, &out->h, topic, topic_len, env, len, inner, &out->o);
+	if (rc == PX_ERR_AUTH)
+		kr->auth_failures++;
+	if (rc != PX_OK && rc != PX_ERR_MALFORMED)
+		return rc;
+	/* Step 7: only an authenticated new counter enters the window (a malformed inner one too:
+	 * it was sealed by a key holder, and must not be tried again). */
+	if (out->seen == KR_SEEN_NEW) {
+		enum px_err rc2 = st ? PX_OK : kr_rx_state_(kr, rx, r, &st);
+		if (rc2 == PX_OK && replay_accept(st->window, out->h.counter) != PX_OK)
+			rc2 = PX_ERR_REPLAY; /* the pre-check said new: cannot happen */
+		if (rc2 != PX_OK) {
+			OPENSSL_cleanse(inner, len - ENV_OVERHEAD);
+			memset(&out->o, 0, sizeof(out->o));
+			return rc2;
+		}
+	}
+	if (rc == PX_OK) {
+		out->sender = r->peer_id;
+		out->epoch = r->epoch;
+	}
+	return rc;
+}
+
+bool keyring_recv_erased(const struct keyring *kr, const uint8_t key_id[static ENV_KEY_ID_LEN])
+{
+	unsigned i;
+
+	for (i = 0; kr && i < kr->nerased; i++)
+		if (memcmp(kr->erased[i], key_id, ENV_KEY_ID_LEN) == 0)
+			return true;
+	return false;
 }

@@ -4,6 +4,7 @@
 #define PX_CTX_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct event_base;
 struct evdns_base;
@@ -27,6 +28,8 @@ struct px_ctx {
 	struct policy *policy;         /* topic policy; NULL = every topic plaintext (no keyex) */
 	struct seal *seal;             /* sealing and the retained cache; with keyex */
 	struct devstate_table *devices; /* per-device replay state, kept across reconnects */
+	struct marks *marks;           /* retained order marks per topic (marks.h), node-wide */
+	uint64_t started_wall_ms;      /* wall clock at start: older live messages are not delivered */
 	bool shutting_down;
 };
 

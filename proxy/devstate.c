@@ -1,6 +1,8 @@
 /* devstate.c - per-device receive state kept across reconnects (devstate.h). A device's state is
  * found by client id in a hash table; its pending (unacknowledged) deliveries are a small array,
- * bounded by the device's own in-flight window (MQTT Receive Maximum, at most 65535). */
+ * bounded by the device's own in-flight window (MQTT Receive Maximum, at most 65535); its
+ * subscriptions a small array (DEVSTATE_SUBS_MAX), its recent copies and retained repeats two
+ * fixed rings. */
 #include "devstate.h"
 
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 
 #include "hash.h"
 #include "keyring.h"
+#include "mqtt_topic.h"
 
 #define DEVSTATE_BUCKETS 1024
 #define DEVSTATE_PENDING_MAX 65535
@@ -16,6 +19,25 @@ struct pending {
 	uint16_t pid;
 	uint8_t key_id[ENV_KEY_ID_LEN];
 	uint64_t counter;
+};
+
+struct dev_sub {
+	uint8_t *filter; /* the filter as matched ("$share/g/" removed) */
+	size_t len;
+	uint64_t start_ms; /* wall clock when first subscribed */
+	uint32_t gen;      /* subscribe generation of the latest (re)subscription */
+};
+
+struct dev_copy {
+	uint8_t key_id[ENV_KEY_ID_LEN];
+	uint64_t counter;
+	unsigned sent; /* 0: slot unused */
+};
+
+struct dev_credit {
+	uint8_t digest[DEVSTATE_DIGEST_LEN];
+	uint32_t gen_used; /* subscribe generation when the value was last delivered */
+	bool used;
 };
 
 struct devstate {
@@ -28,6 +50,16 @@ struct devstate {
 	struct keyring_rx *rx;
 	struct pending *pend;
 	size_t npend, cap;
+	struct dev_sub *subs;    /* DEVSTATE_SUBS_MAX at most */
+	size_t nsubs;
+	uint64_t conn_ms;        /* wall clock at the latest connection */
+	uint64_t untracked_ms;   /* newest start of a subscription not tracked (0: none) */
+	uint32_t sub_gen;        /* +1 per subscribed filter */
+	uint32_t untracked_gen;
+	struct dev_copy copies[DEVSTATE_COPIES];
+	unsigned copies_next;
+	struct dev_credit *credits; /* DEVSTATE_CREDITS, allocated on first use */
+	unsigned credits_next;
 };
 
 struct devstate_table {
@@ -41,9 +73,24 @@ struct devstate_table *devstate_table_new(void)
 	return calloc(1, sizeof(struct devstate_table));
 }
 
+static void devstate_subs_clear(struct devstate *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nsubs; i++)
+		free(d->subs[i].filter);
+	free(d->subs);
+	d->subs = NULL;
+	d->nsubs = 0;
+	d->untracked_ms = 0;
+	d->untracked_gen = 0;
+}
+
 static void devstate_free(struct devstate *d)
 {
 	keyring_rx_free(d->rx);
+	devstate_subs_clear(d);
+	free(d->credits);
 	free(d->pend);
 	free(d->client_id);
 	free(d);
@@ -100,14 +147,16 @@ static void devstate_unlink(struct devstate_table *t, struct devstate *d)
 	}
 }
 
-struct devstate *devstate_attach(struct devstate_table *t, const uint8_t *client_id, size_t len, bool fresh)
+struct devstate *devstate_attach(struct devstate_table *t, const uint8_t *client_id, size_t len, uint64_t wall_ms)
 {
 	struct devstate **pp, *d;
 
 	if (len == 0) {
 		d = devstate_new(client_id, 0);
-		if (d)
+		if (d) {
 			d->attached = 1;
+			d->conn_ms = wall_ms;
+		}
 		return d;
 	}
 	pp = &t->buckets[devstate_hash(client_id, len)];
@@ -115,12 +164,7 @@ struct devstate *devstate_attach(struct devstate_table *t, const uint8_t *client
 		if (d->client_len == len && memcmp(d->client_id, client_id, len) == 0)
 			break;
 	if (d && d->attached == 0)
-		t->detached--; /* back, or replaced by a fresh one */
-	if (d && fresh && d->attached == 0) {
-		devstate_unlink(t, d);
-		devstate_free(d);
-		d = NULL;
-	}
+		t->detached--; /* back: its windows hold whatever session it starts (§6.2) */
 	if (!d) {
 		d = devstate_new(client_id, len);
 		if (!d)
@@ -131,11 +175,12 @@ struct devstate *devstate_attach(struct devstate_table *t, const uint8_t *client
 		t->count++;
 	}
 	d->attached++;
+	d->conn_ms = wall_ms;
 	return d;
 }
 
-void devstate_detach(struct devstate_table *t, struct devstate *d, bool persistent, uint64_t now_ms,
-		     uint64_t keep_ms, size_t max_kept)
+void devstate_detach(struct devstate_table *t, struct devstate *d, uint64_t now_ms, uint64_t keep_ms,
+		     size_t max_kept)
 {
 	if (!d)
 		return;
@@ -143,7 +188,7 @@ void devstate_detach(struct devstate_table *t, struct devstate *d, bool persiste
 		d->attached--;
 	if (d->attached)
 		return;
-	if (!d->shared || !persistent || t->detached >= max_kept) {
+	if (!d->shared || t->detached >= max_kept) {
 		if (d->shared)
 			devstate_unlink(t, d);
 		devstate_free(d);
@@ -229,4 +274,192 @@ void devstate_pending_ack(struct devstate *d, uint16_t pid)
 
 	if (p)
 		*p = d->pend[--d->npend];
+}
+
+/* ---- subscriptions and delivery ---- */
+
+void devstate_session_reset(struct devstate *d)
+{
+	devstate_subs_clear(d);
+	d->npend = 0;
+}
+
+/* The filter a subscription matches topics with: "$share/<group>/<f>" delivers f's topics. */
+static void devstate_inner_filter(const uint8_t **f, size_t *len)
+{
+	const uint8_t *inner;
+	size_t ilen;
+
+	if (mqtt_topic_share_split(*f, *len, &inner, &ilen)) {
+		*f = inner;
+		*len = ilen;
+	}
+}
+
+static struct dev_sub *devstate_sub_find(const struct devstate *d, const uint8_t *f, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < d->nsubs; i++)
+		if (d->subs[i].len == len && memcmp(d->subs[i].filter, f, len) == 0)
+			return &d->subs[i];
+	return NULL;
+}
+
+static void devstate_untracked(struct devstate *d, uint64_t wall_ms)
+{
+	d->untracked_ms = wall_ms;
+	d->untracked_gen = d->sub_gen;
+}
+
+int devstate_subscribe(struct devstate *d, const uint8_t *filter, size_t len, uint64_t wall_ms)
+{
+	struct dev_sub *sub = devstate_sub_find(d, filter, len), *n;
+
+	d->sub_gen++;
+	if (sub) { /* replaced, not new: it covered its topics all along (MQTT-3.8.4-3) */
+		sub->gen = d->sub_gen;
+		return 0;
+	}
+	if (d->nsubs >= DEVSTATE_SUBS_MAX) {
+		devstate_untracked(d, wall_ms);
+		return 0;
+	}
+	n = realloc(d->subs, (d->nsubs + 1) * sizeof(*n));
+	if (!n) {
+		devstate_untracked(d, wall_ms);
+		return -1;
+	}
+	d->subs = n;
+	sub = &d->subs[d->nsubs];
+	sub->filter = malloc(len ? len : 1);
+	if (!sub->filter) {
+		devstate_untracked(d, wall_ms);
+		return -1;
+	}
+	memcpy(sub->filter, filter, len);
+	sub->len = len;
+	sub->start_ms = wall_ms;
+	sub->gen = d->sub_gen;
+	d->nsubs++;
+	return 0;
+}
+
+void devstate_unsubscribe(struct devstate *d, const uint8_t *filter, size_t len)
+{
+	struct dev_sub *sub = devstate_sub_find(d, filter, len);
+
+	if (!sub)
+		return;
+	free(sub->filter);
+	*sub = d->subs[--d->nsubs];
+}
+
+void devstate_match(const struct devstate *d, const uint8_t *topic, size_t len, struct devstate_match *out)
+{
+	size_t i;
+
+	out->start_ms = UINT64_MAX;
+	out->count = 0;
+	out->gen = 0;
+	for (i = 0; i < d->nsubs; i++) {
+		const uint8_t *f = d->subs[i].filter;
+		size_t flen = d->subs[i].len;
+		devstate_inner_filter(&f, &flen);
+		if (!mqtt_topic_match(f, flen, topic, len))
+			continue;
+		out->count++;
+		if (d->subs[i].start_ms < out->start_ms)
+			out->start_ms = d->subs[i].start_ms;
+		if (d->subs[i].gen > out->gen)
+			out->gen = d->subs[i].gen;
+	}
+	if (d->untracked_ms) { /* an untracked subscription may match: judged by the newest such */
+		out->count++;
+		if (out->start_ms == UINT64_MAX)
+			out->start_ms = d->untracked_ms;
+		if (d->untracked_gen > out->gen)
+			out->gen = d->untracked_gen;
+	}
+	if (out->count == 0) { /* nothing known covers it (a session the node did not see made) */
+		out->count = 1;
+		out->start_ms = d->conn_ms;
+	}
+}
+
+static struct dev_copy *devstate_copy_find(struct devstate *d, const uint8_t key_id[static ENV_KEY_ID_LEN],
+					   uint64_t counter)
+{
+	unsigned i;
+
+	for (i = 0; i < DEVSTATE_COPIES; i++)
+		if (d->copies[i].sent && d->copies[i].counter == counter &&
+		    memcmp(d->copies[i].key_id, key_id, ENV_KEY_ID_LEN) == 0)
+			return &d->copies[i];
+	return NULL;
+}
+
+void devstate_copy_first(struct devstate *d, const uint8_t key_id[static ENV_KEY_ID_LEN], uint64_t counter)
+{
+	struct dev_copy *c = devstate_copy_find(d, key_id, counter);
+
+	if (!c) {
+		c = &d->copies[d->copies_next];
+		d->copies_next = (d->copies_next + 1) % DEVSTATE_COPIES;
+		memcpy(c->key_id, key_id, ENV_KEY_ID_LEN);
+		c->counter = counter;
+	}
+	c->sent = 1; /* a new round: a retained repeat to a new subscription starts one too */
+}
+
+bool devstate_copy_take(struct devstate *d, const uint8_t key_id[static ENV_KEY_ID_LEN], uint64_t counter,
+			unsigned max)
+{
+	struct dev_copy *c = devstate_copy_find(d, key_id, counter);
+
+	if (!c || c->sent >= max)
+		return false;
+	c->sent++;
+	return true;
+}
+
+static struct dev_credit *devstate_credit_find(const struct devstate *d,
+					       const uint8_t digest[static DEVSTATE_DIGEST_LEN])
+{
+	unsigned i;
+
+	for (i = 0; d->credits && i < DEVSTATE_CREDITS; i++)
+		if (d->credits[i].used && memcmp(d->credits[i].digest, digest, DEVSTATE_DIGEST_LEN) == 0)
+			return &d->credits[i];
+	return NULL;
+}
+
+void devstate_credit_note(struct devstate *d, const uint8_t digest[static DEVSTATE_DIGEST_LEN])
+{
+	struct dev_credit *c = devstate_credit_find(d, digest);
+
+	if (!c) {
+		if (!d->credits && !(d->credits = calloc(DEVSTATE_CREDITS, sizeof(*d->credits))))
+			return; /* no memory: no repeat will be allowed for this topic */
+		c = &d->credits[d->credits_next];
+		d->credits_next = (d->credits_next + 1) % DEVSTATE_CREDITS;
+		memcpy(c->digest, digest, DEVSTATE_DIGEST_LEN);
+		c->used = true;
+	}
+	c->gen_used = d->sub_gen;
+}
+
+bool devstate_credit_take(struct devstate *d, const uint8_t digest[static DEVSTATE_DIGEST_LEN], uint32_t gen)
+{
+	struct dev_credit *c = devstate_credit_find(d, digest);
+
+	if (!c || gen <= c->gen_used)
+		return false;
+	c->gen_used = d->sub_gen;
+	return true;
+}
+
+bool devstate_credit_had(const struct devstate *d, const uint8_t digest[static DEVSTATE_DIGEST_LEN])
+{
+	return devstate_credit_find(d, digest) != NULL;
 }

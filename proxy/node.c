@@ -2,6 +2,7 @@
  * the DNS resolver, the TLS context, the listener; handle signals; tear down in order. */
 #include "node_internal.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "keyex.h"
 #include "listener.h"
 #include "log.h"
+#include "marks.h"
 #include "policy.h"
 #include "seal.h"
 #include "session.h"
@@ -100,7 +102,25 @@ static void node_on_activated(void *arg)
 	seal_retained_republish(n->ctx.seal);
 }
 
-/* Once a second: forget device state nobody can use any more. */
+/* Writes the retained order marks if they changed (at most every NODE_MARKS_SAVE_MS, and at
+ * exit): what a crash loses is the marks of the last seconds (PROTOCOL.md §10.4). */
+#define NODE_MARKS_SAVE_MS 2000
+static void node_save_marks(struct node *n, bool now)
+{
+	static struct log_limit lim;
+	unsigned suppressed = 0;
+	char note[LOG_NOTE_MAX];
+	uint64_t t = clock_mono_ms();
+
+	if (!n->marks_path || !marks_dirty(n->ctx.marks) || (!now && t - n->marks_saved < NODE_MARKS_SAVE_MS))
+		return;
+	n->marks_saved = t;
+	if (marks_save(n->ctx.marks, n->marks_path) != 0 && log_limit_allow(&lim, t, &suppressed))
+		log_warn("node", "cannot write %s: %s (retained order marks kept in memory)%s", n->marks_path,
+			 strerror(errno), log_suppressed_note(suppressed, note));
+}
+
+/* Once a second: forget device state nobody can use any more; save the marks. */
 static void node_on_housekeeping(evutil_socket_t fd, short what, void *arg)
 {
 	struct node *n = arg;
@@ -108,6 +128,26 @@ static void node_on_housekeeping(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	devstate_gc(n->ctx.devices, keyex_keyring(n->ctx.keyex), clock_mono_ms());
+	node_save_marks(n, false);
+}
+
+/* The marks of the last run (state_dir exists once keyex_new has run). */
+static int node_load_marks(struct node *n, char *err, size_t errlen)
+{
+	size_t len = strlen(n->conf->state_dir) + sizeof("/marks");
+
+	n->marks_path = malloc(len);
+	if (!n->marks_path) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(n->marks_path, len, "%s/marks", n->conf->state_dir);
+	if (marks_load(n->ctx.marks, n->marks_path) != 0) {
+		snprintf(err, errlen, "state_dir %s: cannot read %s: %s", n->conf->state_dir, n->marks_path,
+			 strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static int node_setup_sealing(struct node *n, char *err, size_t errlen)
@@ -119,13 +159,15 @@ static int node_setup_sealing(struct node *n, char *err, size_t errlen)
 	n->ctx.policy = policy_new(n->conf);
 	n->ctx.seal = seal_new(&n->ctx);
 	n->ctx.devices = devstate_table_new();
+	n->ctx.marks = marks_new();
+	n->ctx.started_wall_ms = clock_wall_ms();
 	n->housekeeping = event_new(n->ctx.base, -1, EV_PERSIST, node_on_housekeeping, n);
-	if (!n->ctx.policy || !n->ctx.seal || !n->ctx.devices || !n->housekeeping) {
+	if (!n->ctx.policy || !n->ctx.seal || !n->ctx.devices || !n->ctx.marks || !n->housekeeping) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	n->ctx.keyex = keyex_new(&n->ctx, &hooks, err, errlen);
-	if (!n->ctx.keyex)
+	if (!n->ctx.keyex || node_load_marks(n, err, errlen) != 0)
 		return -1;
 	event_add(n->housekeeping, &second);
 	return 0;
@@ -223,6 +265,9 @@ static void node_teardown(struct node *n)
 	listener_free(n->listener);
 	session_set_free(n->ctx.sessions);
 	devstate_table_free(n->ctx.devices);
+	node_save_marks(n, true);
+	marks_free(n->ctx.marks);
+	free(n->marks_path);
 	keyex_free(n->ctx.keyex);
 	seal_free(n->ctx.seal);
 	policy_free(n->ctx.policy);

@@ -24,6 +24,8 @@ struct node {
 	struct event *shutdown_timer;
 	uint64_t shutdown_deadline; /* monotonic ms: close whatever is left */
 	struct event *housekeeping;
+	char *marks_path;           /* <state_dir>/marks */
+	uint64_t marks_saved;       /* monotonic ms of the last save */
 };
 
 void node_apply_log_(const struct px_conf *conf, int verbosity);

@@ -1,13 +1,14 @@
-/* seal.c - the bytes of sealing (PROTOCOL.md §5, §6): split MQTT 5 properties into the protected
- * set (inside the envelope) and the broker-facing set (outside), write the sealed PUBLISH or
+/* seal.c - the bytes of sealing (PROTOCOL.md §5): split MQTT 5 properties into the protected set
+ * (inside the envelope) and the broker-facing set (outside), and write the sealed PUBLISH or
  * CONNECT straight into the destination buffer (one reservation, no intermediate copy of the
- * payload), open incoming envelopes into a reusable scratch buffer, and keep the retained cache. */
+ * payload). Opening is seal_deliver.c, the retained cache seal_cache.c. */
 #include "seal_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <openssl/evp.h>
 
 #include "clock.h"
 #include "devstate.h"
@@ -25,7 +26,7 @@ bool seal_prop_inner_(uint8_t id, void *arg)
 }
 
 /* What stays outside: hop-by-hop or broker-managed (never a UTF-8 payload format flag). */
-static bool seal_prop_outer(uint8_t id, void *arg)
+bool seal_prop_outer_(uint8_t id, void *arg)
 {
 	(void)arg;
 	return id == MQTT_PROP_TOPIC_ALIAS || id == MQTT_PROP_MESSAGE_EXPIRY || id == MQTT_PROP_SUBSCRIPTION_ID ||
@@ -56,6 +57,7 @@ void seal_free(struct seal *s)
 	}
 	free(s->scratch);
 	free(s->topic_buf);
+	EVP_MD_free(s->sha256);
 	free(s);
 }
 
@@ -63,7 +65,7 @@ void seal_free(struct seal *s)
 static int seal_split(struct mqtt_buf props, struct mqtt_buf *inner, struct mqtt_buf *outer, uint8_t **bufp)
 {
 	size_t ilen = mqtt_props_filter(props, seal_prop_inner_, NULL, NULL, 0);
-	size_t olen = mqtt_props_filter(props, seal_prop_outer, NULL, NULL, 0);
+	size_t olen = mqtt_props_filter(props, seal_prop_outer_, NULL, NULL, 0);
 	uint8_t *buf;
 
 	*bufp = NULL;
@@ -77,7 +79,7 @@ static int seal_split(struct mqtt_buf props, struct mqtt_buf *inner, struct mqtt
 	inner->p = buf;
 	inner->len = mqtt_props_filter(props, seal_prop_inner_, NULL, buf, ilen);
 	outer->p = buf + ilen;
-	outer->len = mqtt_props_filter(props, seal_prop_outer, NULL, buf + ilen, olen);
+	outer->len = mqtt_props_filter(props, seal_prop_outer_, NULL, buf + ilen, olen);
 	*bufp = buf;
 	return 0;
 }
@@ -194,8 +196,7 @@ out:
 	return rc;
 }
 
-/* Writes p with topic in full and props (level 5) and payload to out. */
-static enum seal_rc seal_write_plain(uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
+enum seal_rc seal_write_plain_(uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
 				     struct mqtt_buf props, const uint8_t *payload, size_t payload_len,
 				     struct evbuffer *out)
 {
@@ -220,127 +221,6 @@ static enum seal_rc seal_write_plain(uint8_t level, const struct mqtt_publish *p
 enum seal_rc seal_plain_full_topic(uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
 				   struct evbuffer *out)
 {
-	return seal_write_plain(level, p, topic, p->props, p->payload.p, p->payload.len, out);
+	return seal_write_plain_(level, p, topic, p->props, p->payload.p, p->payload.len, out);
 }
 
-static enum stats_drop seal_map_open_error(enum px_err rc)
-{
-	switch (rc) {
-	case PX_ERR_EXPIRED:
-		return DROP_STALE_KEY;
-	case PX_ERR_LIMIT:
-		return DROP_LIMIT;
-	case PX_ERR_REPLAY:
-		return DROP_REPLAY;
-	case PX_ERR_AUTH:
-		return DROP_AUTH;
-	default:
-		return DROP_MALFORMED;
-	}
-}
-
-/* The protected properties must be a valid PUBLISH property block of the protected set only. */
-static bool seal_inner_props_ok(struct mqtt_buf props)
-{
-	return props.len == 0 || (mqtt_props_validate(props, MQTT_PUBLISH, NULL) == MQTT_PARSE_OK &&
-				  mqtt_props_filter(props, seal_prop_inner_, NULL, NULL, 0) == props.len);
-}
-
-static int seal_scratch(struct seal *s, size_t need)
-{
-	uint8_t *n;
-
-	if (need <= s->scratch_cap)
-		return 0;
-	n = realloc(s->scratch, need);
-	if (!n)
-		return -1;
-	s->scratch = n;
-	s->scratch_cap = need;
-	return 0;
-}
-
-/* Device-bound properties: the broker's outer ones, then the protected ones. */
-static enum seal_rc seal_open_write(struct seal *s, uint8_t level, const struct mqtt_publish *p,
-				    struct mqtt_buf topic, const struct env_opened *o, struct evbuffer *out)
-{
-	struct mqtt_buf props = {NULL, 0};
-	uint8_t *buf = NULL;
-	enum seal_rc rc;
-	size_t olen;
-
-	if (level == MQTT_LEVEL_5 && (p->props.len || o->props_len)) {
-		olen = mqtt_props_filter(p->props, seal_prop_outer, NULL, NULL, 0);
-		buf = malloc(olen + o->props_len + 1);
-		if (!buf)
-			return SEAL_ERROR;
-		mqtt_props_filter(p->props, seal_prop_outer, NULL, buf, olen);
-		if (o->props_len)
-			memcpy(buf + olen, o->props, o->props_len);
-		props.p = buf;
-		props.len = olen + o->props_len;
-	}
-	rc = seal_write_plain(level, p, topic, props, o->payload, o->payload_len, out);
-	if (rc == SEAL_OK)
-		s->ctx->stats->opened++;
-	free(buf);
-	return rc;
-}
-
-enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, const struct mqtt_publish *p,
-		       struct mqtt_buf topic, struct evbuffer *out, enum stats_drop *reason)
-{
-	const uint8_t *env = p->payload.p;
-	size_t len = p->payload.len;
-	struct mqtt_buf aad;
-	struct env_header h;
-	struct env_opened o;
-	enum seal_rc res;
-	unsigned flags = 0;
-	enum px_err rc;
-	const char *sender = NULL;
-
-	if (len == 0) {
-		*reason = DROP_EMPTY;
-		return SEAL_DROP;
-	}
-	if (len < ENV_MIN_LEN || env[0] != ENV_VERSION) {
-		*reason = DROP_PLAINTEXT;
-		return SEAL_DROP;
-	}
-	if (env_parse_header(env, len, &h) != PX_OK) {
-		*reason = DROP_MALFORMED;
-		return SEAL_DROP;
-	}
-	if (seal_scratch(s, len) != 0)
-		return SEAL_ERROR;
-	res = seal_aad_topic_(s, topic.p, topic.len, &aad);
-	if (res != SEAL_OK) { /* a name too long once rewritten cannot be the one it was sealed under */
-		*reason = DROP_AUTH;
-		return res == SEAL_TOO_LARGE ? SEAL_DROP : res;
-	}
-	if (dev && p->qos > 0 && devstate_pending_match(dev, p->packet_id, h.key_id, h.counter))
-		flags |= KR_OPEN_REPEAT; /* the broker's redelivery of what the device did not acknowledge */
-	rc = keyring_open(keyex_keyring(s->ctx->keyex), dev ? devstate_rx(dev) : NULL, clock_mono_ms(), aad.p,
-			  aad.len, env, len, p->retain, flags, s->scratch, &o, &sender);
-	if (rc == PX_ERR_UNKNOWN_KEY)
-		return SEAL_UNKNOWN_KEY;
-	if (rc != PX_OK) {
-		*reason = seal_map_open_error(rc);
-		return SEAL_DROP;
-	}
-	if (!keyex_may_publish(s->ctx->keyex, sender, topic.p, topic.len)) {
-		*reason = DROP_UNAUTHORIZED;
-		return SEAL_DROP;
-	}
-	if ((h.flags & ENV_FLAG_REPUBLISH) && !p->retain)
-		return SEAL_SUPPRESS;
-	if (!seal_inner_props_ok((struct mqtt_buf){o.props, o.props_len})) {
-		*reason = DROP_MALFORMED;
-		return SEAL_DROP;
-	}
-	res = seal_open_write(s, level, p, topic, &o, out);
-	if (res == SEAL_OK && dev && p->qos > 0)
-		devstate_pending_put(dev, p->packet_id, h.key_id, h.counter);
-	return res;
-}

@@ -1,5 +1,5 @@
-/* seal_internal.h - struct seal, shared by seal.c (sealing and opening) and seal_cache.c (the
- * retained cache). Not for other modules. */
+/* seal_internal.h - struct seal, shared by seal.c (sealing), seal_deliver.c (opening and the
+ * delivery rule) and seal_cache.c (the retained cache). Not for other modules. */
 #ifndef PX_SEAL_INTERNAL_H
 #define PX_SEAL_INTERNAL_H
 
@@ -21,6 +21,7 @@ struct seal_entry {
 
 struct seal {
 	struct px_ctx *ctx;
+	struct evp_md_st *sha256; /* topic digests (seal_deliver.c), fetched on first use */
 	uint8_t *scratch; /* opened plaintext, grown to the largest envelope seen */
 	size_t scratch_cap;
 	uint8_t *topic_buf; /* POLICY_TOPIC_MAX bytes for rewritten AAD topics, allocated on first use */
@@ -29,8 +30,13 @@ struct seal {
 	struct log_limit cache_log;
 };
 
-/* §5.3: the MQTT 5 properties that travel inside the envelope. */
+/* §5.3: the MQTT 5 properties that travel inside the envelope, and those that stay outside. */
 bool seal_prop_inner_(uint8_t id, void *arg);
+bool seal_prop_outer_(uint8_t id, void *arg);
+/* Writes p with topic in full and props (level 5) and payload to out. */
+enum seal_rc seal_write_plain_(uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
+			       struct mqtt_buf props, const uint8_t *payload, size_t payload_len,
+			       struct evbuffer *out);
 void seal_entry_free_(struct seal_entry *e);
 /* The topic bound in the AAD for topic (topic_prefix_map, §5.4): SEAL_OK and *out set, or
  * SEAL_TOO_LARGE (the rewritten name is too long) or SEAL_ERROR (out of memory). */

@@ -137,6 +137,7 @@ int session_publish_down_(struct session *s, const struct mqtt_frame *f, const u
 			  const struct mqtt_publish *p, struct mqtt_buf topic);
 int session_connect_up_(struct session *s, const struct mqtt_frame *f, const struct mqtt_connect *c);
 int session_subscribe_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes);
+void session_unsubscribe_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes);
 int session_suback_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes);
 /* PUBREL from the device / from the broker for a flow mqseal completes itself: 1 if consumed. */
 int session_pubrel_local_(struct session *s, enum session_dir d, const struct mqtt_frame *f,

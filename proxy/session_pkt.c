@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "mqtt_codec.h"
+#include "clock.h"
 #include "devstate.h"
 #include "seal.h"
 #include "../conf/conf.h"
@@ -37,8 +38,11 @@ static uint16_t session_prop_u16(struct mqtt_buf props, uint8_t id)
 	return mqtt_prop_find(props, id, &p) ? (uint16_t)p.num : 0;
 }
 
-/* The device's receive state, found by client id (devstate.h). A clean session starts afresh; a
- * session the broker keeps (3.x: clean = 0; 5.0: Session Expiry Interval > 0) keeps it. */
+/* The device's receive state, found by client id (devstate.h), kept across clean sessions too
+ * (PROTOCOL.md §6.2). What belonged to the broker's session (subscriptions, unacknowledged
+ * deliveries) goes when the broker says it has none (CONNACK Session Present = 0; MQTT 3.1 has
+ * no such flag: its clean flag says it). persistent: the broker keeps the session (3.x: clean =
+ * 0; 5.0: Session Expiry Interval > 0). */
 static int session_attach_devstate(struct session *s, const struct mqtt_connect *c)
 {
 	bool clean = c->flags & MQTT_CONNECT_FLAG_CLEAN;
@@ -50,11 +54,13 @@ static int session_attach_devstate(struct session *s, const struct mqtt_connect 
 		s->persistent = mqtt_prop_find(c->props, MQTT_PROP_SESSION_EXPIRY, &p) && p.num > 0;
 	else
 		s->persistent = !clean;
-	s->devstate = devstate_attach(s->ctx->devices, c->client_id.p, c->client_id.len, clean);
+	s->devstate = devstate_attach(s->ctx->devices, c->client_id.p, c->client_id.len, clock_wall_ms());
 	if (!s->devstate) {
 		session_abort_(s, DIR_UP, "out of memory");
 		return -1;
 	}
+	if (c->level < MQTT_LEVEL_311 && clean)
+		devstate_session_reset(s->devstate);
 	return 0;
 }
 
@@ -128,6 +134,8 @@ static int session_on_connack(struct session *s, const struct mqtt_frame *f, con
 		return -1;
 	}
 	s->got_connack = true;
+	if (s->devstate && s->level >= MQTT_LEVEL_311 && !ack.session_present)
+		devstate_session_reset(s->devstate);
 	if (s->level == MQTT_LEVEL_5) {
 		mqtt_alias_set_max(s->alias[DIR_UP], session_prop_u16(ack.props, MQTT_PROP_TOPIC_ALIAS_MAX));
 		if (mqtt_prop_find(ack.props, MQTT_PROP_MAX_PACKET_SIZE, &p))
@@ -204,6 +212,9 @@ static int session_device_packet(struct session *s, const struct mqtt_frame *f, 
 		return session_on_publish(s, DIR_UP, f, bytes);
 	case MQTT_SUBSCRIBE:
 		return session_subscribe_up_(s, f, bytes);
+	case MQTT_UNSUBSCRIBE:
+		session_unsubscribe_up_(s, f, bytes);
+		break;
 	case MQTT_PUBREL:
 		if (session_pubrel_local_(s, DIR_UP, f, bytes))
 			return 0;

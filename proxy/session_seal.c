@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "devstate.h"
 #include "keyex.h"
 #include "log.h"
 #include "policy.h"
@@ -426,6 +427,9 @@ int session_subscribe_up_(struct session *s, const struct mqtt_frame *f, const u
 		return -1;
 	while (mqtt_sub_next(&sub, MQTT_SUBSCRIBE, &pos, &filter, &options) && i < sub.count) {
 		denied[i] = policy_filter_denied(s->ctx->policy, filter.p, filter.len);
+		/* When it began, for the delivery rule (§6.2); a failure leaves it judged as untracked. */
+		if (!denied[i] && s->devstate)
+			(void)devstate_subscribe(s->devstate, filter.p, filter.len, clock_wall_ms());
 		ndenied += denied[i++];
 	}
 	s->ctx->stats->denied += ndenied;
@@ -592,4 +596,19 @@ void session_keys_changed(struct session *s)
 		evtimer_del(s->wait_timer);
 		session_resume_(s, (enum session_dir)d);
 	}
+}
+
+/* An UNSUBSCRIBE from the device: its filters no longer cover their topics (§6.2). */
+void session_unsubscribe_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
+{
+	struct mqtt_subscribe sub;
+	struct mqtt_buf filter;
+	size_t pos = 0, i = 0;
+	uint8_t options;
+
+	if (!s->devstate || mqtt_subscribe_parse(s->level, MQTT_UNSUBSCRIBE, bytes + f->hdr_len, f->remaining,
+						 &sub, NULL) != MQTT_PARSE_OK)
+		return; /* the broker answers a malformed one */
+	while (i++ < sub.count && mqtt_sub_next(&sub, MQTT_UNSUBSCRIBE, &pos, &filter, &options))
+		devstate_unsubscribe(s->devstate, filter.p, filter.len);
 }

@@ -17,6 +17,8 @@ enum stats_drop {
 	DROP_PLAINTEXT,
 	DROP_POLICY,
 	DROP_UNAUTHORIZED, /* opened, but its sender may not publish on this topic (R6) */
+	DROP_BEFORE_SUB,   /* sealed before the device's subscription (or this node) began (§6.2) */
+	DROP_ROLLBACK,     /* a retained value older than the topic's newest (§6.3) */
 	DROP__COUNT
 };
 
