@@ -297,3 +297,14 @@ int control_subscribe(struct control *c, const char *filter, int qos)
 	control_rearm(c);
 	return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
 }
+
+int control_unsubscribe(struct control *c, const char *filter)
+{
+	int rc;
+
+	if (!c->up)
+		return -1;
+	rc = mosquitto_unsubscribe(c->mosq, NULL, filter);
+	control_rearm(c);
+	return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
+}

@@ -33,5 +33,6 @@ bool control_is_up(const struct control *c);
 int control_publish(struct control *c, const char *topic, const uint8_t *payload, size_t len, int qos,
 		    bool retain);
 int control_subscribe(struct control *c, const char *filter, int qos);
+int control_unsubscribe(struct control *c, const char *filter);
 
 #endif

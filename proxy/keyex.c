@@ -353,6 +353,8 @@ static void keyex_on_up(void *arg)
 		keyex_rotate(kx, "start");
 	else
 		keyex_announce_(kx, true); /* the broker may have lost it: say it again, fresh */
+	if (kx->on_up)
+		kx->on_up(kx->cb_arg);
 }
 
 static void keyex_on_down(void *arg)
@@ -362,9 +364,9 @@ static void keyex_on_down(void *arg)
 	if (kx->republished_mono && clock_mono_ms() - kx->republished_mono < KEYEX_REPUBLISH_FLAP_MS &&
 	    !kx->republish_refused) {
 		kx->republish_refused = true;
-		log_error("keyex", "the broker closed the key-exchange connection just after it re-published retained "
-			  "values: it may not publish on the data topics (docs/BROKERS.md); retained values are no "
-			  "longer re-sealed at rotation");
+		log_error("keyex", "the broker closed the key-exchange connection just after it re-published or "
+			  "watched retained values: it may not publish on or subscribe to the data topics "
+			  "(docs/BROKERS.md); retained values are no longer re-sealed at rotation");
 	}
 
 	kx->ctx->stats->control_connected = 0;
@@ -541,6 +543,8 @@ struct keyex *keyex_new(struct px_ctx *ctx, const struct keyex_hooks *hooks, cha
 	kx->ctx = ctx;
 	kx->on_keys_changed = hooks->keys_changed;
 	kx->on_activated = hooks->activated;
+	kx->on_up = hooks->up;
+	kx->on_watched = hooks->watched;
 	kx->cb_arg = hooks->arg;
 	if (keyfile_load(ctx->conf->identity_file, true, &kx->id, err, errlen) != PX_OK)
 		goto fail;
@@ -647,6 +651,18 @@ int keyex_publish_retained(struct keyex *kx, const char *topic, const uint8_t *p
 		return -1;
 	kx->republished_mono = clock_mono_ms();
 	return control_publish(kx->ctl, topic, payload, len, 1, true);
+}
+
+int keyex_watch(struct keyex *kx, const char *topic, bool on)
+{
+	if (!on)
+		return control_unsubscribe(kx->ctl, topic);
+	if (kx->republish_refused)
+		return -1;
+	/* Part of re-publishing: a broker that closes the connection on a refused SUBSCRIBE
+	 * (RabbitMQ) turns both off, as for a refused re-publish (keyex_on_down). */
+	kx->republished_mono = clock_mono_ms();
+	return control_subscribe(kx->ctl, topic, 1);
 }
 
 bool keyex_republish_allowed(const struct keyex *kx)

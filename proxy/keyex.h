@@ -17,6 +17,9 @@ struct px_conf;
 struct keyex_hooks {
 	void (*keys_changed)(void *arg); /* a key was installed or activated: retry what waits */
 	void (*activated)(void *arg);    /* a new own epoch is active: re-seal the retained cache */
+	void (*up)(void *arg);           /* the control connection is (again) up: watch again */
+	/* A message on a topic watched with keyex_watch (outside the key-exchange topics). */
+	void (*watched)(void *arg, const char *topic, const uint8_t *payload, size_t len);
 	void *arg;
 };
 
@@ -31,6 +34,9 @@ int keyex_start(struct keyex *kx);
  * configured), and it is within its limits. */
 struct keyring *keyex_keyring(struct keyex *kx);
 bool keyex_can_seal(const struct keyex *kx);
+/* Subscribes the control connection to topic (on) or unsubscribes it; messages on it go to the
+ * watched hook. -1 if the connection is down (the up hook is the time to watch again). */
+int keyex_watch(struct keyex *kx, const char *topic, bool on);
 /* Called after each seal: starts an early rotation at the soft usage limits. */
 void keyex_after_seal(struct keyex *kx);
 /* Publishes a sealed retained message over the control connection (QoS 1, RETAIN). Refused (-1)

@@ -103,6 +103,8 @@ struct keyex {
 	struct log_limit log_reject;
 	void (*on_keys_changed)(void *arg); /* tells the data path that keys changed */
 	void (*on_activated)(void *arg);    /* a new epoch is active: re-seal the retained cache */
+	void (*on_up)(void *arg);           /* the control connection is up: watch the cached topics */
+	void (*on_watched)(void *arg, const char *topic, const uint8_t *payload, size_t len);
 	void *cb_arg;
 };
 

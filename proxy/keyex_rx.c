@@ -329,8 +329,11 @@ void keyex_on_message_(void *arg, const char *topic, const uint8_t *payload, siz
 	bool is_ack;
 
 	(void)retained;
-	if (strncmp(topic, kx->ctx->conf->keyex.topic_prefix, kx->prefix_len) != 0)
+	if (strncmp(topic, kx->ctx->conf->keyex.topic_prefix, kx->prefix_len) != 0) {
+		if (kx->on_watched) /* a topic the retained cache watches (§10.1) */
+			kx->on_watched(kx->cb_arg, topic, payload, len);
 		return;
+	}
 	p = keyex_topic_peer(kx, topic, &is_ack);
 	if (!p)
 		return;

@@ -102,6 +102,21 @@ static void node_on_activated(void *arg)
 	seal_retained_republish(n->ctx.seal);
 }
 
+/* The control connection is up again: it watches the retained cache's topics (§10.1). */
+static void node_on_control_up(void *arg)
+{
+	struct node *n = arg;
+
+	seal_retained_watch_all(n->ctx.seal);
+}
+
+static void node_on_watched(void *arg, const char *topic, const uint8_t *payload, size_t len)
+{
+	struct node *n = arg;
+
+	seal_retained_watched(n->ctx.seal, topic, payload, len);
+}
+
 /* Writes the retained order marks if they changed (at most every NODE_MARKS_SAVE_MS, and at
  * exit): what a crash loses is the marks of the last seconds (PROTOCOL.md §10.4). */
 #define NODE_MARKS_SAVE_MS 2000
@@ -154,7 +169,7 @@ static int node_setup_sealing(struct node *n, char *err, size_t errlen)
 {
 	struct timeval second = {.tv_sec = 1, .tv_usec = 0};
 	const struct keyex_hooks hooks = {.keys_changed = node_on_keys_changed, .activated = node_on_activated,
-					  .arg = n};
+					  .up = node_on_control_up, .watched = node_on_watched, .arg = n};
 
 	n->ctx.policy = policy_new(n->conf);
 	n->ctx.seal = seal_new(&n->ctx);

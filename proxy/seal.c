@@ -102,7 +102,7 @@ static enum seal_rc seal_map_send_error(enum px_err rc)
 }
 
 enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
-			  uint32_t max_packet, uint64_t sealed_at, struct evbuffer *out)
+			  uint32_t max_packet, uint64_t sealed_at, struct env_header *sent, struct evbuffer *out)
 {
 	struct keyring *kr = keyex_keyring(s->ctx->keyex);
 	struct mqtt_buf inner = {0}, outer = {0}, aad;
@@ -134,6 +134,8 @@ enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publi
 		rc = head == 0 ? SEAL_ERROR : seal_map_send_error(px);
 		goto out;
 	}
+	if (sent && env_parse_header((uint8_t *)v.iov_base + head, env_len, sent) != PX_OK)
+		goto out;
 	v.iov_len = total;
 	rc = evbuffer_commit_space(out, &v, 1) == 0 ? SEAL_OK : SEAL_ERROR;
 	if (rc == SEAL_OK) {

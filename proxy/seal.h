@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "ctx.h"
+#include "envelope.h"
 #include "mqtt_codec.h"
 #include "stats.h"
 
@@ -31,9 +32,9 @@ void seal_free(struct seal *s); /* erases the retained cache; accepts NULL */
 
 /* Device -> broker: writes the sealed form of p (whose real topic is topic) at level to out.
  * max_packet: the broker's Maximum Packet Size (0 = MQTT's own limit); sealed_at: the wall clock
- * (ms) that goes into the envelope (§5.1). */
+ * (ms) that goes into the envelope (§5.1); *sent (if not NULL): the envelope header written. */
 enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
-			  uint32_t max_packet, uint64_t sealed_at, struct evbuffer *out);
+			  uint32_t max_packet, uint64_t sealed_at, struct env_header *sent, struct evbuffer *out);
 /* The same for the will of a CONNECT: writes the whole CONNECT with the will sealed. */
 enum seal_rc seal_connect(struct seal *s, const struct mqtt_connect *c, struct evbuffer *out);
 /* Broker -> device: opens p and writes the plaintext PUBLISH for a device at level to out (always
@@ -45,11 +46,20 @@ enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, cons
 enum seal_rc seal_plain_full_topic(uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
 				   struct evbuffer *out);
 
-/* Retained cache: the last retained plaintext a device published on each sealed topic. */
+/* Retained cache (§10.1): the last retained plaintext a device published on each sealed topic,
+ * sent as the envelope sent (its seal time, key id and counter). The control connection watches
+ * the topic: the value is re-published only once the broker has delivered that very envelope back
+ * (so the broker accepted it from the device, under the device's own rights), and forgotten as
+ * soon as the broker delivers a newer value, a delete or anything else for the topic. */
 void seal_retained_put(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
-		       uint64_t sealed_at);
+		       const struct env_header *sent);
 void seal_retained_delete(struct seal *s, struct mqtt_buf topic);
-/* Re-seals every cached value under the active epoch and publishes it retained (§10.1). */
+/* The control connection received payload on a watched topic. */
+void seal_retained_watched(struct seal *s, const char *topic, const uint8_t *payload, size_t len);
+/* The control connection is up (again): watch every cached topic. */
+void seal_retained_watch_all(struct seal *s);
+/* Re-seals every confirmed value under the active epoch and publishes it retained, keeping its
+ * seal time (§10.1). */
 void seal_retained_republish(struct seal *s);
 size_t seal_retained_count(const struct seal *s);
 

@@ -1,7 +1,9 @@
 /* seal_cache.c - the retained cache of PROTOCOL.md §10.1: per sealed topic, the plaintext of the
  * last retained message a device published here (memory only, bounded by seal.retained_cache_kb),
  * re-sealed under each newly active epoch and published retained, so the broker never keeps a
- * retained ciphertext older than one epoch. */
+ * retained ciphertext older than one epoch. Only values the broker has shown it accepted from the
+ * device are re-published, and a topic is forgotten as soon as the broker has anything else for
+ * it: the control connection watches each cached topic. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,16 +43,25 @@ static struct seal_entry **seal_cache_find(struct seal *s, struct mqtt_buf topic
 	return pp;
 }
 
-void seal_retained_delete(struct seal *s, struct mqtt_buf topic)
+/* Unlinks and frees *pp; unwatch: the topic has no cached value any more. */
+static void seal_cache_remove(struct seal *s, struct seal_entry **pp, bool unwatch)
 {
-	struct seal_entry **pp = seal_cache_find(s, topic), *e = *pp;
+	struct seal_entry *e = *pp;
 
-	if (!e)
-		return;
 	*pp = e->next;
 	s->count--;
 	s->bytes -= seal_entry_size(e);
+	if (unwatch)
+		(void)keyex_watch(s->ctx->keyex, e->topic, false);
 	seal_entry_free_(e);
+}
+
+void seal_retained_delete(struct seal *s, struct mqtt_buf topic)
+{
+	struct seal_entry **pp = seal_cache_find(s, topic);
+
+	if (*pp)
+		seal_cache_remove(s, pp, true);
 }
 
 static struct seal_entry *seal_entry_new(uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic)
@@ -78,25 +89,33 @@ static struct seal_entry *seal_entry_new(uint8_t level, const struct mqtt_publis
 }
 
 void seal_retained_put(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
-		       uint64_t sealed_at)
+		       const struct env_header *sent)
 {
 	size_t cap = (size_t)s->ctx->conf->seal.retained_cache_kb * 1024u;
 	struct seal_entry *e;
 	unsigned suppressed = 0;
 	char note[LOG_NOTE_MAX];
 
-	seal_retained_delete(s, topic); /* the old value is wrong now, whatever happens next */
+	struct seal_entry **old = seal_cache_find(s, topic);
+
+	if (*old) /* the old value is wrong now, whatever happens next; the watch stays for now */
+		seal_cache_remove(s, old, false);
 	e = seal_entry_new(level, p, topic);
 	if (!e || s->bytes + seal_entry_size(e) > cap) {
 		if (log_limit_allow(&s->cache_log, clock_mono_ms(), &suppressed))
 			log_warn("seal", "retained cache full (seal.retained_cache_kb = %u): the retained value of "
 				 "a topic will not survive key rotation%s", s->ctx->conf->seal.retained_cache_kb,
 				 log_suppressed_note(suppressed, note));
-		if (e)
+		if (e) {
+			(void)keyex_watch(s->ctx->keyex, e->topic, false);
 			seal_entry_free_(e);
+		}
 		return;
 	}
-	e->sealed_at = sealed_at;
+	e->sealed_at = sent->sealed_at;
+	memcpy(e->key_id, sent->key_id, ENV_KEY_ID_LEN);
+	e->counter = sent->counter;
+	(void)keyex_watch(s->ctx->keyex, e->topic, true); /* or when the connection is back */
 	struct seal_entry **slot = &s->buckets[seal_cache_hash(topic.p, topic.len)];
 	e->next = *slot;
 	*slot = e;
@@ -109,23 +128,30 @@ size_t seal_retained_count(const struct seal *s)
 	return s->count;
 }
 
-static void seal_republish_one(struct seal *s, struct keyring *kr, const struct seal_entry *e)
+static void seal_republish_one(struct seal *s, struct keyring *kr, struct seal_entry *e)
 {
 	size_t len = keyring_sealed_size(kr, e->props_len, e->payload_len);
 	uint8_t *env = len ? malloc(len) : NULL;
 	enum px_err rc = PX_ERR_NOMEM;
 	struct mqtt_buf aad;
 
+	struct env_header h;
+
 	if (env && seal_aad_topic_(s, (const uint8_t *)e->topic, e->topic_len, &aad) != SEAL_OK)
 		rc = PX_ERR_TOO_LARGE;
 	else if (env)
 		rc = keyring_seal(kr, clock_mono_ms(), e->sealed_at, ENV_FLAG_RETAIN | ENV_FLAG_REPUBLISH, aad.p,
 				  aad.len, e->inner_props, e->props_len, e->payload, e->payload_len, env, len);
-	if (rc != PX_OK || keyex_publish_retained(s->ctx->keyex, e->topic, env, len) != 0)
+	if (rc == PX_OK)
+		rc = env_parse_header(env, len, &h);
+	if (rc != PX_OK || keyex_publish_retained(s->ctx->keyex, e->topic, env, len) != 0) {
 		log_warn("seal", "cannot re-seal the retained value of %s: %s", e->topic,
 			 rc != PX_OK ? px_strerror(rc) : "publish failed");
-	else
+	} else {
 		s->ctx->stats->sealed++;
+		memcpy(e->key_id, h.key_id, ENV_KEY_ID_LEN); /* its echo is ours, not a newer value */
+		e->counter = h.counter;
+	}
 	free(env);
 }
 
@@ -137,10 +163,44 @@ void seal_retained_republish(struct seal *s)
 	if (!keyex_republish_allowed(s->ctx->keyex))
 		return;
 	for (i = 0; i < SEAL_BUCKETS; i++) {
-		const struct seal_entry *e;
-		for (e = s->buckets[i]; e; e = e->next, n++)
-			seal_republish_one(s, kr, e);
+		struct seal_entry *e;
+		for (e = s->buckets[i]; e; e = e->next)
+			if (e->confirmed) {
+				seal_republish_one(s, kr, e);
+				n++;
+			}
 	}
 	if (n)
 		log_info("seal", "re-sealed %zu retained value(s) under the new epoch", n);
+}
+
+void seal_retained_watched(struct seal *s, const char *topic, const uint8_t *payload, size_t len)
+{
+	struct mqtt_buf t = {(const uint8_t *)topic, strlen(topic)};
+	struct seal_entry **pp = seal_cache_find(s, t), *e = *pp;
+	struct env_header h;
+
+	if (!e)
+		return;
+	if (len > 0 && payload[0] == ENV_VERSION && env_parse_header(payload, len, &h) == PX_OK) {
+		if (h.counter == e->counter && memcmp(h.key_id, e->key_id, ENV_KEY_ID_LEN) == 0) {
+			e->confirmed = true; /* ours, as sent: the broker took it */
+			return;
+		}
+		if (h.sealed_at <= e->sealed_at)
+			return; /* an older value (the broker's retained one before ours arrived) */
+	}
+	/* A delete, a newer value, or anything else: ours is not the topic's value any more. */
+	seal_cache_remove(s, pp, true);
+}
+
+void seal_retained_watch_all(struct seal *s)
+{
+	size_t i;
+
+	for (i = 0; i < SEAL_BUCKETS; i++) {
+		const struct seal_entry *e;
+		for (e = s->buckets[i]; e; e = e->next)
+			(void)keyex_watch(s->ctx->keyex, e->topic, true);
+	}
 }

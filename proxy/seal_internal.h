@@ -17,6 +17,9 @@ struct seal_entry {
 	uint8_t *payload;
 	size_t payload_len;
 	uint64_t sealed_at; /* the original's seal time, kept by every re-publication (§10.1) */
+	uint8_t key_id[ENV_KEY_ID_LEN]; /* the envelope last sent for it (original or re-publication) */
+	uint64_t counter;
+	bool confirmed;     /* the broker delivered the original back: it accepted it */
 };
 
 struct seal {

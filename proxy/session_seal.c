@@ -159,14 +159,15 @@ static int session_seal_up(struct session *s, const struct mqtt_frame *f, const 
 	static struct log_limit lim;
 	struct evbuffer *out = bufferevent_get_output(s->up);
 	size_t before = evbuffer_get_length(out);
-	uint64_t sealed_at = clock_wall_ms();
-	enum seal_rc rc = seal_publish(s->ctx->seal, s->level, p, topic, s->broker_max_packet, sealed_at, out);
+	struct env_header sent;
+	enum seal_rc rc = seal_publish(s->ctx->seal, s->level, p, topic, s->broker_max_packet, clock_wall_ms(),
+				       &sent, out);
 
 	switch (rc) {
 	case SEAL_OK:
 		s->ctx->stats->bytes_to_broker += session_added(out, before);
 		if (p->retain)
-			seal_retained_put(s->ctx->seal, s->level, p, topic, sealed_at);
+			seal_retained_put(s->ctx->seal, s->level, p, topic, &sent);
 		session_discard_(s, DIR_UP, f->total);
 		session_inflight_add_(s, p);
 		return 0;

@@ -214,7 +214,7 @@ def seeds(recorders):
                 topic, payload = publish_parts(p, level)
                 if topic.startswith("mqseal/"):
                     announce.append(payload)
-                elif topic.startswith("g") and len(payload) >= 42:
+                elif topic.startswith("g") and len(payload) >= 50:
                     envelopes.setdefault((payload[1], len(payload) // 64), payload)
     codec += [bytes([lv, SIZE_BYTE]) + p for (lv, _), p in singles.items()]
     # Announcements: one per size (entries differ), confirmations: a couple.

@@ -121,12 +121,12 @@ def eavesdroppers(topic_filter):
 
 def only_ciphertext(seen, plaintexts):
     """Every message an eavesdropper saw is a version-1 envelope of the right size class
-    (PROTOCOL.md §5.1: 42..57 bytes more than the payload at padding 16), and no payload or 12-byte
+    (PROTOCOL.md §5.1: 50..65 bytes more than the payload at padding 16), and no payload or 12-byte
     piece of one appears anywhere in what it saw."""
     sizes = sorted(len(p) for p in plaintexts)
     for m in seen:
-        check(len(m.payload) >= 42 and m.payload[0] == 1, "not an envelope: %r" % m)
-        check(any(42 <= len(m.payload) - s <= 57 for s in sizes), "envelope size %d fits no payload" % len(m.payload))
+        check(len(m.payload) >= 50 and m.payload[0] == 2, "not an envelope: %r" % m)
+        check(any(50 <= len(m.payload) - s <= 65 for s in sizes), "envelope size %d fits no payload" % len(m.payload))
     blob = b"\x00".join(m.payload for m in seen)
     for p in plaintexts:
         if len(p) >= 4:
@@ -412,8 +412,8 @@ def test_broker_disconnect_while_peer_rotates(workdir):
 
 
 def forged_envelope():
-    """A well-formed version-1 envelope (PROTOCOL.md §5.1) under a key id nobody announced."""
-    return bytes([1, 0]) + os.urandom(8) + bytes(8) + os.urandom(32 + 16)
+    """A well-formed version-2 envelope (PROTOCOL.md §5.1) under a key id nobody announced."""
+    return bytes([2, 0]) + os.urandom(8) + bytes(16) + os.urandom(32 + 16)
 
 
 @stops_clean
@@ -480,7 +480,8 @@ def rabbit_user(node, user, password, prefix, retained=None):
     exchange amq.topic only; topic permissions: publish <prefix>/keyex/<id> and
     <prefix>/ack/<peer>/<id>, subscribe <prefix>/keyex/+ and <prefix>/ack/<id>/+ (as AMQP routing
     keys: '/' is '.', '+' is '*'). retained: a routing-key regex of the sealed topics its devices
-    publish retained messages on, which the node re-publishes over its key-exchange connection."""
+    publish retained messages on, which the node watches and re-publishes over its key-exchange
+    connection (read and write)."""
     p = prefix.replace(".", "\\.")
     q = "mqtt-subscription-mqseal-%sqos[01]" % user
     node.ctl("add_user", user, password)
@@ -488,7 +489,10 @@ def rabbit_user(node, user, password, prefix, retained=None):
     write = "^%s\\.(keyex|ack\\.[^.]+)\\.{username}$" % p
     if retained:
         write = "^(%s\\.(keyex|ack\\.[^.]+)\\.{username}|%s)$" % (p, retained)
-    node.ctl("set_topic_permissions", "-p", "/", user, "amq.topic", write, "^%s\\.(keyex\\.\\*|ack\\.{username}\\.\\*)$" % p)
+    read = "^%s\\.(keyex\\.\\*|ack\\.{username}\\.\\*)$" % p
+    if retained:  # the node watches the topics of its retained cache (PROTOCOL.md §10.1)
+        read = "^(%s\\.(keyex\\.\\*|ack\\.{username}\\.\\*)|%s)$" % (p, retained)
+    node.ctl("set_topic_permissions", "-p", "/", user, "amq.topic", write, read)
 
 
 @stops_clean
