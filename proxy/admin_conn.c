@@ -108,6 +108,16 @@ enum admin_req_status admin_req_parse(const char *buf, size_t len, struct admin_
 
 /* ---------------------------------------------------------------- connections */
 
+/* Frees c's timer, bufferevent (closing the socket) and c itself; the list is the caller's. */
+static void admin_conn_release(struct admin_conn *c)
+{
+	if (c->deadline)
+		event_free(c->deadline);
+	if (c->bev)
+		bufferevent_free(c->bev);
+	free(c);
+}
+
 static void admin_conn_free(struct admin_conn *c)
 {
 	struct admin_http *a = c->a;
@@ -119,11 +129,7 @@ static void admin_conn_free(struct admin_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	a->nconns--;
-	if (c->deadline)
-		event_free(c->deadline);
-	if (c->bev)
-		bufferevent_free(c->bev);
-	free(c);
+	admin_conn_release(c);
 }
 
 /* The response is out: half-close, and read (discarding) until the client closes too, so that
@@ -335,11 +341,17 @@ int admin_listen_(struct admin_http *a, char *err, size_t errlen)
 
 void admin_listen_free_(struct admin_http *a)
 {
+	struct admin_conn *c, *next;
+
 	if (a->evl)
 		evconnlistener_free(a->evl);
 	a->evl = NULL;
-	while (a->conns)
-		admin_conn_free(a->conns);
+	for (c = a->conns; c; c = next) {
+		next = c->next;
+		admin_conn_release(c);
+	}
+	a->conns = NULL;
+	a->nconns = 0;
 	if (a->resume)
 		event_free(a->resume);
 	a->resume = NULL;
