@@ -4,6 +4,9 @@
   limit is 200 (metrics.max_connections = 64). A device still gets its CONNACK, the node does not
   spin (CPU time over 3 s well under the elapsed time) and does not flood stderr, the idle
   connections are closed by the node (at most 10 s each), and /metrics answers afterwards.
+- test_metrics_accept_pause: the same with the cap out of the way (4096) and the limit lowered to
+  100 under the running node: accept() fails (EMFILE), the endpoint pauses 500 ms at a time
+  instead of spinning, logs rate-limited, counts mqseal_metrics_accept_errors_total.
 - test_log_injection: a hostile broker delivers a PUBLISH whose topic carries a newline and a
   forged log line (and a device's client id carries one too, which the session already replaces): every line of the node's text log
   is a log line, the forgery appears only escaped (\\x0a); in JSON every line is one object.
@@ -110,6 +113,38 @@ def test_metrics_exhaustion(workdir):
     check(rejected >= len(idle) - 64, "refusals counted: %r" % rejected)
     print("  /metrics answers again; mqseal_metrics_connections_rejected_total %d" % rejected)
     check(node.alive(), "the node survived")
+    stop_clean(node)
+
+
+def test_metrics_accept_pause(workdir):
+    """Out of descriptors below the cap (the limit lowered to 100 under a running node with
+    metrics.max_connections = 4096): accept() fails with EMFILE, and the endpoint pauses instead
+    of spinning; the failures are counted and logged a few times, not per attempt."""
+    import resource
+    raise_nofile(4096)
+    broker = Broker(workdir).start()
+    node = Node(workdir, "p", broker.port, conf={"listen": {"max_connections": 16},
+                                                  "metrics": {"max_connections": 4096}}).start()
+    resource.prlimit(node.pid, resource.RLIMIT_NOFILE, (100, 100))
+    idle = open_idle(node.metrics_port, 150)
+    try:
+        time.sleep(1.0)
+        log_before, cpu_before, t0 = len(node.output()), cpu_seconds(node.pid), time.monotonic()
+        time.sleep(3.0)
+        cpu, elapsed = cpu_seconds(node.pid) - cpu_before, time.monotonic() - t0
+        grown = len(node.output()) - log_before
+        print("  EMFILE: node CPU %.2f s in %.2f s, log +%d bytes" % (cpu, elapsed, grown))
+        check(cpu < 0.5 * elapsed, "the node does not spin: CPU %.2f s in %.2f s" % (cpu, elapsed))
+        check(grown < 16 * 1024, "stderr does not flood: +%d bytes" % grown)
+        check("accept failed: Too many open files; pausing the endpoint 500 ms" in node.output(), "logged")
+    finally:
+        for s in idle:
+            s.close()
+    status, body = eventually(lambda: (lambda r: r if r[0] == 200 else None)(http_get(node.metrics_port, "/metrics")),
+                              15, msg="/metrics answers again")
+    errors = float(re.search(r"^mqseal_metrics_accept_errors_total (\S+)$", body, re.M).group(1))
+    print("  /metrics answers again; mqseal_metrics_accept_errors_total %d" % errors)
+    check(errors >= 1, "accept failures counted")
     stop_clean(node)
 
 
@@ -261,4 +296,4 @@ def test_check_warns_weakening(workdir):
 
 
 if __name__ == "__main__":
-    run([test_metrics_exhaustion, test_metrics_http, test_log_injection, test_check_warns_weakening])
+    run([test_metrics_exhaustion, test_metrics_accept_pause, test_metrics_http, test_log_injection, test_check_warns_weakening])
