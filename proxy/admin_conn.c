@@ -94,6 +94,8 @@ enum admin_req_status admin_req_parse(const char *buf, size_t len, struct admin_
 
 	if (len > ADMIN_REQ_MAX)
 		len = ADMIN_REQ_MAX;
+	if (len > 0 && !admin_tchar(buf[0])) /* no method: TLS, a stray protocol; refuse at once */
+		return ADMIN_REQ_MALFORMED;
 	end = admin_head_end(buf, len);
 	if (end == 0) {
 		eol = memchr(buf, '\n', len);
