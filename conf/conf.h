@@ -100,6 +100,7 @@ struct px_conf {
 		char *host;
 		uint16_t port;
 		bool allow_remote;
+		unsigned max_connections; /* HTTP connections served at once; more are refused */
 	} metrics;
 
 	struct {
@@ -131,6 +132,10 @@ void conf_errors_clear(struct conf_errors *errs); /* frees lines and warnings; a
 /* Prints the effective configuration in libconfig syntax, secrets masked, to a malloc'd string
  * (the caller frees it). NULL on allocation failure or when conf is NULL. */
 char *conf_dump(const struct px_conf *conf);
+
+/* Does topics.plaintext make every topic plaintext (a filter "#" or "+/#"), so that nothing is
+ * sealed? Used by `mqseal check`'s warning and by /healthz. */
+bool conf_all_plaintext(const struct px_conf *conf);
 
 /* Is this a valid node id ([A-Za-z0-9._-]{1,64})? Also used for peer ids. */
 bool conf_node_id_valid(const char *id);

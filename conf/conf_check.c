@@ -16,6 +16,11 @@
 
 /* MQTT 5 §4.2: port 8883 is registered with IANA for MQTT over TLS. */
 #define CONF_MQTT_TLS_PORT 8883
+/* Below this padding, sizes reveal short payloads byte for byte (one AES block; PROTOCOL.md §6). */
+#define CONF_PADDING_WEAK 16
+/* Above this clock skew, a replayed old announcement stays acceptable for longer than the five
+ * minutes most time-bounded protocols allow (Kerberos' default clock skew). */
+#define CONF_SKEW_WEAK 300
 
 const config_setting_t *conf_origin_(const struct conf_load_ *ld, const char *name)
 {
@@ -184,10 +189,55 @@ static void conf_check_cross(struct conf_load_ *ld)
 	conf_check_pair(ld, "keyex.password", c->keyex.password, "keyex.username", c->keyex.username, "");
 }
 
+/* Does filter match every topic that does not start with '$' (MQTT 5 §4.7.2)? "#" does, and
+ * "+/#" too: '#' also matches the parent level (§4.7.1.2), so "+/#" matches "a". */
+static bool conf_filter_all(const char *filter)
+{
+	return strcmp(filter, "#") == 0 || strcmp(filter, "+/#") == 0;
+}
+
+bool conf_all_plaintext(const struct px_conf *conf)
+{
+	size_t i;
+
+	for (i = 0; conf && i < conf->topics.nplaintext; i++)
+		if (conf_filter_all(conf->topics.plaintext[i]))
+			return true;
+	return false;
+}
+
+/* Settings that are valid but take protection away without saying so (issue 13, item 9). */
+static void conf_check_weakening(struct conf_load_ *ld)
+{
+	const struct px_conf *c = ld->conf;
+	const config_setting_t *list = conf_origin_(ld, "topics.plaintext"), *at;
+	char q[CONF_QUOTE_MAX];
+	size_t i;
+
+	for (i = 0; !conf_bad_(ld, "topics.plaintext") && i < c->topics.nplaintext; i++) {
+		if (!conf_filter_all(c->topics.plaintext[i]))
+			continue;
+		at = list && config_setting_is_array(list) ? config_setting_get_elem(list, (unsigned)i) : NULL;
+		conf_report_(ld, at ? at : list, "topics.plaintext", true,
+			     "%s makes every topic plaintext: nothing is sealed",
+			     conf_quote_(c->topics.plaintext[i], q));
+	}
+	if (c->seal.padding < CONF_PADDING_WEAK)
+		conf_report_(ld, conf_origin_(ld, "seal.padding"), "seal.padding", true,
+			     "%u is below %d: sealed sizes tell the broker the payload sizes", c->seal.padding,
+			     CONF_PADDING_WEAK);
+	if (c->keyex.max_skew_seconds > CONF_SKEW_WEAK)
+		conf_report_(ld, conf_origin_(ld, "keyex.max_skew_seconds"), "keyex.max_skew_seconds", true,
+			     "%u is above %d: a replayed old key announcement is accepted that much longer",
+			     c->keyex.max_skew_seconds, CONF_SKEW_WEAK);
+}
+
 static void conf_check_warnings(struct conf_load_ *ld)
 {
 	const struct px_conf *c = ld->conf;
 	size_t i;
+
+	conf_check_weakening(ld);
 
 	if (c->keyex.interval_seconds < 60)
 		conf_report_(ld, conf_origin_(ld, "keyex.interval_seconds"), "keyex.interval_seconds", true,
@@ -268,12 +318,38 @@ static void conf_check_readable(struct conf_load_ *ld, const char *option, const
 		conf_check_private(ld, option, path, &st, true);
 }
 
+/* Others who can write the state directory (or its state file) can roll back the anti-replay
+ * record it keeps (PROTOCOL.md §8): a warning, not an error, since a shared group may be
+ * deliberate. A state_dir that does not exist yet is created by the node (mode 0700). */
+static void conf_check_state_dir(struct conf_load_ *ld, const char *dir)
+{
+	char q[CONF_QUOTE_MAX], path[4096 + sizeof("/state")];
+	const char *p = conf_path_text(dir, q);
+	struct stat st;
+
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return;
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		conf_report_(ld, conf_origin_(ld, "state_dir"), "state_dir", true,
+			     "%s is mode %04o: group or others can rewrite the state file; run chmod 700 %s", p,
+			     (unsigned)(st.st_mode & 07777), p);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/state", dir);
+	if (stat(path, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)))
+		conf_report_(ld, conf_origin_(ld, "state_dir"), "state_dir", true,
+			     "%s/state is mode %04o: group or others can rewrite it; run chmod 600 %s/state", p,
+			     (unsigned)(st.st_mode & 07777), p);
+}
+
 static void conf_check_files(struct conf_load_ *ld)
 {
 	const struct px_conf *c = ld->conf;
 	const struct conf_tls *t = &c->broker.tls;
 	struct stat st;
 
+	if (c->state_dir)
+		conf_check_state_dir(ld, c->state_dir);
 	if (c->identity_file && conf_check_stat(ld, "identity_file", c->identity_file, false, &st))
 		conf_check_private(ld, "identity_file", c->identity_file, &st, false);
 	if (!t->enabled)

@@ -124,6 +124,9 @@ const struct conf_key conf_keys_[] = {
 	{"metrics.port", CONF_INT, PORT(9883), F(metrics.port), .help = "port of the HTTP endpoint"},
 	{"metrics.allow_remote", CONF_BOOL, .idef = 0, F(metrics.allow_remote),
 	 .help = "must be true when metrics.host is not a loopback address"},
+	/* Each costs a descriptor for at most 10 s; a few scrapers need a handful. */
+	{"metrics.max_connections", CONF_INT, .idef = 64, .min = 1, .max = 4096, F(metrics.max_connections),
+	 .help = "HTTP connections served at once; more are refused (503)"},
 
 	{"log.level", CONF_ENUM, .sdef = "info", F(log.level), .names = conf_level_names,
 	 .help = "error, warn, info or debug"},

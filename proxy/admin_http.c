@@ -1,27 +1,21 @@
-/* admin_http.c - GET /metrics (Prometheus text exposition format 0.0.4) and GET /healthz (HEAD
- * too). Read-only, loopback by default; other paths get 404, other methods 501 (evhttp). */
-#include "admin_http.h"
+/* admin_http.c - what the admin endpoint answers: GET /metrics (Prometheus text exposition
+ * format 0.0.4) and GET /healthz (HEAD too). Read-only, loopback by default; other paths get 404,
+ * other methods 405. The connections that carry it are admin_conn.c's. */
+#include "admin_http_internal.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include "clock.h"
 #include "keyex.h"
 #include "session.h"
 #include "stats.h"
 #include "../conf/conf.h"
-
-struct admin_http {
-	struct px_ctx *ctx;
-	struct evhttp *http;
-};
 
 static void metric(struct evbuffer *b, const char *name, const char *type, const char *help, uint64_t v)
 {
@@ -107,94 +101,131 @@ static void admin_keyex(struct evbuffer *b, const struct px_ctx *ctx)
 	       st->control_reconnects);
 }
 
-static void admin_on_metrics(struct evhttp_request *req, void *arg)
-{
-	struct admin_http *a = arg;
-	struct evbuffer *b = evbuffer_new();
 
-	if (!b) {
-		evhttp_send_error(req, 500, NULL);
-		return;
-	}
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET && evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
-		evbuffer_free(b);
-		evhttp_send_error(req, 405, NULL);
-		return;
-	}
+static void admin_endpoint(struct evbuffer *b, const struct admin_http *a)
+{
+	metric(b, "mqseal_metrics_connections", "gauge", "Connections to this endpoint open now.", a->nconns);
+	metric(b, "mqseal_metrics_connections_rejected_total", "counter",
+	       "Connections to this endpoint refused over metrics.max_connections.", a->rejected);
+	metric(b, "mqseal_metrics_accept_errors_total", "counter",
+	       "accept() failures on this endpoint (each pauses it 500 ms).", a->accept_errors);
+}
+
+static void admin_metrics_body(const struct admin_http *a, struct evbuffer *b)
+{
 	admin_traffic(b, a->ctx->stats);
 	admin_sealing(b, a->ctx->stats);
 	admin_keyex(b, a->ctx);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain; version=0.0.4");
-	evhttp_send_reply(req, 200, "OK", b);
-	evbuffer_free(b);
+	admin_endpoint(b, a);
 }
 
-static void admin_on_healthz(struct evhttp_request *req, void *arg)
+/* 200 {"status":"ok"} or 503 {"status":"unavailable","reason":...}; either with a "warning" when
+ * the configuration seals nothing (the node works as configured, so the status stays). */
+static int admin_healthz_body(struct admin_http *a, struct evbuffer *b)
 {
-	struct admin_http *a = arg;
-	struct evbuffer *b = evbuffer_new();
 	char reason[256] = "";
-	int ok;
+	int ok = a->ctx->keyex ? keyex_healthy(a->ctx->keyex, reason, sizeof(reason)) : 1;
+	const char *warn = conf_all_plaintext(a->ctx->conf)
+				   ? ",\"warning\":\"every topic is plaintext (topics.plaintext): nothing is sealed\""
+				   : "";
 
-	if (!b) {
-		evhttp_send_error(req, 500, NULL);
-		return;
-	}
-	ok = a->ctx->keyex ? keyex_healthy(a->ctx->keyex, reason, sizeof(reason)) : 1;
 	if (a->ctx->shutting_down) {
 		ok = 0;
 		snprintf(reason, sizeof(reason), "shutting down");
 	}
 	if (ok)
-		evbuffer_add_printf(b, "{\"status\":\"ok\"}\n");
+		evbuffer_add_printf(b, "{\"status\":\"ok\"%s}\n", warn);
 	else
-		evbuffer_add_printf(b, "{\"status\":\"unavailable\",\"reason\":\"%s\"}\n", reason);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-	evhttp_send_reply(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", b);
-	evbuffer_free(b);
+		evbuffer_add_printf(b, "{\"status\":\"unavailable\",\"reason\":\"%s\"%s}\n", reason, warn);
+	return ok ? 200 : 503;
 }
 
-static void admin_on_other(struct evhttp_request *req, void *arg)
+static const char *admin_reason(int status)
 {
-	(void)arg;
-	evhttp_send_error(req, 404, NULL);
+	switch (status) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Internal Server Error";
+	}
+}
+
+static int admin_head(struct evbuffer *out, int status, const char *ctype, size_t len)
+{
+	return evbuffer_add_printf(out,
+				   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+				   "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+				   status, admin_reason(status), ctype, len,
+				   status == 405 ? "Allow: GET, HEAD\r\n" : "") < 0
+		       ? -1
+		       : 0;
+}
+
+int admin_respond_status_(struct evbuffer *out, int status, const char *reason)
+{
+	(void)reason;
+	return admin_head(out, status, "text/plain", 0);
+}
+
+int admin_respond_(struct admin_http *a, const struct admin_req *req, struct evbuffer *out)
+{
+	bool metrics = strcmp(req->path, "/metrics") == 0, health = strcmp(req->path, "/healthz") == 0;
+	const char *ctype = metrics ? "text/plain; version=0.0.4" : "application/json";
+	struct evbuffer *b;
+	int status, rc = -1;
+
+	if (!metrics && !health)
+		return admin_head(out, 404, "text/plain", 0);
+	if (req->method == ADMIN_OTHER)
+		return admin_head(out, 405, "text/plain", 0);
+	b = evbuffer_new();
+	if (!b)
+		return -1;
+	status = 200;
+	if (metrics)
+		admin_metrics_body(a, b);
+	else
+		status = admin_healthz_body(a, b);
+	if (admin_head(out, status, ctype, evbuffer_get_length(b)) != 0)
+		goto out;
+	if (req->method == ADMIN_GET && evbuffer_add_buffer(out, b) != 0)
+		goto out;
+	rc = 0;
+out:
+	evbuffer_free(b);
+	return rc;
 }
 
 struct admin_http *admin_http_new(struct px_ctx *ctx, char *err, size_t errlen)
 {
-	const struct px_conf *conf = ctx->conf;
 	struct admin_http *a = calloc(1, sizeof(*a));
 
-	if (!a || !(a->http = evhttp_new(ctx->base))) {
+	if (!a) {
 		snprintf(err, errlen, "out of memory");
-		goto fail;
+		return NULL;
 	}
 	a->ctx = ctx;
-	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	evhttp_set_max_headers_size(a->http, 8192);
-	evhttp_set_max_body_size(a->http, 0);
-	evhttp_set_timeout(a->http, 10);
-	if (evhttp_set_cb(a->http, "/metrics", admin_on_metrics, a) != 0 ||
-	    evhttp_set_cb(a->http, "/healthz", admin_on_healthz, a) != 0) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	evhttp_set_gencb(a->http, admin_on_other, a);
-	if (!evhttp_bind_socket_with_handle(a->http, conf->metrics.host, conf->metrics.port)) {
-		snprintf(err, errlen, "metrics: cannot listen on %s:%u", conf->metrics.host, conf->metrics.port);
-		goto fail;
+	if (admin_listen_(a, err, errlen) != 0) {
+		admin_http_free(a);
+		return NULL;
 	}
 	return a;
-fail:
-	admin_http_free(a);
-	return NULL;
 }
 
 void admin_http_free(struct admin_http *a)
 {
 	if (!a)
 		return;
-	if (a->http)
-		evhttp_free(a->http);
+	admin_listen_free_(a);
 	free(a);
 }

@@ -1,4 +1,8 @@
-/* log.c - text or JSON log lines on stderr, one per event (docs/OPERATIONS.md, "Logs"). */
+/* log.c - text or JSON log lines on stderr, one per event (docs/OPERATIONS.md, "Logs"). Every
+ * field may carry bytes from the network (topics, client ids, peer ids, reasons quoting them), so
+ * both formats escape what could end a line or forge one: in text, control characters, DEL,
+ * backslash and bytes that are not UTF-8 become \xNN (\\ for a backslash); in JSON, RFC 8259
+ * escapes, with DEL as \u007f and non-UTF-8 bytes as the text \xNN. One event, one line. */
 #include "log.h"
 
 #include <stdarg.h>
@@ -31,24 +35,79 @@ bool log_enabled(enum log_level level)
 	return level <= log_level_cur;
 }
 
-/* Appends s to out as the body of a JSON string (RFC 8259 §7 escapes). */
-static size_t log_json_escape(char *out, size_t cap, size_t pos, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
+static const char log_hex[] = "0123456789abcdef";
 
-	for (; *s && pos + 7 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			out[pos++] = '\\';
-			out[pos++] = (char)c;
-		} else if (c < 0x20) {
-			memcpy(out + pos, "\\u00", 4);
-			out[pos + 4] = hex[c >> 4];
-			out[pos + 5] = hex[c & 15];
-			pos += 6;
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629 §4: no overlong forms, no surrogates,
+ * nothing above U+10FFFF), or 0 if the byte at s does not start one. s is NUL-terminated, and NUL
+ * is no continuation byte, so no read goes past it. */
+static size_t log_utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t n, i;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* Writes esc ("\\x" or "\\u00") and the byte c in two hex digits at out + pos. */
+static size_t log_put_hex(char *out, size_t pos, const char *esc, unsigned char c)
+{
+	size_t n = strlen(esc);
+
+	memcpy(out + pos, esc, n);
+	out[pos + n] = log_hex[c >> 4];
+	out[pos + n + 1] = log_hex[c & 15];
+	return pos + n + 2;
+}
+
+/* Appends s to out (json: as the body of a JSON string); stops, at a character boundary, when
+ * fewer than 8 bytes of cap are left. Returns the new end. */
+static size_t log_escape(char *out, size_t cap, size_t pos, const char *s, bool json)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+
+	while (*p && pos + 8 < cap) {
+		n = log_utf8_len(p);
+		if (n == 0) {
+			pos = log_put_hex(out, pos, json ? "\\\\x" : "\\x", *p);
+		} else if (*p == '\\') {
+			memcpy(out + pos, "\\\\", 2);
+			pos += 2;
+		} else if (json && *p == '"') {
+			memcpy(out + pos, "\\\"", 2);
+			pos += 2;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			pos = log_put_hex(out, pos, json ? "\\u00" : "\\x", *p);
+		} else if (pos + n + 8 < cap) {
+			memcpy(out + pos, p, n);
+			pos += n;
 		} else {
-			out[pos++] = (char)c;
+			break;
 		}
+		p += n ? n : 1;
 	}
 	return pos;
 }
@@ -67,24 +126,50 @@ static void log_timestamp(char *out, size_t cap)
 static void log_write_json(const char *ts, enum log_level level, const char *component,
 			   const char *peer, const char *client, const char *msg)
 {
-	char line[2048];
+	char line[4096];
 	const size_t lim = sizeof(line) - 48; /* room for the fixed parts after any field */
 	size_t pos = 0;
 
 	pos += (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"",
 				ts, log_level_names[level]);
-	pos = log_json_escape(line, lim, pos, component);
+	pos = log_escape(line, lim, pos, component, true);
 	if (peer) {
 		memcpy(line + pos, "\",\"peer\":\"", 10);
-		pos = log_json_escape(line, lim, pos + 10, peer);
+		pos = log_escape(line, lim, pos + 10, peer, true);
 	}
 	if (client) {
 		memcpy(line + pos, "\",\"client\":\"", 12);
-		pos = log_json_escape(line, lim, pos + 12, client);
+		pos = log_escape(line, lim, pos + 12, client, true);
 	}
 	memcpy(line + pos, "\",\"msg\":\"", 9);
-	pos = log_json_escape(line, lim, pos + 9, msg);
+	pos = log_escape(line, lim, pos + 9, msg, true);
 	memcpy(line + pos, "\"}\n", 4);
+	fputs(line, stderr);
+}
+
+/* "TS LEVEL COMPONENT [PEER client=ID] MSG", each field escaped. */
+static void log_write_text(const char *ts, enum log_level level, const char *component,
+			   const char *peer, const char *client, const char *msg)
+{
+	char line[4096];
+	const size_t lim = sizeof(line) - 24; /* room for the fixed parts after any field */
+	size_t pos;
+
+	pos = (size_t)snprintf(line, sizeof(line), "%s %s ", ts, log_level_names[level]);
+	pos = log_escape(line, lim, pos, component, false);
+	line[pos++] = ' ';
+	if (peer || client) {
+		line[pos++] = '[';
+		pos = log_escape(line, lim, pos, peer ? peer : "", false);
+		if (client) {
+			memcpy(line + pos, " client=", 8);
+			pos = log_escape(line, lim, pos + 8, client, false);
+		}
+		memcpy(line + pos, "] ", 2);
+		pos += 2;
+	}
+	pos = log_escape(line, lim, pos, msg, false);
+	memcpy(line + pos, "\n", 2);
 	fputs(line, stderr);
 }
 
@@ -101,15 +186,10 @@ void log_emit(enum log_level level, const char *component, const char *peer, con
 	vsnprintf(msg, sizeof(msg), fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized) */
 	va_end(ap);
 	log_timestamp(ts, sizeof(ts));
-	if (log_json) {
+	if (log_json)
 		log_write_json(ts, level, component, peer, client, msg);
-		return;
-	}
-	if (peer || client)
-		fprintf(stderr, "%s %s %s [%s%s%s] %s\n", ts, log_level_names[level], component,
-			peer ? peer : "", client ? " client=" : "", client ? client : "", msg);
 	else
-		fprintf(stderr, "%s %s %s %s\n", ts, log_level_names[level], component, msg);
+		log_write_text(ts, level, component, peer, client, msg);
 }
 
 bool log_limit_allow(struct log_limit *lim, uint64_t now_ms, unsigned *suppressed_before)

@@ -57,10 +57,12 @@ void node_apply_log_(const struct px_conf *conf, int verbosity)
 	log_set_json(conf->log.format == CONF_LOG_JSON);
 }
 
-/* Each device connection costs two descriptors (device + broker); keep some for the rest. */
+/* Each device connection costs two descriptors (device + broker), each admin HTTP connection one;
+ * keep some for the rest. */
 static int node_check_fd_limit(const struct px_conf *conf)
 {
-	rlim_t need = (rlim_t)conf->listen.max_connections * 2 + 64;
+	unsigned admin = conf->metrics.enabled ? conf->metrics.max_connections : 0;
+	rlim_t need = (rlim_t)conf->listen.max_connections * 2 + admin + 64;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -73,9 +75,10 @@ static int node_check_fd_limit(const struct px_conf *conf)
 			return 0;
 	}
 	log_error("node",
-		  "listen.max_connections = %u needs %llu file descriptors, but the limit is %llu "
-		  "(hard %llu): raise it (ulimit -n, systemd LimitNOFILE=) or lower listen.max_connections",
-		  conf->listen.max_connections, (unsigned long long)need, (unsigned long long)rl.rlim_cur,
+		  "listen.max_connections = %u and metrics.max_connections = %u need %llu file descriptors, "
+		  "but the limit is %llu (hard %llu): raise it (ulimit -n, systemd LimitNOFILE=) or lower "
+		  "listen.max_connections",
+		  conf->listen.max_connections, admin, (unsigned long long)need, (unsigned long long)rl.rlim_cur,
 		  (unsigned long long)rl.rlim_max);
 	return -1;
 }
@@ -318,9 +321,11 @@ int node_main(const char *conf_path, int verbosity)
 		conf_errors_clear(&errs);
 		return NODE_EXIT_USAGE;
 	}
-	node_print_conf_errors_(&errs);
-	conf_errors_clear(&errs);
 	node_apply_log_(n.conf, verbosity);
+	/* Through the logger (its format, its escaping), like the warnings of a reload. */
+	for (size_t i = 0; i < errs.nwarnings; i++)
+		log_warn("node", "%s", errs.warnings[i]);
+	conf_errors_clear(&errs);
 	/* Memory holds keys: no core dumps, no ptrace by other users (prctl(2)). */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	signal(SIGPIPE, SIG_IGN);

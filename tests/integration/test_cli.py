@@ -314,21 +314,22 @@ def proc_limit_nofile(pid):
 
 def test_fd_limit_checked_at_start(workdir):
     broker = Broker(workdir).start()
-    conf = {"listen": {"max_connections": 1000}}  # needs 2 x 1000 + 64 = 2064 descriptors
+    conf = {"listen": {"max_connections": 1000}}  # needs 2 x 1000 + 64 (metrics) + 64 = 2128 descriptors
     low = Node(workdir, "low", broker.port, conf=conf)
     with_nofile(low, 256, 256)
     low.start(wait=False)
     rc = low.p.wait(20)
     check(rc == 1, "a limit below the need is exit 1, got %r" % rc)
-    want = ("listen.max_connections = 1000 needs 2064 file descriptors, but the limit is 256 (hard 256): "
-            "raise it (ulimit -n, systemd LimitNOFILE=) or lower listen.max_connections")
+    want = ("listen.max_connections = 1000 and metrics.max_connections = 64 need 2128 file descriptors, but "
+            "the limit is 256 (hard 256): raise it (ulimit -n, systemd LimitNOFILE=) or lower "
+            "listen.max_connections")
     check(want in low.output(), "clear message: %r" % low.output()[-600:])
     check(not port_open(low.port), "nothing listens")
     # A soft limit below the need, a hard one above: raised to what is needed.
     raised = Node(workdir, "raised", broker.port, conf=conf)
     with_nofile(raised, 256, 4096)
     raised.start()
-    check(proc_limit_nofile(raised.pid) == (2064, 4096), "soft limit raised: %r" % (proc_limit_nofile(raised.pid),))
+    check(proc_limit_nofile(raised.pid) == (2128, 4096), "soft limit raised: %r" % (proc_limit_nofile(raised.pid),))
 
 
 def test_user_option_drops_root(workdir):

@@ -95,6 +95,7 @@ static const struct tc_opt tc_opts[] = {
 	 .extra = {"metrics.allow_remote", "true"}},
 	{"metrics.port", K_INT, 1, 65535, "9999", "9883.5"},
 	{"metrics.allow_remote", K_BOOL, 0, 0, "true", "\"true\""},
+	{"metrics.max_connections", K_INT, 1, 4096, "8", "\"64\""},
 	{"log.level", K_ENUM, 0, 0, "\"debug\"", "3", "\"verbose\"", NULL,
 	 "\"verbose\" is not one of error, warn, info, debug"},
 	{"log.format", K_ENUM, 0, 0, "\"json\"", "1", "\"JSON\"", NULL, "\"JSON\" is not one of text, json"},
@@ -222,9 +223,12 @@ static void tc_ranges(const struct tc_opt *o)
 
 	if (o->kind == K_INT) {
 		snprintf(v, sizeof(v), "%lld", o->min);
-		tc_good(o, v, 0 + (strcmp(o->name, "keyex.interval_seconds") == 0));
+		/* The ends of these ranges are allowed but weaken protection: a warning. */
+		tc_good(o, v, 0u + (strcmp(o->name, "keyex.interval_seconds") == 0) +
+				      (strcmp(o->name, "seal.padding") == 0));
 		snprintf(v, sizeof(v), "%lld", o->max);
-		tc_good(o, v, strcmp(o->name, "keyex.grace_seconds") == 0);
+		tc_good(o, v, 0u + (strcmp(o->name, "keyex.grace_seconds") == 0) +
+				      (strcmp(o->name, "keyex.max_skew_seconds") == 0));
 		snprintf(v, sizeof(v), "%lld", o->min - 1);
 		snprintf(msg, sizeof(msg), "%lld is out of range %lld..%lld", o->min - 1, o->min, o->max);
 		tc_bad(o, v, NULL, msg, "below min");

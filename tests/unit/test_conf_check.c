@@ -57,6 +57,8 @@ static void test_defaults(void)
 	CHECK(strcmp(c->metrics.host, "127.0.0.1") == 0);
 	CHECK_EQ(c->metrics.port, 9883);
 	CHECK(!c->metrics.allow_remote);
+	CHECK_EQ(c->metrics.max_connections, 64);
+	CHECK(!conf_all_plaintext(c));
 	CHECK_EQ(c->log.level, CONF_LOG_INFO);
 	CHECK_EQ(c->log.format, CONF_LOG_TEXT);
 	tc_done(&r);
@@ -218,6 +220,76 @@ static void test_warnings(void)
 	tc_expect_warnings("node_id = \"n1\";\nbroker = { host = \"b.example\"; tls = { verify_hostname = "
 			   "false; }; };\n",
 			   NULL, 0);
+}
+
+/* Settings that take protection away (issue 13, item 9): a warning each, at the setting. */
+static void test_weakening(void)
+{
+	static const char *const all[] = {
+		"5: topics.plaintext: \"#\" makes every topic plaintext: nothing is sealed",
+		"6: seal.padding: 8 is below 16: sealed sizes tell the broker the payload sizes",
+		"7: keyex.max_skew_seconds: 301 is above 300: a replayed old key announcement is accepted that "
+		"much longer",
+	};
+	static const char *const plus[] = {
+		"5: topics.plaintext: \"+/#\" makes every topic plaintext: nothing is sealed",
+	};
+	struct tc_res r;
+
+	tc_expect_warnings(BASE "topics = { plaintext = [\n \"a/#\",\n \"#\" ]; };\nseal = { padding = 8; };\n"
+			   "keyex = { max_skew_seconds = 301; };\n",
+			   all, 3);
+	tc_expect_warnings(BASE "topics = {\n plaintext = [ \"a/#\",\n \"+/#\" ]; };\n", plus, 1);
+	/* The limits themselves are fine, and so are filters that leave some topic sealed. */
+	tc_expect_warnings(BASE "topics = { plaintext = [ \"+\", \"+/+/#\", \"+/+\", \"a/#\" ]; };\n"
+			   "seal = { padding = 16; };\nkeyex = { max_skew_seconds = 300; };\n",
+			   NULL, 0);
+	tc_load(&r, BASE "topics = { plaintext = [ \"x\", \"#\" ]; };\n", false);
+	CHECK(r.conf && conf_all_plaintext(r.conf));
+	tc_done(&r);
+	tc_load(&r, BASE "topics = { plaintext = [ \"x/#\" ]; };\nmetrics = { max_connections = 5; };\n", false);
+	CHECK(r.conf && !conf_all_plaintext(r.conf) && r.conf->metrics.max_connections == 5);
+	tc_done(&r);
+	tc_expect_text(BASE "metrics = { max_connections = 0; };\n", 3, "metrics.max_connections",
+		       "0 is out of range 1..4096");
+	CHECK(!conf_all_plaintext(NULL));
+}
+
+/* A state_dir (or its state file) that group or others can write: a warning with check_files. */
+static void test_state_dir_mode(void)
+{
+	const char *key = tc_path("identity3.key");
+	char dir[128], state[160], text[512], msg[700];
+	struct tc_res r;
+
+	snprintf(dir, sizeof(dir), "%s/state.d", tc_dir);
+	snprintf(state, sizeof(state), "%s/state", dir);
+	tc_write(key, "k\n");
+	CHECK(chmod(key, 0600) == 0);
+	CHECK(mkdir(dir, 0700) == 0);
+	snprintf(text, sizeof(text), BASE "identity_file = \"%s\";\nstate_dir = \"%s\";\n", key, dir);
+	tc_load(&r, text, true);
+	tc_expect_ok(&r, "state_dir 0700");
+	CHECK_EQ(r.errs.nwarnings, 0);
+	tc_done(&r);
+	CHECK(chmod(dir, 0770) == 0);
+	tc_load(&r, text, true);
+	snprintf(msg, sizeof(msg), "%s:4: state_dir: %s is mode 0770: group or others can rewrite the state file; "
+		 "run chmod 700 %s", r.path, dir, dir);
+	CHECK(r.n == 0 && r.errs.nwarnings == 1 && strcmp(r.errs.warnings[0], msg) == 0);
+	tc_done(&r);
+	tc_load(&r, text, false); /* without check_files nothing is looked at */
+	CHECK(r.n == 0 && r.errs.nwarnings == 0);
+	tc_done(&r);
+	CHECK(chmod(dir, 0700) == 0);
+	tc_write(state, "mqseal-state 1\n");
+	CHECK(chmod(state, 0666) == 0);
+	tc_load(&r, text, true);
+	snprintf(msg, sizeof(msg), "%s:4: state_dir: %s/state is mode 0666: group or others can rewrite it; "
+		 "run chmod 600 %s/state", r.path, dir, dir);
+	CHECK(r.n == 0 && r.errs.nwarnings == 1 && strcmp(r.errs.warnings[0], msg) == 0);
+	tc_done(&r);
+	CHECK(unlink(state) == 0 && rmdir(dir) == 0);
 }
 
 /* identity_file with check_files: a real file, mode 0644 then 0600 (and 0400, and missing). */
@@ -465,6 +537,8 @@ int main(void)
 	test_cross();
 	test_no_cascade();
 	test_warnings();
+	test_weakening();
+	test_state_dir_mode();
 	test_identity_mode();
 	test_tls_files();
 	test_integer_literals();

@@ -31,7 +31,7 @@ static const char tc_rich[] =
 	"topics = { plaintext = [ \"public/#\", \"a/+/b\" ]; deny = [ \"$SYS/#\" ]; };\n"
 	"topic_prefix_map = ( { local = \"\"; canonical = \"site\\\"1/\"; }, { local = \"r/\"; canonical = \"\"; } );\n"
 	"seal = { padding = 256; hold_seconds = 3600; retained_cache_kb = 0; };\n"
-	"metrics = { enabled = false; host = \"::1\"; port = 1; allow_remote = true; };\n"
+	"metrics = { enabled = false; host = \"::1\"; port = 1; allow_remote = true; max_connections = 7; };\n"
 	"log = { level = \"error\"; format = \"json\"; };\n";
 
 static char *tc_read(const char *path)
