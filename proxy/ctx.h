@@ -27,6 +27,9 @@ struct px_ctx {
 	struct policy *policy;         /* topic policy; NULL = every topic plaintext (no keyex) */
 	struct seal *seal;             /* sealing and the retained cache; with keyex */
 	struct devstate_table *devices; /* per-device replay state, kept across reconnects */
+	/* Incoming sealed messages held aside by all sessions together (session_held.c), against
+	 * seal.held_max_kb and seal.held_max_messages; bytes include each copy's bookkeeping. */
+	size_t held_bytes, held_count;
 	bool shutting_down;
 };
 
