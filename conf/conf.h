@@ -93,6 +93,8 @@ struct px_conf {
 		unsigned padding;           /* inner plaintext padded to a multiple of this (1..256) */
 		unsigned hold_seconds;
 		unsigned retained_cache_kb; /* plaintext of own retained messages kept for re-sealing */
+		unsigned held_max_kb;       /* incoming messages with unknown key ids, node-wide */
+		unsigned held_max_messages;
 	} seal;
 
 	struct {

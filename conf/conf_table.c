@@ -116,6 +116,13 @@ const struct conf_key conf_keys_[] = {
 	{"seal.retained_cache_kb", CONF_INT, .idef = 16384, .min = 0, .max = 1048576,
 	 F(seal.retained_cache_kb),
 	 .help = "memory for re-sealing own retained messages after a key change, in KiB"},
+	/* PROTOCOL.md §6.1 step 3: the broker fans one burst out to every subscribed device, so the
+	 * per-device limits (128 messages, 1 MiB) multiply by the number of devices; these bound the
+	 * sum. 1 GiB and a million are far above any use; 0 holds nothing (drops at once). */
+	{"seal.held_max_kb", CONF_INT, .idef = 4096, .min = 0, .max = 1048576, F(seal.held_max_kb),
+	 .help = "memory for incoming messages held while their key is unknown, all devices together, in KiB"},
+	{"seal.held_max_messages", CONF_INT, .idef = 1024, .min = 0, .max = 1000000, F(seal.held_max_messages),
+	 .help = "incoming messages held while their key is unknown, all devices together"},
 
 	{"metrics.enabled", CONF_BOOL, .idef = 1, F(metrics.enabled),
 	 .help = "serve /health and /metrics over HTTP"},

@@ -30,6 +30,9 @@ struct px_ctx {
 	struct devstate_table *devices; /* per-device replay state, kept across reconnects */
 	struct marks *marks;           /* retained order marks per topic (marks.h), node-wide */
 	uint64_t started_wall_ms;      /* wall clock at start: older live messages are not delivered */
+	/* Incoming sealed messages held aside by all sessions together (session_held.c), against
+	 * seal.held_max_kb and seal.held_max_messages; bytes include each copy's bookkeeping. */
+	size_t held_bytes, held_count;
 	bool shutting_down;
 };
 

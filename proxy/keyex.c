@@ -386,10 +386,7 @@ static char *keyex_join(const char *a, const char *b, const char *c)
 static void keyex_peer_clear(struct kx_peer *p)
 {
 	id_pub_free(p->pub);
-	free(p->pending_ann.buf);
-	free(p->pending_ann.topic);
-	free(p->pending_ack.buf);
-	free(p->pending_ack.topic);
+	keyex_peer_drop_deferred_(p);
 	memset(p, 0, sizeof(*p));
 }
 

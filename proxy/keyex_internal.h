@@ -24,10 +24,26 @@
 #define KEYEX_BUCKET_BURST 10            /* R44: per-peer verification burst */
 #define KEYEX_BUCKET_MS 1000             /* one token per second per peer */
 #define KEYEX_GLOBAL_PER_S 50            /* R44: verifications per second overall */
+/* Flood resistance (PROTOCOL.md §7.3 step 5). Failed verifications are charged to the peer whose
+ * topic carried them: for KEYEX_SUSPECT_MS after a bad signature that peer is "suspect": its bucket
+ * holds at most KEYEX_SUSPECT_BURST tokens, and suspect peers together take at most
+ * KEYEX_GLOBAL_SUSPECT_PER_S of the overall KEYEX_GLOBAL_PER_S, so forgeries on some topics never
+ * eat the budget of the others. */
+#define KEYEX_SUSPECT_MS 10000
+#define KEYEX_SUSPECT_BURST 2
+#define KEYEX_GLOBAL_SUSPECT_PER_S 25
+/* Rate-limited announcements kept per peer: the newest KEYEX_DEFERRED_MAX live ones, plus one
+ * delivered as the broker's retained copy, which live messages never displace. 4 x 65 KiB at most
+ * per peer. */
+#define KEYEX_DEFERRED_MAX 4
+/* While a peer's topic is contested (a bad signature or a displaced candidate within
+ * KEYEX_SUSPECT_MS), the retained announcements are asked for again (a new SUBSCRIBE) at most
+ * this often: the retained copy is the peer's own unless someone can publish retained on its topic. */
+#define KEYEX_REREQUEST_MS 2000
 #define KEYEX_TICK_MS 250                /* housekeeping timer, and counter sampling */
 #define KEYEX_HISTORY 1024               /* counter samples kept: 256 s at one per tick */
 
-/* A message kept for later because the verification budget was spent (the newest one wins). */
+/* A message kept for later because the verification budget was spent. */
 struct kx_deferred {
 	uint8_t *buf;
 	size_t len;
@@ -46,7 +62,11 @@ struct kx_peer {
 	uint64_t acked;            /* newest of our epochs the peer confirmed holding */
 	/* rate limits (R44), announcements and confirmations apart, and what waits for a token */
 	uint64_t tokens_at, ack_tokens_at;
-	struct kx_deferred pending_ann, pending_ack;
+	uint64_t failed_mono;      /* last bad signature on its topics (0: none): suspect for a while */
+	uint64_t contested_mono;   /* last bad signature or displaced candidate (0: none) */
+	struct kx_deferred ann_retained;                 /* delivered with RETAIN=1: verified first */
+	struct kx_deferred ann_live[KEYEX_DEFERRED_MAX]; /* newest first */
+	struct kx_deferred pending_ack;                  /* the newest confirmation */
 	struct log_limit reject_log; /* log once per state, not per message */
 	uint32_t rev;
 	uint32_t interval_s;
@@ -96,7 +116,9 @@ struct keyex {
 	bool republish_refused;      /* the broker closed the connection at a re-publish: stop */
 	bool reissue_pending;
 	uint64_t global_window_start;
-	unsigned global_count;
+	uint64_t rerequest_mono;     /* last SUBSCRIBE that asked for the retained announcements again */
+	unsigned global_count;       /* verifications in the current second */
+	unsigned global_suspect;     /* of which for suspect peers */
 	struct kx_sample hist[KEYEX_HISTORY];
 	size_t hist_next, hist_n;
 	struct event *tick;
@@ -129,6 +151,8 @@ uint64_t keyex_floor_at_(const struct keyex *kx, uint64_t wall_ms);
 const char *keyex_signed_topic_(const struct keyex *kx, const char *topic, char buf[static KX_SIGNED_TOPIC_MAX]);
 void keyex_on_message_(void *arg, const char *topic, const uint8_t *payload, size_t len, bool retained);
 void keyex_process_pending_(struct keyex *kx);
+/* Frees what peer p keeps for later (its deferred messages). */
+void keyex_peer_drop_deferred_(struct kx_peer *p);
 
 /* keyex_state.c: "<state_dir>/state" (PROTOCOL.md §9.5) */
 int keyex_state_load_(struct keyex *kx);

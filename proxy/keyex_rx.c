@@ -14,49 +14,142 @@
 #include "stats.h"
 #include "../conf/conf.h"
 
-/* Token buckets (R44): per peer KEYEX_BUCKET_BURST, one more per second, announcements and
- * confirmations apart (a rotation brings one of each per peer); KEYEX_GLOBAL_PER_S overall. */
-static bool keyex_bucket_ready(struct keyex *kx, unsigned *tokens, uint64_t *at, uint64_t now)
+/* A peer is suspect for KEYEX_SUSPECT_MS after a bad signature on its topics: failed
+ * verifications are charged to it (a smaller burst, a capped share of the overall budget), not to
+ * every peer (PROTOCOL.md §7.3 step 5). */
+static bool keyex_suspect(const struct kx_peer *p, uint64_t now)
 {
+	return p->failed_mono != 0 && now - p->failed_mono < KEYEX_SUSPECT_MS;
+}
+
+/* Token buckets (R44): per peer KEYEX_BUCKET_BURST (KEYEX_SUSPECT_BURST while suspect), one more
+ * per second, announcements and confirmations apart (a rotation brings one of each per peer);
+ * KEYEX_GLOBAL_PER_S overall, of which suspect peers together get KEYEX_GLOBAL_SUSPECT_PER_S. */
+static bool keyex_bucket_ready(struct keyex *kx, const struct kx_peer *p, unsigned *tokens, uint64_t *at,
+			       uint64_t now)
+{
+	bool suspect = keyex_suspect(p, now);
+	unsigned cap = suspect ? KEYEX_SUSPECT_BURST : KEYEX_BUCKET_BURST;
 	uint64_t refill = (now - *at) / KEYEX_BUCKET_MS;
 
 	if (refill) {
-		*tokens = *tokens + refill > KEYEX_BUCKET_BURST ? KEYEX_BUCKET_BURST : *tokens + (unsigned)refill;
+		*tokens = *tokens + refill > cap ? cap : *tokens + (unsigned)refill;
 		*at = now;
 	}
+	if (*tokens > cap)
+		*tokens = cap;
 	if (now - kx->global_window_start >= 1000) {
 		kx->global_window_start = now;
 		kx->global_count = 0;
+		kx->global_suspect = 0;
 	}
-	return *tokens > 0 && kx->global_count < KEYEX_GLOBAL_PER_S;
+	return *tokens > 0 && kx->global_count < KEYEX_GLOBAL_PER_S &&
+	       (!suspect || kx->global_suspect < KEYEX_GLOBAL_SUSPECT_PER_S);
 }
 
-static bool keyex_bucket_take(struct keyex *kx, unsigned *tokens, uint64_t *at, uint64_t now)
+static bool keyex_bucket_take(struct keyex *kx, const struct kx_peer *p, unsigned *tokens, uint64_t *at,
+			      uint64_t now)
 {
-	if (!keyex_bucket_ready(kx, tokens, at, now))
+	if (!keyex_bucket_ready(kx, p, tokens, at, now))
 		return false;
 	(*tokens)--;
 	kx->global_count++;
+	if (keyex_suspect(p, now))
+		kx->global_suspect++;
 	return true;
 }
 
-/* Keeps the newest rate-limited message of its kind for later (PROTOCOL.md §7.3 step 5). */
-static void keyex_defer(struct kx_deferred *d, const char *topic, const uint8_t *payload, size_t len)
+/* A verification on p's topics failed: p is suspect, and its topic contested. */
+static void keyex_charge_failure(struct kx_peer *p)
 {
-	uint8_t *copy = malloc(len);
-	char *t = strdup(topic);
+	p->failed_mono = p->contested_mono = clock_mono_ms();
+}
 
-	if (!copy || !t) {
-		free(copy);
-		free(t);
-		return;
-	}
-	memcpy(copy, payload, len);
+static void keyex_deferred_free(struct kx_deferred *d)
+{
 	free(d->buf);
 	free(d->topic);
-	d->buf = copy;
+	memset(d, 0, sizeof(*d));
+}
+
+void keyex_peer_drop_deferred_(struct kx_peer *p)
+{
+	size_t i;
+
+	keyex_deferred_free(&p->ann_retained);
+	for (i = 0; i < KEYEX_DEFERRED_MAX; i++)
+		keyex_deferred_free(&p->ann_live[i]);
+	keyex_deferred_free(&p->pending_ack);
+}
+
+/* A copy of a message in d; -1 (d empty) when out of memory. */
+static int keyex_copy(struct kx_deferred *d, const char *topic, const uint8_t *payload, size_t len)
+{
+	d->buf = malloc(len);
+	d->topic = strdup(topic);
 	d->len = len;
-	d->topic = t;
+	if (!d->buf || !d->topic) {
+		keyex_deferred_free(d);
+		return -1;
+	}
+	memcpy(d->buf, payload, len);
+	return 0;
+}
+
+/* Keeps the newest rate-limited confirmation for later. */
+static void keyex_defer(struct kx_deferred *d, const char *topic, const uint8_t *payload, size_t len)
+{
+	struct kx_deferred copy;
+
+	if (keyex_copy(&copy, topic, payload, len) != 0)
+		return;
+	keyex_deferred_free(d);
+	*d = copy;
+}
+
+/* Keeps a rate-limited announcement for later (PROTOCOL.md §7.3 step 5). A retained delivery (the
+ * broker's copy, replayed to a subscription: MQTT 3.1.1 §3.3.1.3) replaces the retained candidate
+ * only; a live one goes first among the live ones, and the oldest of KEYEX_DEFERRED_MAX is
+ * dropped unverified (the topic is then contested: the retained copy will be asked for again). */
+static void keyex_defer_ann(struct kx_peer *p, const char *topic, const uint8_t *payload, size_t len, bool retained)
+{
+	struct kx_deferred d;
+
+	if (keyex_copy(&d, topic, payload, len) != 0)
+		return;
+	if (retained) {
+		keyex_deferred_free(&p->ann_retained);
+		p->ann_retained = d;
+		return;
+	}
+	if (p->ann_live[KEYEX_DEFERRED_MAX - 1].buf) {
+		keyex_deferred_free(&p->ann_live[KEYEX_DEFERRED_MAX - 1]);
+		p->contested_mono = clock_mono_ms();
+	}
+	memmove(&p->ann_live[1], &p->ann_live[0], (KEYEX_DEFERRED_MAX - 1) * sizeof(d));
+	p->ann_live[0] = d;
+}
+
+static bool keyex_ann_waiting(const struct kx_peer *p)
+{
+	return p->ann_retained.buf || p->ann_live[0].buf;
+}
+
+/* Moves p's best waiting announcement to out (the caller frees it): the retained candidate, then
+ * the live ones newest first. */
+static bool keyex_next_ann(struct kx_peer *p, struct kx_deferred *out)
+{
+	if (p->ann_retained.buf) {
+		*out = p->ann_retained;
+		memset(&p->ann_retained, 0, sizeof(p->ann_retained));
+		return true;
+	}
+	if (!p->ann_live[0].buf)
+		return false;
+	*out = p->ann_live[0];
+	memmove(&p->ann_live[0], &p->ann_live[1], (KEYEX_DEFERRED_MAX - 1) * sizeof(*out));
+	memset(&p->ann_live[KEYEX_DEFERRED_MAX - 1], 0, sizeof(*out));
+	return true;
 }
 
 static void keyex_send_ack(struct keyex *kx, struct kx_peer *p, uint64_t epoch)
@@ -213,9 +306,30 @@ static void keyex_accept(struct keyex *kx, struct kx_peer *p, const struct ann_v
 	keyex_maybe_reissue(kx, p, has_entry, has_entry ? e.acked_epoch : 0, a->issued_at_ms);
 }
 
-/* Steps 3-8 for an announcement on <prefix>/keyex/<id> from configured peer p. */
+static void keyex_run_ann(struct keyex *kx, struct kx_peer *p);
+
+/* Step 5: true if the announcement may be verified now; otherwise it is kept for later (and p's
+ * best waiting ones are verified first while p's budget allows). */
+static bool keyex_ann_admit(struct keyex *kx, struct kx_peer *p, const char *topic, const uint8_t *buf,
+			    size_t len, bool retained)
+{
+	uint64_t now = clock_mono_ms();
+	bool ready = keyex_bucket_ready(kx, p, &p->tokens, &p->tokens_at, now);
+
+	if (ready && !keyex_ann_waiting(p))
+		return keyex_bucket_take(kx, p, &p->tokens, &p->tokens_at, now);
+	keyex_defer_ann(p, topic, buf, len, retained);
+	if (!ready)
+		kx->ctx->stats->rejected[REJECT_RATE_LIMITED]++; /* deferred, not lost */
+	else
+		keyex_run_ann(kx, p);
+	return false;
+}
+
+/* Steps 3-8 for an announcement on <prefix>/keyex/<id> from configured peer p (from_pending: taken
+ * from p's waiting ones, with a token already checked for). */
 static void keyex_on_announce(struct keyex *kx, struct kx_peer *p, const char *topic, const uint8_t *buf,
-			      size_t len, bool from_pending)
+			      size_t len, bool retained, bool from_pending)
 {
 	struct ann_view a;
 	char tbuf[KX_SIGNED_TOPIC_MAX];
@@ -235,14 +349,12 @@ static void keyex_on_announce(struct keyex *kx, struct kx_peer *p, const char *t
 	}
 	if (!keyex_fresh(kx, p, &a, &duplicate))
 		return;
-	if (!keyex_bucket_take(kx, &p->tokens, &p->tokens_at, clock_mono_ms())) {
-		if (!from_pending)
-			keyex_defer(&p->pending_ann, topic, buf, len);
-		kx->ctx->stats->rejected[REJECT_RATE_LIMITED]++; /* deferred, not lost */
+	if (from_pending ? !keyex_bucket_take(kx, p, &p->tokens, &p->tokens_at, clock_mono_ms())
+			 : !keyex_ann_admit(kx, p, topic, buf, len, retained))
 		return;
-	}
 	signed_topic = keyex_signed_topic_(kx, topic, tbuf);
 	if (!signed_topic || ann_verify(&a, p->pub, signed_topic) != PX_OK) {
+		keyex_charge_failure(p);
 		keyex_reject_(kx, p, REJECT_BAD_SIGNATURE, "announcement of %s epoch %" PRIu64 ": bad signature",
 			      p->id, a.epoch);
 		return;
@@ -283,7 +395,7 @@ static void keyex_on_ack(struct keyex *kx, struct kx_peer *p, const char *topic,
 	keyring_active(kx->kr, &active);
 	if (a.acked_epoch != newest && a.acked_epoch != active)
 		return; /* about an epoch we have left behind: nothing to do */
-	if (!keyex_bucket_take(kx, &p->ack_tokens, &p->ack_tokens_at, clock_mono_ms())) {
+	if (!keyex_bucket_take(kx, p, &p->ack_tokens, &p->ack_tokens_at, clock_mono_ms())) {
 		if (!from_pending)
 			keyex_defer(&p->pending_ack, topic, buf, len);
 		kx->ctx->stats->rejected[REJECT_RATE_LIMITED]++; /* deferred, not lost */
@@ -291,6 +403,7 @@ static void keyex_on_ack(struct keyex *kx, struct kx_peer *p, const char *topic,
 	}
 	signed_topic = keyex_signed_topic_(kx, topic, tbuf);
 	if (!signed_topic || ack_verify(&a, p->pub, signed_topic) != PX_OK) {
+		keyex_charge_failure(p);
 		keyex_reject_(kx, p, REJECT_BAD_SIGNATURE, "confirmation from %s: bad signature", p->id);
 		return;
 	}
@@ -328,7 +441,6 @@ void keyex_on_message_(void *arg, const char *topic, const uint8_t *payload, siz
 	struct kx_peer *p;
 	bool is_ack;
 
-	(void)retained;
 	if (strncmp(topic, kx->ctx->conf->keyex.topic_prefix, kx->prefix_len) != 0) {
 		if (kx->on_watched) /* a topic the retained cache watches (§10.1) */
 			kx->on_watched(kx->cb_arg, topic, payload, len);
@@ -346,14 +458,54 @@ void keyex_on_message_(void *arg, const char *topic, const uint8_t *payload, siz
 	if (is_ack)
 		keyex_on_ack(kx, p, topic, payload, len, false);
 	else
-		keyex_on_announce(kx, p, topic, payload, len, false);
+		keyex_on_announce(kx, p, topic, payload, len, retained, false);
+}
+
+/* Verifies p's waiting announcements, best first, while its budget allows (each one either costs
+ * a token or is dropped by the cheap checks: the loop ends). */
+static void keyex_run_ann(struct keyex *kx, struct kx_peer *p)
+{
+	struct kx_deferred m;
+	size_t n;
+
+	for (n = 0; n < KEYEX_DEFERRED_MAX + 1 && keyex_ann_waiting(p); n++) {
+		if (!keyex_bucket_ready(kx, p, &p->tokens, &p->tokens_at, clock_mono_ms()) || !keyex_next_ann(p, &m))
+			return;
+		keyex_on_announce(kx, p, m.topic, m.buf, m.len, false, true);
+		keyex_deferred_free(&m);
+	}
+}
+
+/* Asks the broker for the retained announcements again (a new SUBSCRIBE to the same filter
+ * replaces the old one and replays them, MQTT 3.1.1 §3.8.4) when some peer's topic is contested
+ * and no retained candidate of it waits: a live flood can push the peer's real announcement out
+ * of the live candidates, but not out of the broker's retained copy, which is verified first. */
+static void keyex_rerequest(struct keyex *kx, uint64_t now)
+{
+	const struct kx_peer *who = NULL;
+	size_t i;
+
+	if (now - kx->rerequest_mono < KEYEX_REREQUEST_MS || !control_is_up(kx->ctl))
+		return;
+	for (i = 0; i < kx->npeers && !who; i++) {
+		const struct kx_peer *p = &kx->peers[i];
+		if (p->contested_mono && now - p->contested_mono < KEYEX_SUSPECT_MS && !p->ann_retained.buf)
+			who = p;
+	}
+	if (!who)
+		return;
+	kx->rerequest_mono = now;
+	if (control_subscribe(kx->ctl, kx->topic_keyex_sub, 1) != 0)
+		log_warn("keyex", "cannot ask the broker for the retained announcements again");
+	else
+		log_debug("keyex", "topic of peer %s contested: retained announcements asked for again", who->id);
 }
 
 /* Takes d's message if the bucket allows one now (the caller frees it). */
-static bool keyex_take_deferred(struct keyex *kx, struct kx_deferred *d, unsigned *tokens, uint64_t *at,
-				struct kx_deferred *out)
+static bool keyex_take_deferred(struct keyex *kx, const struct kx_peer *p, struct kx_deferred *d, unsigned *tokens,
+				uint64_t *at, struct kx_deferred *out)
 {
-	if (!d->buf || !keyex_bucket_ready(kx, tokens, at, clock_mono_ms()))
+	if (!d->buf || !keyex_bucket_ready(kx, p, tokens, at, clock_mono_ms()))
 		return false;
 	*out = *d;
 	memset(d, 0, sizeof(*d));
@@ -367,15 +519,11 @@ void keyex_process_pending_(struct keyex *kx)
 
 	for (i = 0; i < kx->npeers; i++) {
 		struct kx_peer *p = &kx->peers[i];
-		if (keyex_take_deferred(kx, &p->pending_ann, &p->tokens, &p->tokens_at, &m)) {
-			keyex_on_announce(kx, p, m.topic, m.buf, m.len, true);
-			free(m.buf);
-			free(m.topic);
-		}
-		if (keyex_take_deferred(kx, &p->pending_ack, &p->ack_tokens, &p->ack_tokens_at, &m)) {
+		keyex_run_ann(kx, p);
+		if (keyex_take_deferred(kx, p, &p->pending_ack, &p->ack_tokens, &p->ack_tokens_at, &m)) {
 			keyex_on_ack(kx, p, m.topic, m.buf, m.len, true);
-			free(m.buf);
-			free(m.topic);
+			keyex_deferred_free(&m);
 		}
 	}
+	keyex_rerequest(kx, clock_mono_ms());
 }

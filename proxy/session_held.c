@@ -3,13 +3,17 @@
  * first. Such a message is copied aside (at most SESSION_HELD_MAX of them, a byte budget in all,
  * each for SESSION_HELD_MS) and the stream goes on; a later sealed message on the same topic waits
  * behind it, so each topic's order holds (MQTT orders per topic, §4.6). When keys change they are tried again in order; what is still
- * unknown at its deadline is dropped as unknown_key (and acknowledged for the device). */
+ * unknown at its deadline is dropped as unknown_key (and acknowledged for the device). Besides
+ * each session's own limits, all sessions together hold at most seal.held_max_kb and
+ * seal.held_max_messages (counted in the node context): the broker fans one burst out to every
+ * subscribed device, and what does not fit is dropped at once as unknown_key. */
 #include "session_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
+#include "log.h"
 #include "../conf/conf.h"
 
 /* WireGuard stages 128 packets (R35). Held QoS 1/2 messages are not acknowledged to the broker
@@ -75,6 +79,35 @@ static int session_held_parse(const struct session *s, const struct held *h, str
 	return 0;
 }
 
+/* What a held copy costs the node-wide budget: the copy and its bookkeeping. */
+static size_t session_held_cost(size_t frame_len, size_t topic_len)
+{
+	return sizeof(struct held) + frame_len + topic_len;
+}
+
+/* Whether one more message (frame_bytes of frame, cost in all) fits this session's limits and
+ * the node-wide ones; a full node-wide budget is logged (rate-limited). */
+static bool session_held_fits(const struct session *s, size_t frame_bytes, size_t cost)
+{
+	static struct log_limit lim;
+	const struct px_ctx *ctx = s->ctx;
+	const struct px_conf *conf = ctx->conf;
+	unsigned suppressed = 0;
+	char note[LOG_NOTE_MAX];
+
+	if (s->held_count >= SESSION_HELD_MAX || s->held_bytes + frame_bytes > session_held_budget(s))
+		return false;
+	if (ctx->held_count < conf->seal.held_max_messages &&
+	    ctx->held_bytes + cost <= (size_t)conf->seal.held_max_kb * 1024u)
+		return true;
+	if (log_limit_allow(&lim, clock_mono_ms(), &suppressed))
+		log_warn("seal", "node-wide budget for incoming messages with unknown keys full (%zu messages, %zu "
+			 "bytes; seal.held_max_messages = %u, seal.held_max_kb = %u): dropping at once as unknown_key%s",
+			 ctx->held_count, ctx->held_bytes, conf->seal.held_max_messages, conf->seal.held_max_kb,
+			 log_suppressed_note(suppressed, note));
+	return false;
+}
+
 /* Unlinks h, whose predecessor's next pointer is *pp. */
 static void session_held_unlink(struct session *s, struct held **pp)
 {
@@ -85,6 +118,8 @@ static void session_held_unlink(struct session *s, struct held **pp)
 		s->held_tail = pp;
 	s->held_count--;
 	s->held_bytes -= h->frame_len;
+	s->ctx->held_count--;
+	s->ctx->held_bytes -= session_held_cost(h->frame_len, h->topic_len);
 	free(h);
 }
 
@@ -134,9 +169,10 @@ void session_held_retry_(struct session *s)
 
 int session_hold_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes, struct mqtt_buf topic)
 {
+	size_t cost = session_held_cost(f->total, topic.len);
 	struct held *h;
 
-	if (s->held_count >= SESSION_HELD_MAX || s->held_bytes + f->total > session_held_budget(s))
+	if (!session_held_fits(s, f->total, cost))
 		return -1;
 	if (!s->held_timer && !(s->held_timer = evtimer_new(s->ctx->base, session_on_held_timer, s)))
 		return -1;
@@ -155,6 +191,8 @@ int session_hold_down_(struct session *s, const struct mqtt_frame *f, const uint
 	s->held_tail = &h->next;
 	s->held_count++;
 	s->held_bytes += f->total;
+	s->ctx->held_count++;
+	s->ctx->held_bytes += cost;
 	s->ctx->stats->held_incoming++;
 	if (s->held == h)
 		session_held_arm(s);

@@ -53,6 +53,8 @@ static void test_defaults(void)
 	CHECK_EQ(c->seal.padding, 16);
 	CHECK_EQ(c->seal.hold_seconds, 5);
 	CHECK_EQ(c->seal.retained_cache_kb, 16384);
+	CHECK_EQ(c->seal.held_max_kb, 4096);
+	CHECK_EQ(c->seal.held_max_messages, 1024);
 	CHECK(c->metrics.enabled);
 	CHECK(strcmp(c->metrics.host, "127.0.0.1") == 0);
 	CHECK_EQ(c->metrics.port, 9883);
