@@ -90,6 +90,8 @@ static const struct tc_opt tc_opts[] = {
 	{"seal.padding", K_INT, 1, 256, "32", "16.0"},
 	{"seal.hold_seconds", K_INT, 0, 3600, "10", "true"},
 	{"seal.retained_cache_kb", K_INT, 0, 1048576, "1024", "\"1M\""},
+	{"seal.held_max_kb", K_INT, 0, 1048576, "512", "\"4M\""},
+	{"seal.held_max_messages", K_INT, 0, 1000000, "64", "1.5"},
 	{"metrics.enabled", K_BOOL, 0, 0, "false", "\"false\""},
 	{"metrics.host", K_STR, 1, 253, "\"::1\"", "1", "\"a b\"", NULL, HOST_RULE,
 	 .extra = {"metrics.allow_remote", "true"}},
