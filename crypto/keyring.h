@@ -111,6 +111,8 @@ void keyring_rx_free(struct keyring_rx *rx); /* accepts NULL */
 /* Drops the per-key state of keys no longer in kr (erased, or erased and installed again). The
  * state of rx is also bounded without it: it never holds more keys than kr can. */
 void keyring_rx_gc(const struct keyring *kr, struct keyring_rx *rx);
+/* Does rx hold no state at all (no message of any key was ever opened for it)? */
+bool keyring_rx_empty(const struct keyring_rx *rx);
 /* Memory held by rx (windows, retained maps, table), for the caller's accounting. */
 size_t keyring_rx_bytes(const struct keyring_rx *rx);
 

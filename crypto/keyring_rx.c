@@ -309,6 +309,11 @@ enum px_err kr_rx_state_(const struct keyring *kr, struct keyring_rx *rx, const 
 	return PX_OK;
 }
 
+bool keyring_rx_empty(const struct keyring_rx *rx)
+{
+	return !rx || rx->count == 0;
+}
+
 size_t keyring_rx_bytes(const struct keyring_rx *rx)
 {
 	size_t n, i;

@@ -179,8 +179,14 @@ struct devstate *devstate_attach(struct devstate_table *t, const uint8_t *client
 	return d;
 }
 
-void devstate_detach(struct devstate_table *t, struct devstate *d, uint64_t now_ms, uint64_t keep_ms,
-		     size_t max_kept)
+/* Nothing a reconnect could be replayed against: no window, no pending or retained note. */
+static bool devstate_empty(const struct devstate *d)
+{
+	return keyring_rx_empty(d->rx) && d->npend == 0 && !d->credits;
+}
+
+void devstate_detach(struct devstate_table *t, struct devstate *d, bool persistent, uint64_t now_ms,
+		     uint64_t keep_ms, size_t max_kept)
 {
 	if (!d)
 		return;
@@ -188,7 +194,7 @@ void devstate_detach(struct devstate_table *t, struct devstate *d, uint64_t now_
 		d->attached--;
 	if (d->attached)
 		return;
-	if (!d->shared || t->detached >= max_kept) {
+	if (!d->shared || t->detached >= max_kept || (!persistent && devstate_empty(d))) {
 		if (d->shared)
 			devstate_unlink(t, d);
 		devstate_free(d);

@@ -29,12 +29,14 @@ void devstate_table_free(struct devstate_table *t); /* accepts NULL */
  * NULL on allocation failure. */
 struct devstate *devstate_attach(struct devstate_table *t, const uint8_t *client_id, size_t len, uint64_t wall_ms);
 /* The session closed at now_ms (monotonic): the state is kept until keep_ms later, clean session
- * or not, so a reconnect cannot replay what the device already got. At most max_kept states are
- * kept for devices that are gone (client ids are the devices' choice: a stream of new ones must
- * not grow memory); past that, the state is dropped at once (such a device is then protected by
- * the subscription times alone, §6.2). A state without client id is dropped at once. */
-void devstate_detach(struct devstate_table *t, struct devstate *d, uint64_t now_ms, uint64_t keep_ms,
-		     size_t max_kept);
+ * or not, so a reconnect cannot replay what the device already got; persistent: the broker keeps
+ * the session (its subscriptions' start times matter for what it queues). A state with nothing to
+ * protect (no message opened for it, no persistent session) is dropped at once, and so is a state
+ * without client id. At most max_kept states are kept for devices that are gone (client ids are
+ * the devices' choice: a stream of new ones must not grow memory); past that, the state is
+ * dropped at once (such a device is then protected by the subscription times alone, §6.2). */
+void devstate_detach(struct devstate_table *t, struct devstate *d, bool persistent, uint64_t now_ms,
+		     uint64_t keep_ms, size_t max_kept);
 /* Drops detached states past their time and per-key state of erased keys. */
 void devstate_gc(struct devstate_table *t, const struct keyring *kr, uint64_t now_ms);
 size_t devstate_count(const struct devstate_table *t);

@@ -101,7 +101,7 @@ static void session_free_now(struct session *s)
 		const struct px_conf *c = s->ctx->conf;
 		uint64_t keep = ((uint64_t)c->keyex.interval_seconds * 3 / 2 + c->keyex.grace_seconds + 60) * 1000u;
 		size_t max_kept = (size_t)c->listen.max_connections * 4 + 1024;
-		devstate_detach(s->ctx->devices, s->devstate, clock_mono_ms(), keep, max_kept);
+		devstate_detach(s->ctx->devices, s->devstate, s->persistent, clock_mono_ms(), keep, max_kept);
 	}
 	free(s);
 }

@@ -153,7 +153,7 @@ static void fz_reconnect(struct fz *z, unsigned di, bool clean)
 	char id[8];
 
 	snprintf(id, sizeof(id), "dev-%u", di);
-	devstate_detach(z->t, v->d, z->mono, 600000, 100);
+	devstate_detach(z->t, v->d, !clean, z->mono, 600000, 100);
 	v->d = devstate_attach(z->t, (const uint8_t *)id, strlen(id), z->now);
 	if (!v->d)
 		abort();
@@ -264,7 +264,7 @@ static void fz_teardown(struct fz *z)
 	unsigned i;
 
 	for (i = 0; i < FZ_DEVICES; i++)
-		devstate_detach(z->t, z->dev[i].d, z->mono, 0, 0);
+		devstate_detach(z->t, z->dev[i].d, false, z->mono, 0, 0);
 	devstate_table_free(z->t);
 	marks_free(z->marks);
 	keyring_free(z->kr);

@@ -579,8 +579,71 @@ def test_retained_resurrection(workdir):
     check(("alarm/z1", b"ON") not in later and ("alarm/z2", b"ON") not in later, "the watcher got ON again")
 
 
+def test_retained_rollback_across_receiver_restart(workdir):
+    """Retained rollback after the receiving node restarts (its device state and keys are gone; its
+    retained order marks are saved in state_dir): V1 then V2 retained, seen by b; b restarts; a new
+    subscriber still gets V2 (below the new floor, but the topic's newest); the attacker re-stores V1:
+    a new subscriber gets no V1 (rollback), and a later V3 flows."""
+    broker, a, b = pair(workdir, each={"a": NO_CACHE})
+    atk = Attacker(broker.port, "valve/#")
+    topic = "valve/set"
+    watcher = device(b, "dev-b12-watch", "valve/#")
+    pub = device(a, "dev-a12")
+    for v in (b"V1", b"V2"):
+        pub.publish(topic, v, 1, retain=True)
+    check([m.payload for m in watcher.expect(2)] == [b"V1", b"V2"], "control: V1, V2 delivered live")
+    v1 = atk.take(topic, 2)[0]
+    watcher.disconnect()
+    b.stop()   # SIGTERM: the marks are written at exit
+    b.start()
+    eventually(lambda: b.metric("mqseal_peers_keyed") == 1, 20, msg="b keyed again after its restart")
+    ctl = device(b, "dev-b12-ctl", "valve/#")
+    got_ctl = [m.payload for m in ctl.quiet(1.5)]
+    check(got_ctl == [b"V2"], "control: after b's restart a new subscriber gets the retained V2: %r" % got_ctl)
+    before = replay_drops(b)
+    atk.replay(topic, v1, retain=True)
+    fresh = device(b, "dev-b12-new", "valve/#")
+    pub.publish(topic, b"V3", 1, retain=True)
+    got = [m.payload for m in upto(fresh, topic, b"V3")]
+    observed("V1 re-stored after b restarted: a new subscriber behind b got %r (V1 %d time(s)); drops %d" % (
+        got, got.count(b"V1"), replay_drops(b) - before))
+    check(b"V1" not in got, "retained value rolled back to V1 after the receiver restarted: %r" % got)
+    eventually(lambda: b.metric('mqseal_dropped_total{reason="rollback"}') >= 1, 5, msg="the rollback counted")
+
+
+def test_erased_key_is_stale_at_once(workdir):
+    """A message under a key the receiver has already erased (its lifetime is over) is dropped at
+    once as stale_key (PROTOCOL.md §6.1 step 3), not held 5 s for an announcement that never comes
+    and counted as unknown_key."""
+    broker, a, b = pair(workdir, conf={"keyex": {"interval_seconds": 3, "activation_seconds": 1,
+                                                  "grace_seconds": 0}})
+    atk = Attacker(broker.port, "old/#")
+    pub = device(a, "dev-a13")
+    dev = device(b, "dev-b13", "old/#")
+    pub.publish("old/x", b"first", 1)
+    check([m.payload for m in dev.expect(1)] == [b"first"], "control: delivered live")
+    env = atk.take("old/x")[0]
+    # Three more epochs of a: b holds at most three keys of a peer, so the first one is erased by
+    # then (and its lifetime of 1.5 x 3 s is over).
+    wait_activations(a, 4, activations(a))
+    time.sleep(1.0)
+    stale0 = b.metric('mqseal_dropped_total{reason="stale_key"}')
+    unknown0 = b.metric('mqseal_dropped_total{reason="unknown_key"}')
+    t0 = time.monotonic()
+    atk.replay("old/x", env)
+    eventually(lambda: b.metric('mqseal_dropped_total{reason="stale_key"}') > stale0, 3,
+               msg="the message under the erased key counted as stale_key at once")
+    took = time.monotonic() - t0
+    pub.publish("old/x", b"later", 1)
+    check([m.payload for m in dev.expect(1)] == [b"later"], "legit traffic flows")
+    observed("message under an erased key: stale_key after %.2f s; unknown_key +%d" % (
+        took, b.metric('mqseal_dropped_total{reason="unknown_key"}') - unknown0))
+    check(b.metric('mqseal_dropped_total{reason="unknown_key"}') == unknown0, "not counted as unknown_key")
+
+
 if __name__ == "__main__":
     run([test_replay_after_clean_reconnect, test_replay_after_forced_takeover, test_replay_to_zero_length_client_id,
          test_replay_to_later_subscriber, test_replay_after_receiver_restart, test_replay_after_rotation,
          test_retained_rollback_within_epoch, test_retained_rollback_across_epochs,
-         test_retained_repeats_to_live_rap_subscription, test_retained_cache_acl_bypass, test_retained_resurrection])
+         test_retained_repeats_to_live_rap_subscription, test_retained_cache_acl_bypass, test_retained_resurrection,
+         test_retained_rollback_across_receiver_restart, test_erased_key_is_stale_at_once])

@@ -23,12 +23,12 @@ static void test_sharing_and_lifetime(void)
 	b = devstate_attach(t, ID("dev-1"), 100);
 	CHECK(a != NULL && a == b); /* one state per client id (a takeover shares it) */
 	CHECK_EQ(devstate_count(t), 1);
-	devstate_detach(t, b, 1000, 5000, 1000);
-	devstate_detach(t, a, 1000, 5000, 1000); /* kept until 6000 */
+	devstate_detach(t, b, true, 1000, 5000, 1000);
+	devstate_detach(t, a, true, 1000, 5000, 1000); /* kept until 6000 */
 	CHECK_EQ(devstate_count(t), 1);
 	c = devstate_attach(t, ID("dev-1"), 200);
 	CHECK(c == a); /* the reconnect finds it again */
-	devstate_detach(t, c, 2000, 5000, 1000);
+	devstate_detach(t, c, true, 2000, 5000, 1000);
 	devstate_gc(t, NULL, 6999);
 	CHECK_EQ(devstate_count(t), 1);
 	devstate_gc(t, NULL, 7000);
@@ -37,7 +37,7 @@ static void test_sharing_and_lifetime(void)
 	a = devstate_attach(t, ID("dev-2"), 100);
 	devstate_pending_put(a, 7, k1, 42);
 	CHECK_EQ(devstate_subscribe(a, F("x/#"), 100), 0);
-	devstate_detach(t, a, 0, 100000, 1000);
+	devstate_detach(t, a, false, 0, 100000, 1000); /* clean, but holds something: kept */
 	b = devstate_attach(t, ID("dev-2"), 300);
 	CHECK(b == a);
 	CHECK(devstate_pending_match(b, 7, k1, 42));
@@ -48,16 +48,34 @@ static void test_sharing_and_lifetime(void)
 		devstate_match(b, F("x/1"), &m);
 		CHECK(m.start_ms == 300 && m.count == 1); /* no subscription known: the connection's start */
 	}
-	devstate_detach(t, b, 0, 100000, 1000);
+	devstate_detach(t, b, true, 0, 100000, 1000);
 	CHECK_EQ(devstate_count(t), 1);
 	devstate_gc(t, NULL, 100000);
+	/* Nothing to protect and no persistent session: dropped at once (a stream of client ids that
+	 * never receive a sealed message costs nothing); a persistent one keeps its subscriptions. */
+	a = devstate_attach(t, ID("dev-2b"), 100);
+	CHECK_EQ(devstate_subscribe(a, F("x/#"), 100), 0);
+	devstate_detach(t, a, false, 0, 100000, 1000);
+	CHECK_EQ(devstate_count(t), 0);
+	a = devstate_attach(t, ID("dev-2c"), 100);
+	CHECK_EQ(devstate_subscribe(a, F("x/#"), 100), 0);
+	devstate_detach(t, a, true, 0, 100000, 1000);
+	CHECK_EQ(devstate_count(t), 1);
+	b = devstate_attach(t, ID("dev-2c"), 900);
+	{
+		struct devstate_match m;
+		devstate_match(b, F("x/1"), &m);
+		CHECK(b == a && m.start_ms == 100); /* the broker kept the subscription: so did we */
+	}
+	devstate_detach(t, b, true, 0, 0, 1000);
+	devstate_gc(t, NULL, 1);
 	/* An empty client id is never shared, and not kept. */
 	a = devstate_attach(t, ID(""), 1);
 	b = devstate_attach(t, ID(""), 1);
 	CHECK(a && b && a != b);
 	CHECK_EQ(devstate_count(t), 0);
-	devstate_detach(t, a, 0, 1000, 1000);
-	devstate_detach(t, b, 0, 1000, 1000);
+	devstate_detach(t, a, true, 0, 1000, 1000);
+	devstate_detach(t, b, true, 0, 1000, 1000);
 	devstate_table_free(t);
 }
 
@@ -81,7 +99,7 @@ static void test_pending(void)
 	devstate_pending_ack(d, 399);
 	CHECK(!devstate_pending_match(d, 399, k1, 399));
 	CHECK(devstate_pending_match(d, 250, k1, 250));
-	devstate_detach(t, d, 0, 0, 1000);
+	devstate_detach(t, d, true, 0, 0, 1000);
 	devstate_table_free(t);
 }
 
@@ -95,11 +113,11 @@ static void test_kept_is_bounded(void)
 		struct devstate *d;
 		snprintf(id, sizeof(id), "roamer-%d", i);
 		d = devstate_attach(t, ID(id), 0);
-		devstate_detach(t, d, 0, 100000, 10);
+		devstate_detach(t, d, true, 0, 100000, 10);
 	}
 	CHECK_EQ(devstate_count(t), 10); /* only ten kept */
 	snprintf(id, sizeof(id), "roamer-%d", 3);
-	devstate_detach(t, devstate_attach(t, ID(id), 0), 0, 100000, 10); /* a kept one returns */
+	devstate_detach(t, devstate_attach(t, ID(id), 0), true, 0, 100000, 10); /* a kept one returns */
 	CHECK_EQ(devstate_count(t), 10);
 	devstate_gc(t, NULL, 200000);
 	CHECK_EQ(devstate_count(t), 0);
@@ -146,7 +164,7 @@ static void test_subscriptions(void)
 	devstate_session_reset(d);
 	devstate_match(d, F("z/0"), &m);
 	CHECK(m.start_ms == 50 && m.count == 1);
-	devstate_detach(t, d, 0, 0, 0);
+	devstate_detach(t, d, true, 0, 0, 0);
 	devstate_table_free(t);
 }
 
@@ -180,7 +198,7 @@ static void test_copies_and_credits(void)
 	devstate_match(d, F("r/1"), &m);
 	CHECK(devstate_credit_take(d, dg, m.gen));
 	CHECK(!devstate_credit_take(d, dg, m.gen)); /* once */
-	devstate_detach(t, d, 0, 0, 0);
+	devstate_detach(t, d, true, 0, 0, 0);
 	devstate_table_free(t);
 }
 
