@@ -5,7 +5,7 @@ static const char *const stats_drop_names[DROP__COUNT] = {
 	[DROP_EMPTY] = "empty",       [DROP_MALFORMED] = "malformed", [DROP_UNKNOWN_KEY] = "unknown_key",
 	[DROP_STALE_KEY] = "stale_key", [DROP_LIMIT] = "limit",       [DROP_REPLAY] = "replay",
 	[DROP_AUTH] = "auth",         [DROP_PLAINTEXT] = "plaintext", [DROP_POLICY] = "policy",
-	[DROP_UNAUTHORIZED] = "unauthorized",
+	[DROP_UNAUTHORIZED] = "unauthorized", [DROP_TOO_LARGE] = "too_large",
 };
 
 static const char *const stats_reject_names[REJECT__COUNT] = {
