@@ -78,6 +78,17 @@ size_t mqtt_props_filter(struct mqtt_buf props, bool (*keep)(uint8_t id, void *a
 			 uint8_t *out, size_t cap);
 /* Writes one four-byte-integer property (e.g. Message Expiry Interval): 5 bytes. */
 size_t mqtt_prop_write_u32(uint8_t id, uint32_t value, uint8_t out[static 5]);
+/* Copies props with every property id removed and one four-byte-integer property id = value
+ * appended (e.g. a Maximum Packet Size rewritten on its way through), into out (cap bytes); returns
+ * the bytes written, or with out == NULL the size needed; 0 if cap is too small. */
+size_t mqtt_props_set_u32(struct mqtt_buf props, uint8_t id, uint32_t value, uint8_t *out, size_t cap);
+
+/* The largest packet MQTT can encode (1 type byte, 4 bytes of Remaining Length, MQTT_MAX_REMAINING):
+ * the highest meaningful Maximum Packet Size (§3.1.2.11.4). */
+#define MQTT_PACKET_MAX (MQTT_MAX_REMAINING + 1u + MQTT_VARINT_MAX)
+/* A Maximum Packet Size moved by delta bytes (either sign) and kept within 1..MQTT_PACKET_MAX,
+ * without overflow whatever the inputs (a peer may send any u32). */
+uint32_t mqtt_max_packet_add(uint32_t max, int64_t delta);
 
 /* ---- CONNECT (§3.1) ---- */
 #define MQTT_CONNECT_FLAG_CLEAN 0x02

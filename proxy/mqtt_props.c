@@ -243,6 +243,40 @@ size_t mqtt_prop_write_u32(uint8_t id, uint32_t value, uint8_t out[static 5])
 	return 5;
 }
 
+static bool prop_not_id(uint8_t id, void *arg)
+{
+	return id != *(const uint8_t *)arg;
+}
+
+size_t mqtt_props_set_u32(struct mqtt_buf props, uint8_t id, uint32_t value, uint8_t *out, size_t cap)
+{
+	size_t kept = mqtt_props_filter(props, prop_not_id, &id, NULL, 0);
+	uint8_t prop[5];
+
+	if (!out)
+		return kept + sizeof(prop);
+	if (cap < kept + sizeof(prop) || mqtt_props_filter(props, prop_not_id, &id, out, kept) != kept)
+		return 0;
+	mqtt_prop_write_u32(id, value, prop);
+	memcpy(out + kept, prop, sizeof(prop));
+	return kept + sizeof(prop);
+}
+
+uint32_t mqtt_max_packet_add(uint32_t max, int64_t delta)
+{
+	int64_t v;
+
+	/* Past these, the answer is known (max is 0..UINT32_MAX), and max + delta cannot overflow. */
+	if (delta >= (int64_t)MQTT_PACKET_MAX)
+		return MQTT_PACKET_MAX;
+	if (delta <= -(int64_t)UINT32_MAX)
+		return 1;
+	v = (int64_t)max + delta;
+	if (v < 1)
+		return 1;
+	return v > (int64_t)MQTT_PACKET_MAX ? MQTT_PACKET_MAX : (uint32_t)v;
+}
+
 /* ---- property blocks inside packets (cross-file helpers) ---- */
 
 enum mqtt_parse mqtt_rd_props_(struct mqtt_rd *r, uint8_t packet_type, struct mqtt_buf *props,

@@ -84,6 +84,17 @@ static int seal_split(struct mqtt_buf props, struct mqtt_buf *inner, struct mqtt
 	return 0;
 }
 
+/* The envelope of an empty payload without padding (header, inner lengths, tag), padding - 1 bytes
+ * of padding at most, and one more byte of Remaining Length: a few hundred bytes cross at most one
+ * of its steps (128, 16384, 2097152). Protected properties add nothing: they leave the property
+ * block (whose length can only shrink) for the envelope, byte for byte. */
+uint32_t seal_overhead_max(unsigned padding)
+{
+	if (padding == SEAL_PADDING_ANY || padding > ENV_PAD_MAX)
+		padding = ENV_PAD_MAX;
+	return (uint32_t)env_sealed_size(0, 0, 1) + (padding - 1) + 1;
+}
+
 enum seal_rc seal_aad_topic_(struct seal *s, const uint8_t *topic, size_t len, struct mqtt_buf *out)
 {
 	const struct policy *pol = s->ctx->policy;

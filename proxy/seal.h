@@ -30,6 +30,12 @@ enum seal_rc {
 struct seal *seal_new(struct px_ctx *ctx);
 void seal_free(struct seal *s); /* erases the retained cache; accepts NULL */
 
+/* The most bytes sealing adds to one PUBLISH packet (PROTOCOL.md §5.1), for a sender padding to a
+ * multiple of padding (1..256; SEAL_PADDING_ANY: any sender, e.g. for what other nodes seal). The
+ * one number the Maximum Packet Size rewriting is based on (session_pkt.c). */
+#define SEAL_PADDING_ANY 0u
+uint32_t seal_overhead_max(unsigned padding);
+
 /* Device -> broker: writes the sealed form of p (whose real topic is topic) at level to out.
  * max_packet: the broker's Maximum Packet Size (0 = MQTT's own limit); sealed_at: the wall clock
  * (ms) that goes into the envelope (§5.1); *sent (if not NULL): the envelope header written. */

@@ -81,12 +81,14 @@ struct session {
 	struct event *held_timer;    /* the oldest held message's deadline (created on first use) */
 	size_t held_count, held_bytes;
 	struct sub_fix *subfix;      /* SUBSCRIBEs relayed without their denied filters */
+	struct evbuffer *open_buf;   /* opened messages measured against dev_max_packet (first use) */
 	struct devstate *devstate;   /* replay state of this client id (devstate.h) */
 	struct pid_set q2_local;     /* device QoS 2 publishes answered by mqseal (denied/refused) */
 	struct pid_set q2_behalf;    /* broker QoS 2 publishes acknowledged by mqseal for the device */
 	struct pid_set up_inflight;  /* device QoS 1/2 publishes relayed, not yet acked by the broker */
 	enum session_state state;
 	uint32_t broker_max_packet;  /* CONNACK Maximum Packet Size (level 5); 0 = none */
+	uint32_t dev_max_packet;     /* the device's CONNECT Maximum Packet Size (level 5); 0 = none */
 	uint16_t keepalive;
 	uint8_t level;               /* MQTT protocol level learnt from CONNECT */
 	bool got_connack;

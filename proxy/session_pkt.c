@@ -1,10 +1,12 @@
 /* session_pkt.c - what a session does with each complete MQTT packet: CONNECT starts the broker
- * connection, CONNACK teaches the broker's limits, PUBLISH topics are resolved through the Topic
- * Alias tables (sealing needs the real topic), packets that may not flow in a direction close the
- * connection. Everything else is relayed unchanged. */
+ * connection, CONNACK teaches the broker's limits (the Maximum Packet Size of both is rewritten to
+ * leave room for the seal), PUBLISH topics are resolved through the Topic Alias tables (sealing
+ * needs the real topic), packets that may not flow in a direction close the connection. Everything
+ * else is relayed unchanged. */
 #include "session_internal.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -64,13 +66,87 @@ static int session_attach_devstate(struct session *s, const struct mqtt_connect 
 	return 0;
 }
 
+/* MQTT 5 §3.1.2.11.4: the broker sends a client nothing larger than the client's Maximum Packet
+ * Size. A sealed message is up to seal_overhead_max(any sender) larger at the broker than at the
+ * device, so the limit goes to the broker raised by that (at most listen.max_packet_size, what this
+ * node reads from the broker), and every message is measured against the device's own limit on its
+ * way to it (session_seal.c). Sets c->props to a rewritten copy in *buf (the caller frees it): 1;
+ * nothing to rewrite: 0; out of memory: -1. */
+static int session_connect_limit(struct session *s, struct mqtt_connect *c, uint8_t **buf)
+{
+	struct mqtt_prop p;
+	uint32_t raised;
+	size_t n;
+
+	*buf = NULL;
+	if (c->level != MQTT_LEVEL_5 || !mqtt_prop_find(c->props, MQTT_PROP_MAX_PACKET_SIZE, &p))
+		return 0;
+	s->dev_max_packet = p.num;
+	raised = mqtt_max_packet_add(p.num, seal_overhead_max(SEAL_PADDING_ANY));
+	if (raised > s->ctx->conf->listen.max_packet_size)
+		raised = s->ctx->conf->listen.max_packet_size;
+	if (raised == p.num)
+		return 0;
+	n = mqtt_props_set_u32(c->props, MQTT_PROP_MAX_PACKET_SIZE, raised, NULL, 0);
+	*buf = malloc(n);
+	if (!*buf || mqtt_props_set_u32(c->props, MQTT_PROP_MAX_PACKET_SIZE, raised, *buf, n) != n)
+		return -1;
+	c->props = (struct mqtt_buf){*buf, n};
+	return 1;
+}
+
+/* Queues c for the broker in place of the frame f: re-encoded (exact size), or with its will sealed. */
+static int session_connect_encoded(struct session *s, const struct mqtt_frame *f, const struct mqtt_connect *c,
+				   bool seal_will)
+{
+	struct evbuffer *out = bufferevent_get_output(s->up);
+	size_t before = evbuffer_get_length(out), n;
+	uint8_t *buf = NULL;
+
+	if (seal_will) {
+		if (seal_connect(s->ctx->seal, c, out) != SEAL_OK) {
+			session_refuse_connect_(s, 0x03, 0x88, "cannot seal the will");
+			return -1;
+		}
+		s->ctx->stats->bytes_to_broker += evbuffer_get_length(out) - before;
+	} else {
+		n = mqtt_connect_size(c);
+		buf = n ? malloc(n) : NULL;
+		if (!buf || mqtt_connect_encode(c, buf, n) != n) {
+			free(buf);
+			session_abort_(s, DIR_UP, "out of memory");
+			return -1;
+		}
+		session_send_(s, DIR_UP, buf, n);
+		free(buf);
+	}
+	session_discard_(s, DIR_UP, f->total);
+	return 0;
+}
+
+/* The CONNECT goes to the broker: as it came, or rewritten (Maximum Packet Size, sealed will). */
+static int session_connect_relay(struct session *s, const struct mqtt_frame *f, struct mqtt_connect *c,
+				 bool seal_will)
+{
+	uint8_t *props = NULL;
+	int rc = session_connect_limit(s, c, &props);
+
+	if (rc < 0)
+		session_abort_(s, DIR_UP, "out of memory");
+	else if (rc == 0 && !seal_will)
+		session_forward_(s, DIR_UP, f->total);
+	else
+		rc = session_connect_encoded(s, f, c, seal_will);
+	free(props);
+	return rc < 0 ? -1 : 0;
+}
+
 static int session_on_connect(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
 {
 	struct mqtt_connect c;
 	uint8_t level = 0;
 	const char *why = NULL;
 	struct timeval tv;
-	size_t before;
 	int sealed;
 
 	if (mqtt_connect_parse(pkt_body(f, bytes), f->remaining, &c, &level, &why) != MQTT_PARSE_OK) {
@@ -105,18 +181,47 @@ static int session_on_connect(struct session *s, const struct mqtt_frame *f, con
 		upstream_on_failed_(s, 0);
 		return -1;
 	}
-	if (sealed != 2) {
-		session_forward_(s, DIR_UP, f->total);
+	return session_connect_relay(s, f, &c, sealed == 2);
+}
+
+/* The broker's Maximum Packet Size reaches the device less the seal's overhead at this node's own
+ * padding (MQTT 5 §3.2.2.3.6), so that whatever the device may send still fits the broker once
+ * sealed, and at most listen.max_packet_size, what this node reads from a device. A limit with no
+ * room for the seal is passed on as it is (sealed publishes are then refused, session_seal.c). */
+static int session_connack_limit(struct session *s, const struct mqtt_frame *f, struct mqtt_connack *ack,
+				 uint32_t broker_max)
+{
+	uint32_t ovh = seal_overhead_max(s->ctx->conf->seal.padding), told = broker_max;
+	uint8_t *props = NULL, *pkt = NULL;
+	size_t n, size;
+	int rc = -1;
+
+	if (broker_max > ovh)
+		told = mqtt_max_packet_add(broker_max, -(int64_t)ovh);
+	if (told > s->ctx->conf->listen.max_packet_size)
+		told = s->ctx->conf->listen.max_packet_size;
+	if (told == broker_max) {
+		session_forward_(s, DIR_DOWN, f->total);
 		return 0;
 	}
-	before = evbuffer_get_length(bufferevent_get_output(s->up));
-	if (seal_connect(s->ctx->seal, &c, bufferevent_get_output(s->up)) != SEAL_OK) {
-		session_refuse_connect_(s, 0x03, 0x88, "cannot seal the will");
-		return -1;
-	}
-	s->ctx->stats->bytes_to_broker += evbuffer_get_length(bufferevent_get_output(s->up)) - before;
-	session_discard_(s, DIR_UP, f->total);
-	return 0;
+	n = mqtt_props_set_u32(ack->props, MQTT_PROP_MAX_PACKET_SIZE, told, NULL, 0);
+	props = malloc(n);
+	if (!props || mqtt_props_set_u32(ack->props, MQTT_PROP_MAX_PACKET_SIZE, told, props, n) != n)
+		goto out;
+	ack->props = (struct mqtt_buf){props, n};
+	size = mqtt_connack_size(s->level, ack);
+	pkt = size ? malloc(size) : NULL;
+	if (!pkt || mqtt_connack_encode(s->level, ack, pkt, size) != size)
+		goto out;
+	session_send_(s, DIR_DOWN, pkt, size);
+	session_discard_(s, DIR_DOWN, f->total);
+	rc = 0;
+out:
+	if (rc != 0)
+		session_abort_(s, DIR_DOWN, "out of memory");
+	free(pkt);
+	free(props);
+	return rc;
 }
 
 static int session_on_connack(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
@@ -138,8 +243,10 @@ static int session_on_connack(struct session *s, const struct mqtt_frame *f, con
 		devstate_session_reset(s->devstate);
 	if (s->level == MQTT_LEVEL_5) {
 		mqtt_alias_set_max(s->alias[DIR_UP], session_prop_u16(ack.props, MQTT_PROP_TOPIC_ALIAS_MAX));
-		if (mqtt_prop_find(ack.props, MQTT_PROP_MAX_PACKET_SIZE, &p))
+		if (mqtt_prop_find(ack.props, MQTT_PROP_MAX_PACKET_SIZE, &p)) {
 			s->broker_max_packet = p.num;
+			return session_connack_limit(s, f, &ack, p.num);
+		}
 	}
 	session_forward_(s, DIR_DOWN, f->total);
 	return 0;

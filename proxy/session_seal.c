@@ -72,6 +72,8 @@ void session_seal_free_(struct session *s)
 	free(s->q2_local.ids);
 	free(s->q2_behalf.ids);
 	free(s->up_inflight.ids);
+	if (s->open_buf)
+		evbuffer_free(s->open_buf);
 	while (s->subfix) {
 		struct sub_fix *f = s->subfix;
 		s->subfix = f->next;
@@ -153,6 +155,25 @@ static uint64_t session_added(struct evbuffer *out, size_t before)
 	return now > before ? now - before : 0;
 }
 
+/* A device PUBLISH the broker would refuse as too large once sealed is refused the way mosquitto
+ * refuses a packet over its max_packet_size (lib/packet_mosq.c, packet__read): DISCONNECT 0x95 at
+ * level 5, then the close; 3.x: the close. The broker connection is closed without a DISCONNECT,
+ * so the broker publishes the will, as it does after such a close. (Local stand-in for the
+ * DISCONNECT-before-close of issue 14 item 1.) */
+static int session_close_too_large(struct session *s)
+{
+	uint8_t buf[MQTT_ACK_MAX_SIMPLE];
+	size_t n = 0;
+
+	if (s->level == MQTT_LEVEL_5)
+		n = mqtt_disconnect_encode(s->level, REASON_PACKET_TOO_LARGE, buf, sizeof(buf));
+	if (n)
+		session_send_(s, DIR_DOWN, buf, n);
+	s->ctx->stats->conn_protocol_errors++;
+	session_close(s, "packet too large once sealed");
+	return -1;
+}
+
 static int session_seal_up(struct session *s, const struct mqtt_frame *f, const struct mqtt_publish *p,
 			   struct mqtt_buf topic)
 {
@@ -177,7 +198,7 @@ static int session_seal_up(struct session *s, const struct mqtt_frame *f, const 
 		s->ctx->stats->refused++;
 		session_log_topic(s, &lim, "refused: the sealed PUBLISH would exceed the broker's maximum packet size",
 				  topic);
-		return session_refuse_up(s, f, p, REASON_PACKET_TOO_LARGE, false, "packet too large");
+		return session_close_too_large(s);
 	default:
 		session_abort_(s, DIR_UP, "out of memory sealing a PUBLISH");
 		return -1;
@@ -265,6 +286,34 @@ void session_drop_down_(struct session *s, const struct mqtt_publish *p, struct 
 	session_ack_behalf(s, p);
 }
 
+/* seal_open for the device, held to the device's Maximum Packet Size once opened: the broker let
+ * the sealed form through under the raised limit (session_pkt.c), and discards a message larger
+ * than its client's limit without sending it (MQTT 5 §3.1.2.11.4), so a plaintext over the device's
+ * own limit is dropped as too_large (SEAL_DROP), and completed with the broker by the caller.
+ * Without a limit it writes to out directly; with one, to open_buf first, then moves it over. */
+static enum seal_rc session_open_limited(struct session *s, const struct mqtt_publish *p, struct mqtt_buf topic,
+					 struct evbuffer *out, enum stats_drop *reason)
+{
+	enum seal_rc rc;
+	size_t len;
+
+	if (!s->dev_max_packet)
+		return seal_open(s->ctx->seal, s->devstate, s->level, p, topic, out, reason);
+	if (!s->open_buf && !(s->open_buf = evbuffer_new()))
+		return SEAL_ERROR;
+	rc = seal_open(s->ctx->seal, s->devstate, s->level, p, topic, s->open_buf, reason);
+	len = evbuffer_get_length(s->open_buf);
+	if (rc == SEAL_OK && len <= s->dev_max_packet)
+		return evbuffer_add_buffer(out, s->open_buf) == 0 ? SEAL_OK : SEAL_ERROR;
+	evbuffer_drain(s->open_buf, len);
+	if (rc != SEAL_OK)
+		return rc;
+	if (s->devstate && p->qos > 0)
+		devstate_pending_ack(s->devstate, p->packet_id); /* acknowledged for it: no redelivery */
+	*reason = DROP_TOO_LARGE;
+	return SEAL_DROP;
+}
+
 enum down_verdict session_open_down_(struct session *s, const struct mqtt_publish *p, struct mqtt_buf topic,
 				     bool may_hold)
 {
@@ -272,7 +321,7 @@ enum down_verdict session_open_down_(struct session *s, const struct mqtt_publis
 	struct evbuffer *out = bufferevent_get_output(s->dev);
 	size_t before = evbuffer_get_length(out);
 
-	switch (seal_open(s->ctx->seal, s->devstate, s->level, p, topic, out, &reason)) {
+	switch (session_open_limited(s, p, topic, out, &reason)) {
 	case SEAL_OK:
 		s->ctx->stats->bytes_to_device += session_added(out, before);
 		return DOWN_DONE;
@@ -295,6 +344,30 @@ enum down_verdict session_open_down_(struct session *s, const struct mqtt_publis
 	return DOWN_DONE;
 }
 
+/* A plaintext-topic message over the device's Maximum Packet Size came only because the limit was
+ * raised for sealed ones (session_pkt.c): dropped as the broker would have dropped it (not sent,
+ * completed with the broker for the device) and counted too_large. False if dropped. */
+static bool session_plain_fits(struct session *s, const struct mqtt_frame *f, const struct mqtt_publish *p,
+			       struct mqtt_buf topic)
+{
+	static struct log_limit lim;
+	struct mqtt_publish full = *p;
+	size_t size = f->total;
+
+	if (!s->dev_max_packet)
+		return true;
+	if (p->topic.len == 0) { /* relayed with its topic in full (seal_plain_full_topic) */
+		full.topic = topic;
+		size = mqtt_publish_size(s->level, &full, p->payload.len);
+	}
+	if (size && size <= s->dev_max_packet)
+		return true;
+	s->ctx->stats->dropped[DROP_TOO_LARGE]++;
+	session_log_topic(s, &lim, "dropped a message over the device's maximum packet size (too_large)", topic);
+	session_ack_behalf(s, p);
+	return false;
+}
+
 int session_publish_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
 			  const struct mqtt_publish *p, struct mqtt_buf topic)
 {
@@ -308,6 +381,8 @@ int session_publish_down_(struct session *s, const struct mqtt_frame *f, const u
 		break;
 	case POLICY_PLAINTEXT:
 		s->ctx->stats->plaintext_in++;
+		if (!session_plain_fits(s, f, p, topic))
+			break;
 		if (p->topic.len > 0) {
 			session_forward_(s, DIR_DOWN, f->total);
 			return 0;

@@ -6,7 +6,7 @@ static const char *const stats_drop_names[DROP__COUNT] = {
 	[DROP_STALE_KEY] = "stale_key", [DROP_LIMIT] = "limit",       [DROP_REPLAY] = "replay",
 	[DROP_AUTH] = "auth",         [DROP_PLAINTEXT] = "plaintext", [DROP_POLICY] = "policy",
 	[DROP_UNAUTHORIZED] = "unauthorized", [DROP_BEFORE_SUB] = "before_subscription",
-	[DROP_ROLLBACK] = "rollback",
+	[DROP_ROLLBACK] = "rollback", [DROP_TOO_LARGE] = "too_large",
 };
 
 static const char *const stats_reject_names[REJECT__COUNT] = {

@@ -5,7 +5,8 @@
 
 #include <stdint.h>
 
-/* Why a sealed message was not delivered (PROTOCOL.md §6.4). */
+/* Why a message from the broker was not delivered (PROTOCOL.md §6.4); all but too_large concern
+ * sealed topics only. */
 enum stats_drop {
 	DROP_EMPTY = 0,
 	DROP_MALFORMED,
@@ -19,6 +20,7 @@ enum stats_drop {
 	DROP_UNAUTHORIZED, /* opened, but its sender may not publish on this topic (R6) */
 	DROP_BEFORE_SUB,   /* sealed before the device's subscription (or this node) began (§6.2) */
 	DROP_ROLLBACK,     /* a retained value older than the topic's newest (§6.3) */
+	DROP_TOO_LARGE,    /* larger than the device's Maximum Packet Size once opened (MQTT 5 §3.1.2.11.4) */
 	DROP__COUNT
 };
 

@@ -225,6 +225,43 @@ static void test_iterate_find_filter(void)
 	CHECK_MEM(u32, cases[1].bytes, 5);
 }
 
+/* A Maximum Packet Size rewritten in place of the device's (or added), the rest kept in order. */
+static void test_set_u32(void)
+{
+	/* CONNECT properties: session expiry 300 | maximum packet size 64 | user "k"="v" */
+	static const uint8_t block[] = {0x11, 0, 0, 0x01, 0x2C, 0x27, 0, 0, 0, 64, 0x26, 0, 1, 'k', 0, 1, 'v'};
+	static const uint8_t want[] = {0x11, 0, 0, 0x01, 0x2C, 0x26, 0, 1, 'k', 0, 1, 'v', 0x27, 0, 0, 0x01, 0x6A};
+	static const uint8_t added[] = {0x27, 0x10, 0, 0, 4};
+	uint8_t out[32];
+	struct mqtt_prop p;
+
+	CHECK_EQ(mqtt_props_set_u32(buf_of(block, sizeof(block)), 0x27, 362, NULL, 0), sizeof(want));
+	CHECK_EQ(mqtt_props_set_u32(buf_of(block, sizeof(block)), 0x27, 362, out, sizeof(out)), sizeof(want));
+	CHECK_MEM(out, want, sizeof(want));
+	CHECK_EQ(mqtt_props_validate(buf_of(out, sizeof(want)), MQTT_CONNECT, NULL), MQTT_PARSE_OK);
+	CHECK(mqtt_prop_find(buf_of(out, sizeof(want)), 0x27, &p) && p.num == 362);
+	CHECK_EQ(mqtt_props_set_u32(buf_of(block, sizeof(block)), 0x27, 362, out, sizeof(want) - 1), 0);
+	/* none before: appended; an empty block gives the one property */
+	CHECK_EQ(mqtt_props_set_u32(buf_of(NULL, 0), 0x27, 0x10000004, out, sizeof(out)), 5);
+	CHECK_MEM(out, added, 5);
+}
+
+/* Moved by the seal's overhead either way, never past 1..268,435,460 and never wrapping a u32. */
+static void test_max_packet_add(void)
+{
+	CHECK_EQ(mqtt_max_packet_add(64, 298), 362);
+	CHECK_EQ(mqtt_max_packet_add(200, -58), 142);
+	CHECK_EQ(mqtt_max_packet_add(268435400, 298), 268435460);
+	CHECK_EQ(mqtt_max_packet_add(UINT32_MAX, 298), 268435460); /* no wrap to 297 */
+	CHECK_EQ(mqtt_max_packet_add(UINT32_MAX, -58), 268435460);
+	CHECK_EQ(mqtt_max_packet_add(58, -58), 1);
+	CHECK_EQ(mqtt_max_packet_add(1, -58), 1);
+	CHECK_EQ(mqtt_max_packet_add(0, 0), 1);
+	CHECK_EQ(mqtt_max_packet_add(UINT32_MAX, INT64_MIN), 1);
+	CHECK_EQ(mqtt_max_packet_add(1, INT64_MAX), 268435460);
+	CHECK_EQ(MQTT_PACKET_MAX, 268435460u);
+}
+
 /* ---- PUBACK, PUBREC, PUBREL, PUBCOMP (§3.4-3.7) ---- */
 
 static void check_ack(uint8_t level, uint8_t type, const uint8_t *body, size_t len, enum mqtt_parse want,
@@ -384,6 +421,8 @@ int main(void)
 	test_malformed();
 	test_multiple();
 	test_iterate_find_filter();
+	test_set_u32();
+	test_max_packet_add();
 	test_ack_parse();
 	test_ack_encode();
 	test_connack();
