@@ -5,7 +5,9 @@ against mosquitto and once through an mqseal node in front of another mosquitto 
 peers seals and opens its own messages), and asserts that the device observes the same thing:
 which packets arrive after the CONNACK (a DISCONNECT and its reason code, or nothing), that the
 connection is closed, and whether the device's will is published (seen by a watcher that takes the
-same path as the device).
+same path as the device). Cases: Topic Alias 0 / above the maximum / never bound; malformed
+properties, topics, filters and lengths; packet too large; a second CONNECT; reserved type 0; keep
+alive expired; server shutdown; and MQTT 3.1.1, which stays a plain close.
 
 Then a small fake broker in the test sends the device's session a malformed SUBACK / PUBACK (bad
 property, bad reason code): mqseal must not forward it, must close the device's connection (no
@@ -97,13 +99,13 @@ class Path:
         self.port = port
 
 
-def observe(path, cid, steps, level=5, will=True):
+def observe(path, cid, steps, level=5, will=True, keepalive=60):
     """Connects a device (MQTT 5 with a will, or 3.1.1), runs steps(sock), and returns what the device
     saw after its CONNACK until the connection closed: (packets, closed, will_published)."""
     watcher = RawClient(path.port, "watch-" + cid, level=5)
     watcher.subscribe("will/#", 0)
     s = raw_connect(path.port, timeout=10)
-    s.sendall(connect5(cid, will) if level == 5 else connect_packet(cid, level))
+    s.sendall(connect5(cid, will, keepalive) if level == 5 else connect_packet(cid, level, keepalive))
     first = RawClient.__new__(RawClient)
     first.s, first.buf = s, b""
     t, _, body = first.read_packet(10)
@@ -123,13 +125,13 @@ def observe(path, cid, steps, level=5, will=True):
     return pkts, closed, published
 
 
-def paired(direct, via, cid, steps, want, level=5, will=True, will_differs=False):
+def paired(direct, via, cid, steps, want, level=5, will=True, will_differs=False, keepalive=60):
     """Runs the case on both paths; both must show want (a list of (type, body)) and a close, and
     agree on the will (will_differs: a known difference where mosquitto drops the will against MQTT 5
     §3.1.2.5 and mqseal keeps it; asserted as such, so that a change shows)."""
     seen = {}
     for path in (direct, via):
-        pkts, closed, published = observe(path, "%s-%s" % (cid, path.name), steps, level, will)
+        pkts, closed, published = observe(path, "%s-%s" % (cid, path.name), steps, level, will, keepalive)
         seen[path.name] = (describe(pkts), closed, published)
         print("  %-22s %-6s -> %s, %s, will %s" % (cid, path.name, describe(pkts) or "nothing",
                                                   "closed" if closed else "OPEN", published))
@@ -207,7 +209,34 @@ def test_protocol_errors(workdir):
            will_differs=True)
     # Reserved packet type 0: Protocol Error.
     paired(direct, via, "type0", lambda s: s.sendall(b"\x00\x00"), [(DISCONNECT, b"\x82")])
+    # Keep alive 1 s and silence: closed after 1.5 x keep alive without a DISCONNECT (mosquitto sends
+    # no 0x8D), the will is published.
+    paired(direct, via, "keepalive", lambda s: None, [], keepalive=1)
     stop_clean(node)
+
+
+def test_shutdown(workdir):
+    """The server stops (SIGTERM): mosquitto closes its MQTT 5 clients without a DISCONNECT 0x8B,
+    and so does a node."""
+    broker = Broker(workdir, "direct").start()
+    behind = Broker(workdir, "behind").start()
+    node = Node(workdir, "n5", behind.port).start()
+    eventually(lambda: node.metric("mqseal_broker_connected") == 1, 10, msg="control connection up")
+    seen = []
+    for name, port, server in (("broker", broker.port, broker), ("mqseal", node.port, node)):
+        s = raw_connect(port, timeout=10)
+        s.sendall(connect5("stop-" + name, will=False))
+        c = RawClient.__new__(RawClient)
+        c.s, c.buf = s, b""
+        check(c.read_packet(10)[0] == 2, "CONNACK")
+        server.signal(15)
+        data, closed = read_until_closed(s, 10)
+        s.close()
+        seen.append((describe(parse_packets(c.buf + data)), closed))
+        print("  shutdown %-6s -> %s, %s" % (name, seen[-1][0] or "nothing", "closed" if closed else "OPEN"))
+    check(seen[0] == ([], True), "mosquitto closes without a DISCONNECT: %r" % (seen[0],))
+    check(seen[1] == seen[0], "a node closes the same way: %r" % (seen[1],))
+    stop_clean(node)  # exited 0, no sanitizer report
 
 
 def test_mqtt311_closes_without_disconnect(workdir):
@@ -383,4 +412,4 @@ def test_broker_malformed_packets(workdir):
 
 if __name__ == "__main__":
     run([test_topic_alias_errors, test_malformed_packets, test_packet_too_large, test_protocol_errors,
-         test_mqtt311_closes_without_disconnect, test_broker_malformed_packets])
+         test_shutdown, test_mqtt311_closes_without_disconnect, test_broker_malformed_packets])
