@@ -11,7 +11,8 @@
 
 static enum mqtt_parse check_code(uint8_t type, uint8_t code, const char **why)
 {
-	return mqtt_reason_valid(type, code) ? MQTT_PARSE_OK : mqtt_bad_(why, "reason code not allowed in packet");
+	return mqtt_reason_valid(type, code) ? MQTT_PARSE_OK
+					     : mqtt_bad_(why, "reason code not allowed in packet");
 }
 
 static enum mqtt_parse check_connack(uint8_t level, const uint8_t *body, size_t len, const char **why)
@@ -22,11 +23,13 @@ static enum mqtt_parse check_connack(uint8_t level, const uint8_t *body, size_t 
 	if (rc != MQTT_PARSE_OK)
 		return rc;
 	if (level != MQTT_LEVEL_5 || len == 2) /* 3.x, or a 3.x broker refusing an MQTT 5 CONNECT */
-		return c.reason <= CONNACK_311_MAX ? MQTT_PARSE_OK : mqtt_bad_(why, "CONNACK return code invalid");
+		return c.reason <= CONNACK_311_MAX ? MQTT_PARSE_OK
+						   : mqtt_bad_(why, "CONNACK return code invalid");
 	return check_code(MQTT_CONNACK, c.reason, why);
 }
 
-static enum mqtt_parse check_ack(uint8_t level, uint8_t type, const uint8_t *body, size_t len, const char **why)
+static enum mqtt_parse check_ack(uint8_t level, uint8_t type, const uint8_t *body, size_t len,
+				 const char **why)
 {
 	struct mqtt_ack a;
 	enum mqtt_parse rc = mqtt_ack_parse(level, type, body, len, &a, why);
@@ -59,7 +62,8 @@ static enum mqtt_parse check_reason_props(uint8_t level, uint8_t type, const uin
 
 	if (type == MQTT_AUTH && level != MQTT_LEVEL_5)
 		return mqtt_bad_(why, "AUTH before MQTT 5");
-	rc = type == MQTT_AUTH ? mqtt_auth_parse(body, len, &d, why) : mqtt_disconnect_parse(level, body, len, &d, why);
+	rc = type == MQTT_AUTH ? mqtt_auth_parse(body, len, &d, why)
+			       : mqtt_disconnect_parse(level, body, len, &d, why);
 	if (rc != MQTT_PARSE_OK || level != MQTT_LEVEL_5)
 		return rc;
 	return check_code(type, d.reason, why);

@@ -31,13 +31,16 @@ struct rc_set {
 	size_t n;
 };
 
-#define RC_SET(a) {a, sizeof(a)}
+#define RC_SET(a)                                                                                            \
+	{                                                                                                    \
+		a, sizeof(a)                                                                                 \
+	}
 
 static const struct rc_set rc_sets[16] = {
-	[MQTT_CONNACK] = RC_SET(rc_connack),	   [MQTT_PUBACK] = RC_SET(rc_puback),
-	[MQTT_PUBREC] = RC_SET(rc_puback),	   [MQTT_PUBREL] = RC_SET(rc_pubrel),
-	[MQTT_PUBCOMP] = RC_SET(rc_pubrel),	   [MQTT_SUBACK] = RC_SET(rc_suback),
-	[MQTT_UNSUBACK] = RC_SET(rc_unsuback),	   [MQTT_DISCONNECT] = RC_SET(rc_disconnect),
+	[MQTT_CONNACK] = RC_SET(rc_connack),   [MQTT_PUBACK] = RC_SET(rc_puback),
+	[MQTT_PUBREC] = RC_SET(rc_puback),     [MQTT_PUBREL] = RC_SET(rc_pubrel),
+	[MQTT_PUBCOMP] = RC_SET(rc_pubrel),    [MQTT_SUBACK] = RC_SET(rc_suback),
+	[MQTT_UNSUBACK] = RC_SET(rc_unsuback), [MQTT_DISCONNECT] = RC_SET(rc_disconnect),
 	[MQTT_AUTH] = RC_SET(rc_auth),
 };
 

@@ -263,8 +263,8 @@ void session_abort_(struct session *s, enum session_dir d, const char *why)
 		snprintf(sent, sizeof(sent), " (DISCONNECT 0x%02X to the device)", reason);
 	if (log_limit_allow(&lim, clock_mono_ms(), &suppressed))
 		log_emit(LOG_WARN, "session", s->peer, s->client[0] ? s->client : NULL,
-			 "closing connection: %s from the %s%s%s", why, d == DIR_UP ? "device" : "broker", sent,
-			 log_suppressed_note(suppressed, note));
+			 "closing connection: %s from the %s%s%s", why, d == DIR_UP ? "device" : "broker",
+			 sent, log_suppressed_note(suppressed, note));
 	/* A device that broke the protocol gets the DISCONNECT an MQTT 5 broker sends (flushed before
 	 * the close) or, where a broker sends none, is cut at once. A broker that broke it: the device
 	 * gets what is already queued, then a plain close, as when the broker's link breaks. */
