@@ -257,7 +257,7 @@ void session_abort_(struct session *s, enum session_dir d, const char *why)
 		return;
 	s->ctx->stats->conn_protocol_errors++;
 	/* The reason a broker gives the device (mqtt_reason.h); none before the device has its CONNACK. */
-	if (d == DIR_UP && s->level == MQTT_LEVEL_5 && s->got_connack)
+	if (d == DIR_UP && s->dev && s->level == MQTT_LEVEL_5 && s->got_connack)
 		reason = mqtt_reason_of(MQTT_PARSE_MALFORMED, why);
 	if (reason != MQTT_RC_NONE)
 		snprintf(sent, sizeof(sent), " (DISCONNECT 0x%02X to the device)", reason);
