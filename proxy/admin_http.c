@@ -42,6 +42,9 @@ static void admin_traffic(struct evbuffer *b, const struct stats *st)
 	       "Connections closed for a malformed or oversize packet or a timeout.", st->conn_protocol_errors);
 	metric(b, "mqseal_upstream_failures_total", "counter", "Broker connections that could not be made.",
 	       st->upstream_failures);
+	metric(b, "mqseal_broker_malformed_total", "counter",
+	       "Broker packets that were not valid MQTT (never relayed; the session was closed).",
+	       st->broker_malformed);
 	metric_head(b, "mqseal_bytes_total", "counter", "Bytes relayed, by direction.");
 	metric_label(b, "mqseal_bytes_total", "direction", "from_device", st->bytes_from_device);
 	metric_label(b, "mqseal_bytes_total", "direction", "to_broker", st->bytes_to_broker);

@@ -152,30 +152,40 @@ static enum mqtt_parse alias_bind(struct mqtt_alias *a, uint16_t alias, struct m
 	return MQTT_PARSE_OK;
 }
 
+/* Sets *why and returns rc. */
+static enum mqtt_parse alias_fail(enum mqtt_parse rc, const char **why, const char *reason)
+{
+	if (why)
+		*why = reason;
+	return rc;
+}
+
 enum mqtt_parse mqtt_alias_resolve(struct mqtt_alias *a, uint16_t alias, struct mqtt_buf topic,
-				   struct mqtt_buf *topic_out)
+				   struct mqtt_buf *topic_out, const char **why)
 {
 	struct alias_slot *s;
 	enum mqtt_parse rc;
 
 	if (alias == 0) {
-		if (topic.len == 0)
-			return MQTT_PARSE_MALFORMED; /* neither a topic nor an alias [MQTT-3.3.2-1] */
+		if (topic.len == 0) /* neither a topic nor an alias [MQTT-3.3.2-1] */
+			return alias_fail(MQTT_PARSE_MALFORMED, why, "empty topic without topic alias");
 		*topic_out = topic;
 		return MQTT_PARSE_OK;
 	}
 	/* A Topic Alias above the maximum in force is a Protocol Error [MQTT-3.3.2-9], [MQTT-3.3.2-10]. */
-	if (alias > a->max || topic.len > UINT16_MAX)
-		return MQTT_PARSE_MALFORMED;
+	if (alias > a->max)
+		return alias_fail(MQTT_PARSE_MALFORMED, why, "topic alias above maximum");
+	if (topic.len > UINT16_MAX)
+		return alias_fail(MQTT_PARSE_MALFORMED, why, "topic name invalid");
 	if (topic.len > 0) {
 		if ((rc = alias_bind(a, alias, topic)) != MQTT_PARSE_OK)
-			return rc;
+			return alias_fail(rc, why, "topic alias table full");
 		*topic_out = topic;
 		return MQTT_PARSE_OK;
 	}
 	s = a->nslots ? alias_probe(a->slots, a->nslots, alias) : NULL;
-	if (!s || !s->topic)
-		return MQTT_PARSE_MALFORMED; /* an alias never bound on this connection (§3.3.2.3.4) */
+	if (!s || !s->topic) /* an alias never bound on this connection (§3.3.2.3.4) */
+		return alias_fail(MQTT_PARSE_MALFORMED, why, "topic alias unknown");
 	topic_out->p = s->topic;
 	topic_out->len = s->len;
 	return MQTT_PARSE_OK;

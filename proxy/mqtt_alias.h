@@ -18,8 +18,9 @@ void mqtt_alias_set_max(struct mqtt_alias *a, uint16_t max);
  * *topic_out points into the packet or into the table (valid until the next call for that alias).
  * MALFORMED: alias > max, unknown alias, or no alias and an empty topic. TOO_LARGE: recording the
  * topic would take the table past its cap of 1 MiB (slots and topic copies together), or memory
- * ran out; the table is unchanged then. */
+ * ran out; the table is unchanged then. On failure *why (if not NULL) is set to a static reason
+ * (mqtt_reason_of maps it to a reason code). */
 enum mqtt_parse mqtt_alias_resolve(struct mqtt_alias *a, uint16_t alias, struct mqtt_buf topic,
-				   struct mqtt_buf *topic_out);
+				   struct mqtt_buf *topic_out, const char **why);
 
 #endif

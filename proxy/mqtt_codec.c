@@ -5,6 +5,7 @@
 #include "mqtt_codec.h"
 #include "mqtt_codec_internal.h"
 #include "mqtt_topic.h"
+#include "mqtt_reason.h"
 
 /* ---- CONNECT (§3.1) ---- */
 
@@ -188,6 +189,10 @@ static enum mqtt_parse publish_check_topic(uint8_t level, const struct mqtt_publ
 {
 	struct mqtt_prop alias;
 
+	/* Two reasons, told apart because brokers answer them differently (mqtt_reason_of): a name
+	 * that is not UTF-8 is malformed (§1.5.4), one with a wildcard breaks a rule [MQTT-3.3.2-2]. */
+	if (p->topic.len > 0 && !mqtt_utf8_valid(p->topic.p, p->topic.len))
+		return mqtt_bad_(why, "topic not UTF-8");
 	if (p->topic.len > 0)
 		return mqtt_topic_name_valid(p->topic.p, p->topic.len) ? MQTT_PARSE_OK
 								       : mqtt_bad_(why, "topic name invalid");
@@ -436,7 +441,7 @@ static bool suback_codes_valid(struct mqtt_buf codes)
 	size_t i;
 
 	for (i = 0; i < codes.len; i++)
-		if (codes.p[i] > 0x02 && codes.p[i] != 0x80)
+		if (codes.p[i] > MQTT_RC_GRANTED_QOS2 && codes.p[i] != MQTT_SUBACK_311_FAILURE)
 			return false;
 	return true;
 }

@@ -216,6 +216,16 @@ enum mqtt_parse mqtt_auth_parse(const uint8_t *body, size_t len, struct mqtt_rea
  * 0 if cap is too small. */
 size_t mqtt_disconnect_encode(uint8_t level, uint8_t reason, uint8_t *out, size_t cap);
 
+/* ---- a whole packet from a server (mqtt_check.c) ---- */
+/* Validates every field of a packet a server (the broker) sends to a client, before it is relayed
+ * to the device: CONNACK, PUBLISH, PUBACK..PUBCOMP, SUBACK, UNSUBACK, PINGRESP, DISCONNECT, AUTH
+ * with their properties, and at level 5 that each reason code is one the packet may carry
+ * (mqtt_reason_valid); 3.x return codes likewise. f is the frame mqtt_frame_parse returned (so the
+ * fixed header, flags and length rules hold already), body its f->remaining bytes. A client-to-server
+ * type is MALFORMED. */
+enum mqtt_parse mqtt_server_packet_check(uint8_t level, const struct mqtt_frame *f, const uint8_t *body,
+					 const char **why);
+
 /* ---- strings ---- */
 /* Well-formed UTF-8 without U+0000 and without surrogates (MQTT 5 §1.5.4). */
 bool mqtt_utf8_valid(const uint8_t *p, size_t len);

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "devstate.h"
 #include "log.h"
+#include "mqtt_reason.h"
 #include "stats.h"
 #include "../conf/conf.h"
 
@@ -217,27 +218,71 @@ void session_close(struct session *s, const char *why)
 	session_check_drained(s);
 }
 
+/* Queues an MQTT 5 DISCONNECT with reason to one side. No session_send_: on failure that would
+ * abort the session that is being aborted; a DISCONNECT that cannot be queued is simply not sent. */
+static void session_queue_disconnect(struct session *s, struct bufferevent *side, uint8_t reason)
+{
+	uint8_t buf[4];
+	size_t n = mqtt_disconnect_encode(MQTT_LEVEL_5, reason, buf, sizeof(buf));
+
+	if (n && evbuffer_add(bufferevent_get_output(side), buf, n) == 0) {
+		if (side == s->dev)
+			s->ctx->stats->bytes_to_device += n;
+		else
+			s->ctx->stats->bytes_to_broker += n;
+	}
+}
+
+/* The broker side of an abort. MQTT 5 with the broker connection up: what is queued for the broker
+ * is flushed, then DISCONNECT 0x04 "with Will Message" (§3.14.2.1), so the broker publishes the
+ * device's will as it would had the device's link broken (mosquitto 2.0 drops the will on any
+ * other non-zero reason, against §3.1.2.5). Otherwise the connection is cut at once, as a broken
+ * link: a 3.x DISCONNECT would delete the will. */
+static void session_abort_up(struct session *s)
+{
+	if (s->up && s->level == MQTT_LEVEL_5 && s->state == SESSION_ESTABLISHED)
+		session_queue_disconnect(s, s->up, MQTT_RC_DISCONNECT_WITH_WILL);
+	else
+		session_drop_side(s, &s->up);
+}
+
 void session_abort_(struct session *s, enum session_dir d, const char *why)
 {
 	static struct log_limit lim;
 	unsigned suppressed = 0;
-	char note[LOG_NOTE_MAX];
+	char note[LOG_NOTE_MAX], sent[40] = "";
+	uint8_t reason = MQTT_RC_NONE;
 
 	if (s->state >= SESSION_DRAINING)
 		return;
 	s->ctx->stats->conn_protocol_errors++;
+	/* The reason a broker gives the device (mqtt_reason.h); none before the device has its CONNACK. */
+	if (d == DIR_UP && s->dev && s->level == MQTT_LEVEL_5 && s->got_connack)
+		reason = mqtt_reason_of(MQTT_PARSE_MALFORMED, why);
+	if (reason != MQTT_RC_NONE)
+		snprintf(sent, sizeof(sent), " (DISCONNECT 0x%02X to the device)", reason);
 	if (log_limit_allow(&lim, clock_mono_ms(), &suppressed))
 		log_emit(LOG_WARN, "session", s->peer, s->client[0] ? s->client : NULL,
-			 "closing connection: %s from the %s%s", why, d == DIR_UP ? "device" : "broker",
-			 log_suppressed_note(suppressed, note));
-	/* The misbehaving side is cut at once; the other side gets what is already queued. */
-	if (d == DIR_UP) {
+			 "closing connection: %s from the %s%s%s", why, d == DIR_UP ? "device" : "broker",
+			 sent, log_suppressed_note(suppressed, note));
+	/* A device that broke the protocol gets the DISCONNECT an MQTT 5 broker sends (flushed before
+	 * the close) or, where a broker sends none, is cut at once. A broker that broke it: the device
+	 * gets what is already queued, then a plain close, as when the broker's link breaks. */
+	if (d == DIR_UP && reason != MQTT_RC_NONE)
+		session_queue_disconnect(s, s->dev, reason);
+	else if (d == DIR_UP)
 		session_drop_side(s, &s->dev);
-		session_drop_side(s, &s->up); /* abrupt, like a broken device link: the broker sends the will */
-	} else {
-		session_drop_side(s, &s->up);
-	}
+	session_abort_up(s);
 	session_close(s, why);
+}
+
+void session_protocol_error_(struct session *s, enum session_dir d, const char *why)
+{
+	if (s->state >= SESSION_DRAINING)
+		return;
+	if (d == DIR_DOWN)
+		s->ctx->stats->broker_malformed++;
+	session_abort_(s, d, why);
 }
 
 void session_refuse_connect_(struct session *s, uint8_t reason_311, uint8_t reason_5, const char *why)
@@ -353,7 +398,7 @@ static void session_pump(struct session *s, enum session_dir d, bool final)
 		if (rc == MQTT_PARSE_NEED_MORE)
 			return;
 		if (rc != MQTT_PARSE_OK) {
-			session_abort_(s, d, why ? why : "malformed packet");
+			session_protocol_error_(s, d, why ? why : "malformed packet");
 			return;
 		}
 		int handled = session_packet_(s, d, &f, bytes);

@@ -109,8 +109,14 @@ struct session {
 };
 
 void session_set_state_(struct session *s, enum session_state st);
-/* Closes abruptly because the source of direction d broke the protocol (one log line). */
+/* Closes because the source of direction d broke the protocol, or the session cannot go on (one
+ * log line). A device on an MQTT 5 session first gets the DISCONNECT a broker sends for why
+ * (mqtt_reason_of; none for reasons that are not the codec's, like "out of memory"); the broker, on
+ * MQTT 5, DISCONNECT 0x04 so the device's will is published; 3.x: both cut at once. */
 void session_abort_(struct session *s, enum session_dir d, const char *why);
+/* session_abort_ for a packet that breaks the protocol; from the broker it is counted in
+ * mqseal_broker_malformed_total. */
+void session_protocol_error_(struct session *s, enum session_dir d, const char *why);
 /* Moves the frame of total bytes at the head of the source's input to the other side. */
 void session_forward_(struct session *s, enum session_dir d, size_t total);
 /* Drops the frame at the head of the source's input. */

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "mqtt_codec.h"
 #include "clock.h"
+#include "mqtt_reason.h"
 #include "devstate.h"
 #include "seal.h"
 #include "../conf/conf.h"
@@ -105,7 +106,8 @@ static int session_connect_encoded(struct session *s, const struct mqtt_frame *f
 
 	if (seal_will) {
 		if (seal_connect(s->ctx->seal, c, out) != SEAL_OK) {
-			session_refuse_connect_(s, 0x03, 0x88, "cannot seal the will");
+			session_refuse_connect_(s, MQTT_CONNACK_311_SERVER_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
+						"cannot seal the will");
 			return -1;
 		}
 		s->ctx->stats->bytes_to_broker += evbuffer_get_length(out) - before;
@@ -151,9 +153,9 @@ static int session_on_connect(struct session *s, const struct mqtt_frame *f, con
 
 	if (mqtt_connect_parse(pkt_body(f, bytes), f->remaining, &c, &level, &why) != MQTT_PARSE_OK) {
 		if (level != 0 && level != MQTT_LEVEL_31 && level != MQTT_LEVEL_311 && level != MQTT_LEVEL_5) {
-			/* 3.1.1: 0x01 unacceptable protocol version; 5.0: 0x84 unsupported protocol version. */
 			s->level = level == MQTT_LEVEL_5 ? MQTT_LEVEL_5 : MQTT_LEVEL_311;
-			session_refuse_connect_(s, 0x01, 0x84, "unsupported protocol level");
+			session_refuse_connect_(s, MQTT_CONNACK_311_BAD_PROTOCOL_VERSION,
+						MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION, "unsupported protocol level");
 		} else {
 			session_abort_(s, DIR_UP, why ? why : "malformed CONNECT");
 		}
@@ -231,11 +233,11 @@ static int session_on_connack(struct session *s, const struct mqtt_frame *f, con
 	const char *why = NULL;
 
 	if (s->got_connack) {
-		session_abort_(s, DIR_DOWN, "second CONNACK");
+		session_protocol_error_(s, DIR_DOWN, "second CONNACK");
 		return -1;
 	}
 	if (mqtt_connack_parse(s->level, pkt_body(f, bytes), f->remaining, &ack, &why) != MQTT_PARSE_OK) {
-		session_abort_(s, DIR_DOWN, why ? why : "malformed CONNACK");
+		session_protocol_error_(s, DIR_DOWN, why ? why : "malformed CONNACK");
 		return -1;
 	}
 	s->got_connack = true;
@@ -260,13 +262,13 @@ static int session_parse_publish(struct session *s, enum session_dir d, const st
 	uint16_t alias = 0;
 
 	if (mqtt_publish_parse(s->level, f->flags, pkt_body(f, bytes), f->remaining, p, &why) != MQTT_PARSE_OK) {
-		session_abort_(s, d, why ? why : "malformed PUBLISH");
+		session_protocol_error_(s, d, why ? why : "malformed PUBLISH");
 		return -1;
 	}
 	if (s->level == MQTT_LEVEL_5)
 		alias = session_prop_u16(p->props, MQTT_PROP_TOPIC_ALIAS);
-	if (mqtt_alias_resolve(s->alias[d], alias, p->topic, topic) != MQTT_PARSE_OK) {
-		session_abort_(s, d, "invalid or unknown topic alias");
+	if (mqtt_alias_resolve(s->alias[d], alias, p->topic, topic, &why) != MQTT_PARSE_OK) {
+		session_protocol_error_(s, d, why ? why : "invalid topic alias");
 		return -1;
 	}
 	return 0;
@@ -301,17 +303,17 @@ static int session_device_packet(struct session *s, const struct mqtt_frame *f, 
 {
 	if (s->state == SESSION_AWAIT_CONNECT) {
 		if (f->type != MQTT_CONNECT) {
-			session_abort_(s, DIR_UP, "first packet is not CONNECT");
+			session_protocol_error_(s, DIR_UP, "first packet is not CONNECT");
 			return -1;
 		}
 		return session_on_connect(s, f, bytes);
 	}
 	if (f->type == MQTT_CONNECT) {
-		session_abort_(s, DIR_UP, "second CONNECT");
+		session_protocol_error_(s, DIR_UP, "second CONNECT");
 		return -1;
 	}
 	if (session_server_only(f->type)) {
-		session_abort_(s, DIR_UP, "server-to-client packet");
+		session_protocol_error_(s, DIR_UP, "server-to-client packet");
 		return -1;
 	}
 	switch (f->type) {
@@ -341,14 +343,22 @@ static int session_device_packet(struct session *s, const struct mqtt_frame *f, 
 
 static int session_broker_packet(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
 {
+	const char *why = NULL;
 	uint16_t pid;
 
 	if (!s->got_connack && f->type != MQTT_CONNACK && f->type != MQTT_AUTH) {
-		session_abort_(s, DIR_DOWN, "first packet is not CONNACK");
+		session_protocol_error_(s, DIR_DOWN, "first packet is not CONNACK");
 		return -1;
 	}
 	if (session_client_only(f->type)) {
-		session_abort_(s, DIR_DOWN, "client-to-server packet");
+		session_protocol_error_(s, DIR_DOWN, "client-to-server packet");
+		return -1;
+	}
+	/* Nothing reaches the device that is not valid MQTT: every packet but PUBLISH (parsed fully
+	 * on its own way, session_parse_publish) is checked here, reason codes included. */
+	if (f->type != MQTT_PUBLISH &&
+	    mqtt_server_packet_check(s->level, f, pkt_body(f, bytes), &why) != MQTT_PARSE_OK) {
+		session_protocol_error_(s, DIR_DOWN, why ? why : "malformed packet");
 		return -1;
 	}
 	switch (f->type) {

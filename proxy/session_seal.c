@@ -11,14 +11,12 @@
 #include "devstate.h"
 #include "keyex.h"
 #include "log.h"
+#include "mqtt_reason.h"
 #include "policy.h"
 #include "seal.h"
 #include "stats.h"
 #include "../conf/conf.h"
 
-#define REASON_NOT_AUTHORIZED 0x87
-#define REASON_QUOTA_EXCEEDED 0x97
-#define REASON_PACKET_TOO_LARGE 0x95
 
 /* ---- packet id sets ---- */
 
@@ -122,7 +120,7 @@ static int session_refuse_up(struct session *s, const struct mqtt_frame *f, cons
 	if (s->level != MQTT_LEVEL_5)
 		reason = 0;
 	session_ack(s, DIR_DOWN, p->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, p->packet_id, reason);
-	if (p->qos == 2 && reason < 0x80 && pid_set_add(&s->q2_local, p->packet_id) != 0) {
+	if (p->qos == 2 && reason < MQTT_RC_FAILURE_MIN && pid_set_add(&s->q2_local, p->packet_id) != 0) {
 		session_abort_(s, DIR_UP, "too many QoS 2 flows");
 		return -1;
 	}
@@ -157,20 +155,12 @@ static uint64_t session_added(struct evbuffer *out, size_t before)
 
 /* A device PUBLISH the broker would refuse as too large once sealed is refused the way mosquitto
  * refuses a packet over its max_packet_size (lib/packet_mosq.c, packet__read): DISCONNECT 0x95 at
- * level 5, then the close; 3.x: the close. The broker connection is closed without a DISCONNECT,
- * so the broker publishes the will, as it does after such a close. (Local stand-in for the
- * DISCONNECT-before-close of issue 14 item 1.) */
+ * level 5 ("packet over limit", mqtt_reason_of), then the close; 3.x: the close. The broker
+ * connection gets the DISCONNECT 0x04 of session_abort_, so the broker publishes the will, as it
+ * does after such a close. */
 static int session_close_too_large(struct session *s)
 {
-	uint8_t buf[MQTT_ACK_MAX_SIMPLE];
-	size_t n = 0;
-
-	if (s->level == MQTT_LEVEL_5)
-		n = mqtt_disconnect_encode(s->level, REASON_PACKET_TOO_LARGE, buf, sizeof(buf));
-	if (n)
-		session_send_(s, DIR_DOWN, buf, n);
-	s->ctx->stats->conn_protocol_errors++;
-	session_close(s, "packet too large once sealed");
+	session_abort_(s, DIR_UP, "packet over limit");
 	return -1;
 }
 
@@ -215,7 +205,7 @@ int session_publish_up_(struct session *s, const struct mqtt_frame *f, const uin
 	case POLICY_DENIED:
 		s->ctx->stats->denied++;
 		session_log_topic(s, &deny_lim, "PUBLISH refused by the topic policy", topic);
-		return session_refuse_up(s, f, p, REASON_NOT_AUTHORIZED, false, "denied");
+		return session_refuse_up(s, f, p, MQTT_RC_NOT_AUTHORIZED, false, "denied");
 	case POLICY_PLAINTEXT:
 		s->ctx->stats->plaintext_out++;
 		session_inflight_add_(s, p);
@@ -238,7 +228,7 @@ int session_publish_up_(struct session *s, const struct mqtt_frame *f, const uin
 		s->ctx->stats->refused++;
 		session_log_topic(s, &hold_lim, "refused: no key ready within seal.hold_seconds (never sent in plaintext)",
 				  topic);
-		return session_refuse_up(s, f, p, REASON_QUOTA_EXCEEDED, true, "no key ready");
+		return session_refuse_up(s, f, p, MQTT_RC_QUOTA_EXCEEDED, true, "no key ready");
 	}
 	return session_seal_up(s, f, p, topic);
 }
@@ -253,7 +243,7 @@ int session_connect_up_(struct session *s, const struct mqtt_frame *f, const str
 	switch (session_class(s, topic)) {
 	case POLICY_DENIED:
 		s->ctx->stats->denied++;
-		session_refuse_connect_(s, 0x05, REASON_NOT_AUTHORIZED, "will topic denied");
+		session_refuse_connect_(s, MQTT_CONNACK_311_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED, "will topic denied");
 		return -1;
 	case POLICY_PLAINTEXT:
 		return 0;
@@ -267,7 +257,8 @@ int session_connect_up_(struct session *s, const struct mqtt_frame *f, const str
 		return 1;
 	}
 	s->ctx->stats->refused++;
-	session_refuse_connect_(s, 0x03, 0x88, "no key ready to seal the will");
+	session_refuse_connect_(s, MQTT_CONNACK_311_SERVER_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
+				"no key ready to seal the will");
 	return -1;
 }
 
@@ -429,7 +420,7 @@ static int session_send_suback(struct session *s, const struct mqtt_suback *ack)
 
 static int session_suback_all_denied(struct session *s, const struct mqtt_frame *f, const struct mqtt_subscribe *sub)
 {
-	uint8_t code = s->level == MQTT_LEVEL_5 ? REASON_NOT_AUTHORIZED : 0x80, *codes = malloc(sub->count);
+	uint8_t code = s->level == MQTT_LEVEL_5 ? MQTT_RC_NOT_AUTHORIZED : MQTT_SUBACK_311_FAILURE, *codes = malloc(sub->count);
 	struct mqtt_suback ack = {.packet_id = sub->packet_id};
 	int rc;
 
@@ -527,7 +518,7 @@ int session_subscribe_up_(struct session *s, const struct mqtt_frame *f, const u
 static int session_suback_fixed(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
 				const struct sub_fix *fix)
 {
-	uint8_t fail = s->level == MQTT_LEVEL_5 ? REASON_NOT_AUTHORIZED : 0x80, *codes;
+	uint8_t fail = s->level == MQTT_LEVEL_5 ? MQTT_RC_NOT_AUTHORIZED : MQTT_SUBACK_311_FAILURE, *codes;
 	struct mqtt_suback ack;
 	const char *why = NULL;
 	size_t i, k = 0;

@@ -46,6 +46,7 @@ struct stats {
 	uint64_t conn_rejected;      /* over listen.max_connections */
 	uint64_t conn_protocol_errors; /* closed for a malformed or oversize packet, or a timeout */
 	uint64_t upstream_failures;  /* broker unreachable for a device connection */
+	uint64_t broker_malformed;   /* broker packets that were not valid MQTT (or out of place) */
 	/* traffic */
 	uint64_t bytes_from_device, bytes_to_broker, bytes_from_broker, bytes_to_device;
 	uint64_t packets_from_device, packets_from_broker;

@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "mqtt_reason.h"
 #include "session_internal.h"
 #include "stats.h"
 #include "../conf/conf.h"
@@ -155,6 +156,6 @@ void upstream_on_failed_(struct session *s, short what)
 		log_emit(LOG_WARN, "upstream", s->peer, s->client[0] ? s->client : NULL,
 			 "broker %s:%u unreachable (%s); refusing the device%s", s->ctx->conf->broker.host,
 			 s->ctx->conf->broker.port, why, log_suppressed_note(suppressed, note));
-	/* 3.1.1: 0x03 Server unavailable; 5.0: 0x88 Server unavailable. */
-	session_refuse_connect_(s, 0x03, 0x88, "broker unreachable");
+	session_refuse_connect_(s, MQTT_CONNACK_311_SERVER_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
+				"broker unreachable");
 }

@@ -3,7 +3,9 @@
  * 5), byte 1 the packet size limit (16 << n bytes), the rest is a stream of packets. Every frame
  * goes to its packet parser; whatever parses is re-encoded, and the result must be the same bytes
  * (CONNECT, PUBLISH, SUBSCRIBE, SUBACK) or parse back to the same packet (acks, CONNACK); any
- * mismatch abort()s. PUBLISH is also re-encoded with a different payload and checked again. */
+ * mismatch abort()s. PUBLISH is also re-encoded with a different payload and checked again. Every
+ * frame also goes through the check of packets from a server (mqtt_check.c), and the reason its
+ * failure maps to (mqtt_reason.c) must be none or a code a server may send in a DISCONNECT. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include "mqtt_alias.h"
 #include "mqtt_codec.h"
 #include "mqtt_frame.h"
+#include "mqtt_reason.h"
 #include "mqtt_topic.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -160,7 +163,7 @@ static void fuzz_publish(const uint8_t *pkt, const struct mqtt_frame *f, uint8_t
 	fuzz_topic(p.topic);
 	fuzz_props(p.props, MQTT_PUBLISH);
 	if (level == MQTT_LEVEL_5 && mqtt_prop_find(p.props, MQTT_PROP_TOPIC_ALIAS, &alias) &&
-	    mqtt_alias_resolve(aliases, (uint16_t)alias.num, p.topic, &topic) == MQTT_PARSE_OK)
+	    mqtt_alias_resolve(aliases, (uint16_t)alias.num, p.topic, &topic, NULL) == MQTT_PARSE_OK)
 		FUZZ_ASSERT(topic.len > 0 && (p.topic.len == 0 || same(topic, p.topic)));
 	free(two);
 	free(out);
@@ -274,6 +277,20 @@ static void fuzz_reason(const uint8_t *pkt, const struct mqtt_frame *f, uint8_t 
 		fuzz_props(d.props, f->type);
 }
 
+static void fuzz_server_check(const uint8_t *pkt, const struct mqtt_frame *f, uint8_t level)
+{
+	const char *why = NULL;
+	enum mqtt_parse rc = mqtt_server_packet_check(level, f, pkt + f->hdr_len, &why);
+	uint8_t reason = mqtt_reason_of(rc, why);
+
+	FUZZ_ASSERT(rc == MQTT_PARSE_OK || rc == MQTT_PARSE_MALFORMED);
+	FUZZ_ASSERT((rc == MQTT_PARSE_OK) == (why == NULL));
+	if (rc == MQTT_PARSE_OK)
+		FUZZ_ASSERT(reason == MQTT_RC_NONE);
+	else
+		FUZZ_ASSERT(reason == MQTT_RC_NONE || mqtt_reason_valid(MQTT_DISCONNECT, reason));
+}
+
 static void fuzz_packet(const uint8_t *pkt, const struct mqtt_frame *f, uint8_t *level,
 			struct mqtt_alias *aliases)
 {
@@ -339,6 +356,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(mqtt_frame_parse(data, size, max_packet, level, &f, NULL) == MQTT_PARSE_OK);
 		if (f.total > size)
 			break; /* the body has not arrived */
+		fuzz_server_check(data, &f, level);
 		fuzz_packet(data, &f, &level, aliases);
 	}
 	mqtt_alias_free(aliases);

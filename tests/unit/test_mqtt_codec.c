@@ -1,12 +1,16 @@
 /* test_mqtt_codec.c - CONNECT, PUBLISH, SUBSCRIBE/UNSUBSCRIBE and SUBACK/UNSUBACK
  * (proxy/mqtt_codec.c) at levels 3, 4 and 5: parse, byte-identical re-encode, re-encode with new
  * payloads and properties (exact sizes as the remaining length grows), the malformed forms, and
- * the _kept re-encoding of subscriptions. */
+ * the _kept re-encoding of subscriptions. Also the reason-code table and the mapping from codec
+ * errors to DISCONNECT reasons (proxy/mqtt_reason.c), and the full check of every packet type a
+ * server sends (proxy/mqtt_check.c). */
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "check.h"
+#include "mqtt_alias.h"
 #include "mqtt_codec.h"
+#include "mqtt_reason.h"
 
 #define BIG ((size_t)1 << 30)
 
@@ -375,7 +379,7 @@ static void test_publish_malformed(void)
 	publish_bad(4, 0x00, plus, sizeof(plus), "topic name invalid");
 	publish_bad(5, 0x00, hash, sizeof(hash), "property length truncated");
 	publish_bad(4, 0x00, hash, sizeof(hash), "topic name invalid");
-	publish_bad(4, 0x00, badutf, sizeof(badutf), "topic name invalid");
+	publish_bad(4, 0x00, badutf, sizeof(badutf), "topic not UTF-8");
 	publish_bad(4, 0x02, id0, sizeof(id0), "packet id 0");
 	publish_bad(4, 0x00, cut, sizeof(cut), "PUBLISH truncated");
 	publish_bad(4, 0x04, noid, sizeof(noid), "PUBLISH truncated");
@@ -589,6 +593,209 @@ static void test_suback(void)
 	CHECK_EQ(mqtt_suback_size(5, MQTT_SUBACK, &s), 0);
 }
 
+/* ---- reason codes (mqtt_reason.c) ---- */
+
+/* The DISCONNECT reason for the failure of parsing a whole packet k (frame, then PUBLISH or
+ * SUBSCRIBE body) at level 5, with a frame limit of max bytes. */
+static uint8_t reason_for(struct pkt k, size_t max)
+{
+	struct mqtt_frame f;
+	struct mqtt_publish p;
+	struct mqtt_subscribe s;
+	const char *why = NULL;
+	enum mqtt_parse rc = mqtt_frame_parse(k.p, k.len, max, 5, &f, &why);
+
+	if (rc == MQTT_PARSE_OK && f.type == MQTT_PUBLISH)
+		rc = mqtt_publish_parse(5, f.flags, k.p + f.hdr_len, f.remaining, &p, &why);
+	else if (rc == MQTT_PARSE_OK && f.type == MQTT_SUBSCRIBE)
+		rc = mqtt_subscribe_parse(5, MQTT_SUBSCRIBE, k.p + f.hdr_len, f.remaining, &s, &why);
+	CHECK(rc == MQTT_PARSE_MALFORMED || rc == MQTT_PARSE_TOO_LARGE);
+	return mqtt_reason_of(rc, why);
+}
+
+/* What mosquitto 2.0 answers an MQTT 5 client with (tests/integration/test_mqtt5_errors.py asks it). */
+static void test_reason_of(void)
+{
+	static const uint8_t alias0[] = {0x30, 8, 0, 1, 't', 3, 0x23, 0, 0, 'x'};      /* Topic Alias 0 */
+	static const uint8_t badprop[] = {0x30, 7, 0, 1, 't', 2, 0x7F, 0, 'x'};	      /* property 0x7F */
+	static const uint8_t dupprop[] = {0x30, 9, 0, 1, 't', 4, 1, 0, 1, 0, 'x'};      /* format twice */
+	static const uint8_t wild[] = {0x30, 5, 0, 1, '#', 0, 'x'};		      /* wildcard topic */
+	static const uint8_t badutf[] = {0x30, 6, 0, 2, 't', 0xFF, 0, 'x'};	      /* topic not UTF-8 */
+	static const uint8_t pid0[] = {0x32, 7, 0, 1, 't', 0, 0, 0, 'x'};	      /* QoS 1, id 0 */
+	static const uint8_t noalias[] = {0x30, 4, 0, 0, 0, 'x'};		      /* empty topic */
+	static const uint8_t qos3[] = {0x36, 7, 0, 1, 't', 0, 1, 0, 'x'};	      /* QoS 3 */
+	static const uint8_t type0[] = {0x00, 0};				      /* reserved type */
+	static const uint8_t varint5[] = {0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01};	      /* 5-byte length */
+	static const uint8_t pubrel0[] = {0x60, 2, 0, 1};			      /* PUBREL flags 0 */
+	static const uint8_t big[] = {0x30, 0x7F};				      /* 127 > 100 */
+	static const uint8_t badfilter[] = {0x82, 9, 0, 1, 0, 0, 3, 'a', '#', 'b', 0}; /* "a#b" */
+	static const uint8_t badopts[] = {0x82, 8, 0, 1, 0, 0, 1, 'a', 0xC0};	      /* reserved bits */
+	struct mqtt_alias *a = mqtt_alias_new(10);
+	struct mqtt_buf topic, t = {(const uint8_t *)"t", 1}, none = {NULL, 0};
+	const char *why = NULL;
+
+	CHECK_EQ(reason_for(PKT(alias0), BIG), MQTT_RC_MALFORMED_PACKET);
+	CHECK_EQ(reason_for(PKT(badprop), BIG), MQTT_RC_MALFORMED_PACKET);
+	CHECK_EQ(reason_for(PKT(dupprop), BIG), MQTT_RC_NONE);
+	CHECK_EQ(reason_for(PKT(wild), BIG), MQTT_RC_PROTOCOL_ERROR);
+	CHECK_EQ(reason_for(PKT(badutf), BIG), MQTT_RC_MALFORMED_PACKET);
+	CHECK_EQ(reason_for(PKT(pid0), BIG), MQTT_RC_PROTOCOL_ERROR);
+	CHECK_EQ(reason_for(PKT(noalias), BIG), MQTT_RC_PROTOCOL_ERROR);
+	CHECK_EQ(reason_for(PKT(qos3), BIG), MQTT_RC_MALFORMED_PACKET);
+	CHECK_EQ(reason_for(PKT(type0), BIG), MQTT_RC_PROTOCOL_ERROR);
+	CHECK_EQ(reason_for(PKT(varint5), BIG), MQTT_RC_NONE);
+	CHECK_EQ(reason_for(PKT(pubrel0), BIG), MQTT_RC_NONE);
+	CHECK_EQ(reason_for(PKT(big), 100), MQTT_RC_PACKET_TOO_LARGE);
+	CHECK_EQ(reason_for(PKT(badfilter), BIG), MQTT_RC_MALFORMED_PACKET);
+	CHECK_EQ(reason_for(PKT(badopts), BIG), MQTT_RC_MALFORMED_PACKET);
+	/* the Topic Alias table's failures */
+	CHECK(a != NULL);
+	if (a) {
+		CHECK_EQ(mqtt_alias_resolve(a, 11, t, &topic, &why), MQTT_PARSE_MALFORMED);
+		CHECK_EQ(mqtt_reason_of(MQTT_PARSE_MALFORMED, why), MQTT_RC_TOPIC_ALIAS_INVALID);
+		CHECK_EQ(mqtt_alias_resolve(a, 3, none, &topic, &why), MQTT_PARSE_MALFORMED);
+		CHECK_EQ(mqtt_reason_of(MQTT_PARSE_MALFORMED, why), MQTT_RC_PROTOCOL_ERROR);
+		CHECK_EQ(mqtt_alias_resolve(a, 0, none, &topic, &why), MQTT_PARSE_MALFORMED);
+		CHECK_EQ(mqtt_reason_of(MQTT_PARSE_MALFORMED, why), MQTT_RC_PROTOCOL_ERROR);
+		CHECK_EQ(mqtt_alias_resolve(a, 3, t, &topic, &why), MQTT_PARSE_OK);
+		CHECK_EQ(mqtt_alias_resolve(a, 3, none, &topic, &why), MQTT_PARSE_OK);
+		CHECK(buf_eq(topic, "t"));
+	}
+	mqtt_alias_free(a);
+	/* mqseal's own reasons are not the codec's: no DISCONNECT; an unnamed TOO_LARGE is 0x95 */
+	CHECK_EQ(mqtt_reason_of(MQTT_PARSE_MALFORMED, "out of memory"), MQTT_RC_NONE);
+	CHECK_EQ(mqtt_reason_of(MQTT_PARSE_MALFORMED, NULL), MQTT_RC_NONE);
+	CHECK_EQ(mqtt_reason_of(MQTT_PARSE_TOO_LARGE, NULL), MQTT_RC_PACKET_TOO_LARGE);
+	CHECK_EQ(mqtt_reason_of(MQTT_PARSE_OK, "unknown property"), MQTT_RC_NONE);
+}
+
+static void test_reason_valid(void)
+{
+	CHECK(mqtt_reason_valid(MQTT_SUBACK, MQTT_RC_GRANTED_QOS2));
+	CHECK(mqtt_reason_valid(MQTT_SUBACK, MQTT_RC_WILDCARD_SUBS_NOT_SUPPORTED));
+	CHECK(!mqtt_reason_valid(MQTT_SUBACK, 0x03));
+	CHECK(!mqtt_reason_valid(MQTT_SUBACK, MQTT_RC_NO_SUBSCRIPTION_EXISTED));
+	CHECK(mqtt_reason_valid(MQTT_UNSUBACK, MQTT_RC_NO_SUBSCRIPTION_EXISTED));
+	CHECK(mqtt_reason_valid(MQTT_PUBACK, MQTT_RC_NO_MATCHING_SUBSCRIBERS));
+	CHECK(!mqtt_reason_valid(MQTT_PUBACK, MQTT_RC_PACKET_ID_NOT_FOUND));
+	CHECK(mqtt_reason_valid(MQTT_PUBCOMP, MQTT_RC_PACKET_ID_NOT_FOUND));
+	CHECK(mqtt_reason_valid(MQTT_DISCONNECT, MQTT_RC_SERVER_SHUTTING_DOWN));
+	CHECK(!mqtt_reason_valid(MQTT_DISCONNECT, MQTT_RC_DISCONNECT_WITH_WILL)); /* client only */
+	CHECK(mqtt_reason_valid(MQTT_AUTH, MQTT_RC_CONTINUE_AUTHENTICATION));
+	CHECK(!mqtt_reason_valid(MQTT_AUTH, MQTT_RC_UNSPECIFIED_ERROR));
+	CHECK(mqtt_reason_valid(MQTT_CONNACK, MQTT_RC_SERVER_UNAVAILABLE));
+	CHECK(!mqtt_reason_valid(MQTT_CONNACK, MQTT_RC_GRANTED_QOS1));
+	CHECK(!mqtt_reason_valid(MQTT_PUBLISH, 0));
+	CHECK(!mqtt_reason_valid(99, 0));
+}
+
+/* ---- server packets (mqtt_check.c) ---- */
+
+/* mqtt_server_packet_check of a whole packet at level; *why on failure. */
+static enum mqtt_parse server_check(uint8_t level, struct pkt k, const char **why)
+{
+	struct mqtt_frame f;
+
+	*why = NULL;
+	if (mqtt_frame_parse(k.p, k.len, BIG, level, &f, why) != MQTT_PARSE_OK || f.total != k.len)
+		return MQTT_PARSE_NEED_MORE; /* not a frame: a broken test vector */
+	return mqtt_server_packet_check(level, &f, k.p + f.hdr_len, why);
+}
+
+#define SERVER_OK(level, a) CHECK_EQ(server_check(level, PKT(a), &why), MQTT_PARSE_OK)
+#define SERVER_BAD(level, a, want)                                                     \
+	do {                                                                           \
+		CHECK_EQ(server_check(level, PKT(a), &why), MQTT_PARSE_MALFORMED);     \
+		CHECK(why && strcmp(why, want) == 0);                                  \
+	} while (0)
+
+static void test_server_packets_ok(void)
+{
+	static const uint8_t connack5[] = {0x20, 6, 0, 0, 3, 0x22, 0, 10};	   /* alias max 10 */
+	static const uint8_t connack5_old[] = {0x20, 2, 0, 1};		   /* 3.x refusing 5 */
+	static const uint8_t connack4[] = {0x20, 2, 1, 5};			   /* not authorized */
+	static const uint8_t publish5[] = {0x30, 5, 0, 1, 't', 0, 'x'};
+	static const uint8_t puback5[] = {0x40, 3, 0, 7, 0x10};		   /* no subscribers */
+	static const uint8_t pubrec5[] = {0x50, 8, 0, 7, 0x80, 4, 0x1F, 0, 1, 'e'};
+	static const uint8_t pubrel5[] = {0x62, 3, 0, 7, 0x92};
+	static const uint8_t pubcomp4[] = {0x70, 2, 0, 7};
+	static const uint8_t suback5[] = {0x90, 5, 0, 1, 0, 0x02, 0x87};
+	static const uint8_t unsuback5[] = {0xB0, 4, 0, 1, 0, 0x11};
+	static const uint8_t unsuback4[] = {0xB0, 2, 0, 1};
+	static const uint8_t pingresp[] = {0xD0, 0};
+	static const uint8_t disconnect5[] = {0xE0, 1, 0x8B};		   /* shutting down */
+	static const uint8_t disconnect5_0[] = {0xE0, 0};
+	static const uint8_t disconnect4[] = {0xE0, 0};
+	static const uint8_t auth5[] = {0xF0, 6, 0x18, 4, 0x15, 0, 1, 'm'};
+	const char *why;
+
+	SERVER_OK(5, connack5);
+	SERVER_OK(5, connack5_old);
+	SERVER_OK(4, connack4);
+	SERVER_OK(5, publish5);
+	SERVER_OK(5, puback5);
+	SERVER_OK(5, pubrec5);
+	SERVER_OK(5, pubrel5);
+	SERVER_OK(4, pubcomp4);
+	SERVER_OK(5, suback5);
+	SERVER_OK(5, unsuback5);
+	SERVER_OK(4, unsuback4);
+	SERVER_OK(5, pingresp);
+	SERVER_OK(4, pingresp);
+	SERVER_OK(5, disconnect5);
+	SERVER_OK(5, disconnect5_0);
+	SERVER_OK(4, disconnect4);
+	SERVER_OK(5, auth5);
+}
+
+static void test_server_packets_bad(void)
+{
+	static const uint8_t suback_prop[] = {0x90, 6, 0, 1, 2, 0x7F, 0, 0};	   /* property 0x7F */
+	static const uint8_t suback_rc[] = {0x90, 4, 0, 1, 0, 0x05};		   /* no such code */
+	static const uint8_t suback_alias[] = {0x90, 7, 0, 1, 3, 0x23, 0, 1, 0}; /* not in SUBACK */
+	static const uint8_t suback4[] = {0x90, 3, 0, 1, 0x03};
+	static const uint8_t unsuback_rc[] = {0xB0, 4, 0, 1, 0, 0x02};
+	static const uint8_t puback_utf[] = {0x40, 8, 0, 7, 0, 4, 0x1F, 0, 1, 0xFF}; /* reason string */
+	static const uint8_t puback_rc[] = {0x40, 3, 0, 7, 0x92};
+	static const uint8_t puback_id0[] = {0x40, 2, 0, 0};
+	static const uint8_t pubrel_rc[] = {0x62, 3, 0, 7, 0x10};
+	static const uint8_t connack_rc[] = {0x20, 3, 0, 0x04, 0};
+	static const uint8_t connack4_rc[] = {0x20, 2, 0, 6};
+	static const uint8_t connack_dup[] = {0x20, 7, 0, 0, 4, 0x24, 0, 0x24, 1}; /* Maximum QoS twice */
+	static const uint8_t publish_wild[] = {0x30, 5, 0, 1, '#', 0, 'x'};
+	static const uint8_t disconnect_rc[] = {0xE0, 1, 0x04};		   /* client-only reason */
+	static const uint8_t disconnect_trail[] = {0xE0, 3, 0x80, 0, 0};
+	static const uint8_t auth_rc[] = {0xF0, 2, 0x80, 0};
+	static const uint8_t subscribe[] = {0x82, 7, 0, 1, 0, 0, 1, 'a', 0};
+	const char *why;
+
+	SERVER_BAD(5, suback_prop, "unknown property");
+	SERVER_BAD(5, suback_rc, "reason code not allowed in packet");
+	SERVER_BAD(5, suback_alias, "property not allowed in packet");
+	SERVER_BAD(4, suback4, "SUBACK return code invalid");
+	SERVER_BAD(5, unsuback_rc, "reason code not allowed in packet");
+	SERVER_BAD(5, puback_utf, "property not UTF-8");
+	SERVER_BAD(5, puback_rc, "reason code not allowed in packet");
+	SERVER_BAD(4, puback_id0, "packet id 0");
+	SERVER_BAD(5, pubrel_rc, "reason code not allowed in packet");
+	SERVER_BAD(5, connack_rc, "reason code not allowed in packet");
+	SERVER_BAD(4, connack4_rc, "CONNACK return code invalid");
+	SERVER_BAD(5, connack_dup, "duplicate property");
+	SERVER_BAD(5, publish_wild, "topic name invalid");
+	SERVER_BAD(5, disconnect_rc, "reason code not allowed in packet");
+	SERVER_BAD(5, disconnect_trail, "trailing bytes after properties");
+	SERVER_BAD(5, auth_rc, "reason code not allowed in packet");
+	SERVER_BAD(5, subscribe, "client-to-server packet");
+	/* AUTH at level 4 never frames; the check refuses it on its own too */
+	{
+		struct mqtt_frame f = {.type = MQTT_AUTH, .hdr_len = 2, .remaining = 0, .total = 2};
+		CHECK_EQ(mqtt_server_packet_check(4, &f, (const uint8_t *)"", &why), MQTT_PARSE_MALFORMED);
+		f.type = MQTT_PINGRESP;
+		f.remaining = 1;
+		CHECK_EQ(mqtt_server_packet_check(5, &f, (const uint8_t *)"x", &why), MQTT_PARSE_MALFORMED);
+	}
+}
+
 int main(void)
 {
 	test_connect_parse();
@@ -600,5 +807,9 @@ int main(void)
 	test_subscribe();
 	test_subscribe_malformed();
 	test_suback();
+	test_reason_of();
+	test_reason_valid();
+	test_server_packets_ok();
+	test_server_packets_bad();
 	CHECK_DONE();
 }
