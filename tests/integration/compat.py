@@ -373,6 +373,13 @@ class Wire:
             out.append(msg_obs(p))
         return out
 
+    def raw_packets(self, seconds):
+        """Every packet other than PUBLISH that arrives within seconds (taken from the inbox)."""
+        self.collect(seconds)
+        got = [p for p in self.inbox if p["type"] != "PUBLISH"]
+        self.inbox = [p for p in self.inbox if p["type"] == "PUBLISH"]
+        return got
+
     def raw_publishes(self, seconds):
         """The PUBLISHes (decoded, with packet ids) that arrive within seconds."""
         self.collect(seconds)
@@ -485,3 +492,102 @@ def run_pair(fx, scenario, level):
 def diff(a, b):
     return "direct: %s\nsealed: %s" % (json.dumps(a, sort_keys=True, default=str),
                                        json.dumps(b, sort_keys=True, default=str))
+
+
+# ---------------------------------------------------------------- a minimal fake broker
+
+class FakeBroker:
+    """A broker that answers every client and enforces nothing, for what mosquitto cannot be made
+    to do (e.g. raise the keep alive in CONNACK). It accepts the node's key-exchange connection
+    too: CONNACK (with connack_props for MQTT 5 clients), SUBACK, PUBACK/PUBREC/PUBCOMP, PINGRESP.
+    Runs on threads; stop() closes everything."""
+
+    def __init__(self, connack_props=None):
+        import threading
+        self.props = connack_props or {}
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind((HOST, 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        self.conns = []
+        self.stopped = False
+        self._threading = threading
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            self._threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        buf, level = b"", 4
+        try:
+            while not self.stopped:
+                chunk = c.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+                while len(buf) >= 2:
+                    n, pos = self._frame(buf)
+                    if n is None or len(buf) < pos + n:
+                        break
+                    first, body, buf = buf[0], buf[pos:pos + n], buf[pos + n:]
+                    level = self._answer(c, first, body, level)
+        except OSError:
+            return
+
+    @staticmethod
+    def _frame(buf):
+        n, mult, i = 0, 1, 1
+        while i < len(buf) and i <= 4:
+            b = buf[i]
+            n += (b & 0x7F) * mult
+            mult *= 128
+            i += 1
+            if not b & 0x80:
+                return n, i
+        return None, 0
+
+    def _answer(self, c, first, body, level):
+        t = first >> 4
+        if t == 1:
+            level = body[6]
+            props = enc_props(self.props) if level == 5 else b""
+            c.sendall(b"\x20" + varint(2 + len(props)) + b"\x00\x00" + props)
+        elif t == 8:
+            pid = body[:2]
+            pos = 2
+            if level == 5:
+                n, pos = dec_varint(body, 2)
+                pos += n
+            codes = b""
+            while pos < len(body):
+                ln = struct.unpack(">H", body[pos:pos + 2])[0]
+                codes += bytes([body[pos + 2 + ln] & 3])
+                pos += 3 + ln
+            rest = pid + (b"\x00" if level == 5 else b"") + codes
+            c.sendall(b"\x90" + varint(len(rest)) + rest)
+        elif t == 3 and (first >> 1) & 3:
+            tl = struct.unpack(">H", body[:2])[0]
+            pid = body[2 + tl:4 + tl]
+            c.sendall((b"\x40\x02" if (first >> 1) & 3 == 1 else b"\x50\x02") + pid)
+        elif t == 6:
+            c.sendall(b"\x70\x02" + body[:2])
+        elif t == 12:
+            c.sendall(b"\xd0\x00")
+        elif t == 14:
+            c.close()
+        return level
+
+    def stop(self):
+        self.stopped = True
+        for s in [self.ls] + self.conns:
+            try:
+                s.close()
+            except OSError:
+                pass
