@@ -177,7 +177,7 @@ class Wire:
         body = s16(name) + bytes([self.level, flags]) + struct.pack(">H", keepalive) + self.props(props)
         self.send(0x10, body + s16(client_id) + tail)
         try:
-            p = self.wait(lambda p: p["type"] == "CONNACK", timeout)
+            p = self.wait(lambda p: p["type"] in ("CONNACK", "AUTH"), timeout)
         except Closed:
             return self.close_obs()
         return p
@@ -498,8 +498,11 @@ def diff(a, b):
 
 class FakeBroker:
     """A broker that answers every client and enforces nothing, for what mosquitto cannot be made
-    to do (e.g. raise the keep alive in CONNACK). It accepts the node's key-exchange connection
-    too: CONNACK (with connack_props for MQTT 5 clients), SUBACK, PUBACK/PUBREC/PUBCOMP, PINGRESP.
+    to do (raise the keep alive in CONNACK, enhanced authentication without a plugin). It accepts
+    the node's key-exchange connection too: CONNACK (with connack_props for MQTT 5 clients),
+    SUBACK, PUBACK/PUBREC/PUBCOMP, PINGRESP; a CONNECT with an Authentication Method gets one AUTH
+    challenge (0x18) and, after the client's AUTH, a CONNACK; AUTH 0x19 (re-authenticate) gets a
+    challenge, the client's answer AUTH 0x00.
     Runs on threads; stop() closes everything."""
 
     def __init__(self, connack_props=None):
@@ -511,6 +514,7 @@ class FakeBroker:
         self.ls.listen(16)
         self.port = self.ls.getsockname()[1]
         self.conns = []
+        self.authed = []
         self.stopped = False
         self._threading = threading
         threading.Thread(target=self._accept, daemon=True).start()
@@ -557,8 +561,23 @@ class FakeBroker:
         t = first >> 4
         if t == 1:
             level = body[6]
+            asked = dec_props(body, 10)[0] if level == 5 else {}
+            if "AuthenticationMethod" in asked:       # enhanced authentication: one challenge
+                self._auth(c, 0x18, asked["AuthenticationMethod"], b"challenge")
+                return level
             props = enc_props(self.props) if level == 5 else b""
             c.sendall(b"\x20" + varint(2 + len(props)) + b"\x00\x00" + props)
+        elif t == 15:
+            got = dec_props(body, 1)[0] if len(body) > 1 else {}
+            method = got.get("AuthenticationMethod", "")
+            if body[0] == 0x19:                        # re-authentication: challenge again
+                self._auth(c, 0x18, method, b"again")
+            elif c not in self.authed:                 # the answer to the CONNECT's challenge
+                self.authed.append(c)
+                props = enc_props({"AuthenticationMethod": method, "AuthenticationData": b"welcome"})
+                c.sendall(b"\x20" + varint(2 + len(props)) + b"\x00\x00" + props)
+            else:                                      # the answer to a re-authentication
+                self._auth(c, 0x00, method, b"fine")
         elif t == 8:
             pid = body[:2]
             pos = 2
@@ -583,6 +602,11 @@ class FakeBroker:
         elif t == 14:
             c.close()
         return level
+
+    @staticmethod
+    def _auth(c, rc, method, data):
+        body = bytes([rc]) + enc_props({"AuthenticationMethod": method, "AuthenticationData": data})
+        c.sendall(b"\xf0" + varint(len(body)) + body)
 
     def stop(self):
         self.stopped = True

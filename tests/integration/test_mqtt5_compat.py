@@ -504,6 +504,29 @@ def server_keep_alive_raised(side):
     return o
 
 
+@scenario(5)
+def enhanced_auth(side):
+    """A successful challenge/response exchange, at CONNECT and again later (re-authentication),
+    against the fake broker (mosquitto needs an auth plugin for it)."""
+    port = side.fx.fake_port(side.sealed)
+    w = Wire(port, 5)
+    o = {"first": w.connect(side.cid("dev"), props={"AuthenticationMethod": "X-CHALLENGE",
+                                                     "AuthenticationData": b"hello"})}
+    if o["first"].get("type") == "AUTH":
+        w.send(0xF0, bytes([0x18]) + enc_props({"AuthenticationMethod": "X-CHALLENGE",
+                                                "AuthenticationData": b"response"}))
+        o["connack"] = w.wait(lambda p: p["type"] in ("CONNACK", "DISCONNECT"), 3)
+    w.send(0xF0, bytes([0x19]) + enc_props({"AuthenticationMethod": "X-CHALLENGE"}))
+    o["reauth_challenge"] = w.wait(lambda p: p["type"] in ("AUTH", "DISCONNECT"), 3)
+    w.send(0xF0, bytes([0x18]) + enc_props({"AuthenticationMethod": "X-CHALLENGE",
+                                            "AuthenticationData": b"response2"}))
+    o["reauth_done"] = w.wait(lambda p: p["type"] in ("AUTH", "DISCONNECT"), 3)
+    w.send(0xC0, b"")
+    o["then"] = w.wait(lambda p: p["type"] == "PINGRESP", 3)["type"]
+    w.disconnect()
+    return o
+
+
 @scenario(4, 5)
 def maximum_qos(side):
     """On a broker with max_qos 1: CONNACK Maximum QoS, SUBACK downgrades, a QoS 2 PUBLISH refused."""
@@ -549,6 +572,27 @@ def anon(ack):
     if cid:
         ack["props"]["AssignedClientIdentifier"] = "auto-<%d>" % len(cid) if cid.startswith("auto-") else cid
     return ack
+
+
+@scenario(5)
+def assigned_client_id_resume(side):
+    """A device without a client id, with a persistent session, comes back under the id the broker
+    assigned: the unacknowledged message is redelivered, queued ones arrive."""
+    t = side.topic("aidr")
+    w = side.wire(auto_ack=False)
+    ack = w.connect("", clean=True, props={"SessionExpiryInterval": 60})
+    cid = ack.get("props", {}).get("AssignedClientIdentifier", "")
+    w.subscribe((t, 1))
+    pub = side.device("pub")
+    pub.publish(t, "unacked", 1)
+    o = {"first": w.messages(1)}
+    w.drop()
+    pub.publish(t, "queued", 1)
+    w = side.wire()
+    o["back"] = anon(w.connect(cid, clean=False, props={"SessionExpiryInterval": 0}))
+    o["got"] = w.messages(2)
+    o["extra"] = w.quiet(0.3)
+    return o
 
 
 @scenario(5)
