@@ -143,12 +143,24 @@ static int session_connect_relay(struct session *s, const struct mqtt_frame *f, 
 	return rc < 0 ? -1 : 0;
 }
 
+/* The device's read timeout: a broker closes a client silent for 1.5 x the keep alive in force
+ * (MQTT 5 §3.1.2.10), so do we; 0 turns it off. */
+static int session_set_keepalive(struct session *s, uint16_t seconds)
+{
+	struct timeval tv = {.tv_sec = (time_t)seconds + seconds / 2, .tv_usec = (seconds % 2) ? 500000 : 0};
+
+	s->keepalive = seconds;
+	if (!s->dev || bufferevent_set_timeouts(s->dev, seconds ? &tv : NULL, NULL) == 0)
+		return 0;
+	session_abort_(s, DIR_UP, "cannot set the keepalive timer");
+	return -1;
+}
+
 static int session_on_connect(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
 {
 	struct mqtt_connect c;
 	uint8_t level = 0;
 	const char *why = NULL;
-	struct timeval tv;
 	int sealed;
 
 	if (mqtt_connect_parse(pkt_body(f, bytes), f->remaining, &c, &level, &why) != MQTT_PARSE_OK) {
@@ -162,16 +174,11 @@ static int session_on_connect(struct session *s, const struct mqtt_frame *f, con
 		return -1;
 	}
 	s->level = c.level;
-	s->keepalive = c.keepalive;
 	session_copy_client_id(s, c.client_id);
 	if (session_attach_devstate(s, &c) != 0)
 		return -1;
-	if (c.keepalive) {
-		/* A broker closes a client silent for 1.5 x keepalive (MQTT 5 §3.1.2.10); so do we. */
-		tv.tv_sec = (time_t)c.keepalive + c.keepalive / 2;
-		tv.tv_usec = (c.keepalive % 2) ? 500000 : 0;
-		bufferevent_set_timeouts(s->dev, &tv, NULL);
-	}
+	if (c.keepalive && session_set_keepalive(s, c.keepalive) != 0)
+		return -1;
 	if (c.level == MQTT_LEVEL_5)
 		mqtt_alias_set_max(s->alias[DIR_DOWN], session_prop_u16(c.props, MQTT_PROP_TOPIC_ALIAS_MAX));
 	event_del(s->timer); /* the CONNECT is here: the connect timeout is met */
@@ -245,6 +252,10 @@ static int session_on_connack(struct session *s, const struct mqtt_frame *f, con
 		devstate_session_reset(s->devstate);
 	if (s->level == MQTT_LEVEL_5) {
 		mqtt_alias_set_max(s->alias[DIR_UP], session_prop_u16(ack.props, MQTT_PROP_TOPIC_ALIAS_MAX));
+		/* The device must use the broker's Server Keep Alive instead of its own (MQTT-3.1.2-21). */
+		if (mqtt_prop_find(ack.props, MQTT_PROP_SERVER_KEEPALIVE, &p) &&
+		    session_set_keepalive(s, (uint16_t)p.num) != 0)
+			return -1;
 		if (mqtt_prop_find(ack.props, MQTT_PROP_MAX_PACKET_SIZE, &p)) {
 			s->broker_max_packet = p.num;
 			return session_connack_limit(s, f, &ack, p.num);
