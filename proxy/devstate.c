@@ -185,6 +185,30 @@ static bool devstate_empty(const struct devstate *d)
 	return keyring_rx_empty(d->rx) && d->npend == 0 && !d->credits;
 }
 
+void devstate_adopt(struct devstate_table *t, struct devstate *d, const uint8_t *client_id, size_t len)
+{
+	struct devstate **pp, *o;
+	uint8_t *id;
+
+	if (!d || d->shared || len == 0)
+		return;
+	pp = &t->buckets[devstate_hash(client_id, len)];
+	for (o = *pp; o; o = o->next)
+		if (o->client_len == len && memcmp(o->client_id, client_id, len) == 0)
+			return;
+	id = malloc(len);
+	if (!id)
+		return; /* stays private: the device resumes with fresh state, judged by subscription times */
+	memcpy(id, client_id, len);
+	free(d->client_id);
+	d->client_id = id;
+	d->client_len = len;
+	d->shared = true;
+	d->next = *pp;
+	*pp = d;
+	t->count++;
+}
+
 void devstate_detach(struct devstate_table *t, struct devstate *d, bool persistent, uint64_t now_ms,
 		     uint64_t keep_ms, size_t max_kept)
 {

@@ -28,6 +28,10 @@ void devstate_table_free(struct devstate_table *t); /* accepts NULL */
  * the replay window: §6.2); devstate_session_reset drops what belonged to the broker's session.
  * NULL on allocation failure. */
 struct devstate *devstate_attach(struct devstate_table *t, const uint8_t *client_id, size_t len, uint64_t wall_ms);
+/* A device that connected without a client id was given one by the broker (CONNACK Assigned
+ * Client Identifier): its state is known by that id from now on, so that the device, resuming under
+ * it, keeps its replay windows. Nothing happens if d has an id or the id is in use already. */
+void devstate_adopt(struct devstate_table *t, struct devstate *d, const uint8_t *client_id, size_t len);
 /* The session closed at now_ms (monotonic): the state is kept until keep_ms later, clean session
  * or not, so a reconnect cannot replay what the device already got; persistent: the broker keeps
  * the session (its subscriptions' start times matter for what it queues). A state with nothing to

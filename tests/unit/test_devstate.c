@@ -74,8 +74,17 @@ static void test_sharing_and_lifetime(void)
 	b = devstate_attach(t, ID(""), 1);
 	CHECK(a && b && a != b);
 	CHECK_EQ(devstate_count(t), 0);
+	/* the broker assigns one an id: its state is known by it from then on */
+	devstate_pending_put(a, 3, k1, 9);
+	devstate_adopt(t, a, ID("auto-1"));
+	devstate_adopt(t, b, ID("auto-1")); /* in use: b stays private */
+	CHECK_EQ(devstate_count(t), 1);
 	devstate_detach(t, a, true, 0, 1000, 1000);
 	devstate_detach(t, b, true, 0, 1000, 1000);
+	c = devstate_attach(t, ID("auto-1"), 5);
+	CHECK(c == a && devstate_pending_match(c, 3, k1, 9)); /* resumed under the assigned id */
+	devstate_detach(t, c, true, 0, 0, 1000);
+	devstate_gc(t, NULL, 1);
 	devstate_table_free(t);
 }
 
