@@ -149,7 +149,7 @@ enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, cons
 		       struct mqtt_buf topic, struct evbuffer *out, enum stats_drop *reason)
 {
 	const struct deliver_params dp = {.tolerance_ms = (uint64_t)s->ctx->conf->keyex.max_skew_seconds * 1000u,
-					  .started_ms = s->ctx->started_wall_ms};
+					  .started_ms = s->ctx->started_wall_ms, .now_ms = clock_wall_ms()};
 	enum deliver_verdict v;
 	struct deliver_msg m;
 	struct kr_opened k;
@@ -187,7 +187,7 @@ enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, cons
 	res = seal_open_write(s, level, p, topic, &k.o, out);
 	if (res != SEAL_OK)
 		return res;
-	deliver_done(dev, s->ctx->marks, &m, v);
+	deliver_done(dev, s->ctx->marks, &dp, &m, v);
 	if (p->qos > 0)
 		devstate_pending_put(dev, p->packet_id, k.h.key_id, k.h.counter);
 	return SEAL_OK;

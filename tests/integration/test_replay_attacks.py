@@ -683,10 +683,34 @@ def test_overlapping_subscriptions_sealed_pair(workdir):
     eventually(lambda: replay_drops(b) - before >= 2, 5, msg="the replay's two copies counted")
 
 
+def test_retained_will_after_online(workdir):
+    """The usual presence pattern is not a rollback: a device connects with a retained will
+    "offline" (sealed at CONNECT), then publishes retained "online"; when it dies the broker
+    publishes the will, which is older by seal time than "online" but newer as a value. A watcher
+    behind b gets "offline" live, and a new subscriber gets "offline" as the retained value
+    (PROTOCOL.md §6.3: a will is ordered by when the node first received it)."""
+    broker, a, b = pair(workdir)
+    watcher = device(b, "dev-b14-watch", "status/#")
+    dev = Client("dev-a14", 4)
+    dev.c.reconnect_delay_set(60, 120)
+    dev.c.will_set("status/a14", b"offline", 1, retain=True)
+    dev.connect(a.port)
+    time.sleep(0.2)  # "online" is sealed after the will
+    dev.publish("status/a14", b"online", 1, retain=True)
+    check([m.payload for m in watcher.expect(1)] == [b"online"], "control: online delivered")
+    dev.drop()  # no DISCONNECT: the broker publishes the will
+    got = [m.payload for m in watcher.expect(1)]
+    fresh = device(b, "dev-b14-new", "status/#")
+    late = [m.payload for m in fresh.quiet(1.5)]
+    observed("presence: the watcher got %r after the device died, a new subscriber %r" % (got, late))
+    check(got == [b"offline"], "the will reaches the watcher: %r" % got)
+    check(late == [b"offline"], "a new subscriber gets the will as the retained value: %r" % late)
+
+
 if __name__ == "__main__":
     run([test_replay_after_clean_reconnect, test_replay_after_forced_takeover, test_replay_to_zero_length_client_id,
          test_replay_to_later_subscriber, test_replay_after_receiver_restart, test_replay_after_rotation,
          test_retained_rollback_within_epoch, test_retained_rollback_across_epochs,
          test_retained_repeats_to_live_rap_subscription, test_retained_cache_acl_bypass, test_retained_resurrection,
          test_retained_rollback_across_receiver_restart, test_erased_key_is_stale_at_once,
-         test_overlapping_subscriptions_sealed_pair])
+         test_overlapping_subscriptions_sealed_pair, test_retained_will_after_online])
