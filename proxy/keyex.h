@@ -81,6 +81,8 @@ struct keyex_peer_info {
 	bool keyed;                    /* live, and we hold its current key */
 };
 
+/* This node's public key line ("ed25519:..."), as the peers must list it; "" if it does not fit. */
+void keyex_public_text(const struct keyex *kx, char *out, size_t len);
 size_t keyex_peer_count(const struct keyex *kx);
 /* Fills out for peer i (0 <= i < keyex_peer_count), in configuration order. */
 void keyex_peer_info(const struct keyex *kx, size_t i, struct keyex_peer_info *out);

@@ -101,6 +101,17 @@ static const char *keyex_peer_why(const struct kx_peer *p, bool live, bool keyed
 	return "never_announced";
 }
 
+void keyex_public_text(const struct keyex *kx, char *out, size_t len)
+{
+	char key[ID_PUB_TEXT_LEN + 1];
+
+	if (len == 0)
+		return;
+	out[0] = '\0';
+	if (keyfile_public_text(kx->id, key) == PX_OK && strlen(key) < len)
+		memcpy(out, key, strlen(key) + 1);
+}
+
 size_t keyex_peer_count(const struct keyex *kx)
 {
 	return kx->npeers;
