@@ -11,7 +11,7 @@
  * timeout is 30 s, Kubernetes' probe default 1 s: the orchestrator's own timeout usually wins). */
 #define CLI_HTTP_TIMEOUT_S 5
 /* The largest answer read: /peers of 10,000 peers is about 3 MiB. */
-#define CLI_HTTP_MAX (16u * 1024u * 1024u)
+#define CLI_HTTP_MAX ((size_t)16 * 1024 * 1024)
 
 struct cli_target {
 	char host[256];
