@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import HOST, MQSEAL, Broker, Client, Node, check, eventually, free_port, keygen, run
+from harness import HOST, MQSEAL, Broker, Client, Node, check, eventually, free_port, keygen, run, stop_clean
 
 # Short epochs and a small skew: a killed peer's announcement expires 1.5 * 2 + 1 = 4 s after it was issued.
 FAST = {"keyex": {"interval_seconds": 2, "activation_seconds": 1, "max_skew_seconds": 1}}
@@ -58,7 +58,7 @@ def test_status_keyed_peer(workdir):
     broker = Broker(workdir).start()
     nodes = nodes_for(workdir, broker, ("a", "b"))
     a, b = nodes["a"], nodes["b"]
-    a.trust(b)
+    a.conf["peers"] = [{"id": "b", "public_key": b.pubkey, "publish": ["t/#"]}]
     b.trust(a)
     a.start()
     b.start()
@@ -66,11 +66,13 @@ def test_status_keyed_peer(workdir):
     sub = Client("sub-a")
     sub.connect(a.port)
     sub.subscribe("t/x", 1)
+    sub.subscribe("u/x", 1)
     pub = Client("pub-b")
     pub.connect(b.port)
+    pub.publish("u/x", b"not b's topic", 1)  # outside b's publish list at a: dropped, unauthorized
     for i in range(3):
         pub.publish("t/x", b"m%d" % i, 1)
-    sub.expect(3)
+    check([m.payload for m in sub.expect(3)] == [b"m0", b"m1", b"m2"])
     doc, peers = status_json(a)
     check(doc["node_id"] == "a" and doc["public_key"] == a.pubkey and doc["broker_connected"] is True, doc)
     p = peers["b"]
@@ -80,18 +82,21 @@ def test_status_keyed_peer(workdir):
     check(p["our_epoch_held"] >= 1, p)
     now = doc["now_ms"]
     check(0 < p["last_announcement_ms"] <= now and 0 < p["last_confirmation_ms"] <= now, p)
-    check(p["opened"] == 3 and p["last_rejected"] is None, p)
+    check(p["opened"] == 3 and p["dropped"] == {"unauthorized": 1} and p["last_rejected"] is None, p)
     _, bpeers = status_json(b)
     check(bpeers["a"]["opened"] == 0 and bpeers["a"]["keyed"] is True, bpeers)
     table = status_table(a)
     print(table)
     row = [ln for ln in table.splitlines() if ln.startswith("b ")]
-    check(len(row) == 1 and " yes " in row[0] and " keyed " in row[0], table)
+    check(len(row) == 1 and " yes " in row[0] and " keyed " in row[0] and row[0].split()[-2:] == ["3", "1"], table)
     check("1 of 1 peers keyed, ready" in table, table)
     status, body = get(a, "/peers")
     check(status == 200 and json.loads(body)["peers"][0]["id"] == "b", body)
     m = a.metrics()
     check(m.get('mqseal_peer_keyed{peer="b"}') == 1 and m.get('mqseal_peer_opened_total{peer="b"}') == 3, m)
+    check(m.get('mqseal_peer_dropped_total{peer="b"}') == 1, m)
+    for n in (a, b):
+        stop_clean(n)  # exit 0, no sanitizer report after serving /peers and the per-peer series
 
 
 def test_victim_names_the_cause(workdir):
