@@ -43,8 +43,9 @@ static int admin_readyz(const struct admin_http *a, struct evbuffer *b)
 	size_t need = conf_ready_need(a->ctx->conf);
 
 	if (ok)
-		evbuffer_add_printf(b, "{\"status\":\"ok\",\"peers_keyed\":%" PRIu64 ",\"peers_needed\":%zu}\n", keyed,
-				    need);
+		evbuffer_add_printf(b,
+				    "{\"status\":\"ok\",\"peers_keyed\":%" PRIu64 ",\"peers_needed\":%zu}\n",
+				    keyed, need);
 	else
 		evbuffer_add_printf(b, "{\"status\":\"unavailable\",\"reason\":\"%s\"}\n", reason);
 	return ok ? 200 : 503;
@@ -68,7 +69,8 @@ static void admin_peer_dropped(struct evbuffer *b, const uint64_t *dropped)
 	for (i = 0; i < DROP__COUNT; i++) {
 		if (!dropped[i])
 			continue;
-		evbuffer_add_printf(b, "%s\"%s\":%" PRIu64, sep, stats_drop_name((enum stats_drop)i), dropped[i]);
+		evbuffer_add_printf(b, "%s\"%s\":%" PRIu64, sep, stats_drop_name((enum stats_drop)i),
+				    dropped[i]);
 		sep = ",";
 	}
 	evbuffer_add_printf(b, "}");
@@ -82,11 +84,12 @@ static void admin_peer_json(struct evbuffer *b, const struct keyex_peer_info *pi
 			    "{\"id\":\"%s\",\"keyed\":%s,\"why\":\"%s\",\"their_epoch\":%" PRIu64
 			    ",\"their_epoch_held\":%" PRIu64 ",\"our_epoch_held\":%" PRIu64
 			    ",\"last_announcement_ms\":%" PRIu64 ",\"last_confirmation_ms\":%" PRIu64,
-			    pi->id, pi->keyed ? "true" : "false", pi->why, pi->their_epoch, pi->their_epoch_held,
-			    pi->our_epoch_held, pi->last_announcement_ms, pi->last_confirmation_ms);
+			    pi->id, pi->keyed ? "true" : "false", pi->why, pi->their_epoch,
+			    pi->their_epoch_held, pi->our_epoch_held, pi->last_announcement_ms,
+			    pi->last_confirmation_ms);
 	if (pi->last_rejected)
-		evbuffer_add_printf(b, ",\"last_rejected\":\"%s\",\"last_rejected_ms\":%" PRIu64, pi->last_rejected,
-				    pi->last_rejected_ms);
+		evbuffer_add_printf(b, ",\"last_rejected\":\"%s\",\"last_rejected_ms\":%" PRIu64,
+				    pi->last_rejected, pi->last_rejected_ms);
 	else
 		evbuffer_add_printf(b, ",\"last_rejected\":null,\"last_rejected_ms\":0");
 	evbuffer_add_printf(b, ",\"opened\":%" PRIu64, pi->opened);
@@ -108,8 +111,9 @@ static int admin_peers(const struct admin_http *a, struct evbuffer *b)
 			    "{\"node_id\":\"%s\",\"public_key\":\"%s\",\"now_ms\":%" PRIu64
 			    ",\"broker_connected\":%s,\"epoch\":%" PRIu64 ",\"peers_configured\":%zu"
 			    ",\"peers_keyed\":%" PRIu64 ",\"ready\":%s,\"ready_reason\":\"%s\",\"peers\":[",
-			    ctx->conf->node_id, key, clock_wall_ms(), ctx->stats->control_connected ? "true" : "false",
-			    ctx->stats->current_epoch, n, ctx->stats->peers_keyed, ready ? "true" : "false", reason);
+			    ctx->conf->node_id, key, clock_wall_ms(),
+			    ctx->stats->control_connected ? "true" : "false", ctx->stats->current_epoch, n,
+			    ctx->stats->peers_keyed, ready ? "true" : "false", reason);
 	for (i = 0; i < n; i++) {
 		keyex_peer_info(ctx->keyex, i, &pi);
 		if (i)
@@ -131,21 +135,40 @@ int admin_peers_body_(const struct admin_http *a, const char *path, struct evbuf
 
 /* ---------------------------------------------------------------- metrics */
 
+/* The per-peer families, one value each per peer. */
+enum admin_peer_value { PEER_KEYED, PEER_OPENED, PEER_DROPPED, PEER_LAST_ANNOUNCEMENT };
+
+static uint64_t admin_peer_value(const struct keyex_peer_info *pi, enum admin_peer_value which)
+{
+	uint64_t sum = 0;
+	int d;
+
+	switch (which) {
+	case PEER_KEYED:
+		return pi->keyed;
+	case PEER_OPENED:
+		return pi->opened;
+	case PEER_DROPPED:
+		for (d = 0; d < DROP__COUNT; d++)
+			sum += pi->dropped[d];
+		return sum;
+	case PEER_LAST_ANNOUNCEMENT:
+		return pi->last_announcement_ms / 1000;
+	}
+	return 0;
+}
+
 static void admin_peer_family(struct evbuffer *b, const struct keyex *kx, const char *name, const char *type,
-			      const char *help, int which)
+			      const char *help, enum admin_peer_value which)
 {
 	struct keyex_peer_info pi;
-	uint64_t v, sum;
 	size_t i;
-	int d;
 
 	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 	for (i = 0; i < keyex_peer_count(kx); i++) {
 		keyex_peer_info(kx, i, &pi);
-		for (d = 0, sum = 0; d < DROP__COUNT; d++)
-			sum += pi.dropped[d];
-		v = which == 0 ? pi.keyed : which == 1 ? pi.opened : which == 2 ? sum : pi.last_announcement_ms / 1000;
-		evbuffer_add_printf(b, "%s{peer=\"%s\"} %" PRIu64 "\n", name, pi.id, v);
+		evbuffer_add_printf(b, "%s{peer=\"%s\"} %" PRIu64 "\n", name, pi.id,
+				    admin_peer_value(&pi, which));
 	}
 }
 
@@ -154,22 +177,28 @@ void admin_peers_metrics_(const struct admin_http *a, struct evbuffer *b)
 	const struct px_ctx *ctx = a->ctx;
 	const struct keyex *kx = ctx->keyex;
 
-	evbuffer_add_printf(b, "# HELP mqseal_announcements_ignored_total Announcements not verified, by reason "
-			       "(not_a_peer: from a node that is not a configured peer; normal in a fleet that is not "
-			       "a full mesh).\n# TYPE mqseal_announcements_ignored_total counter\n"
-			       "mqseal_announcements_ignored_total{reason=\"not_a_peer\"} %" PRIu64 "\n",
-			    kx ? keyex_ignored_not_a_peer(kx) : 0);
-	evbuffer_add_printf(b, "# HELP mqseal_peer_series_limit Per-peer series are exported only while the "
-			       "peers are at most this many (metrics.peer_series_max).\n"
-			       "# TYPE mqseal_peer_series_limit gauge\nmqseal_peer_series_limit %u\n",
+	evbuffer_add_printf(
+		b,
+		"# HELP mqseal_announcements_ignored_total Announcements not verified, by reason "
+		"(not_a_peer: from a node that is not a configured peer; normal in a fleet that is not "
+		"a full mesh).\n# TYPE mqseal_announcements_ignored_total counter\n"
+		"mqseal_announcements_ignored_total{reason=\"not_a_peer\"} %" PRIu64 "\n",
+		kx ? keyex_ignored_not_a_peer(kx) : 0);
+	evbuffer_add_printf(b,
+			    "# HELP mqseal_peer_series_limit Per-peer series are exported only while the "
+			    "peers are at most this many (metrics.peer_series_max).\n"
+			    "# TYPE mqseal_peer_series_limit gauge\nmqseal_peer_series_limit %u\n",
 			    ctx->conf->metrics.peer_series_max);
 	if (!kx || keyex_peer_count(kx) == 0 || keyex_peer_count(kx) > ctx->conf->metrics.peer_series_max)
 		return;
-	admin_peer_family(b, kx, "mqseal_peer_keyed", "gauge", "1 when this node holds the peer's current key.", 0);
+	admin_peer_family(b, kx, "mqseal_peer_keyed", "gauge",
+			  "1 when this node holds the peer's current key.", PEER_KEYED);
 	admin_peer_family(b, kx, "mqseal_peer_opened_total", "counter",
-			  "Messages sealed by the peer opened for this node's devices.", 1);
+			  "Messages sealed by the peer opened for this node's devices.", PEER_OPENED);
 	admin_peer_family(b, kx, "mqseal_peer_dropped_total", "counter",
-			  "Messages sealed by the peer not delivered (drops that know their sender).", 2);
+			  "Messages sealed by the peer not delivered (drops that know their sender).",
+			  PEER_DROPPED);
 	admin_peer_family(b, kx, "mqseal_peer_last_announcement_timestamp_seconds", "gauge",
-			  "When the peer's last announcement was accepted (Unix time; 0 = never).", 3);
+			  "When the peer's last announcement was accepted (Unix time; 0 = never).",
+			  PEER_LAST_ANNOUNCEMENT);
 }

@@ -20,7 +20,8 @@ int cli_url_parse(const char *url, const char *def_path, struct cli_target *t, c
 
 	memset(t, 0, sizeof(*t));
 	if (strncmp(url, "http://", 7) != 0) {
-		snprintf(err, errlen, "%s: not an http:// URL (https is not served by the admin endpoint)", url);
+		snprintf(err, errlen, "%s: not an http:// URL (https is not served by the admin endpoint)",
+			 url);
 		return -1;
 	}
 	h = url + 7;
@@ -39,8 +40,8 @@ int cli_url_parse(const char *url, const char *def_path, struct cli_target *t, c
 		colon = memchr(h, ':', (size_t)(end - h));
 		hl = (size_t)((colon ? colon : end) - h);
 	}
-	if (hl == 0 || hl >= sizeof(t->host) || (colon && ((size_t)(end - colon - 1) == 0 ||
-							   (size_t)(end - colon - 1) >= sizeof(t->port)))) {
+	if (hl == 0 || hl >= sizeof(t->host) ||
+	    (colon && ((size_t)(end - colon - 1) == 0 || (size_t)(end - colon - 1) >= sizeof(t->port)))) {
 		snprintf(err, errlen, "%s: expected http://HOST[:PORT][/PATH]", url);
 		return -1;
 	}
@@ -71,7 +72,9 @@ static int cli_connect(const struct cli_target *t, char *err, size_t errlen)
 		if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
 		    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
 		    connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-			snprintf(err, errlen, "cannot connect to %s port %s: %s (is the node running, with metrics.enabled?)",
+			snprintf(err, errlen,
+				 "cannot connect to %s port %s: %s (is the node running, with "
+				 "metrics.enabled?)",
 				 t->host, t->port, strerror(errno));
 			close(fd);
 			fd = -1;

@@ -30,9 +30,9 @@ int cli_http_get(const struct cli_target *t, int *status, char **body, char *err
 /* A reader for the JSON the admin endpoint writes (objects, arrays, strings without escapes
  * beyond \" and \\, numbers, true/false/null). v points at a value; NULL means "absent". */
 const char *cli_json_member(const char *obj, const char *key); /* obj at '{': the value of key */
-const char *cli_json_elem(const char *arr, size_t i);          /* arr at '[': element i */
+const char *cli_json_elem(const char *arr, size_t i);	       /* arr at '[': element i */
 void cli_json_text(const char *v, char *out, size_t len);      /* a scalar as text ("" if absent) */
-uint64_t cli_json_u64(const char *v);                          /* a number (0 if absent) */
-int cli_json_true(const char *v);                              /* 1 for true */
+uint64_t cli_json_u64(const char *v);			       /* a number (0 if absent) */
+int cli_json_true(const char *v);			       /* 1 for true */
 
 #endif

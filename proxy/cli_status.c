@@ -29,7 +29,8 @@ static int cli_target_from_conf(const char *path, const char *req_path, struct c
 		goto out;
 	}
 	if (!conf->metrics.enabled) {
-		fprintf(stderr, "mqseal: %s: metrics.enabled is false: the node serves no admin endpoint to ask\n",
+		fprintf(stderr,
+			"mqseal: %s: metrics.enabled is false: the node serves no admin endpoint to ask\n",
 			path);
 		goto out;
 	}
@@ -83,26 +84,39 @@ static void cli_cause(const char *me, const char *key, const char *id, const cha
 
 	cli_json_text(cli_json_member(pe, "last_rejected"), last, sizeof(last));
 	if (strcmp(why, "never_announced") == 0)
-		printf("  %s: no announcement received: it is not running, not connected to the broker, or uses another "
-		       "keyex.topic_prefix\n", id);
+		printf("  %s: no announcement received: it is not running, not connected to the broker, or "
+		       "uses another "
+		       "keyex.topic_prefix\n",
+		       id);
 	else if (strcmp(why, "no_entry") == 0)
-		printf("  %s: announces without an entry for %s: %s does not list %s as a peer, or lists it with another "
-		       "key;\n     it must list { id = \"%s\"; public_key = \"%s\"; }\n", id, me, id, me, me, key);
+		printf("  %s: announces without an entry for %s: %s does not list %s as a peer, or lists it "
+		       "with another "
+		       "key;\n     it must list { id = \"%s\"; public_key = \"%s\"; }\n",
+		       id, me, id, me, me, key);
 	else if (strcmp(why, "unknown_key") == 0)
-		printf("  %s: its entry for %s wraps to an ephemeral key this node no longer holds (an old announcement "
-		       "of ours; it re-announces once it sees the new one)\n", id, me);
+		printf("  %s: its entry for %s wraps to an ephemeral key this node no longer holds (an old "
+		       "announcement "
+		       "of ours; it re-announces once it sees the new one)\n",
+		       id, me);
 	else if (strcmp(why, "bad_signature") == 0)
-		printf("  %s: its announcements do not verify with the public_key configured for it here: check its "
-		       "peers entry (or someone else publishes on its topic)\n", id);
+		printf("  %s: its announcements do not verify with the public_key configured for it here: "
+		       "check its "
+		       "peers entry (or someone else publishes on its topic)\n",
+		       id);
 	else if (strcmp(why, "clock_skew") == 0)
-		printf("  %s: its announcements are dated in the future: check its clock (NTP) and keyex.max_skew_seconds\n",
+		printf("  %s: its announcements are dated in the future: check its clock (NTP) and "
+		       "keyex.max_skew_seconds\n",
 		       id);
 	else if (strcmp(why, "stale") == 0 && strcmp(last, "stale") == 0 &&
-		 cli_json_u64(cli_json_member(pe, "last_rejected_ms")) >= cli_json_u64(cli_json_member(pe, "last_announcement_ms")))
-		printf("  %s: its announcements are older than one already seen (replayed?) or expired on arrival (its "
-		       "clock is behind?)\n", id);
+		 cli_json_u64(cli_json_member(pe, "last_rejected_ms")) >=
+			 cli_json_u64(cli_json_member(pe, "last_announcement_ms")))
+		printf("  %s: its announcements are older than one already seen (replayed?) or expired on "
+		       "arrival (its "
+		       "clock is behind?)\n",
+		       id);
 	else if (strcmp(why, "stale") == 0)
-		printf("  %s: its last announcement expired: the peer is down or cut off from the broker\n", id);
+		printf("  %s: its last announcement expired: the peer is down or cut off from the broker\n",
+		       id);
 	else if (strcmp(why, "keyed") != 0)
 		printf("  %s: its last message was rejected (%s): see this node's log\n", id, why);
 }
@@ -115,7 +129,8 @@ static void cli_peer_row(const char *pe, uint64_t now)
 	cli_json_text(cli_json_member(pe, "why"), why, sizeof(why));
 	printf("%-16s %-5s %-15s %-12" PRIu64 " %-12" PRIu64 " %-13s %-13s %-8" PRIu64 " %" PRIu64 "\n", id,
 	       cli_json_true(cli_json_member(pe, "keyed")) ? "yes" : "no", why,
-	       cli_json_u64(cli_json_member(pe, "their_epoch_held")), cli_json_u64(cli_json_member(pe, "our_epoch_held")),
+	       cli_json_u64(cli_json_member(pe, "their_epoch_held")),
+	       cli_json_u64(cli_json_member(pe, "our_epoch_held")),
 	       cli_age(now, cli_json_u64(cli_json_member(pe, "last_announcement_ms")), a1, sizeof(a1)),
 	       cli_age(now, cli_json_u64(cli_json_member(pe, "last_confirmation_ms")), a2, sizeof(a2)),
 	       cli_json_u64(cli_json_member(pe, "opened")), cli_dropped_sum(cli_json_member(pe, "dropped")));
@@ -136,11 +151,15 @@ static int cli_print_table(const char *body)
 	cli_json_text(cli_json_member(body, "node_id"), me, sizeof(me));
 	cli_json_text(cli_json_member(body, "public_key"), key, sizeof(key));
 	cli_json_text(cli_json_member(body, "ready_reason"), reason, sizeof(reason));
-	printf("node %s  %s\n  broker %s, epoch %" PRIu64 ", %" PRIu64 " of %" PRIu64 " peers keyed, %s%s%s\n\n", me,
-	       key, cli_json_true(cli_json_member(body, "broker_connected")) ? "connected" : "NOT connected",
-	       cli_json_u64(cli_json_member(body, "epoch")), cli_json_u64(cli_json_member(body, "peers_keyed")),
+	printf("node %s  %s\n  broker %s, epoch %" PRIu64 ", %" PRIu64 " of %" PRIu64
+	       " peers keyed, %s%s%s\n\n",
+	       me, key,
+	       cli_json_true(cli_json_member(body, "broker_connected")) ? "connected" : "NOT connected",
+	       cli_json_u64(cli_json_member(body, "epoch")),
+	       cli_json_u64(cli_json_member(body, "peers_keyed")),
 	       cli_json_u64(cli_json_member(body, "peers_configured")),
-	       cli_json_true(cli_json_member(body, "ready")) ? "ready" : "NOT ready", reason[0] ? ": " : "", reason);
+	       cli_json_true(cli_json_member(body, "ready")) ? "ready" : "NOT ready", reason[0] ? ": " : "",
+	       reason);
 	printf("%-16s %-5s %-15s %-12s %-12s %-13s %-13s %-8s %s\n", "PEER", "KEYED", "WHY", "THEIRS HELD",
 	       "OURS HELD", "ANNOUNCED", "CONFIRMED", "OPENED", "DROPPED");
 	for (i = 0; (pe = cli_json_elem(peers, i)) != NULL; i++)
@@ -165,27 +184,40 @@ static int cli_ask(const struct cli_target *t, int *status, char **body)
 	return 0;
 }
 
+static const char cli_usage_text[] =
+	"usage: mqseal status -c FILE [--json]   every peer's state, from the node running with FILE\n"
+	"       mqseal health [-c FILE | URL]    exit 0 when that node's /readyz is 200 (default URL\n"
+	"                                        http://127.0.0.1:9883/readyz)\n";
+
 static int cli_status_usage(const char *msg)
 {
-	fprintf(stderr, "mqseal: %s\nusage: mqseal status -c FILE [--json]\n       mqseal health [-c FILE | URL]\n", msg);
+	if (!msg) {
+		fputs(cli_usage_text, stdout);
+		return NODE_EXIT_OK;
+	}
+	fprintf(stderr, "mqseal: %s\n%s", msg, cli_usage_text);
 	return NODE_EXIT_USAGE;
 }
 
 int cli_status_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+						 {"json", no_argument, NULL, 'j'},
+						 {"help", no_argument, NULL, 'h'},
+						 {NULL, 0, NULL, 0}};
 	const char *config = NULL;
 	struct cli_target t;
 	char *body = NULL;
 	int c, json = 0, status = 0, rc;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:j", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:jh", longopts, NULL)) != -1) {
 		if (c == 'c')
 			config = optarg;
 		else if (c == 'j')
 			json = 1;
+		else if (c == 'h')
+			return cli_status_usage(NULL);
 		else
 			return cli_status_usage("status: unknown option");
 	}
@@ -196,7 +228,8 @@ int cli_status_main(int argc, char **argv)
 	if (cli_ask(&t, &status, &body) != 0)
 		return NODE_EXIT_FAILURE;
 	if (status != 200) {
-		fprintf(stderr, "mqseal: %s port %s answered %d to GET /peers (an older node?)\n", t.host, t.port, status);
+		fprintf(stderr, "mqseal: %s port %s answered %d to GET /peers (an older node?)\n", t.host,
+			t.port, status);
 		rc = NODE_EXIT_FAILURE;
 	} else if (json) {
 		fputs(body, stdout);
@@ -214,6 +247,8 @@ int cli_health_main(int argc, char **argv)
 	char err[512], *body = NULL;
 	int status = 0, ok;
 
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+		return cli_status_usage(NULL);
 	if (argc == 3 && strcmp(argv[1], "-c") == 0) {
 		if (cli_target_from_conf(argv[2], "/readyz", &t) != 0)
 			return NODE_EXIT_USAGE;

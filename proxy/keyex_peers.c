@@ -47,7 +47,8 @@ static void keyex_warn_no_entry(struct keyex *kx, struct kx_peer *p)
 		snprintf(key, sizeof(key), "?");
 	log_warn("keyex",
 		 "peer %s announces epoch %" PRIu64 " without an entry for this node %s: %s does not list %s "
-		 "as a peer, or lists it with another key (it must list { id = \"%s\"; public_key = \"%s\"; }); "
+		 "as a peer, or lists it with another key (it must list { id = \"%s\"; public_key = \"%s\"; "
+		 "}); "
 		 "its log says unknown_peer or bad_signature for %s",
 		 p->id, p->epoch, me, p->id, me, me, key, me);
 }
@@ -169,8 +170,8 @@ int keyex_ready(const struct keyex *kx, size_t need, char *reason, size_t len)
 	if (need > kx->npeers)
 		need = kx->npeers;
 	if (keyed < need) {
-		snprintf(reason, len, "%" PRIu64 " of %zu peers keyed, %zu needed (readiness.ready_when)", keyed,
-			 kx->npeers, need);
+		snprintf(reason, len, "%" PRIu64 " of %zu peers keyed, %zu needed (readiness.ready_when)",
+			 keyed, kx->npeers, need);
 		return 0;
 	}
 	return 1;
