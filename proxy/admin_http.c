@@ -120,6 +120,7 @@ static void admin_metrics_body(const struct admin_http *a, struct evbuffer *b)
 	admin_sealing(b, a->ctx->stats);
 	admin_keyex(b, a->ctx);
 	admin_endpoint(b, a);
+	admin_peers_metrics_(a, b);
 }
 
 /* 200 {"status":"ok"} or 503 {"status":"unavailable","reason":...}; either with a "warning" when
@@ -183,11 +184,12 @@ int admin_respond_status_(struct evbuffer *out, int status, const char *reason)
 int admin_respond_(struct admin_http *a, const struct admin_req *req, struct evbuffer *out)
 {
 	bool metrics = strcmp(req->path, "/metrics") == 0, health = strcmp(req->path, "/healthz") == 0;
+	bool peers = admin_peers_path_(req->path); /* /peers, /livez, /readyz */
 	const char *ctype = metrics ? "text/plain; version=0.0.4" : "application/json";
 	struct evbuffer *b;
 	int status, rc = -1;
 
-	if (!metrics && !health)
+	if (!metrics && !health && !peers)
 		return admin_head(out, 404, "text/plain", 0);
 	if (req->method == ADMIN_OTHER)
 		return admin_head(out, 405, "text/plain", 0);
@@ -197,6 +199,8 @@ int admin_respond_(struct admin_http *a, const struct admin_req *req, struct evb
 	status = 200;
 	if (metrics)
 		admin_metrics_body(a, b);
+	else if (peers)
+		status = admin_peers_body_(a, req->path, b);
 	else
 		status = admin_healthz_body(a, b);
 	if (admin_head(out, status, ctype, evbuffer_get_length(b)) != 0)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_status.h"
 #include "identity.h"
 #include "keyfile.h"
 #include "node.h"
@@ -16,6 +17,8 @@ static const char usage_text[] =
 	"       mqseal keygen FILE        create an identity key file (mode 0600, never overwritten)\n"
 	"                                 and print its public key line for the peers' configs\n"
 	"       mqseal pubkey FILE        print the public key line of an identity key file\n"
+	"       mqseal status -c FILE [--json]  ask the running node for every peer's state\n"
+	"       mqseal health [-c FILE | URL]   exit 0 when the running node is ready (GET /readyz)\n"
 	"       mqseal --version          print the version\n"
 	"       mqseal --help             print this help\n"
 	"\n"
@@ -154,6 +157,10 @@ int main(int argc, char **argv)
 			return usage_error("keygen and pubkey take exactly one FILE");
 		return cmd_keygen(argv[2], strcmp(argv[1], "keygen") == 0);
 	}
+	if (argc >= 2 && strcmp(argv[1], "status") == 0)
+		return cli_status_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "health") == 0)
+		return cli_health_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "check") == 0) {
 		if (parse_options(argc - 1, argv + 1, &config, &verbosity) != 0 || !config)
 			return usage_error("check needs -c FILE");
