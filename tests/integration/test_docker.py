@@ -525,7 +525,27 @@ def test_entrypoint_tls_credentials_topics(workdir):
         c.disconnect()
 
 
+def test_entrypoint_tls_system_ca(workdir):
+    """MQSEAL_BROKER_TLS=true without a CA variable uses the system's trust store (the image's
+    ca-certificates; here SSL_CERT_FILE points OpenSSL's default at the test CA) for the
+    key-exchange connection too, not only for the devices' sessions."""
+    pki = make_pki(workdir)
+    broker = Broker(workdir, tls={"ca": pki["ca.crt"], "cert": pki["srv.crt"], "key": pki["srv.key"]}).start()
+    node = EntryNode(workdir, "gw1", broker.port, extra={
+        "MQSEAL_BROKER_TLS": "true", "SSL_CERT_FILE": pki["ca.crt"], "SSL_CERT_DIR": "/nonexistent"}).start()
+    mnode = Node.__new__(Node)
+    mnode.metrics_port = node.metrics_port
+    eventually(lambda: not node.alive() or http_status(node.metrics_port, "/metrics") == 200, 20, interval=0.2,
+               msg="gw1 serves metrics")
+    check(node.alive(), "gw1 exited:\n" + node.output()[-2000:])
+    eventually(lambda: mnode.metric("mqseal_broker_connected") == 1, 20, interval=0.3,
+               msg="key-exchange connection over TLS with the default store")
+    with open(os.path.join(node.dir, "mqseal.conf")) as f:
+        text = f.read()
+    check("ca_file" not in text and "ca_path" not in text, "a CA was configured:\n" + text)
+
+
 if __name__ == "__main__":
     run([test_compose_config, test_dockerfile, test_runtime_libraries, test_entrypoint_refuses,
          test_entrypoint_health_execs_mqseal, test_entrypoint_secret_conflicts, test_entrypoint_mounted_config,
-         test_entrypoint_tls_credentials_topics, test_entrypoint_two_nodes])
+         test_entrypoint_tls_credentials_topics, test_entrypoint_tls_system_ca, test_entrypoint_two_nodes])
