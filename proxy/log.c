@@ -142,9 +142,9 @@ static const char *log_prefix(enum log_level level)
 
 /* A line is at most LOG_LINE_MAX bytes. Escaped fields stop LOG_LINE_ROOM bytes before the end: the
  * fixed parts after them (field names, an epoch, the tail; under 160 bytes all together) always fit. */
-#define LOG_LINE_MAX 4096
+#define LOG_LINE_MAX  4096
 #define LOG_LINE_ROOM 256
-#define LOG_LINE_LIM (LOG_LINE_MAX - LOG_LINE_ROOM)
+#define LOG_LINE_LIM  (LOG_LINE_MAX - LOG_LINE_ROOM)
 
 /* Appends ,"name":"value" (json) or " name=value" (text; no space when first) if value is set. */
 static size_t log_put_field(char *line, size_t pos, const char *name, const char *value, bool json,
@@ -171,7 +171,8 @@ static size_t log_put_fields(char *line, size_t pos, const struct log_fields *f,
 	if (f->has_epoch && json)
 		pos += (size_t)snprintf(line + pos, LOG_LINE_MAX - pos, ",\"epoch\":%" PRIu64, f->epoch);
 	else if (f->has_epoch)
-		pos += (size_t)snprintf(line + pos, LOG_LINE_MAX - pos, "%sepoch=%" PRIu64, *first ? "" : " ", f->epoch);
+		pos += (size_t)snprintf(line + pos, LOG_LINE_MAX - pos, "%sepoch=%" PRIu64, *first ? "" : " ",
+					f->epoch);
 	if (f->has_epoch)
 		*first = false;
 	pos = log_put_field(line, pos, "topic", f->topic, json, first);
@@ -223,8 +224,10 @@ static void log_write_text(const char *ts, enum log_level level, const char *com
 	fputs(line, stderr);
 }
 
-static void log_vemit(enum log_level level, const char *component, const struct log_fields *f, const char *fmt,
-		      va_list ap)
+static void log_vemit(enum log_level level, const char *component, const struct log_fields *f,
+		      const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+static void log_vemit(enum log_level level, const char *component, const struct log_fields *f,
+		      const char *fmt, va_list ap)
 {
 	static const struct log_fields none = {0};
 	char msg[1024], ts[64];
@@ -286,7 +289,8 @@ void log_detect_journal(void)
 
 	if (fstat(STDERR_FILENO, &st) != 0)
 		return;
-	log_journal = log_journal_stream_is(getenv("JOURNAL_STREAM"), (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+	log_journal =
+		log_journal_stream_is(getenv("JOURNAL_STREAM"), (uint64_t)st.st_dev, (uint64_t)st.st_ino);
 }
 
 void log_set_journal(bool on)

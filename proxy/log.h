@@ -25,13 +25,13 @@ struct log_fields {
 	const char *peer_id;   /* a peer node's id */
 	const char *topic;     /* an MQTT topic */
 	const char *reason;    /* a short machine-readable cause (e.g. a rejection name) */
-	uint64_t epoch;        /* a key epoch, when has_epoch */
+	uint64_t epoch;	       /* a key epoch, when has_epoch */
 	bool has_epoch;
 };
 
 /* f may be NULL. */
-void log_emitf(enum log_level level, const char *component, const struct log_fields *f, const char *fmt,
-	       ...) __attribute__((format(printf, 4, 5)));
+void log_emitf(enum log_level level, const char *component, const struct log_fields *f, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* device (a device address) and client (its client id) may be NULL: log_emitf with those two. */
 void log_emit(enum log_level level, const char *component, const char *device, const char *client,
 	      const char *fmt, ...) __attribute__((format(printf, 5, 6)));

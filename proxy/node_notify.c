@@ -35,8 +35,8 @@ static void node_status_text(const struct node *n, char *out, size_t len)
 	size_t devices = n->ctx.sessions ? session_set_count(n->ctx.sessions) : 0;
 
 	snprintf(out, len, "broker %s; %" PRIu64 " of %zu peers keyed, %zu device%s",
-		 n->stats.control_connected ? "connected" : "not connected", n->stats.peers_keyed, n->conf->npeers,
-		 devices, devices == 1 ? "" : "s");
+		 n->stats.control_connected ? "connected" : "not connected", n->stats.peers_keyed,
+		 n->conf->npeers, devices, devices == 1 ? "" : "s");
 }
 
 void node_notify_status_(struct node *n)
@@ -93,8 +93,8 @@ void node_reload_result_(struct node *n, const char *result, const char *message
 	snprintf(r.result, sizeof(r.result), "%s", result);
 	snprintf(r.message, sizeof(r.message), "%s", message);
 	if (reload_result_write(n->reload_path, &r) != 0)
-		log_warn("node", "cannot write %s: %s (mqseal reload cannot report the outcome)", n->reload_path,
-			 strerror(errno));
+		log_warn("node", "cannot write %s: %s (mqseal reload cannot report the outcome)",
+			 n->reload_path, strerror(errno));
 }
 
 int node_notify_ready_(struct node *n, char *err, size_t errlen)

@@ -164,8 +164,8 @@ static int node_reload_apply(struct node *n, char *out, size_t len)
 	node_take_reloadable(cur, nc);
 	conf_free(nc); /* now holding the old peers and topics */
 	node_apply_log_(cur, n->verbosity);
-	snprintf(out, len, "reloaded %s (%zu peers, %zu plaintext and %zu deny filters)", n->conf_path, cur->npeers,
-		 cur->topics.nplaintext, cur->topics.ndeny);
+	snprintf(out, len, "reloaded %s (%zu peers, %zu plaintext and %zu deny filters)", n->conf_path,
+		 cur->npeers, cur->topics.nplaintext, cur->topics.ndeny);
 	return 0;
 }
 

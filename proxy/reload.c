@@ -31,7 +31,8 @@ int reload_result_write(const char *path, const struct reload_result *r)
 	if (!f)
 		return -1;
 	if (fprintf(f, "pid %ld\nreloads %lu\nresult %s\nmessage %s\n", (long)r->pid, r->reloads, r->result,
-		    r->message) > 0 && fflush(f) == 0)
+		    r->message) > 0 &&
+	    fflush(f) == 0)
 		rc = 0;
 	saved = errno;
 	if (fclose(f) != 0)
@@ -110,8 +111,10 @@ static int reload_validate(const char *conf_path, char *state_path, size_t len)
 		fprintf(stderr, "warning: %s\n", errs.warnings[i]);
 	conf_errors_clear(&errs);
 	if (nerr != 0) {
-		fprintf(stderr, "mqseal: reload refused: %s is invalid; the node was not signalled and keeps its "
-				"configuration\n", conf_path);
+		fprintf(stderr,
+			"mqseal: reload refused: %s is invalid; the node was not signalled and keeps its "
+			"configuration\n",
+			conf_path);
 		return -1;
 	}
 	snprintf(state_path, len, "%s/%s", conf->state_dir, RELOAD_RESULT_FILE);
@@ -152,17 +155,19 @@ int reload_cmd(const char *conf_path, unsigned timeout_s)
 	if (reload_validate(conf_path, path, sizeof(path)) != 0)
 		return NODE_EXIT_USAGE;
 	if (reload_result_read(path, &before) != 0) {
-		fprintf(stderr, "mqseal: reload: cannot read %s: %s (is the node running with this state_dir?)\n", path,
-			errno == EINVAL ? "not a reload-result file" : strerror(errno));
+		fprintf(stderr,
+			"mqseal: reload: cannot read %s: %s (is the node running with this state_dir?)\n",
+			path, errno == EINVAL ? "not a reload-result file" : strerror(errno));
 		return NODE_EXIT_FAILURE;
 	}
 	if (kill(before.pid, SIGHUP) != 0) {
-		fprintf(stderr, "mqseal: reload: cannot signal the node (pid %ld from %s): %s\n", (long)before.pid,
-			path, strerror(errno));
+		fprintf(stderr, "mqseal: reload: cannot signal the node (pid %ld from %s): %s\n",
+			(long)before.pid, path, strerror(errno));
 		return NODE_EXIT_FAILURE;
 	}
 	if (reload_wait(path, &before, timeout_s, &after) != 0) {
-		fprintf(stderr, "mqseal: reload: node %ld did not report the reload within %us (see its log)\n",
+		fprintf(stderr,
+			"mqseal: reload: node %ld did not report the reload within %us (see its log)\n",
 			(long)before.pid, timeout_s);
 		return NODE_EXIT_FAILURE;
 	}

@@ -96,17 +96,24 @@ static void test_long(void)
 
 static void test_fields(void)
 {
-	const struct log_fields f = {.device = "127.0.0.1:9", .client_id = "c1", .peer_id = "hub\n",
-				     .epoch = 42, .has_epoch = true, .topic = "t/1", .reason = "bad_signature"};
+	const struct log_fields f = {.device = "127.0.0.1:9",
+				     .client_id = "c1",
+				     .peer_id = "hub\n",
+				     .epoch = 42,
+				     .has_epoch = true,
+				     .topic = "t/1",
+				     .reason = "bad_signature"};
 	const struct log_fields only = {.peer_id = "b", .epoch = 7, .has_epoch = true};
 
 	tl_emit_fields(true, NULL, NULL, &f, LOG_WARN, "x");
 	CHECK(tl_one_line());
-	CHECK(strstr(tl_out, ",\"component\":\"seal\",\"device\":\"127.0.0.1:9\",\"client_id\":\"c1\","
-			     "\"peer_id\":\"hub\\u000a\",\"epoch\":42,\"topic\":\"t/1\",\"reason\":\"bad_signature\","
-			     "\"msg\":\"dropped: topic x\"}\n") != NULL);
+	CHECK(strstr(tl_out,
+		     ",\"component\":\"seal\",\"device\":\"127.0.0.1:9\",\"client_id\":\"c1\","
+		     "\"peer_id\":\"hub\\u000a\",\"epoch\":42,\"topic\":\"t/1\",\"reason\":\"bad_signature\","
+		     "\"msg\":\"dropped: topic x\"}\n") != NULL);
 	tl_emit_fields(false, NULL, NULL, &f, LOG_WARN, "x");
-	CHECK(strstr(tl_out, " warn seal [127.0.0.1:9 client=c1 peer=hub\\x0a epoch=42 topic=t/1 reason=bad_signature] "
+	CHECK(strstr(tl_out, " warn seal [127.0.0.1:9 client=c1 peer=hub\\x0a epoch=42 topic=t/1 "
+			     "reason=bad_signature] "
 			     "dropped: topic x\n") != NULL);
 	tl_emit_fields(false, NULL, NULL, &only, LOG_WARN, "x");
 	CHECK(strstr(tl_out, " warn seal [peer=b epoch=7] dropped: topic x\n") != NULL);
@@ -152,7 +159,8 @@ static void test_journal(void)
 	log_detect_journal();
 	tl_emit(false, NULL, NULL, "w"); /* detected once, at start: stays on while tl_emit redirects */
 	CHECK(tl_out[0] == '<');
-	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino + 1);
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino + 1);
 	CHECK(setenv("JOURNAL_STREAM", env, 1) == 0);
 	log_detect_journal();
 	tl_emit(false, NULL, NULL, "w");
