@@ -27,11 +27,11 @@ struct node {
 	char *marks_path;           /* <state_dir>/marks */
 	uint64_t marks_saved;       /* monotonic ms of the last save */
 	/* node_notify.c: service manager and `mqseal reload` */
-	struct sdnotify *sd;	/* NULL without $NOTIFY_SOCKET */
-	struct event *watchdog; /* WATCHDOG=1 timer, with $WATCHDOG_USEC */
-	char sd_status[128];	/* the last STATUS= sent */
-	char *reload_path;	/* <state_dir>/reload-result */
-	unsigned long reloads;	/* SIGHUPs handled */
+	struct sdnotify *sd;        /* NULL without $NOTIFY_SOCKET */
+	struct event *watchdog;     /* WATCHDOG=1 timer, with $WATCHDOG_USEC */
+	char sd_status[128];        /* the last STATUS= sent */
+	char *reload_path;          /* <state_dir>/reload-result */
+	unsigned long reloads;      /* SIGHUPs handled */
 };
 
 void node_apply_log_(const struct px_conf *conf, int verbosity);
