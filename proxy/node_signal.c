@@ -136,8 +136,7 @@ static int node_reload_apply(struct node *n, char *out, size_t len)
 	if (conf_load(n->conf_path, true, &nc, &errs) != 0) {
 		for (i = 0; i < errs.count; i++)
 			log_error("node", "reload: %s", errs.lines[i]);
-		snprintf(out, len, "%s is invalid%s%s", n->conf_path, errs.count ? ": " : "",
-			 errs.count ? errs.lines[0] : "");
+		snprintf(out, len, "%s is invalid", n->conf_path); /* its problems: the lines above */
 		conf_errors_clear(&errs);
 		return -1;
 	}
