@@ -147,6 +147,37 @@ static int reload_wait(const char *path, const struct reload_result *before, uns
 	return -1;
 }
 
+/* Reads /proc/PID/comm (pid 0: self) into out; -1 if it cannot be read. */
+static int reload_comm(pid_t pid, char *out, size_t len)
+{
+	char path[64];
+	FILE *f;
+	int rc = -1;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/comm");
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fgets(out, (int)len, f))
+		rc = 0;
+	fclose(f);
+	return rc;
+}
+
+/* A reload-result left by a node that crashed may name a pid now used by another program: only
+ * signal a process that runs the same program as this command (when /proc says so). */
+static bool reload_same_program(pid_t pid)
+{
+	char mine[64], theirs[64];
+
+	if (reload_comm(0, mine, sizeof(mine)) != 0 || reload_comm(pid, theirs, sizeof(theirs)) != 0)
+		return true; /* no /proc to ask: kill() below still checks the pid exists */
+	return strcmp(mine, theirs) == 0;
+}
+
 int reload_cmd(const char *conf_path, unsigned timeout_s)
 {
 	struct reload_result before, after;
@@ -158,6 +189,11 @@ int reload_cmd(const char *conf_path, unsigned timeout_s)
 		fprintf(stderr,
 			"mqseal: reload: cannot read %s: %s (is the node running with this state_dir?)\n",
 			path, errno == EINVAL ? "not a reload-result file" : strerror(errno));
+		return NODE_EXIT_FAILURE;
+	}
+	if (!reload_same_program(before.pid)) {
+		fprintf(stderr, "mqseal: reload: pid %ld from %s is not an mqseal node (a stale file?)\n",
+			(long)before.pid, path);
 		return NODE_EXIT_FAILURE;
 	}
 	if (kill(before.pid, SIGHUP) != 0) {

@@ -246,6 +246,17 @@ def test_reload_command_reports_refusal(workdir):
     check(not os.path.exists(result), "reload-result removed at exit")
     out = mqseal_reload(node)
     check(out.returncode == 1 and "cannot read" in out.stderr, "no node: exit 1 (%r)" % out.stderr)
+    # A stale file naming a pid that another program now has: that one is not signalled.
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        with open(result, "w") as f:
+            f.write("pid %d\nreloads 0\nresult started\nmessage running\n" % other.pid)
+        out = mqseal_reload(node)
+        check(out.returncode == 1 and "not an mqseal node" in out.stderr, "stale pid: %r" % out.stderr)
+        check(other.poll() is None, "the other program got no SIGHUP")
+    finally:
+        other.kill()
+        other.wait(5)
 
 
 def test_unit_file_verifies(workdir):
