@@ -141,42 +141,32 @@ static const char *log_prefix(enum log_level level)
 }
 
 /* A line is at most LOG_LINE_MAX bytes. Escaped fields stop LOG_LINE_ROOM bytes before the end: the
- * fixed parts after them (field names, an epoch, the tail; under 160 bytes all together) always fit. */
+ * fixed parts after them (field names, an epoch, the tail: under 140 bytes all together) always fit. */
 #define LOG_LINE_MAX  4096
 #define LOG_LINE_ROOM 256
 #define LOG_LINE_LIM  (LOG_LINE_MAX - LOG_LINE_ROOM)
 
-/* Appends ,"name":"value" (json) or " name=value" (text; no space when first) if value is set. */
-static size_t log_put_field(char *line, size_t pos, const char *name, const char *value, bool json,
-			    bool *first)
+/* Appends ,"name":"value" if value is set. */
+static size_t log_put_field(char *line, size_t pos, const char *name, const char *value)
 {
 	if (!value)
 		return pos;
-	if (json)
-		pos += (size_t)snprintf(line + pos, LOG_LINE_MAX - pos, ",\"%s\":\"", name);
-	else
-		pos += (size_t)snprintf(line + pos, LOG_LINE_MAX - pos, "%s%s=", *first ? "" : " ", name);
-	pos = log_escape(line, LOG_LINE_LIM, pos, value, json);
-	if (json)
-		line[pos++] = '"';
-	*first = false;
+	pos += (size_t)snprintf(line + pos, LOG_LINE_MAX - pos, ",\"%s\":\"", name);
+	pos = log_escape(line, LOG_LINE_LIM, pos, value, true);
+	line[pos++] = '"';
 	return pos;
 }
 
-/* Every field but the device (text puts it first, bare). */
-static size_t log_put_fields(char *line, size_t pos, const struct log_fields *f, bool json, bool *first)
+/* The structured fields, each under its own name (docs/OPERATIONS.md, "Logs"). */
+static size_t log_put_fields(char *line, size_t pos, const struct log_fields *f)
 {
-	pos = log_put_field(line, pos, json ? "client_id" : "client", f->client_id, json, first);
-	pos = log_put_field(line, pos, json ? "peer_id" : "peer", f->peer_id, json, first);
-	if (f->has_epoch && json)
-		pos += (size_t)snprintf(line + pos, LOG_LINE_MAX - pos, ",\"epoch\":%" PRIu64, f->epoch);
-	else if (f->has_epoch)
-		pos += (size_t)snprintf(line + pos, LOG_LINE_MAX - pos, "%sepoch=%" PRIu64, *first ? "" : " ",
-					f->epoch);
+	pos = log_put_field(line, pos, "device", f->device);
+	pos = log_put_field(line, pos, "client_id", f->client_id);
+	pos = log_put_field(line, pos, "peer_id", f->peer_id);
 	if (f->has_epoch)
-		*first = false;
-	pos = log_put_field(line, pos, "topic", f->topic, json, first);
-	return log_put_field(line, pos, "reason", f->reason, json, first);
+		pos += (size_t)snprintf(line + pos, LOG_LINE_MAX - pos, ",\"epoch\":%" PRIu64, f->epoch);
+	pos = log_put_field(line, pos, "topic", f->topic);
+	return log_put_field(line, pos, "reason", f->reason);
 }
 
 static void log_write_json(const char *ts, enum log_level level, const char *component,
@@ -184,38 +174,37 @@ static void log_write_json(const char *ts, enum log_level level, const char *com
 {
 	char line[LOG_LINE_MAX];
 	size_t pos = 0;
-	bool first = true;
 
 	pos += (size_t)snprintf(line, sizeof(line), "%s{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"",
 				log_prefix(level), ts, log_level_names[level]);
 	pos = log_escape(line, LOG_LINE_LIM, pos, component, true);
 	line[pos++] = '"';
-	pos = log_put_field(line, pos, "device", f->device, true, &first);
-	pos = log_put_fields(line, pos, f, true, &first);
+	pos = log_put_fields(line, pos, f);
 	memcpy(line + pos, ",\"msg\":\"", 8);
 	pos = log_escape(line, LOG_LINE_LIM, pos + 8, msg, true);
 	memcpy(line + pos, "\"}\n", 4);
 	fputs(line, stderr);
 }
 
-/* "TS LEVEL COMPONENT [DEVICE client=ID peer=P epoch=N topic=T reason=R] MSG", each field escaped. */
+/* "TS LEVEL COMPONENT [DEVICE client=ID] MSG", each field escaped. Of the structured fields, text
+ * shows only the device connection's (as it always did): the message itself names the peer, the
+ * epoch, the topic and the reason, and people grep the lines as they are. */
 static void log_write_text(const char *ts, enum log_level level, const char *component,
 			   const struct log_fields *f, const char *msg)
 {
 	char line[LOG_LINE_MAX];
 	size_t pos;
-	bool first = true;
 
 	pos = (size_t)snprintf(line, sizeof(line), "%s%s %s ", log_prefix(level), ts, log_level_names[level]);
 	pos = log_escape(line, LOG_LINE_LIM, pos, component, false);
 	line[pos++] = ' ';
-	if (f->device || f->client_id || f->peer_id || f->has_epoch || f->topic || f->reason) {
+	if (f->device || f->client_id) {
 		line[pos++] = '[';
-		if (f->device) {
-			pos = log_escape(line, LOG_LINE_LIM, pos, f->device, false);
-			first = false;
+		pos = log_escape(line, LOG_LINE_LIM, pos, f->device ? f->device : "", false);
+		if (f->client_id) {
+			memcpy(line + pos, " client=", 8);
+			pos = log_escape(line, LOG_LINE_LIM, pos + 8, f->client_id, false);
 		}
-		pos = log_put_fields(line, pos, f, false, &first);
 		memcpy(line + pos, "] ", 2);
 		pos += 2;
 	}

@@ -18,7 +18,7 @@ void log_set_json(bool json);
 bool log_enabled(enum log_level level);
 
 /* Structured fields of one line (docs/OPERATIONS.md, "Logs"); NULL fields are left out. The JSON
- * names are the member names; text shows them as "[DEVICE client=ID peer=P epoch=N ...]". */
+ * names are the member names; text shows only "[DEVICE client=ID]" (the message says the rest). */
 struct log_fields {
 	const char *device;    /* a device connection's address, "host:port" */
 	const char *client_id; /* its MQTT client id */

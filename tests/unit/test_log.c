@@ -112,11 +112,9 @@ static void test_fields(void)
 		     "\"peer_id\":\"hub\\u000a\",\"epoch\":42,\"topic\":\"t/1\",\"reason\":\"bad_signature\","
 		     "\"msg\":\"dropped: topic x\"}\n") != NULL);
 	tl_emit_fields(false, NULL, NULL, &f, LOG_WARN, "x");
-	CHECK(strstr(tl_out, " warn seal [127.0.0.1:9 client=c1 peer=hub\\x0a epoch=42 topic=t/1 "
-			     "reason=bad_signature] "
-			     "dropped: topic x\n") != NULL);
+	CHECK(strstr(tl_out, " warn seal [127.0.0.1:9 client=c1] dropped: topic x\n") != NULL);
 	tl_emit_fields(false, NULL, NULL, &only, LOG_WARN, "x");
-	CHECK(strstr(tl_out, " warn seal [peer=b epoch=7] dropped: topic x\n") != NULL);
+	CHECK(strstr(tl_out, " warn seal dropped: topic x\n") != NULL);
 	tl_emit_fields(true, NULL, NULL, &only, LOG_WARN, "x");
 	CHECK(strstr(tl_out, "\"component\":\"seal\",\"peer_id\":\"b\",\"epoch\":7,\"msg\"") != NULL);
 }
