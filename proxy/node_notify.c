@@ -70,6 +70,8 @@ static int node_watchdog_start(struct node *n)
 	if (!usec)
 		return 0;
 	usec /= 2;
+	if (usec < 1000)
+		usec = 1000; /* a zero-length persistent timer would spin the loop */
 	tv.tv_sec = (time_t)(usec / 1000000u);
 	tv.tv_usec = (suseconds_t)(usec % 1000000u);
 	n->watchdog = event_new(n->ctx.base, -1, EV_PERSIST, node_on_watchdog, n);
