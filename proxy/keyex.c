@@ -70,6 +70,7 @@ struct kx_peer *keyex_peer_(struct keyex *kx, const char *id, size_t len)
 void keyex_reject_(struct keyex *kx, struct kx_peer *peer, int reason, const char *fmt, ...)
 {
 	struct log_limit *lim = peer ? &peer->reject_log : &kx->log_reject;
+	struct log_fields f = {0};
 	unsigned suppressed = 0;
 	char note[LOG_NOTE_MAX];
 	char msg[256];
@@ -84,8 +85,10 @@ void keyex_reject_(struct keyex *kx, struct kx_peer *peer, int reason, const cha
 	/* clang-analyzer 14 misreads x86-64's array-typed va_list after va_start. */
 	vsnprintf(msg, sizeof(msg), fmt, ap); /* NOLINT(clang-analyzer-valist.Uninitialized) */
 	va_end(ap);
-	log_warn("keyex", "rejected %s: %s%s", stats_reject_name((enum stats_reject)reason), msg,
-		 log_suppressed_note(suppressed, note));
+	f.peer_id = peer ? peer->id : NULL;
+	f.reason = stats_reject_name((enum stats_reject)reason);
+	log_emitf(LOG_WARN, "keyex", &f, "rejected %s: %s%s", f.reason, msg,
+		  log_suppressed_note(suppressed, note));
 }
 
 void keyex_keys_changed_(struct keyex *kx)
@@ -229,8 +232,9 @@ static void keyex_activate(struct keyex *kx, const char *how)
 	kx->ctx->stats->current_epoch = epoch;
 	if (had_active)
 		kx->ctx->stats->epochs_erased++; /* the previous sending key */
-	log_info("keyex", "epoch %" PRIu64 " active (%s)%s", epoch, how,
-		 had_active ? "; previous sending key erased" : "");
+	log_emitf(LOG_INFO, "keyex", &(struct log_fields){.epoch = epoch, .has_epoch = true},
+		  "epoch %" PRIu64 " active (%s)%s", epoch, how,
+		  had_active ? "; previous sending key erased" : "");
 	if (kx->on_activated)
 		kx->on_activated(kx->cb_arg);
 	keyex_keys_changed_(kx);
@@ -270,7 +274,8 @@ static void keyex_rotate(struct keyex *kx, const char *why)
 	kx->rotate_at_mono = has_active ? keyex_next_rotation(kx, now) : keyex_first_rotation(kx, now);
 	kx->ctx->stats->rotations++;
 	kx->ctx->stats->last_rotation_wall_ms = clock_wall_ms();
-	log_info("keyex", "epoch %" PRIu64 " started (%s)", epoch, why);
+	log_emitf(LOG_INFO, "keyex", &(struct log_fields){.epoch = epoch, .has_epoch = true},
+		  "epoch %" PRIu64 " started (%s)", epoch, why);
 	if (!has_active) {
 		keyex_activate(kx, "first epoch");
 	} else {

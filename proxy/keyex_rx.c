@@ -178,7 +178,9 @@ static void keyex_peer_acked(struct keyex *kx, struct kx_peer *p, uint64_t epoch
 		p->acked = epoch;
 	if (!kx->ready && keyring_active(kx->kr, &active) && p->acked >= active) {
 		kx->ready = true;
-		log_info("keyex", "peer %s holds our key (epoch %" PRIu64 "): sealing", p->id, active);
+		log_emitf(LOG_INFO, "keyex",
+			  &(struct log_fields){.peer_id = p->id, .epoch = active, .has_epoch = true},
+			  "peer %s holds our key (epoch %" PRIu64 "): sealing", p->id, active);
 		keyex_keys_changed_(kx);
 	}
 	keyex_check_activation_(kx);
@@ -203,7 +205,9 @@ static void keyex_install_from(struct keyex *kx, struct kx_peer *p, const struct
 		keyex_reject_(kx, p, REJECT_BAD_WRAP, "peer %s epoch %" PRIu64 ": %s", p->id, a->epoch, px_strerror(rc));
 		return;
 	}
-	log_info("keyex", "peer %s keyed (epoch %" PRIu64 ")", p->id, a->epoch);
+	log_emitf(LOG_INFO, "keyex",
+		  &(struct log_fields){.peer_id = p->id, .epoch = a->epoch, .has_epoch = true},
+		  "peer %s keyed (epoch %" PRIu64 ")", p->id, a->epoch);
 	keyex_send_ack(kx, p, a->epoch);
 	keyex_keys_changed_(kx);
 }
@@ -365,7 +369,9 @@ static void keyex_on_announce(struct keyex *kx, struct kx_peer *p, const char *t
 		return;
 	}
 	if (p->epoch != a.epoch)
-		log_info("keyex", "peer %s announced epoch %" PRIu64, p->id, a.epoch);
+		log_emitf(LOG_INFO, "keyex",
+			  &(struct log_fields){.peer_id = p->id, .epoch = a.epoch, .has_epoch = true},
+			  "peer %s announced epoch %" PRIu64, p->id, a.epoch);
 	keyex_accept(kx, p, &a);
 }
 

@@ -9,11 +9,14 @@
 #include "identity.h"
 #include "keyfile.h"
 #include "node.h"
+#include "reload.h"
 #include "../conf/conf.h"
 
 static const char usage_text[] =
 	"usage: mqseal -c FILE [-v|-q]    run a node in the foreground, logging to stderr\n"
 	"       mqseal check -c FILE      validate FILE and print the effective configuration\n"
+	"       mqseal reload -c FILE     validate FILE, make the running node reload it (SIGHUP)\n"
+	"                                 and wait: exit 0 reloaded, 1 refused, 2 FILE invalid\n"
 	"       mqseal keygen FILE        create an identity key file (mode 0600, never overwritten)\n"
 	"                                 and print its public key line for the peers' configs\n"
 	"       mqseal pubkey FILE        print the public key line of an identity key file\n"
@@ -165,6 +168,11 @@ int main(int argc, char **argv)
 		if (parse_options(argc - 1, argv + 1, &config, &verbosity) != 0 || !config)
 			return usage_error("check needs -c FILE");
 		return cmd_check(config);
+	}
+	if (argc >= 2 && strcmp(argv[1], "reload") == 0) {
+		if (parse_options(argc - 1, argv + 1, &config, &verbosity) != 0 || !config)
+			return usage_error("reload needs -c FILE");
+		return reload_cmd(config, RELOAD_TIMEOUT_S);
 	}
 	if (parse_options(argc, argv, &config, &verbosity) != 0)
 		return usage_error("unexpected arguments");

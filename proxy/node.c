@@ -39,10 +39,14 @@ void node_print_conf_errors_(const struct conf_errors *errs)
 {
 	size_t i;
 
+	char line[1024];
+
 	for (i = 0; i < errs->count; i++)
-		fprintf(stderr, "%s\n", errs->lines[i]);
-	for (i = 0; i < errs->nwarnings; i++)
-		fprintf(stderr, "warning: %s\n", errs->warnings[i]);
+		log_plain(LOG_ERROR, errs->lines[i]);
+	for (i = 0; i < errs->nwarnings; i++) {
+		snprintf(line, sizeof(line), "warning: %s", errs->warnings[i]);
+		log_plain(LOG_WARN, line);
+	}
 }
 
 void node_apply_log_(const struct px_conf *conf, int verbosity)
@@ -147,6 +151,7 @@ static void node_on_housekeeping(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	devstate_gc(n->ctx.devices, keyex_keyring(n->ctx.keyex), clock_mono_ms());
 	node_save_marks(n, false);
+	node_notify_status_(n);
 }
 
 /* The marks of the last run (state_dir exists once keyex_new has run). */
@@ -279,6 +284,7 @@ static int node_setup(struct node *n, char *err, size_t errlen)
 
 static void node_teardown(struct node *n)
 {
+	node_notify_free_(n);
 	admin_http_free(n->admin);
 	listener_free(n->listener);
 	session_set_free(n->ctx.sessions);
@@ -316,6 +322,7 @@ int node_main(const char *conf_path, int verbosity)
 	int rc = NODE_EXIT_FAILURE;
 
 	memset(&n, 0, sizeof(n));
+	log_detect_journal(); /* before the first line, configuration errors included */
 	if (conf_load(conf_path, true, &n.conf, &errs) != 0) {
 		node_print_conf_errors_(&errs);
 		conf_errors_clear(&errs);
@@ -343,6 +350,10 @@ int node_main(const char *conf_path, int verbosity)
 	log_info("node", "mqseal %s node %s listening on %s:%u, broker %s:%u%s", MQSEAL_VERSION, n.conf->node_id,
 		 n.conf->listen.host, n.conf->listen.port, n.conf->broker.host, n.conf->broker.port,
 		 n.conf->broker.tls.enabled ? " (TLS)" : "");
+	if (node_notify_ready_(&n, err, sizeof(err)) != 0) {
+		log_error("node", "%s", err);
+		goto out;
+	}
 	if (event_base_dispatch(n.ctx.base) == 0)
 		rc = NODE_EXIT_OK;
 	log_info("node", "stopped");

@@ -1,7 +1,8 @@
 /* node_signal.c - signals of a running node: SIGTERM/SIGINT stop gracefully (stop accepting, let
  * each device's in-flight QoS 1/2 publishes be acknowledged for up to shutdown_grace_seconds,
  * then close), SIGHUP reloads peers, topic policy and log level without touching connections (a
- * configuration that fails validation is refused and the old one stays). */
+ * configuration that fails validation is refused and the old one stays; the outcome goes to the
+ * log, to <state_dir>/reload-result for `mqseal reload`, and RELOADING=1/READY=1 to systemd). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "node_internal.h"
 #include "policy.h"
+#include "reload.h"
 #include "session.h"
 #include "../conf/conf.h"
 
@@ -61,6 +63,7 @@ static void node_stop(struct node *n, int sig)
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT", session_set_count(n->ctx.sessions),
 		 n->conf->shutdown_grace_seconds);
 	n->ctx.shutting_down = true;
+	node_notify_stopping_(n);
 	n->shutdown_deadline = clock_mono_ms() + (uint64_t)n->conf->shutdown_grace_seconds * 1000u;
 	listener_free(n->listener); /* new devices are refused at once, not left hanging */
 	n->listener = NULL;
@@ -120,7 +123,9 @@ static void node_take_reloadable(struct px_conf *cur, struct px_conf *nc)
 	nc->topics.ndeny = old.topics.ndeny;
 }
 
-static void node_reload(struct node *n)
+/* Loads and applies the configuration again. 0 (out: what was reloaded) or -1 (out: why it was
+ * refused; the running configuration stays). */
+static int node_reload_apply(struct node *n, char *out, size_t len)
 {
 	struct conf_errors errs = {0};
 	struct px_conf *nc = NULL, *cur = n->conf;
@@ -131,35 +136,53 @@ static void node_reload(struct node *n)
 	if (conf_load(n->conf_path, true, &nc, &errs) != 0) {
 		for (i = 0; i < errs.count; i++)
 			log_error("node", "reload: %s", errs.lines[i]);
-		log_error("node", "SIGHUP: %s is invalid; the running configuration stays", n->conf_path);
+		snprintf(out, len, "%s is invalid", n->conf_path); /* its problems: the lines above */
 		conf_errors_clear(&errs);
-		return;
+		return -1;
 	}
 	for (i = 0; i < errs.nwarnings; i++)
 		log_warn("node", "reload: %s", errs.warnings[i]);
 	conf_errors_clear(&errs);
 	if (node_fixed_changed(cur, nc, what, sizeof(what)) && strcmp(what, "node_id") == 0) {
-		log_error("node", "SIGHUP: node_id changed; restart to use another identity (reload refused)");
+		snprintf(out, len, "node_id changed; restart to use another identity");
 		conf_free(nc);
-		return;
+		return -1;
 	}
 	if (node_fixed_changed(cur, nc, what, sizeof(what)))
 		log_warn("node", "SIGHUP: %s (and perhaps more) changed: it takes a restart; peers, topics and log "
 			 "level are reloaded now", what);
 	np = policy_new(nc);
 	if (!np || keyex_reload(n->ctx.keyex, nc, err, sizeof(err)) != 0) {
-		log_error("node", "SIGHUP: %s; the running configuration stays", np ? err : "out of memory");
+		snprintf(out, len, "%s", np ? err : "out of memory");
 		policy_free(np);
 		conf_free(nc);
-		return;
+		return -1;
 	}
 	policy_free(n->ctx.policy);
 	n->ctx.policy = np;
 	node_take_reloadable(cur, nc);
 	conf_free(nc); /* now holding the old peers and topics */
 	node_apply_log_(cur, n->verbosity);
-	log_info("node", "SIGHUP: reloaded %s (%zu peers, %zu plaintext and %zu deny filters)", n->conf_path,
+	snprintf(out, len, "reloaded %s (%zu peers, %zu plaintext and %zu deny filters)", n->conf_path,
 		 cur->npeers, cur->topics.nplaintext, cur->topics.ndeny);
+	return 0;
+}
+
+/* SIGHUP: the service manager hears RELOADING=1 then READY=1, `mqseal reload` the outcome. */
+static void node_reload(struct node *n)
+{
+	char msg[RELOAD_MESSAGE_MAX];
+	int rc;
+
+	node_notify_reloading_(n);
+	rc = node_reload_apply(n, msg, sizeof(msg));
+	n->reloads++;
+	if (rc == 0)
+		log_info("node", "SIGHUP: %s", msg);
+	else
+		log_error("node", "SIGHUP: reload refused: %s; the running configuration stays", msg);
+	node_reload_result_(n, rc == 0 ? "ok" : "refused", msg);
+	node_notify_reloaded_(n);
 }
 
 void node_on_signal_(evutil_socket_t sig, short what, void *arg)

@@ -130,12 +130,13 @@ static int session_refuse_up(struct session *s, const struct mqtt_frame *f, cons
 static void session_log_topic(struct session *s, struct log_limit *lim, const char *what, struct mqtt_buf topic)
 {
 	unsigned suppressed = 0;
-	char note[LOG_NOTE_MAX];
+	char note[LOG_NOTE_MAX], t[256];
+	struct log_fields f = {.device = s->peer, .client_id = s->client[0] ? s->client : NULL, .topic = t};
 
-	if (log_limit_allow(lim, clock_mono_ms(), &suppressed))
-		log_emit(LOG_WARN, "seal", s->peer, s->client[0] ? s->client : NULL, "%s: topic %.*s%s", what,
-			 (int)(topic.len > 200 ? 200 : topic.len), (const char *)topic.p,
-			 log_suppressed_note(suppressed, note));
+	if (!log_limit_allow(lim, clock_mono_ms(), &suppressed))
+		return;
+	snprintf(t, sizeof(t), "%.*s", (int)(topic.len > 200 ? 200 : topic.len), (const char *)topic.p);
+	log_emitf(LOG_WARN, "seal", &f, "%s: topic %s%s", what, t, log_suppressed_note(suppressed, note));
 }
 
 static enum policy_class session_class(struct session *s, struct mqtt_buf topic)

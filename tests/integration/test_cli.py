@@ -410,7 +410,8 @@ def test_log_formats_and_verbosity(workdir):
     for ln in lines:
         obj = json.loads(ln)
         check(set(obj) >= {"ts", "level", "component", "msg"} and set(obj) <= {
-            "ts", "level", "component", "msg", "peer", "client"}, "JSON fields: %r" % obj)
+            "ts", "level", "component", "msg", "device", "client_id", "peer_id", "epoch", "topic", "reason"},
+            "JSON fields: %r" % obj)
         check(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", obj["ts"]), "ts: %r" % obj["ts"])
     check(any(json.loads(ln)["msg"] == "stopped" for ln in lines), "JSON stop line")
 
