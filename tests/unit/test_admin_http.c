@@ -25,6 +25,16 @@ static void test_complete(void)
 	CHECK(r.method == ADMIN_OTHER && strcmp(r.path, "/metrics") == 0);
 	CHECK_EQ(parse("get /metrics HTTP/1.1\r\n\r\n", &r), ADMIN_REQ_COMPLETE); /* methods are case-sensitive */
 	CHECK(r.method == ADMIN_OTHER);
+	/* Accept decides the /metrics format (metrics_text.h): OpenMetrics only when listed. */
+	CHECK_EQ(parse("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &r), ADMIN_REQ_COMPLETE);
+	CHECK(!r.openmetrics);
+	CHECK_EQ(parse("GET /metrics HTTP/1.1\r\naccept: text/plain;q=0.5,Application/OpenMetrics-Text;"
+		       "version=1.0.0\r\n\r\n", &r),
+		 ADMIN_REQ_COMPLETE);
+	CHECK(r.openmetrics);
+	CHECK_EQ(parse("GET /metrics HTTP/1.1\r\nX-Accept: application/openmetrics-text\r\n\r\n", &r),
+		 ADMIN_REQ_COMPLETE);
+	CHECK(!r.openmetrics);
 	/* A path longer than ADMIN_PATH_MAX is no path we serve: "" (404). */
 	{
 		char text[256] = "GET /";
