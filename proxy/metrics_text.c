@@ -126,7 +126,7 @@ static int metrics_start_time(double *out)
 static void metrics_value(struct evbuffer *b, const char *name, const char *type, const char *help, double v)
 {
 	metrics_head(b, name, type, help);
-	if (v == (double)(uint64_t)v && v < 1e15) /* whole numbers (counts, bytes) in full */
+	if (v >= 0 && v < 1e15 && v == (double)(uint64_t)v) /* whole numbers (counts, bytes) in full */
 		evbuffer_add_printf(b, "%s %.0f\n", name, v);
 	else
 		evbuffer_add_printf(b, "%s %.17g\n", name, v);
