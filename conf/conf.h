@@ -103,7 +103,12 @@ struct px_conf {
 		uint16_t port;
 		bool allow_remote;
 		unsigned max_connections; /* HTTP connections served at once; more are refused */
+		unsigned peer_series_max; /* per-peer metric series only up to this many peers */
 	} metrics;
+
+	struct {
+		unsigned ready_when; /* CONF_READY_ALL, CONF_READY_ANY or a number of peers keyed */
+	} readiness;
 
 	struct {
 		enum conf_log_level level;
@@ -134,6 +139,12 @@ void conf_errors_clear(struct conf_errors *errs); /* frees lines and warnings; a
 /* Prints the effective configuration in libconfig syntax, secrets masked, to a malloc'd string
  * (the caller frees it). NULL on allocation failure or when conf is NULL. */
 char *conf_dump(const struct px_conf *conf);
+
+/* readiness.ready_when: "all" and "any" are kept as these values, a number as itself. */
+#define CONF_READY_ALL 0xFFFFFFFFu
+#define CONF_READY_ANY 0xFFFFFFFEu
+/* How many peers must be keyed for /readyz (the policy applied to conf->npeers). */
+size_t conf_ready_need(const struct px_conf *conf);
 
 /* Does topics.plaintext make every topic plaintext (a filter "#" or "+/#"), so that nothing is
  * sealed? Used by `mqseal check`'s warning and by /healthz. */

@@ -160,6 +160,30 @@ static void conf_check_pair(struct conf_load_ *ld, const char *option, const cha
 		conf_report_(ld, conf_origin_(ld, option), option, false, "set without %s%s", other, rule);
 }
 
+/* A number of peers to be keyed that the peers list cannot reach would keep /readyz at 503. */
+static void conf_check_ready(struct conf_load_ *ld)
+{
+	const struct px_conf *c = ld->conf;
+	unsigned n = c->readiness.ready_when;
+
+	if (n == CONF_READY_ALL || n == CONF_READY_ANY || n <= c->npeers || conf_bad_(ld, "peers"))
+		return;
+	conf_report_(ld, conf_origin_(ld, "readiness.ready_when"), "readiness.ready_when", false,
+		     "%u peers keyed needed, but only %zu peer%s configured", n, c->npeers,
+		     c->npeers == 1 ? " is" : "s are");
+}
+
+size_t conf_ready_need(const struct px_conf *conf)
+{
+	unsigned n = conf->readiness.ready_when;
+
+	if (n == CONF_READY_ALL)
+		return conf->npeers;
+	if (n == CONF_READY_ANY)
+		return conf->npeers ? 1 : 0;
+	return n;
+}
+
 static void conf_check_cross(struct conf_load_ *ld)
 {
 	const struct px_conf *c = ld->conf;
@@ -187,6 +211,7 @@ static void conf_check_cross(struct conf_load_ *ld)
 	conf_check_pair(ld, "broker.tls.key_file", t->key_file, "broker.tls.cert_file", t->cert_file,
 			" (set both or neither)");
 	conf_check_pair(ld, "keyex.password", c->keyex.password, "keyex.username", c->keyex.username, "");
+	conf_check_ready(ld);
 }
 
 /* Does filter match every topic that does not start with '$' (MQTT 5 §4.7.2)? "#" does, and

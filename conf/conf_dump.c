@@ -188,6 +188,15 @@ static void conf_out_group_list(struct conf_out *o, const struct px_conf *conf, 
 	conf_out_printf(o, ");\n");
 }
 
+/* readiness.ready_when as written: a word in quotes or a bare number. */
+static void conf_out_ready(struct conf_out *o, unsigned v)
+{
+	if (v == CONF_READY_ALL || v == CONF_READY_ANY)
+		conf_out_printf(o, "\"%s\";\n", v == CONF_READY_ALL ? "all" : "any");
+	else
+		conf_out_printf(o, "%u;\n", v);
+}
+
 /* One option as "leaf = value;" (or a comment when it has no value). */
 static void conf_out_key(struct conf_out *o, const struct px_conf *conf, const struct conf_key *k)
 {
@@ -221,6 +230,9 @@ static void conf_out_key(struct conf_out *o, const struct px_conf *conf, const s
 		break;
 	case CONF_PEERS:
 		conf_out_group_list(o, conf, conf->npeers, conf_out_peer, depth);
+		break;
+	case CONF_READY:
+		conf_out_ready(o, (unsigned)conf_get_uint_(conf, k));
 		break;
 	case CONF_PREFIX_MAP:
 		conf_out_group_list(o, conf, conf->ntopic_prefix_map, conf_out_prefix_rule, depth);

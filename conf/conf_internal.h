@@ -33,6 +33,7 @@ enum conf_type {
 	CONF_STRLIST, /* char ** + size_t count at count_off; min..max is the entry count */
 	CONF_PEERS,   /* struct conf_peer * + npeers; min..max is the entry count */
 	CONF_PREFIX_MAP, /* struct conf_prefix_map * + count; min..max is the entry count */
+	CONF_READY,   /* unsigned: "all" (CONF_READY_ALL), "any" (CONF_READY_ANY) or a count min..max */
 };
 
 /* Checks an option's text beyond its length. Returns NULL when it is fine, else a static phrase

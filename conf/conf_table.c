@@ -134,6 +134,15 @@ const struct conf_key conf_keys_[] = {
 	/* Each costs a descriptor for at most 10 s; a few scrapers need a handful. */
 	{"metrics.max_connections", CONF_INT, .idef = 64, .min = 1, .max = 4096, F(metrics.max_connections),
 	 .help = "HTTP connections served at once; more are refused (503)"},
+	/* Prometheus' own advice: keep label sets per metric in the hundreds at most; a hub with
+	 * 10,000 spokes must not export 10,000 of them by default. */
+	{"metrics.peer_series_max", CONF_INT, .idef = 64, .min = 0, .max = 100000, F(metrics.peer_series_max),
+	 .help = "per-peer series (mqseal_peer_*) only while peers are at most this many; 0 = never"},
+
+	/* 65535 is far above the peers list's own maximum: the cross-check against it says more. */
+	{"readiness.ready_when", CONF_READY, .idef = CONF_READY_ALL, .min = 0, .max = 65535,
+	 F(readiness.ready_when),
+	 .help = "/readyz is 200 once the broker is connected and \"all\", \"any\" or this many peers are keyed"},
 
 	{"log.level", CONF_ENUM, .sdef = "info", F(log.level), .names = conf_level_names,
 	 .help = "error, warn, info or debug"},
@@ -257,7 +266,7 @@ int conf_defaults_(struct px_conf *conf)
 
 	for (i = 0; i < conf_nkeys_; i++) {
 		k = &conf_keys_[i];
-		if (k->type == CONF_INT || k->type == CONF_BOOL)
+		if (k->type == CONF_INT || k->type == CONF_BOOL || k->type == CONF_READY)
 			conf_set_uint_(conf, k, (unsigned long long)k->idef);
 		else if (k->type == CONF_ENUM)
 			conf_set_uint_(conf, k, conf_enum_index(k, k->sdef));

@@ -371,6 +371,39 @@ static void conf_apply_prefix_map(struct conf_load_ *ld, const struct conf_key *
 	ld->conf->topic_prefix_map = map;
 }
 
+/* "all", "any" or a number of peers, bare (2) or quoted ("2"), for readiness.ready_when. */
+static void conf_apply_ready(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+			    const char *name)
+{
+	char q[CONF_QUOTE_MAX], *end = NULL;
+	const char *v;
+	long long n;
+
+	if (config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64) {
+		n = config_setting_get_int64(s);
+	} else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		v = config_setting_get_string(s);
+		if (strcmp(v, "all") == 0 || strcmp(v, "any") == 0) {
+			conf_set_uint_(ld->conf, k, strcmp(v, "all") == 0 ? CONF_READY_ALL : CONF_READY_ANY);
+			return;
+		}
+		n = v[0] >= '0' && v[0] <= '9' ? strtoll(v, &end, 10) : -1;
+		if (!end || *end || n < 0 || n > k->max) {
+			conf_report_(ld, s, name, false, "%s is not \"all\", \"any\" or a number of peers 0..%lld",
+				     conf_quote_(v, q), k->max);
+			return;
+		}
+	} else {
+		conf_report_(ld, s, name, false, "expected \"all\", \"any\" or a number of peers");
+		return;
+	}
+	if (n < k->min || n > k->max) {
+		conf_report_(ld, s, name, false, "%lld is out of range %lld..%lld", n, k->min, k->max);
+		return;
+	}
+	conf_set_uint_(ld->conf, k, (unsigned long long)n);
+}
+
 void conf_apply_(struct conf_load_ *ld, size_t index, const config_setting_t *s, const char *name)
 {
 	const struct conf_key *k = &conf_keys_[index];
@@ -398,6 +431,9 @@ void conf_apply_(struct conf_load_ *ld, size_t index, const config_setting_t *s,
 		break;
 	case CONF_PREFIX_MAP:
 		conf_apply_prefix_map(ld, k, s, name);
+		break;
+	case CONF_READY:
+		conf_apply_ready(ld, k, s, name);
 		break;
 	}
 	ld->bad[index] = ld->nerrors != before;

@@ -128,6 +128,7 @@ static void admin_metrics_body(const struct admin_http *a, struct evbuffer *b)
 	admin_sealing(b, a->ctx->stats);
 	admin_keyex(b, a->ctx);
 	admin_endpoint(b, a);
+	admin_peers_metrics_(a, b);
 	metrics_build_info(b);
 	metrics_process(b);
 }
@@ -215,11 +216,12 @@ int admin_respond_status_(struct evbuffer *out, int status, const char *reason)
 int admin_respond_(struct admin_http *a, const struct admin_req *req, struct evbuffer *out)
 {
 	bool metrics = strcmp(req->path, "/metrics") == 0, health = strcmp(req->path, "/healthz") == 0;
+	bool peers = admin_peers_path_(req->path); /* /peers, /livez, /readyz */
 	const char *ctype = "application/json";
 	struct evbuffer *b;
 	int status, rc = -1;
 
-	if (!metrics && !health)
+	if (!metrics && !health && !peers)
 		return admin_head(out, 404, "text/plain", 0);
 	if (req->method == ADMIN_OTHER)
 		return admin_head(out, 405, "text/plain", 0);
@@ -227,7 +229,9 @@ int admin_respond_(struct admin_http *a, const struct admin_req *req, struct evb
 	b = metrics ? admin_metrics(a, req, &ctype) : evbuffer_new();
 	if (!b)
 		return -1;
-	if (!metrics)
+	if (peers)
+		status = admin_peers_body_(a, req->path, b);
+	else if (!metrics)
 		status = admin_healthz_body(a, b);
 	if (admin_head(out, status, ctype, evbuffer_get_length(b)) != 0)
 		goto out;

@@ -69,6 +69,12 @@ int admin_respond_(struct admin_http *a, const struct admin_req *req, struct evb
 /* The response for a request that could not be read (400, 431, 500): status line and headers. */
 int admin_respond_status_(struct evbuffer *out, int status, const char *reason);
 
+/* admin_peers.c: GET /peers, /livez, /readyz and the per-peer metric series. */
+bool admin_peers_path_(const char *path);
+/* The body of one of admin_peers_path_'s paths into b; returns the HTTP status. */
+int admin_peers_body_(const struct admin_http *a, const char *path, struct evbuffer *b);
+void admin_peers_metrics_(const struct admin_http *a, struct evbuffer *b);
+
 /* Binds metrics.host:metrics.port and starts accepting (connections past metrics.max_connections
  * are refused at once). -1 with a message in err on failure. */
 int admin_listen_(struct admin_http *a, char *err, size_t errlen);

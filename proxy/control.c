@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <mosquitto.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include "clock.h"
 #include "log.h"
@@ -82,6 +83,30 @@ static void control_schedule_retry(struct control *c)
 		jitter = 0;
 	c->retry_at = clock_mono_ms() + c->backoff_ms + jitter % (c->backoff_ms / 4 + 1);
 	c->backoff_ms = c->backoff_ms * 2 > CONTROL_BACKOFF_MAX_MS ? CONTROL_BACKOFF_MAX_MS : c->backoff_ms * 2;
+}
+
+/* broker.tls for the key-exchange connection. Without ca_file/ca_path the system's default store is
+ * used, as the device sessions do (upstream.c): libmosquitto's tls_set wants a CA file or directory,
+ * so it gets OpenSSL's default directory, and MOSQ_OPT_TLS_USE_OS_CERTS (libmosquitto 2) adds the
+ * rest of the defaults (the default file, SSL_CERT_FILE / SSL_CERT_DIR). */
+static int control_tls(struct mosquitto *mosq, const struct conf_tls *tls)
+{
+	const char *ca_path = tls->ca_path;
+	int rc = MOSQ_ERR_SUCCESS;
+
+	if (!tls->ca_file && !ca_path) {
+		ca_path = X509_get_default_cert_dir();
+#if LIBMOSQUITTO_MAJOR >= 2
+		rc = mosquitto_int_option(mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
+#endif
+	}
+	if (rc == MOSQ_ERR_SUCCESS)
+		rc = mosquitto_tls_set(mosq, tls->ca_file, ca_path, tls->cert_file, tls->key_file, NULL);
+	if (rc == MOSQ_ERR_SUCCESS)
+		rc = mosquitto_tls_insecure_set(mosq, !tls->verify_hostname);
+	if (rc == MOSQ_ERR_SUCCESS)
+		rc = mosquitto_tls_opts_set(mosq, 1, "tlsv1.2", NULL);
+	return rc;
 }
 
 static int control_configure(struct control *c, char *err, size_t errlen);
@@ -201,13 +226,8 @@ static int control_configure(struct control *c, char *err, size_t errlen)
 	mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
 	if (conf->keyex.username)
 		rc = mosquitto_username_pw_set(c->mosq, conf->keyex.username, conf->keyex.password);
-	if (rc == MOSQ_ERR_SUCCESS && tls->enabled) {
-		rc = mosquitto_tls_set(c->mosq, tls->ca_file, tls->ca_path, tls->cert_file, tls->key_file, NULL);
-		if (rc == MOSQ_ERR_SUCCESS)
-			rc = mosquitto_tls_insecure_set(c->mosq, !tls->verify_hostname);
-		if (rc == MOSQ_ERR_SUCCESS)
-			rc = mosquitto_tls_opts_set(c->mosq, 1, "tlsv1.2", NULL);
-	}
+	if (rc == MOSQ_ERR_SUCCESS && tls->enabled)
+		rc = control_tls(c->mosq, tls);
 	if (rc != MOSQ_ERR_SUCCESS)
 		snprintf(err, errlen, "key-exchange client: %s", mosquitto_strerror(rc));
 	return rc == MOSQ_ERR_SUCCESS ? 0 : -1;

@@ -9,14 +9,25 @@
 
 #include "devstate.h"
 
-/* A retained value (RETAIN=1 as delivered, retain_intent authenticated). */
-static enum deliver_verdict deliver_retained(struct devstate *d, struct marks *m, const struct deliver_msg *msg,
-					     const struct devstate_match *sub, enum stats_drop *reason)
+/* The mark msg would set: ordered by its seal time, a will by when this node first got it. */
+static struct mark deliver_mark(struct marks *m, const struct deliver_params *p, const struct deliver_msg *msg)
 {
 	struct mark mk = {.sealed_at = msg->h.sealed_at, .epoch = msg->epoch, .counter = msg->h.counter};
-	bool republish = (msg->h.flags & ENV_FLAG_REPUBLISH) != 0, had;
 
 	memcpy(mk.key_id, msg->h.key_id, ENV_KEY_ID_LEN);
+	if (msg->h.flags & ENV_FLAG_WILL)
+		mk.sealed_at = marks_will_time(m, msg->h.key_id, msg->h.counter, p->now_ms);
+	return mk;
+}
+
+/* A retained value (RETAIN=1 as delivered, retain_intent authenticated). */
+static enum deliver_verdict deliver_retained(struct devstate *d, struct marks *m, const struct deliver_params *p,
+					     const struct deliver_msg *msg, const struct devstate_match *sub,
+					     enum stats_drop *reason)
+{
+	struct mark mk = deliver_mark(m, p, msg);
+	bool republish = (msg->h.flags & ENV_FLAG_REPUBLISH) != 0, had;
+
 	if (marks_compare(m, msg->digest, &mk) == MARKS_OLDER) {
 		*reason = DROP_ROLLBACK;
 		return DELIVER_DROP;
@@ -70,26 +81,26 @@ enum deliver_verdict deliver_decide(struct devstate *d, struct marks *m, const s
 
 	devstate_match(d, msg->topic, msg->topic_len, &sub);
 	if (msg->retain_delivered && (msg->h.flags & ENV_FLAG_RETAIN))
-		v = deliver_retained(d, m, msg, &sub, reason);
+		v = deliver_retained(d, m, p, msg, &sub, reason);
 	else
 		v = deliver_live(d, p, msg, &sub, reason);
 	if (v == DELIVER_SUPPRESS && (msg->h.flags & ENV_FLAG_RETAIN)) {
-		struct mark mk = {.sealed_at = msg->h.sealed_at, .epoch = msg->epoch, .counter = msg->h.counter};
-		memcpy(mk.key_id, msg->h.key_id, ENV_KEY_ID_LEN);
+		struct mark mk = deliver_mark(m, p, msg);
 		(void)marks_record(m, msg->digest, &mk); /* the broker holds it now */
 	}
 	return v;
 }
 
-void deliver_done(struct devstate *d, struct marks *m, const struct deliver_msg *msg, enum deliver_verdict v)
+void deliver_done(struct devstate *d, struct marks *m, const struct deliver_params *p, const struct deliver_msg *msg,
+		  enum deliver_verdict v)
 {
-	struct mark mk = {.sealed_at = msg->h.sealed_at, .epoch = msg->epoch, .counter = msg->h.counter};
+	struct mark mk;
 
 	if (v != DELIVER_COPY)
 		devstate_copy_first(d, msg->h.key_id, msg->h.counter);
 	if (!(msg->h.flags & ENV_FLAG_RETAIN))
 		return;
-	memcpy(mk.key_id, msg->h.key_id, ENV_KEY_ID_LEN);
+	mk = deliver_mark(m, p, msg);
 	(void)marks_record(m, msg->digest, &mk);
 	devstate_credit_note(d, msg->digest);
 }

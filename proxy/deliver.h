@@ -31,6 +31,7 @@ struct deliver_msg {
 struct deliver_params {
 	uint64_t tolerance_ms; /* keyex.max_skew_seconds */
 	uint64_t started_ms;   /* wall clock when the node started */
+	uint64_t now_ms;       /* wall clock now (a will is ordered by when it was first received) */
 };
 
 enum deliver_verdict {
@@ -45,6 +46,7 @@ enum deliver_verdict deliver_decide(struct devstate *d, struct marks *m, const s
 				    const struct deliver_msg *msg, enum stats_drop *reason);
 /* The message was delivered to d (v: DELIVER_YES or DELIVER_COPY): its copy round, the topic's
  * mark, d's retained note. */
-void deliver_done(struct devstate *d, struct marks *m, const struct deliver_msg *msg, enum deliver_verdict v);
+void deliver_done(struct devstate *d, struct marks *m, const struct deliver_params *p, const struct deliver_msg *msg,
+		  enum deliver_verdict v);
 
 #endif

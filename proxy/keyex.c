@@ -76,6 +76,8 @@ void keyex_reject_(struct keyex *kx, struct kx_peer *peer, int reason, const cha
 	va_list ap;
 
 	kx->ctx->stats->rejected[reason]++;
+	if (peer)
+		keyex_peer_rejected_(peer, reason);
 	if (!log_limit_allow(lim, clock_mono_ms(), &suppressed))
 		return;
 	va_start(ap, fmt);
@@ -96,6 +98,11 @@ void keyex_keys_changed_(struct keyex *kx)
 static bool keyex_peer_live(const struct kx_peer *p, uint64_t now_wall)
 {
 	return p->have_ann && now_wall <= p->ann_expires_wall;
+}
+
+bool keyex_peer_live_(const struct kx_peer *p, uint64_t now_wall)
+{
+	return keyex_peer_live(p, now_wall);
 }
 
 void keyex_sample_(struct keyex *kx)
@@ -338,6 +345,7 @@ static void keyex_on_tick(evutil_socket_t fd, short what, void *arg)
 		keyex_activate(kx, "activation delay passed");
 	keyex_process_pending_(kx);
 	keyex_update_gauges(kx, wall);
+	keyex_peers_tick_(kx, now);
 }
 
 static void keyex_on_up(void *arg)

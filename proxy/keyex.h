@@ -58,4 +58,41 @@ int keyex_reload(struct keyex *kx, const struct px_conf *nc, char *err, size_t e
  * short reason. */
 int keyex_healthy(const struct keyex *kx, char *reason, size_t len);
 
+/* ---- per-peer state for operators (keyex_peers.c): GET /peers, `mqseal status`, /readyz ---- */
+
+/* What this node knows about one configured peer. Strings are static or the peer's id (valid
+ * until the next reload); times are wall-clock milliseconds, 0 = never. */
+struct keyex_peer_info {
+	const char *id;
+	/* "keyed", or why not: never_announced, no_entry (its announcement has no entry for us),
+	 * unknown_key (its entry for us wraps to an ephemeral key we no longer hold), bad_signature,
+	 * clock_skew, stale (its last announcement expired or was older than one we had), or the
+	 * name of another rejection reason (mqseal_announcements_rejected_total's labels) */
+	const char *why;
+	const char *last_rejected;     /* reason of its last rejected message; NULL = none */
+	uint64_t their_epoch;          /* newest epoch of theirs accepted (0: none) */
+	uint64_t their_epoch_held;     /* newest epoch of theirs whose key we hold (0: none) */
+	uint64_t our_epoch_held;       /* newest epoch of ours it confirmed holding (0: none) */
+	uint64_t last_announcement_ms; /* last announcement accepted */
+	uint64_t last_confirmation_ms; /* last confirmation accepted */
+	uint64_t last_rejected_ms;
+	uint64_t opened;               /* its messages opened for this node's devices */
+	const uint64_t *dropped;       /* DROP__COUNT counters (stats.h): its messages dropped */
+	bool keyed;                    /* live, and we hold its current key */
+};
+
+/* This node's public key line ("ed25519:..."), as the peers must list it; "" if it does not fit. */
+void keyex_public_text(const struct keyex *kx, char *out, size_t len);
+size_t keyex_peer_count(const struct keyex *kx);
+/* Fills out for peer i (0 <= i < keyex_peer_count), in configuration order. */
+void keyex_peer_info(const struct keyex *kx, size_t i, struct keyex_peer_info *out);
+/* A message sealed by sender was opened for a device (reason < 0) or dropped for reason (an enum
+ * stats_drop). Senders that are not peers (this node's own devices) are not counted. */
+void keyex_peer_count_message(struct keyex *kx, const char *sender, int reason);
+/* Announcements from nodes that are not configured peers (not a failure: mqseal_announcements_ignored_total). */
+uint64_t keyex_ignored_not_a_peer(const struct keyex *kx);
+/* 1 when the control connection is up and at least need peers are keyed (need is capped at the
+ * number of peers); otherwise 0 and a short reason. */
+int keyex_ready(const struct keyex *kx, size_t need, char *reason, size_t len);
+
 #endif

@@ -15,6 +15,7 @@
 #include "keyex.h"
 #include "keyring.h"
 #include "log.h"
+#include "stats.h"
 
 #define KEYEX_REISSUE_DEBOUNCE_MS 1000   /* R37 */
 #define KEYEX_IN_FLIGHT_MS 3000          /* our last announcement may still be on its way */
@@ -68,6 +69,15 @@ struct kx_peer {
 	struct kx_deferred ann_live[KEYEX_DEFERRED_MAX]; /* newest first */
 	struct kx_deferred pending_ack;                  /* the newest confirmation */
 	struct log_limit reject_log; /* log once per state, not per message */
+	/* What GET /peers and `mqseal status` say about it (keyex_peers.c); wall-clock ms, 0 = never */
+	uint64_t last_ann_wall;    /* last announcement accepted */
+	uint64_t last_ack_wall;    /* last confirmation accepted */
+	uint64_t last_reject_wall; /* last announcement or confirmation rejected */
+	uint64_t no_entry_mono;    /* since when its announcements have had no entry for us (0: they have) */
+	uint64_t no_entry_epoch;   /* its epoch last warned about for having no entry for us */
+	uint64_t opened;           /* its messages opened for our devices */
+	uint64_t dropped[DROP__COUNT]; /* its messages dropped, where the drop knows the sender */
+	unsigned last_reject;      /* 1 + enum stats_reject of the last rejection; 0 = none */
 	uint32_t rev;
 	uint32_t interval_s;
 	unsigned tokens, ack_tokens;
@@ -76,6 +86,8 @@ struct kx_peer {
 	bool eph_weak;             /* eph_pub gave an all-zero X25519 result: never wrap to it */
 	bool wrapped_valid;        /* our latest announcement has an entry for the peer's eph_pub */
 	bool must_confirm;         /* a live peer at the last rotation: activation waits for it */
+	bool no_entry;             /* its accepted announcement has no entry for us */
+	bool unknown_key;          /* ... has one, wrapped to an ephemeral key we do not hold */
 	uint8_t eph_pub[KEX_PUB_LEN];
 	uint8_t wrapped_to[KEX_PUB_LEN];
 	char id[ANN_ID_MAX + 1];
@@ -123,6 +135,7 @@ struct keyex {
 	size_t hist_next, hist_n;
 	struct event *tick;
 	struct log_limit log_reject;
+	uint64_t ignored_not_a_peer; /* announcements of nodes that are not our peers (a star fleet) */
 	void (*on_keys_changed)(void *arg); /* tells the data path that keys changed */
 	void (*on_activated)(void *arg);    /* a new epoch is active: re-seal the retained cache */
 	void (*on_up)(void *arg);           /* the control connection is up: watch the cached topics */
@@ -140,6 +153,7 @@ void keyex_reject_(struct keyex *kx, struct kx_peer *peer, int reason, const cha
 	__attribute__((format(printf, 4, 5)));
 
 void keyex_sample_(struct keyex *kx);
+bool keyex_peer_live_(const struct kx_peer *p, uint64_t now_wall);
 uint64_t keyex_floor_at_(const struct keyex *kx, uint64_t wall_ms);
 
 /* keyex_rx.c */
@@ -153,6 +167,15 @@ void keyex_on_message_(void *arg, const char *topic, const uint8_t *payload, siz
 void keyex_process_pending_(struct keyex *kx);
 /* Frees what peer p keeps for later (its deferred messages). */
 void keyex_peer_drop_deferred_(struct kx_peer *p);
+
+/* keyex_peers.c: the per-peer state kept for operators (GET /peers, `mqseal status`) */
+/* Records a rejection of p's message (called by keyex_reject_). */
+void keyex_peer_rejected_(struct kx_peer *p, int reason);
+/* p's announcement was accepted: whether it has an entry for us (has_entry) and whether that
+ * entry names an ephemeral key we hold (keyex_peers_tick_ warns when it has none for long). */
+void keyex_peer_entry_(struct kx_peer *p, bool has_entry, bool eph_known);
+/* Once per tick: warns about peers whose announcements have lacked an entry for us too long. */
+void keyex_peers_tick_(struct keyex *kx, uint64_t now_mono);
 
 /* keyex_state.c: "<state_dir>/state" (PROTOCOL.md §9.5) */
 int keyex_state_load_(struct keyex *kx);

@@ -289,6 +289,7 @@ static void keyex_accept(struct keyex *kx, struct kx_peer *p, const struct ann_v
 	if (keyex_state_save_(kx) != 0)
 		log_error("keyex", "cannot persist the epoch of peer %s", p->id);
 	has_entry = ann_find_entry(a, kx->ctx->conf->node_id, &e);
+	keyex_peer_entry_(p, has_entry, has_entry && keyring_eph_for(kx->kr, e.recipient_eph));
 	if (new_epoch)
 		p->acked = 0; /* a new epoch of the peer says afresh what it holds */
 	/* The counter floor of our wraps to it (§6.3): a peer that holds no key of ours (it restarted,
@@ -408,6 +409,7 @@ static void keyex_on_ack(struct keyex *kx, struct kx_peer *p, const char *topic,
 		return;
 	}
 	kx->ctx->stats->acks_accepted++;
+	p->last_ack_wall = clock_wall_ms();
 	keyex_peer_acked(kx, p, a.acked_epoch);
 }
 
@@ -430,8 +432,13 @@ static struct kx_peer *keyex_topic_peer(struct keyex *kx, const char *topic, boo
 	if (strcmp(id, me) == 0)
 		return NULL; /* our own announcement: ignored */
 	struct kx_peer *p = keyex_peer_(kx, id, strlen(id));
-	if (!p)
-		keyex_reject_(kx, NULL, REJECT_UNKNOWN_PEER, "message from %s, which is not a configured peer", id);
+	/* Every node hears every announcement; in a fleet that is not a full mesh most are from nodes
+	 * that are not our peers: counted apart, not a failure. A confirmation addressed to us by a
+	 * node we do not list is one (it believes we are its peer). */
+	if (!p && !*is_ack)
+		kx->ignored_not_a_peer++;
+	else if (!p)
+		keyex_reject_(kx, NULL, REJECT_UNKNOWN_PEER, "confirmation from %s, which is not a configured peer", id);
 	return p;
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli_check.h"
+#include "cli_status.h"
 #include "identity.h"
 #include "keyfile.h"
 #include "node.h"
@@ -21,6 +22,8 @@ static const char usage_text[] =
 	"                                 FILE - writes the key to stdout, the public line to stderr\n"
 	"       mqseal pubkey [FILE]      print the public key line of an identity key file\n"
 	"                                 (no FILE or -: read the key from stdin)\n"
+	"       mqseal status -c FILE [--json]  ask the running node for every peer's state\n"
+	"       mqseal health [-c FILE | URL]   exit 0 when the running node is ready (GET /readyz)\n"
 	"       mqseal --version          print the version\n"
 	"       mqseal --help             print this help\n"
 	"\n"
@@ -194,7 +197,7 @@ static int cmd_key(int argc, char **argv)
 	return keygen ? cmd_keygen(argv[optind]) : cmd_pubkey(optind < argc ? argv[optind] : NULL);
 }
 
-static const char *const subcommands[] = {"check", "keygen", "pubkey"};
+static const char *const subcommands[] = {"check", "keygen", "pubkey", "status", "health"};
 
 /* The run form's stray argument: an unknown subcommand (maybe a typo) or an extra FILE. */
 static int stray_argument(int argc, char **argv)
@@ -218,6 +221,10 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && (strcmp(argv[1], "keygen") == 0 || strcmp(argv[1], "pubkey") == 0))
 		return cmd_key(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "status") == 0)
+		return cli_status_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "health") == 0)
+		return cli_health_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "check") == 0) {
 		rc = parse_options(argc - 1, argv + 1, &config, &verbosity);
 		if (rc == 0)

@@ -21,11 +21,19 @@ struct marks_slot {
 	bool used;
 };
 
+struct marks_will {
+	uint8_t key_id[ENV_KEY_ID_LEN];
+	uint64_t counter;
+	uint64_t first_ms; /* 0: unused */
+};
+
 struct marks {
 	struct marks_slot *slots; /* NULL until the first record */
 	size_t cap;		  /* 0 or a power of two, at least twice count */
 	size_t count;
 	bool dirty;
+	struct marks_will *wills; /* MARKS_WILLS, a ring, allocated on the first will */
+	size_t wills_next;
 };
 
 struct marks *marks_new(void)
@@ -38,6 +46,7 @@ void marks_free(struct marks *m)
 	if (!m)
 		return;
 	free(m->slots);
+	free(m->wills);
 	free(m);
 }
 
@@ -137,6 +146,27 @@ bool marks_record(struct marks *m, const uint8_t digest[static MARKS_DIGEST_LEN]
 	marks_put(m, digest, msg);
 	m->dirty = true;
 	return true;
+}
+
+uint64_t marks_will_time(struct marks *m, const uint8_t key_id[static ENV_KEY_ID_LEN], uint64_t counter,
+			 uint64_t now_ms)
+{
+	struct marks_will *w;
+	size_t i;
+
+	if (!m || (!m->wills && !(m->wills = calloc(MARKS_WILLS, sizeof(*m->wills)))))
+		return now_ms; /* no memory: ordered as received now (a replay could pass as new) */
+	for (i = 0; i < MARKS_WILLS; i++) {
+		w = &m->wills[i];
+		if (w->first_ms && w->counter == counter && memcmp(w->key_id, key_id, ENV_KEY_ID_LEN) == 0)
+			return w->first_ms;
+	}
+	w = &m->wills[m->wills_next];
+	m->wills_next = (m->wills_next + 1) % MARKS_WILLS;
+	memcpy(w->key_id, key_id, ENV_KEY_ID_LEN);
+	w->counter = counter;
+	w->first_ms = now_ms ? now_ms : 1;
+	return w->first_ms;
 }
 
 size_t marks_count(const struct marks *m)

@@ -40,6 +40,13 @@ enum marks_order marks_compare(const struct marks *m, const uint8_t digest[stati
 /* Records msg as the topic's mark if it is newer. false if the table is full (not recorded). */
 bool marks_record(struct marks *m, const uint8_t digest[static MARKS_DIGEST_LEN], const struct mark *msg);
 size_t marks_count(const struct marks *m);
+/* A will is sealed when its device connects and published by the broker at any later time, so its
+ * sealed_at says nothing about its place among the topic's values: it is ordered by when this node
+ * first received it (now_ms, wall clock), remembered for the last MARKS_WILLS wills (in memory
+ * only). Returns the time to order the will by. */
+#define MARKS_WILLS 1024
+uint64_t marks_will_time(struct marks *m, const uint8_t key_id[static ENV_KEY_ID_LEN], uint64_t counter,
+			 uint64_t now_ms);
 /* Recorded since the last marks_save (or load)? */
 bool marks_dirty(const struct marks *m);
 

@@ -133,9 +133,8 @@ static void seal_republish_one(struct seal *s, struct keyring *kr, struct seal_e
 	size_t len = keyring_sealed_size(kr, e->props_len, e->payload_len);
 	uint8_t *env = len ? malloc(len) : NULL;
 	enum px_err rc = PX_ERR_NOMEM;
+	struct env_header h = {0};
 	struct mqtt_buf aad;
-
-	struct env_header h;
 
 	if (env && seal_aad_topic_(s, (const uint8_t *)e->topic, e->topic_len, &aad) != SEAL_OK)
 		rc = PX_ERR_TOO_LARGE;

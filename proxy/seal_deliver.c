@@ -125,6 +125,13 @@ static enum seal_rc seal_open_dev(struct seal *s, struct devstate *dev, const st
 	return SEAL_OK;
 }
 
+/* A drop after the key was found: the sender is known, so it counts for that peer too. */
+static enum seal_rc seal_peer_drop(struct seal *s, const char *sender, enum stats_drop reason)
+{
+	keyex_peer_count_message(s->ctx->keyex, sender, (int)reason);
+	return SEAL_DROP;
+}
+
 /* Header checks that need no key (§6.1 steps 1-2). */
 static bool seal_precheck(const struct mqtt_publish *p, enum stats_drop *reason)
 {
@@ -149,7 +156,7 @@ enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, cons
 		       struct mqtt_buf topic, struct evbuffer *out, enum stats_drop *reason)
 {
 	const struct deliver_params dp = {.tolerance_ms = (uint64_t)s->ctx->conf->keyex.max_skew_seconds * 1000u,
-					  .started_ms = s->ctx->started_wall_ms};
+					  .started_ms = s->ctx->started_wall_ms, .now_ms = clock_wall_ms()};
 	enum deliver_verdict v;
 	struct deliver_msg m;
 	struct kr_opened k;
@@ -173,21 +180,22 @@ enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, cons
 		return res;
 	if (!keyex_may_publish(s->ctx->keyex, k.sender, topic.p, topic.len)) {
 		*reason = DROP_UNAUTHORIZED;
-		return SEAL_DROP;
+		return seal_peer_drop(s, k.sender, *reason);
 	}
 	v = deliver_decide(dev, s->ctx->marks, &dp, &m, reason);
 	if (v == DELIVER_DROP)
-		return SEAL_DROP;
+		return seal_peer_drop(s, k.sender, *reason);
 	if (v == DELIVER_SUPPRESS)
 		return SEAL_SUPPRESS;
 	if (!seal_inner_props_ok((struct mqtt_buf){k.o.props, k.o.props_len})) {
 		*reason = DROP_MALFORMED;
-		return SEAL_DROP;
+		return seal_peer_drop(s, k.sender, *reason);
 	}
 	res = seal_open_write(s, level, p, topic, &k.o, out);
 	if (res != SEAL_OK)
 		return res;
-	deliver_done(dev, s->ctx->marks, &m, v);
+	keyex_peer_count_message(s->ctx->keyex, k.sender, -1);
+	deliver_done(dev, s->ctx->marks, &dp, &m, v);
 	if (p->qos > 0)
 		devstate_pending_put(dev, p->packet_id, k.h.key_id, k.h.counter);
 	return SEAL_OK;

@@ -203,8 +203,17 @@ sensor_pid=${pids[-1]}
 node backend sensor "$backend_port" "$backend_metrics"
 backend_pid=${pids[-1]}
 
-sensor_ok() { MQSEAL_METRICS_PORT=$sensor_metrics "$root/docker/entrypoint.sh" health; }
-backend_ok() { MQSEAL_METRICS_PORT=$backend_metrics "$root/docker/entrypoint.sh" health; }
+# GET /healthz on a node's metrics port answers 200: key-exchange connection up, the peer keyed.
+healthy() {
+	local status=""
+	{ exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+	printf 'GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+	read -r -t 5 _ status _ <&3 || status=""
+	exec 3<&-
+	[ "$status" = 200 ]
+}
+sensor_ok() { healthy "$sensor_metrics"; }
+backend_ok() { healthy "$backend_metrics"; }
 wait_for sensor_ok 20 "$sensor_pid" || fail "the sensor node did not become healthy" sensor
 wait_for backend_ok 20 "$backend_pid" || fail "the backend node did not become healthy" backend
 keyed_at=$((($(date +%s%N) - keyed_at) / 1000000))

@@ -209,7 +209,7 @@ static void fz_deliver(struct fz *z, unsigned di, unsigned mi, bool retain)
 	struct fz_dev *v = &z->dev[di];
 	struct fz_msg *m = &z->msg[mi];
 	const char *topic = fz_topics[m->topic];
-	const struct deliver_params p = {.tolerance_ms = FZ_TOL_MS, .started_ms = FZ_T0};
+	const struct deliver_params p = {.tolerance_ms = FZ_TOL_MS, .started_ms = FZ_T0, .now_ms = z->now};
 	uint8_t inner[96];
 	struct deliver_msg dm;
 	struct kr_opened k;
@@ -235,7 +235,7 @@ static void fz_deliver(struct fz *z, unsigned di, unsigned mi, bool retain)
 	if (verdict != DELIVER_YES && verdict != DELIVER_COPY)
 		return;
 	fz_check(z, v, mi, retain && m->intent);
-	deliver_done(v->d, z->marks, &dm, verdict);
+	deliver_done(v->d, z->marks, &p, &dm, verdict);
 }
 
 static void fz_setup(struct fz *z)

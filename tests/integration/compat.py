@@ -16,7 +16,7 @@ import struct
 import time
 import traceback
 
-from harness import HOST, TestFailure
+from harness import HOST, TestFailure, mqtt_str, varint
 
 # identifier -> (name, type): B byte, H u16, I u32, V varint, S string, D binary, P string pair
 PROPS = {
@@ -42,19 +42,7 @@ TYPE_NAMES = {1: "CONNECT", 2: "CONNACK", 3: "PUBLISH", 4: "PUBACK", 5: "PUBREC"
 
 # ---------------------------------------------------------------- encoding
 
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n % 128
-        n //= 128
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def s16(b):
-    b = b.encode() if isinstance(b, str) else b
-    return struct.pack(">H", len(b)) + b
+s16 = mqtt_str  # a two-byte-length string or binary (harness.py)
 
 
 def enc_props(props):

@@ -2,20 +2,26 @@
 `docker-compose config` and checked for the shape the demo needs, docker/Dockerfile checked
 statically, and docker/entrypoint.sh run natively, as the containers run it: two nodes against a
 real mosquitto create their keys, exchange them through a shared directory, write configurations
-that `mqseal check` accepts, key each other and seal a message end to end."""
+that `mqseal check` accepts, key each other and seal a message end to end. Issue 16: broker TLS
+(client certificate), credentials and topic lists from variables, secrets from *_FILE (a TLS broker
+that wants a client certificate and a password is reached with both read from files), both VAR and
+VAR_FILE refused, the HEALTHCHECK in exec form without a shell."""
 # ctest-labels: demo
 # ctest-timeout: 180
 import os
 import re
+import json
 import shutil
 import stat
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 import yaml
 
-from harness import (HOST, MQSEAL, SRC, Broker, Client, Node, Proc, check, eventually, free_port, run,
-                     write_conf)
+from harness import (HOST, MOSQUITTO, MQSEAL, SRC, Broker, Client, Node, Proc, check, eventually, free_port,
+                     port_open, pubkey, run, write_conf)
 
 DOCKER = os.path.join(SRC, "docker")
 ENTRYPOINT = os.path.join(DOCKER, "entrypoint.sh")
@@ -103,7 +109,19 @@ def test_dockerfile(workdir):
     check("deps.sh runtime" in runs_r and "scripts/build.sh" not in runs_r, "runtime stage: " + runs_r)
     instr = dict((w, r) for w, r in runtime["lines"])
     check(instr.get("USER") not in (None, "root", "0"), "runtime user %r" % instr.get("USER"))
-    check("health" in instr.get("HEALTHCHECK", ""), "HEALTHCHECK %r" % instr.get("HEALTHCHECK"))
+    # the HEALTHCHECK runs mqseal itself in exec form (a JSON array): no shell, no bash, no curl
+    hc = instr.get("HEALTHCHECK", "")
+    m = re.search(r"\bCMD\s+(\[.*\])\s*$", hc)
+    check(m, "HEALTHCHECK is not in exec form: %r" % hc)
+    argv = json.loads(m.group(1))
+    check(argv[:2] == ["mqseal", "health"] and re.match(r"^http://127\.0\.0\.1:(\d+)/readyz$", argv[2]),
+          "HEALTHCHECK %r" % argv)
+    env_line = instr.get("ENV", "")
+    check("MQSEAL_METRICS_PORT=%s" % argv[2].split(":")[2].split("/")[0] in env_line,
+          "HEALTHCHECK port is not the image's MQSEAL_METRICS_PORT: %r / %r" % (argv, env_line))
+    # no build tools in the runtime stage
+    for tool in ("build-essential", "gcc", "cmake", "clang", "curl", "-dev "):
+        check(tool not in runs_r + " ", "runtime stage installs %s: %s" % (tool, runs_r))
     check("mqseal-entrypoint" in instr.get("ENTRYPOINT", ""), "ENTRYPOINT %r" % instr.get("ENTRYPOINT"))
     # every file copied from the build context exists (paths relative to the repository root)
     for stage in stages:
@@ -191,8 +209,17 @@ class EntryNode(Proc):
         Proc.__init__(self, node_id, ["bash", ENTRYPOINT], workdir, env=env)
 
     def healthy(self):
-        env = dict(self.env_vars)
-        return subprocess.run(["bash", ENTRYPOINT, "health"], env=env, timeout=15).returncode == 0
+        return http_status(self.metrics_port, "/healthz") == 200
+
+
+def http_status(port, path):
+    try:
+        with urllib.request.urlopen("http://%s:%d%s" % (HOST, port, path), timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None
 
 
 def is_mqseal(pid):
@@ -284,9 +311,7 @@ def test_entrypoint_mounted_config(workdir):
     gw = Proc("gw1", ["bash", ENTRYPOINT], workdir,
               env=dict(os.environ, MQSEAL_BIN=MQSEAL, MQSEAL_CONFIG=conf, MQSEAL_STATE_DIR=state,
                        MQSEAL_METRICS_PORT=str(mport), MQSEAL_NODE_ID="ignored", MQSEAL_PEERS="x")).start()
-    health = dict(os.environ, MQSEAL_METRICS_PORT=str(mport))
-    eventually(lambda: subprocess.run(["bash", ENTRYPOINT, "health"], env=health, timeout=15).returncode == 0,
-               20, interval=0.3, msg="gw1 healthy")
+    eventually(lambda: http_status(mport, "/healthz") == 200, 20, interval=0.3, msg="gw1 healthy")
     check(is_mqseal(gw.pid), "not exec'd")
     check(not os.path.exists(os.path.join(state, "mqseal.conf")), "wrote a configuration despite MQSEAL_CONFIG")
     check("public key of this node: " + gw_pub in gw.output(), "public key not logged")
@@ -326,10 +351,201 @@ def test_entrypoint_refuses(workdir):
     err = entry_fails(workdir, {"MQSEAL_PEERS": "p1", "MQSEAL_PEERS_DIR": keydir, "MQSEAL_PEER_WAIT_SECONDS": "2"})
     check("no public key from peer p1" in err and 1.9 < time.monotonic() - t < 25, err)
     check(os.path.exists(os.path.join(keydir, "n1.pub")), "own key not shared while waiting")
-    # health fails when nothing answers
-    entry_fails(workdir, {}, expect_rc=1, args=["health"])
+
+
+def test_entrypoint_health_execs_mqseal(workdir):
+    """`entrypoint.sh health` is `mqseal health URL` on this node's /readyz (exec'd, so its exit
+    status is mqseal's), with a wildcard metrics address reached on loopback."""
+    fake = os.path.join(workdir, "fake-mqseal")
+    log = os.path.join(workdir, "argv")
+    with open(fake, "w") as f:
+        f.write("#!/bin/sh\nprintf '%%s\\n' \"$$\" \"$@\" > %s\nexit 7\n" % log)
+    os.chmod(fake, 0o755)
+    cases = [({}, "http://127.0.0.1:9883/readyz"),
+             ({"MQSEAL_METRICS_HOST": "0.0.0.0", "MQSEAL_METRICS_PORT": "9101"}, "http://127.0.0.1:9101/readyz"),
+             ({"MQSEAL_METRICS_HOST": "::", "MQSEAL_METRICS_PORT": "9102"}, "http://[::1]:9102/readyz"),
+             ({"MQSEAL_METRICS_HOST": "10.0.0.7"}, "http://10.0.0.7:9883/readyz")]
+    for env, url in cases:
+        e = {k: v for k, v in os.environ.items() if not k.startswith("MQSEAL_")}
+        e.update(env, MQSEAL_BIN=fake)
+        p = subprocess.Popen(["bash", ENTRYPOINT, "health"], env=e)
+        rc = p.wait(timeout=30)
+        with open(log) as f:
+            pid, *argv = f.read().split()
+        check(rc == 7, "health's exit status is not mqseal's: %d" % rc)
+        check(int(pid) == p.pid, "mqseal health was not exec'd")
+        check(argv == ["health", url], "%r: mqseal %r" % (env, argv))
+
+
+def test_entrypoint_secret_conflicts(workdir):
+    """Each secret comes from VAR or from the file VAR_FILE names, never both; a _FILE that cannot be
+    read, an empty one and a value that would break the configuration are refused with exit 2, and
+    no configuration is written."""
+    conf = os.path.join(workdir, "st", "mqseal.conf")
+    secret = os.path.join(workdir, "secret")
+    with open(secret, "w") as f:
+        f.write("s3cret\n")
+    empty = os.path.join(workdir, "empty")
+    open(empty, "w").close()
+    key = os.path.join(workdir, "k.pem")
+    subprocess.run([MQSEAL, "keygen", key], check=True, capture_output=True, timeout=30)
+    for name, value in (("MQSEAL_KEYEX_PASSWORD", "s3cret"), ("MQSEAL_BROKER_TLS_KEY", open(key).read()),
+                        ("MQSEAL_IDENTITY_KEY", open(key).read())):
+        err = entry_fails(workdir, {name: value, name + "_FILE": secret if "PASSWORD" in name else key,
+                                    "MQSEAL_KEYEX_USERNAME": "u"})
+        check("%s and %s_FILE are both set" % (name, name) in err, "%s: %s" % (name, err))
+        check(not os.path.exists(conf), "a configuration was written with both %s and %s_FILE" % (name, name))
+        err = entry_fails(workdir, {name + "_FILE": os.path.join(workdir, "missing"), "MQSEAL_KEYEX_USERNAME": "u"})
+        check("%s_FILE=" % name in err and "not a readable file" in err, "%s_FILE missing: %s" % (name, err))
+        err = entry_fails(workdir, {name + "_FILE": empty, "MQSEAL_KEYEX_USERNAME": "u"})
+        check("%s_FILE=" % name in err and "is empty" in err, "%s_FILE empty: %s" % (name, err))
+        check(not os.path.exists(conf), "a configuration was written for a bad %s_FILE" % name)
+    for env in ({"MQSEAL_KEYEX_USERNAME": "u", "MQSEAL_KEYEX_PASSWORD": 'a\n"; user = "root'},
+                {"MQSEAL_TOPICS_DENY": "ok/#,bad\x01"}, {"MQSEAL_BROKER_TLS": "yes"},
+                {"MQSEAL_BROKER_TLS_VERIFY_HOSTNAME": "0"}, {"MQSEAL_PEERS_SHARE": "no"}):
+        err = entry_fails(workdir, env)
+        check("entrypoint:" in err, "no explanation for %r: %s" % (env, err))
+        check(not os.path.exists(conf), "a configuration was written for %r" % env)
+    # a _FILE holding something that is not an identity key
+    err = entry_fails(workdir, {"MQSEAL_IDENTITY_KEY_FILE": secret})
+    check("not an identity key" in err, err)
+
+
+def make_pki(workdir):
+    """A test CA, a server certificate for 127.0.0.1 / localhost and a client certificate."""
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=60)
+    f = {n: os.path.join(workdir, n) for n in ("ca.key", "ca.crt", "srv.key", "srv.csr", "srv.crt", "cli.key",
+                                                "cli.csr", "cli.crt", "ext.cnf")}
+    with open(f["ext.cnf"], "w") as out:
+        out.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    ossl("req", "-x509", *ec, "-keyout", f["ca.key"], "-out", f["ca.crt"], "-days", "2", "-subj", "/CN=test CA")
+    for who, cn in (("srv", "localhost"), ("cli", "gw1")):
+        ossl("req", *ec, "-keyout", f[who + ".key"], "-out", f[who + ".csr"], "-subj", "/CN=" + cn)
+        ossl("x509", "-req", "-in", f[who + ".csr"], "-CA", f["ca.crt"], "-CAkey", f["ca.key"], "-CAcreateserial",
+             "-out", f[who + ".crt"], "-days", "2", "-extfile", f["ext.cnf"])
+    return f
+
+
+class StrictBroker(Proc):
+    """mosquitto with two listeners: `port` wants TLS, a client certificate and a password (where
+    the node connects); `open_port` is plain and anonymous (where the test watches)."""
+
+    def __init__(self, workdir, pki, users):
+        self.port, self.open_port = free_port(), free_port()
+        pw = os.path.join(workdir, "passwd")
+        for k, (u, p) in enumerate(users.items()):
+            subprocess.run(["mosquitto_passwd", "-b"] + (["-c"] if k == 0 else []) + [pw, u, p], check=True,
+                           capture_output=True, timeout=30)
+        lines = ["per_listener_settings true", "persistence false", "log_type all", "connection_messages true",
+                 "listener %d %s" % (self.open_port, HOST), "allow_anonymous true",
+                 "listener %d %s" % (self.port, HOST), "allow_anonymous false", "password_file " + pw,
+                 "cafile " + pki["ca.crt"], "certfile " + pki["srv.crt"], "keyfile " + pki["srv.key"],
+                 "require_certificate true"]
+        if os.geteuid() == 0:
+            lines.insert(0, "user root")
+        conf = os.path.join(workdir, "strict.conf")
+        with open(conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        Proc.__init__(self, "strict-broker", [MOSQUITTO, "-c", conf], workdir)
+
+    def start(self):
+        Proc.start(self)
+        eventually(lambda: (port_open(self.port) and port_open(self.open_port)) or not self.alive(), 10,
+                   msg="mosquitto did not start")
+        check(self.alive(), "mosquitto exited: " + self.output()[-2000:])
+        return self
+
+
+def test_entrypoint_tls_credentials_topics(workdir):
+    """A broker that wants TLS, a client certificate and a password: the node started by the
+    entrypoint reaches it with the CA, certificate and server name from variables, the client key,
+    the password and its identity key from *_FILE secrets (mounted group-readable, as Kubernetes
+    does), and applies the topic lists from variables."""
+    pki = make_pki(workdir)
+    password = 'pa"ss\\word with spaces'
+    broker = StrictBroker(workdir, pki, {"gw1": password, "dev": "devpw"}).start()
+    secrets = os.path.join(workdir, "run-secrets")
+    os.makedirs(secrets)
+    files = {"password": os.path.join(secrets, "keyex-password"), "tls_key": os.path.join(secrets, "client.key"),
+             "identity": os.path.join(secrets, "identity.key")}
+    with open(files["password"], "w") as f:
+        f.write(password + "\n")  # as `echo ... | docker secret create` leaves it
+    shutil.copy(pki["cli.key"], files["tls_key"])
+    subprocess.run([MQSEAL, "keygen", files["identity"]], check=True, capture_output=True, timeout=30)
+    for path in files.values():
+        os.chmod(path, 0o440)
+    node = EntryNode(workdir, "gw1", broker.port, extra={
+        "MQSEAL_BROKER_HOST": "127.0.0.1", "MQSEAL_BROKER_TLS": "true", "MQSEAL_BROKER_TLS_CA_FILE": pki["ca.crt"],
+        "MQSEAL_BROKER_TLS_CERT_FILE": pki["cli.crt"], "MQSEAL_BROKER_TLS_KEY_FILE": files["tls_key"],
+        "MQSEAL_BROKER_TLS_SERVER_NAME": "localhost", "MQSEAL_KEYEX_USERNAME": "gw1",
+        "MQSEAL_KEYEX_PASSWORD_FILE": files["password"], "MQSEAL_IDENTITY_KEY_FILE": files["identity"],
+        "MQSEAL_TOPICS_PLAINTEXT": "status/#, ota/+/state", "MQSEAL_TOPICS_DENY": "debug/#\nshell/#"}).start()
+    eventually(lambda: http_status(node.metrics_port, "/metrics") == 200 or not node.alive(), 20, interval=0.2,
+               msg="gw1 serves metrics")
+    check(node.alive(), "gw1 exited:\n" + node.output()[-3000:])
+    # the key-exchange connection is up: TLS verified against the CA and server name, client
+    # certificate accepted, the password with quotes and a backslash intact
+    mnode = Node.__new__(Node)
+    mnode.metrics_port = node.metrics_port
+    eventually(lambda: mnode.metric("mqseal_broker_connected") == 1, 20, interval=0.3,
+               msg="key-exchange connection up:\n" + broker.output()[-2000:])
+    # keys in the state directory, 0600, the identity the secret holds
+    ident = os.path.join(node.dir, "identity.key")
+    check(stat.S_IMODE(os.stat(ident).st_mode) == 0o600, "identity key mode")
+    check(pubkey(ident) == pubkey(files["identity"]), "identity is not the secret's")
+    check("creating identity key" not in node.output(), "a key was created despite MQSEAL_IDENTITY_KEY_FILE")
+    tls_key = os.path.join(node.dir, "broker-client.key")
+    check(stat.S_IMODE(os.stat(tls_key).st_mode) == 0o600 and open(tls_key).read() == open(pki["cli.key"]).read(),
+          "client key copy")
+    conf = os.path.join(node.dir, "mqseal.conf")
+    check(stat.S_IMODE(os.stat(conf).st_mode) == 0o600, "the configuration holds a password: mode 0600")
+    eff = mqseal_check(conf).stdout
+    for want in ('ca_file = "%s"' % pki["ca.crt"], 'cert_file = "%s"' % pki["cli.crt"],
+                 'key_file = "%s"' % tls_key, 'server_name = "localhost"', "port = %d" % broker.port,
+                 'username = "gw1"', '"status/#"', '"ota/+/state"', '"debug/#"', '"shell/#"'):
+        check(want in eff, "%s not in the effective configuration:\n%s" % (want, eff))
+    # the topic lists at work: plaintext relayed as it is, sealed otherwise, denied never
+    eve = Client("eve")
+    eve.connect(broker.open_port)
+    eve.subscribe("#", 1)
+    dev = Client("dev")
+    dev.c.username_pw_set("dev", "devpw")
+    dev.connect(node.port)
+    dev.publish("debug/x", b"denied", qos=0)
+    dev.publish("status/gw1", b"online", qos=1)
+    dev.publish("plant/t", b"21.5C", qos=1)
+    got = {m.topic: m.payload for m in eve.expect(2) + eve.quiet(1.0)
+           if not m.topic.startswith("mqseal/")}
+    check(got.get("status/gw1") == b"online", "plaintext topic not relayed as it is: %r" % got)
+    check("plant/t" in got and b"21.5C" not in got["plant/t"], "sealed topic: %r" % got)
+    check("debug/x" not in got, "a denied topic reached the broker: %r" % got)
+    for c in (eve, dev):
+        c.disconnect()
+
+
+def test_entrypoint_tls_system_ca(workdir):
+    """MQSEAL_BROKER_TLS=true without a CA variable uses the system's trust store (the image's
+    ca-certificates; here SSL_CERT_FILE points OpenSSL's default at the test CA) for the
+    key-exchange connection too, not only for the devices' sessions."""
+    pki = make_pki(workdir)
+    broker = Broker(workdir, tls={"ca": pki["ca.crt"], "cert": pki["srv.crt"], "key": pki["srv.key"]}).start()
+    node = EntryNode(workdir, "gw1", broker.port, extra={
+        "MQSEAL_BROKER_TLS": "true", "SSL_CERT_FILE": pki["ca.crt"], "SSL_CERT_DIR": "/nonexistent"}).start()
+    mnode = Node.__new__(Node)
+    mnode.metrics_port = node.metrics_port
+    eventually(lambda: not node.alive() or http_status(node.metrics_port, "/metrics") == 200, 20, interval=0.2,
+               msg="gw1 serves metrics")
+    check(node.alive(), "gw1 exited:\n" + node.output()[-2000:])
+    eventually(lambda: mnode.metric("mqseal_broker_connected") == 1, 20, interval=0.3,
+               msg="key-exchange connection over TLS with the default store")
+    with open(os.path.join(node.dir, "mqseal.conf")) as f:
+        text = f.read()
+    check("ca_file" not in text and "ca_path" not in text, "a CA was configured:\n" + text)
 
 
 if __name__ == "__main__":
-    run([test_compose_config, test_dockerfile, test_runtime_libraries, test_entrypoint_refuses, test_entrypoint_mounted_config,
-         test_entrypoint_two_nodes])
+    run([test_compose_config, test_dockerfile, test_runtime_libraries, test_entrypoint_refuses,
+         test_entrypoint_health_execs_mqseal, test_entrypoint_secret_conflicts, test_entrypoint_mounted_config,
+         test_entrypoint_tls_credentials_topics, test_entrypoint_tls_system_ca, test_entrypoint_two_nodes])

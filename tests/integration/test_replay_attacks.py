@@ -24,6 +24,8 @@ import subprocess
 import threading
 import time
 
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from harness import Broker, Client, Node, check, eventually, run
@@ -641,9 +643,74 @@ def test_erased_key_is_stale_at_once(workdir):
     check(b.metric('mqseal_dropped_total{reason="unknown_key"}') == unknown0, "not counted as unknown_key")
 
 
+def sub_with_id(client, topic, qos, sid):
+    """An MQTT 5 subscription with a Subscription Identifier."""
+    props = Properties(PacketTypes.SUBSCRIBE)
+    props.SubscriptionIdentifier = sid
+    client.subscribe(topic, 0, options=SubscribeOptions(qos=qos), properties=props)
+
+
+def test_overlapping_subscriptions_sealed_pair(workdir):
+    """Issue 14 case 3 across a sealed pair, and its limit: a device behind b with two subscriptions
+    matching a topic (QoS 2 with id 2, QoS 1 with id 1) gets one copy per subscription of a's
+    message, each with its identifier, as directly from the broker (MQTT-3.3.4-5); a replay of the
+    captured message after that is not a third copy."""
+    broker, a, b = pair(workdir)
+    atk = Attacker(broker.port, "ov/#")
+    direct = Client("dev-ov-direct", 5)
+    direct.connect(broker.port)
+    dev = Client("dev-ov-b", 5)
+    dev.connect(b.port)
+    for c in (direct, dev):
+        sub_with_id(c, "ov/+", 2, 2)
+        sub_with_id(c, "ov/#", 1, 1)
+    pub = device(a, "dev-ov-a")
+    pub.publish("ov/x", b"twice", 1)
+    want = sorted((m.qos, tuple(m.props.SubscriptionIdentifier)) for m in direct.expect(2))
+    got = dev.expect(2)
+    seen = sorted((m.qos, tuple(m.props.SubscriptionIdentifier)) for m in got)
+    check(all(m.payload == b"twice" for m in got), "both copies opened: %r" % got)
+    check(seen == want, "copies through the pair %r, directly %r" % (seen, want))
+    env = atk.take("ov/x")[0]
+    before = replay_drops(b)
+    atk.replay("ov/x", env)
+    pub.publish("ov/x", b"tag", 1)
+    extra = [m.payload for m in dev.expect(2) if m.payload != b"tag"]
+    extra += [m.payload for m in dev.quiet(0.5) if m.payload != b"tag"]
+    observed("overlapping subscriptions through a sealed pair: copies %r (directly %r); after a replay %d more" % (
+        seen, want, len(extra)))
+    check(not extra, "a replay after the copies was delivered: %r" % extra)
+    eventually(lambda: replay_drops(b) - before >= 2, 5, msg="the replay's two copies counted")
+
+
+def test_retained_will_after_online(workdir):
+    """The usual presence pattern is not a rollback: a device connects with a retained will
+    "offline" (sealed at CONNECT), then publishes retained "online"; when it dies the broker
+    publishes the will, which is older by seal time than "online" but newer as a value. A watcher
+    behind b gets "offline" live, and a new subscriber gets "offline" as the retained value
+    (PROTOCOL.md §6.3: a will is ordered by when the node first received it)."""
+    broker, a, b = pair(workdir)
+    watcher = device(b, "dev-b14-watch", "status/#")
+    dev = Client("dev-a14", 4)
+    dev.c.reconnect_delay_set(60, 120)
+    dev.c.will_set("status/a14", b"offline", 1, retain=True)
+    dev.connect(a.port)
+    time.sleep(0.2)  # "online" is sealed after the will
+    dev.publish("status/a14", b"online", 1, retain=True)
+    check([m.payload for m in watcher.expect(1)] == [b"online"], "control: online delivered")
+    dev.drop()  # no DISCONNECT: the broker publishes the will
+    got = [m.payload for m in watcher.expect(1)]
+    fresh = device(b, "dev-b14-new", "status/#")
+    late = [m.payload for m in fresh.quiet(1.5)]
+    observed("presence: the watcher got %r after the device died, a new subscriber %r" % (got, late))
+    check(got == [b"offline"], "the will reaches the watcher: %r" % got)
+    check(late == [b"offline"], "a new subscriber gets the will as the retained value: %r" % late)
+
+
 if __name__ == "__main__":
     run([test_replay_after_clean_reconnect, test_replay_after_forced_takeover, test_replay_to_zero_length_client_id,
          test_replay_to_later_subscriber, test_replay_after_receiver_restart, test_replay_after_rotation,
          test_retained_rollback_within_epoch, test_retained_rollback_across_epochs,
          test_retained_repeats_to_live_rap_subscription, test_retained_cache_acl_bypass, test_retained_resurrection,
-         test_retained_rollback_across_receiver_restart, test_erased_key_is_stale_at_once])
+         test_retained_rollback_across_receiver_restart, test_erased_key_is_stale_at_once,
+         test_overlapping_subscriptions_sealed_pair, test_retained_will_after_online])

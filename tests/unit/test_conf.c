@@ -6,7 +6,7 @@
  * missing required option, several problems reported together in file order, syntax errors. */
 #include "test_conf.h"
 
-enum tc_kind { K_INT, K_STR, K_BOOL, K_ENUM, K_LIST, K_PEERS, K_MAP };
+enum tc_kind { K_INT, K_STR, K_BOOL, K_ENUM, K_LIST, K_PEERS, K_MAP, K_READY };
 
 struct tc_opt {
 	const char *name;
@@ -98,6 +98,9 @@ static const struct tc_opt tc_opts[] = {
 	{"metrics.port", K_INT, 1, 65535, "9999", "9883.5"},
 	{"metrics.allow_remote", K_BOOL, 0, 0, "true", "\"true\""},
 	{"metrics.max_connections", K_INT, 1, 4096, "8", "\"64\""},
+	{"metrics.peer_series_max", K_INT, 0, 100000, "1000", "\"64\""},
+	{"readiness.ready_when", K_READY, 0, 0, "\"any\"", "true", "\"some\"", NULL,
+	 "\"some\" is not \"all\", \"any\" or a number of peers 0..65535"},
 	{"log.level", K_ENUM, 0, 0, "\"debug\"", "3", "\"verbose\"", NULL,
 	 "\"verbose\" is not one of error, warn, info, debug"},
 	{"log.format", K_ENUM, 0, 0, "\"json\"", "1", "\"JSON\"", NULL, "\"JSON\" is not one of text, json"},
@@ -118,6 +121,8 @@ static const char *tc_wrong_msg(enum tc_kind kind)
 		return "expected a list of peer groups ( { ... }, ... )";
 	case K_MAP:
 		return "expected a list of groups ( { local = ...; canonical = ...; }, ... )";
+	case K_READY:
+		return "expected \"all\", \"any\" or a number of peers";
 	default:
 		return "expected a string";
 	}
@@ -582,6 +587,59 @@ static void test_files(void)
 	tc_done(&r);
 }
 
+#define PEERS2                                                                                               \
+	"peers = ( { id = \"p1\"; public_key = " KEY1 "; }, { id = \"p2\"; public_key = " KEY2 "; } );\n"
+
+/* readiness.ready_when: a word or a number, bare or quoted; a number the peers cannot reach is
+ * an error at its line; the dump writes it back as it reads. */
+static void test_readiness(void)
+{
+	struct tc_res r;
+	char *dump;
+
+	tc_load(&r, BASE PEERS2, false);
+	tc_expect_ok(&r, "ready_when default");
+	CHECK(r.conf && r.conf->readiness.ready_when == CONF_READY_ALL && conf_ready_need(r.conf) == 2);
+	tc_done(&r);
+	tc_load(&r, BASE PEERS2 "readiness = { ready_when = \"any\"; };\n", false);
+	CHECK(r.conf && conf_ready_need(r.conf) == 1);
+	tc_done(&r);
+	tc_load(&r, BASE "readiness = { ready_when = \"any\"; };\n", false);
+	CHECK(r.conf && conf_ready_need(r.conf) == 0); /* no peers: nothing to wait for */
+	tc_done(&r);
+	tc_load(&r, BASE PEERS2 "readiness = {\n ready_when = \"2\";\n};\n", false);
+	CHECK(r.conf && conf_ready_need(r.conf) == 2);
+	dump = r.conf ? conf_dump(r.conf) : NULL;
+	CHECK(dump && strstr(dump, "ready_when = 2;\n"));
+	free(dump);
+	tc_done(&r);
+	tc_load(&r, BASE PEERS2 "readiness = {\n ready_when = 0;\n};\n", false);
+	CHECK(r.conf && conf_ready_need(r.conf) == 0);
+	tc_done(&r);
+	tc_load(&r, BASE PEERS2 "readiness = {\n ready_when = 3;\n};\n", false);
+	tc_expect_one(&r, 5, "readiness.ready_when", "3 peers keyed needed, but only 2 peers are configured",
+		      "more than the peers");
+	tc_done(&r);
+	tc_load(&r, BASE "readiness = {\n ready_when = \"1\";\n};\n", false);
+	tc_expect_one(&r, 4, "readiness.ready_when", "1 peers keyed needed, but only 0 peers are configured",
+		      "no peers");
+	tc_done(&r);
+	tc_load(&r, BASE "readiness = {\n ready_when = -1;\n};\n", false);
+	tc_expect_one(&r, 4, "readiness.ready_when", "-1 is out of range 0..65535", "negative");
+	tc_done(&r);
+	tc_load(&r, BASE "readiness = {\n ready_when = \"2 peers\";\n};\n", false);
+	tc_expect_one(&r, 4, "readiness.ready_when", "\"2 peers\" is not \"all\", \"any\" or a number of peers 0..65535",
+		      "number with words");
+	tc_done(&r);
+	tc_load(&r, BASE "readiness = {\n ready_when = \"ALL\";\n};\n", false);
+	tc_expect_one(&r, 4, "readiness.ready_when", "\"ALL\" is not \"all\", \"any\" or a number of peers 0..65535",
+		      "capitals");
+	tc_done(&r);
+	tc_load(&r, BASE "readiness = {\n ready_when = 1.0;\n};\n", false);
+	tc_expect_one(&r, 4, "readiness.ready_when", "expected \"all\", \"any\" or a number of peers", "float");
+	tc_done(&r);
+}
+
 int main(void)
 {
 	tc_setup();
@@ -594,6 +652,7 @@ int main(void)
 	test_order();
 	test_syntax();
 	test_files();
+	test_readiness();
 	tc_cleanup();
 	CHECK_DONE();
 }

@@ -32,7 +32,9 @@ static const char tc_rich[] =
 	"topic_prefix_map = ( { local = \"\"; canonical = \"site\\\"1/\"; }, { local = \"r/\"; canonical = \"\"; } );\n"
 	"seal = { padding = 256; hold_seconds = 3600; retained_cache_kb = 0; held_max_kb = 0;\n"
 	"  held_max_messages = 1000000; };\n"
-	"metrics = { enabled = false; host = \"::1\"; port = 1; allow_remote = true; max_connections = 7; };\n"
+	"metrics = { enabled = false; host = \"::1\"; port = 1; allow_remote = true; max_connections = 7;\n"
+	"  peer_series_max = 0; };\n"
+	"readiness = { ready_when = 2; };\n"
 	"log = { level = \"error\"; format = \"json\"; };\n";
 
 static char *tc_read(const char *path)
