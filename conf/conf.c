@@ -76,11 +76,25 @@ static int conf_parse(struct conf_load_ *ld, config_t *cfg, const char *text, si
 		return -1;
 	}
 	if (config_read_string(cfg, *scanned) != CONFIG_TRUE) {
-		conf_report_line_(ld, (unsigned)config_error_line(cfg), "syntax error: %s",
-				  config_error_text(cfg) ? config_error_text(cfg) : "unknown");
+		char what[256];
+
+		line = (unsigned)config_error_line(cfg);
+		conf_syntax_explain_(*scanned, &line, config_error_text(cfg), what, sizeof(what));
+		conf_report_line_(ld, line, "%s", what);
 		return -1;
 	}
 	return 0;
+}
+
+/* "unknown option", with the nearest known option or group when one is a likely typo. */
+static void conf_report_unknown(struct conf_load_ *ld, const config_setting_t *s, const char *name)
+{
+	char near[CONF_NAME_MAX];
+
+	if (conf_suggest_option_(name, near))
+		conf_report_(ld, s, name, false, "unknown option; did you mean %s?", near);
+	else
+		conf_report_(ld, s, name, false, "unknown option");
 }
 
 /* Walks one group's settings in file order; prefix is the group's dotted name ("" for the root). */
@@ -102,7 +116,7 @@ static void conf_walk(struct conf_load_ *ld, const config_setting_t *group, cons
 		} else if (conf_key_find_(name, &index)) {
 			conf_apply_(ld, index, s, name);
 		} else if (!conf_group_known_(name)) {
-			conf_report_(ld, s, name, false, "unknown option");
+			conf_report_unknown(ld, s, name);
 		} else if (!config_setting_is_group(s)) {
 			conf_report_(ld, s, name, false, "expected a group { ... }");
 		} else {

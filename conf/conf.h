@@ -158,4 +158,9 @@ bool conf_node_id_valid(const char *id);
 const char *conf_option_name(size_t index);
 const char *conf_option_help(size_t index);
 
+/* "Did you mean": the candidate nearest to word (one edit for names of up to 4 bytes, two for
+ * longer ones, a swap of neighbours counting one), or NULL when none is that close. The pointer
+ * is one of candidates. Used for unknown options, in the file and on the command line. */
+const char *conf_nearest(const char *word, const char *const *candidates, size_t n);
+
 #endif

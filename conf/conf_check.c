@@ -305,7 +305,13 @@ static bool conf_check_stat(struct conf_load_ *ld, const char *option, const cha
 	const char *p = conf_path_text(path, q);
 
 	if (stat(path, st) != 0) {
-		conf_report_(ld, conf_origin_(ld, option), option, false, "%s: %s", p, strerror(errno));
+		int e = errno;
+
+		if (e == ENOENT && strcmp(option, "identity_file") == 0) /* a new node: say how to make one */
+			conf_report_(ld, conf_origin_(ld, option), option, false,
+				     "%s: %s; create it with: mqseal keygen %s", p, strerror(e), p);
+		else
+			conf_report_(ld, conf_origin_(ld, option), option, false, "%s: %s", p, strerror(e));
 		return false;
 	}
 	if (dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode)) {

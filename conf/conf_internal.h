@@ -113,6 +113,14 @@ const char *conf_name_(char buf[static CONF_NAME_MAX], const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 size_t conf_diag_finish_(struct conf_load_ *ld, struct conf_errors *errs);
 
+/* conf_suggest.c: the option or group nearest to an unknown name, written into buf, or NULL. */
+const char *conf_suggest_option_(const char *name, char buf[static CONF_NAME_MAX]);
+
+/* conf_syntax.c: libconfig's parse error at line rewritten as "what is wrong, near what" from the
+ * text itself (libconfig says only "syntax error"); writes into out and may move *line to where
+ * the problem starts (an unterminated string or group). */
+void conf_syntax_explain_(const char *text, unsigned *line, const char *libconfig_msg, char *out, size_t outlen);
+
 /* conf_scan.c */
 int conf_scan_(const char *in, size_t len, char **out, unsigned *line, char *why, size_t whylen);
 

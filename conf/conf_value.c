@@ -216,6 +216,7 @@ static bool conf_group_scan(struct conf_load_ *ld, const config_setting_t *g, co
 {
 	char mname[CONF_NAME_MAX];
 	const config_setting_t *m;
+	const char *near;
 	unsigned j, k;
 	bool ok = true;
 
@@ -229,7 +230,11 @@ static bool conf_group_scan(struct conf_load_ *ld, const config_setting_t *g, co
 			continue;
 		}
 		conf_name_(mname, "%s.%s", base, config_setting_name(m));
-		conf_report_(ld, m, mname, false, "unknown option");
+		near = conf_nearest(config_setting_name(m), names, k);
+		if (near)
+			conf_report_(ld, m, mname, false, "unknown option; did you mean %s?", near);
+		else
+			conf_report_(ld, m, mname, false, "unknown option");
 		ok = false;
 	}
 	return ok;

@@ -19,6 +19,7 @@
 #include <event2/listener.h>
 
 #include "clock.h"
+#include "metrics_text.h"
 #include "../conf/conf.h"
 
 struct admin_conn {
@@ -105,6 +106,7 @@ enum admin_req_status admin_req_parse(const char *buf, size_t len, struct admin_
 		return len >= ADMIN_REQ_MAX ? ADMIN_REQ_TOO_LARGE : ADMIN_REQ_NEED_MORE;
 	}
 	eol = memchr(buf, '\n', end);
+	req->openmetrics = metrics_wants_openmetrics(buf, end);
 	return admin_req_line(buf, (size_t)(eol - buf), req);
 }
 

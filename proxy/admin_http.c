@@ -1,5 +1,5 @@
 /* admin_http.c - what the admin endpoint answers: GET /metrics (Prometheus text exposition
- * format 0.0.4) and GET /healthz (HEAD too). Read-only, loopback by default; other paths get 404,
+ * format 0.0.4, or OpenMetrics 1.0 when Accept asks for it) and GET /healthz (HEAD too). Read-only, loopback by default; other paths get 404,
  * other methods 405. The connections that carry it are admin_conn.c's. */
 #include "admin_http_internal.h"
 
@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "keyex.h"
+#include "metrics_text.h"
 #include "session.h"
 #include "stats.h"
 #include "../conf/conf.h"
@@ -34,7 +35,9 @@ static void metric_label(struct evbuffer *b, const char *name, const char *label
 
 static void admin_traffic(struct evbuffer *b, const struct stats *st)
 {
-	metric(b, "mqseal_device_connections", "gauge", "Device connections open now.", st->conn_current);
+	/* Not "mqseal_device_connections": that gauge and the counter below were one family under
+	 * OpenMetrics (docs/OPERATIONS.md §8, renamed metrics). */
+	metric(b, "mqseal_device_connections_open", "gauge", "Device connections open now.", st->conn_current);
 	metric(b, "mqseal_device_connections_total", "counter", "Device connections accepted.", st->conn_total);
 	metric(b, "mqseal_device_connections_rejected_total", "counter",
 	       "Device connections refused over listen.max_connections.", st->conn_rejected);
@@ -78,12 +81,17 @@ static void admin_keyex(struct evbuffer *b, const struct px_ctx *ctx)
 {
 	const struct stats *st = ctx->stats;
 	uint64_t since = st->last_rotation_wall_ms ? (clock_wall_ms() - st->last_rotation_wall_ms) / 1000 : 0;
+	uint64_t last = st->last_rotation_wall_ms / 1000;
 	int i;
 
 	metric(b, "mqseal_peers_configured", "gauge", "Peers in the configuration.", ctx->conf->npeers);
 	metric(b, "mqseal_peers_keyed", "gauge", "Peers whose current key this node holds.", st->peers_keyed);
 	metric(b, "mqseal_epoch", "gauge", "This node's current sending epoch.", st->current_epoch);
-	metric(b, "mqseal_seconds_since_rotation", "gauge", "Seconds since the last epoch started.", since);
+	metric(b, "mqseal_last_rotation_timestamp_seconds", "gauge",
+	       "Unix time the last epoch started (0 before the first).", last);
+	metric(b, "mqseal_seconds_since_rotation", "gauge",
+	       "Seconds since the last epoch started (deprecated: use mqseal_last_rotation_timestamp_seconds).",
+	       since);
 	metric(b, "mqseal_rotations_total", "counter", "Epochs started.", st->rotations);
 	metric(b, "mqseal_activations_total", "counter", "Epochs activated for sending.", st->activations);
 	metric(b, "mqseal_epochs_erased_total", "counter", "Keys erased (own and peers').", st->epochs_erased);
@@ -121,6 +129,30 @@ static void admin_metrics_body(const struct admin_http *a, struct evbuffer *b)
 	admin_keyex(b, a->ctx);
 	admin_endpoint(b, a);
 	admin_peers_metrics_(a, b);
+	metrics_build_info(b);
+	metrics_process(b);
+}
+
+/* The /metrics body in the format the request asked for (0.0.4 text unless Accept lists
+ * OpenMetrics); *ctype is its Content-Type. */
+static struct evbuffer *admin_metrics(const struct admin_http *a, const struct admin_req *req, const char **ctype)
+{
+	struct evbuffer *text = evbuffer_new(), *om = NULL;
+
+	*ctype = METRICS_CTYPE_TEXT;
+	if (!text)
+		return NULL;
+	admin_metrics_body(a, text);
+	if (!req->openmetrics)
+		return text;
+	om = evbuffer_new();
+	if (om && metrics_to_openmetrics(text, om) != 0) {
+		evbuffer_free(om);
+		om = NULL;
+	}
+	evbuffer_free(text);
+	*ctype = METRICS_CTYPE_OPENMETRICS;
+	return om;
 }
 
 /* 200 {"status":"ok"} or 503 {"status":"unavailable","reason":...}; either with a "warning" when
@@ -185,7 +217,7 @@ int admin_respond_(struct admin_http *a, const struct admin_req *req, struct evb
 {
 	bool metrics = strcmp(req->path, "/metrics") == 0, health = strcmp(req->path, "/healthz") == 0;
 	bool peers = admin_peers_path_(req->path); /* /peers, /livez, /readyz */
-	const char *ctype = metrics ? "text/plain; version=0.0.4" : "application/json";
+	const char *ctype = "application/json";
 	struct evbuffer *b;
 	int status, rc = -1;
 
@@ -193,15 +225,13 @@ int admin_respond_(struct admin_http *a, const struct admin_req *req, struct evb
 		return admin_head(out, 404, "text/plain", 0);
 	if (req->method == ADMIN_OTHER)
 		return admin_head(out, 405, "text/plain", 0);
-	b = evbuffer_new();
+	status = 200;
+	b = metrics ? admin_metrics(a, req, &ctype) : evbuffer_new();
 	if (!b)
 		return -1;
-	status = 200;
-	if (metrics)
-		admin_metrics_body(a, b);
-	else if (peers)
+	if (peers)
 		status = admin_peers_body_(a, req->path, b);
-	else
+	else if (!metrics)
 		status = admin_healthz_body(a, b);
 	if (admin_head(out, status, ctype, evbuffer_get_length(b)) != 0)
 		goto out;

@@ -57,6 +57,7 @@ enum admin_req_status {
 struct admin_req {
 	enum admin_method method;
 	char path[ADMIN_PATH_MAX + 1]; /* the target up to '?', or "" when longer than ADMIN_PATH_MAX */
+	bool openmetrics;              /* Accept lists application/openmetrics-text (metrics_text.h) */
 };
 
 /* Reads the request at the start of buf[0..len) (the first ADMIN_REQ_MAX bytes at most). */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,42 +29,64 @@ static enum px_err keyfile_write_all(int fd, const char *buf, size_t len)
 	return PX_OK;
 }
 
-enum px_err keyfile_create(const char *path, struct id_key **out, char *err, size_t errlen)
+/* Generates a key and writes its PEM to fd; fsync only when fd is a file (a pipe has none). */
+static enum px_err keyfile_emit(int fd, bool sync, struct id_key **out)
 {
 	struct id_key *key = NULL;
 	char *pem = NULL;
 	size_t pem_len = 0;
-	enum px_err rc;
-	int fd = -1;
+	enum px_err rc = id_key_generate(&key);
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = errno == EEXIST ? PX_ERR_EXISTS : PX_ERR_IO;
-		snprintf(err, errlen, "%s: %s", path,
-			 errno == EEXIST ? "already exists; refusing to overwrite an identity key" : strerror(errno));
-		return rc;
-	}
-	rc = id_key_generate(&key);
 	if (rc == PX_OK)
 		rc = id_key_to_pem(key, &pem, &pem_len);
 	if (rc == PX_OK)
 		rc = keyfile_write_all(fd, pem, pem_len);
-	if (rc == PX_OK && fsync(fd) != 0)
-		rc = PX_ERR_IO;
-	if (close(fd) != 0 && rc == PX_OK)
+	if (rc == PX_OK && sync && fsync(fd) != 0)
 		rc = PX_ERR_IO;
 	if (pem) {
 		OPENSSL_cleanse(pem, pem_len);
 		free(pem);
 	}
 	if (rc != PX_OK) {
-		snprintf(err, errlen, "%s: cannot write the key: %s", path, px_strerror(rc));
-		unlink(path);
 		id_key_free(key);
 		return rc;
 	}
 	*out = key;
 	return PX_OK;
+}
+
+enum px_err keyfile_create(const char *path, struct id_key **out, char *err, size_t errlen)
+{
+	enum px_err rc;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		rc = errno == EEXIST ? PX_ERR_EXISTS : PX_ERR_IO;
+		snprintf(err, errlen, "%s: %s", path,
+			 errno == EEXIST ? "already exists; refusing to overwrite an identity key" : strerror(errno));
+		return rc;
+	}
+	rc = keyfile_emit(fd, true, out);
+	if (close(fd) != 0 && rc == PX_OK) {
+		id_key_free(*out);
+		*out = NULL;
+		rc = PX_ERR_IO;
+	}
+	if (rc != PX_OK) {
+		snprintf(err, errlen, "%s: cannot write the key: %s", path, px_strerror(rc));
+		unlink(path);
+	}
+	return rc;
+}
+
+enum px_err keyfile_create_fd(int fd, struct id_key **out, char *err, size_t errlen)
+{
+	struct stat st;
+	enum px_err rc = keyfile_emit(fd, fstat(fd, &st) == 0 && S_ISREG(st.st_mode), out);
+
+	if (rc != PX_OK)
+		snprintf(err, errlen, "cannot write the key to standard output: %s", px_strerror(rc));
+	return rc;
 }
 
 static enum px_err keyfile_read(int fd, char *buf, size_t cap, size_t *len)
@@ -86,10 +109,27 @@ static enum px_err keyfile_read(int fd, char *buf, size_t cap, size_t *len)
 	return PX_OK;
 }
 
+/* Reads and parses a key from fd (no permission check); name is for messages. */
+static enum px_err keyfile_parse_fd(int fd, const char *name, struct id_key **out, char *err, size_t errlen)
+{
+	char *buf = malloc(KEYFILE_MAX);
+	size_t len = 0;
+	enum px_err rc = PX_ERR_NOMEM;
+
+	if (buf) {
+		rc = keyfile_read(fd, buf, KEYFILE_MAX, &len);
+		if (rc == PX_OK)
+			rc = id_key_from_pem(buf, len, out);
+		OPENSSL_cleanse(buf, KEYFILE_MAX);
+		free(buf);
+	}
+	if (rc != PX_OK)
+		snprintf(err, errlen, "%s: not an Ed25519 identity key (%s)", name, px_strerror(rc));
+	return rc;
+}
+
 enum px_err keyfile_load(const char *path, bool strict_mode, struct id_key **out, char *err, size_t errlen)
 {
-	char *buf = NULL;
-	size_t len = 0;
 	struct stat st;
 	enum px_err rc = PX_ERR_IO;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -108,23 +148,15 @@ enum px_err keyfile_load(const char *path, bool strict_mode, struct id_key **out
 		rc = PX_ERR_INVAL;
 		goto out;
 	}
-	buf = malloc(KEYFILE_MAX);
-	if (!buf) {
-		rc = PX_ERR_NOMEM;
-		goto out;
-	}
-	rc = keyfile_read(fd, buf, KEYFILE_MAX, &len);
-	if (rc == PX_OK)
-		rc = id_key_from_pem(buf, len, out);
-	if (rc != PX_OK)
-		snprintf(err, errlen, "%s: not an Ed25519 identity key (%s)", path, px_strerror(rc));
+	rc = keyfile_parse_fd(fd, path, out, err, errlen);
 out:
-	if (buf) {
-		OPENSSL_cleanse(buf, KEYFILE_MAX);
-		free(buf);
-	}
 	close(fd);
 	return rc;
+}
+
+enum px_err keyfile_load_fd(int fd, const char *name, struct id_key **out, char *err, size_t errlen)
+{
+	return keyfile_parse_fd(fd, name, out, err, errlen);
 }
 
 enum px_err keyfile_public_text(const struct id_key *key, char out[static ID_PUB_TEXT_LEN + 1])

@@ -350,19 +350,30 @@ static void session_pause(struct session *s, enum session_dir d)
 	bufferevent_disable(session_src(s, d), EV_READ);
 }
 
+/* Bytes looked at before the first packet: the longest HTTP method and its space ("OPTIONS "),
+ * at least the MQTT fixed header. */
+#define SESSION_SNIFF_MAX 8
+
 /* Takes the next complete frame from the source of d: OK with *bytes contiguous, NEED_MORE, or an
  * error with *why. */
 static enum mqtt_parse session_next_frame(struct session *s, enum session_dir d, struct mqtt_frame *f,
 					  const uint8_t **bytes, const char **why)
 {
 	struct evbuffer *in = bufferevent_get_input(session_src(s, d));
-	uint8_t hdr[MQTT_FIXED_HDR_MAX];
+	uint8_t hdr[SESSION_SNIFF_MAX];
 	ev_ssize_t n = evbuffer_copyout(in, hdr, sizeof(hdr));
 	size_t max = s->ctx->conf->listen.max_packet_size;
 	enum mqtt_parse rc;
+	bool more = false;
 
 	if (n <= 0)
 		return MQTT_PARSE_NEED_MORE;
+	if (d == DIR_UP && s->state == SESSION_AWAIT_CONNECT && (*why = session_sniff_foreign_(hdr, (size_t)n, &more)))
+		return MQTT_PARSE_MALFORMED; /* another protocol on this port: say which */
+	if (more)
+		return MQTT_PARSE_NEED_MORE; /* bounded by listen.connect_timeout_seconds */
+	if ((size_t)n > MQTT_FIXED_HDR_MAX)
+		n = MQTT_FIXED_HDR_MAX;
 	if (s->state == SESSION_AWAIT_CONNECT && max > SESSION_CONNECT_MAX)
 		max = SESSION_CONNECT_MAX;
 	rc = mqtt_frame_parse(hdr, (size_t)n, max, s->level, f, why);

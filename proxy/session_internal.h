@@ -117,6 +117,10 @@ void session_abort_(struct session *s, enum session_dir d, const char *why);
 /* session_abort_ for a packet that breaks the protocol; from the broker it is counted in
  * mqseal_broker_malformed_total. */
 void session_protocol_error_(struct session *s, enum session_dir d, const char *why);
+/* The first bytes p[0..n) of a device connection, when they are not MQTT but another protocol
+ * met on the wrong port: a sentence naming it (a TLS ClientHello, an HTTP request), else NULL;
+ * *need_more when n bytes are too few to tell (a prefix of an HTTP method). Sans-I/O. */
+const char *session_sniff_foreign_(const uint8_t *p, size_t n, bool *need_more);
 /* Moves the frame of total bytes at the head of the source's input to the other side. */
 void session_forward_(struct session *s, enum session_dir d, size_t total);
 /* Drops the frame at the head of the source's input. */

@@ -301,6 +301,37 @@ static int session_on_publish(struct session *s, enum session_dir d, const struc
 	return session_publish_down_(s, f, bytes, &p, topic);
 }
 
+/* HTTP request methods (RFC 9110 §9) and the HTTP/2 preface ("PRI * HTTP/2.0", RFC 9113 §3.4),
+ * each followed by a space: no MQTT packet starts with an upper-case letter and a space. */
+static const char *const session_http_methods[] = {"GET ", "HEAD ", "POST ", "PUT ", "DELETE ", "OPTIONS ",
+						     "PATCH ", "CONNECT ", "TRACE ", "PRI "};
+
+const char *session_sniff_foreign_(const uint8_t *p, size_t n, bool *need_more)
+{
+	size_t i, k, m;
+
+	*need_more = false;
+	if (n == 0 || p[0] == (MQTT_CONNECT << 4))
+		return NULL;
+	/* A TLS record of type handshake (22), version 3.x (RFC 8446 §5.1): a ClientHello. */
+	if (p[0] == 0x16 && (n < 2 || p[1] == 0x03)) {
+		*need_more = n < 2;
+		return n < 2 ? NULL : "a TLS client connected to the plain MQTT port (it sent a TLS ClientHello; "
+				      "terminate TLS in front of mqseal, or connect without TLS)";
+	}
+	for (i = 0; i < sizeof(session_http_methods) / sizeof(session_http_methods[0]); i++) {
+		m = strlen(session_http_methods[i]);
+		for (k = 0; k < n && k < m && p[k] == (uint8_t)session_http_methods[i][k]; k++)
+			;
+		if (k == m)
+			return "an HTTP client connected to the MQTT port (it sent an HTTP request; "
+			       "the metrics endpoint is metrics.port)";
+		if (k == n)
+			*need_more = true; /* a prefix of a method so far */
+	}
+	return NULL;
+}
+
 /* Packets a client never sends (MQTT 5 §2.1.2 "direction of flow"). */
 static bool session_server_only(uint8_t type)
 {

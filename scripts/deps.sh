@@ -13,7 +13,8 @@ build=(build-essential cmake pkg-config libevent-dev libssl-dev libmosquitto-dev
        clang libclang-rt-14-dev clang-tidy openssl cppcheck)
 tests=(mosquitto mosquitto-clients python3 python3-paho-mqtt python3-cryptography procps iproute2 curl
        stunnel4 docker-compose python3-yaml rabbitmq-server valgrind faketime
-       dpkg-dev systemd man-db)
+       dpkg-dev systemd man-db
+       prometheus python3-prometheus-client)  # promtool and the OpenMetrics parser (test_metrics_format.py)
 bench=(gnuplot-nox)
 
 want=()

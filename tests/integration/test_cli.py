@@ -71,7 +71,7 @@ def test_help_lists_every_subcommand_and_option(workdir):
     check(listed == longopts, "--help options %r == main.c's %r" % (listed, longopts))
     for letter in longopts.values():
         check(letter in shorts, "-%s is in the getopt string %r" % (letter, shorts))
-    check(set(shorts.replace(":", "")) == set(longopts.values()), "every short option has a long one")
+    check(set(shorts.replace(":", "").replace("+", "")) == set(longopts.values()), "every short option has a long one")
     check(re.search(r"exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error", help_text),
           "--help states the exit codes")
     # The manual page and OPERATIONS.md document the same interface.
@@ -96,21 +96,31 @@ def test_version(workdir):
 
 def test_usage_errors_exit_2(workdir):
     conf = minimal_conf(workdir)
+    # Each error says which argument and what is wrong (issue 16 item 6), not getopt's words.
     cases = [
         ([], "missing -c FILE"),
-        (["--bogus"], "unexpected arguments"),
-        (["-x"], "unexpected arguments"),
-        (["-c"], "unexpected arguments"),
-        (["-c", conf, "extra"], "unexpected arguments"),
+        (["--bogus"], "unknown option --bogus\n"),
+        (["--confg", conf], "unknown option --confg; did you mean --config?"),
+        (["--verbsoe"], "unknown option --verbsoe; did you mean --verbose?"),
+        (["-x"], "unknown option -x"),
+        (["-c"], "option -c needs an argument (-c FILE)"),
+        (["--config"], "option --config needs an argument (--config FILE)"),
+        (["-c", conf, "extra"], "unexpected argument 'extra'"),
+        (["chek", "-c", conf], "unknown command 'chek'; did you mean check?"),
+        (["frobnicate"], "unknown command 'frobnicate'\n"),
         (["check"], "check needs -c FILE"),
         (["check", "-v"], "check needs -c FILE"),
-        (["check", "-c"], "check needs -c FILE"),
-        (["keygen"], "keygen and pubkey take exactly one FILE"),
-        (["keygen", "a", "b"], "keygen and pubkey take exactly one FILE"),
-        (["pubkey"], "keygen and pubkey take exactly one FILE"),
+        (["check", "-c"], "option -c needs an argument"),
+        (["check", "-c", conf, "x"], "unexpected argument 'x' (check takes -c FILE)"),
+        (["keygen"], "keygen needs a FILE (or - for standard output)"),
+        (["keygen", "a", "b"], "unexpected argument 'b' (keygen takes one FILE)"),
+        (["keygen", "a", "--help"], "unexpected argument '--help' (keygen takes one FILE)"),
+        (["keygen", "--bogus"], "unknown option --bogus"),
+        (["keygen", "-c", conf, "k"], "keygen takes no -c, -v or -q"),
+        (["pubkey", "a", "b"], "unexpected argument 'b' (pubkey takes one FILE)"),
     ]
     for args, msg in cases:
-        out = mq(*args)
+        out = mq(*args, cwd=workdir)
         check(out.returncode == 2, "%r: exit %d, expected 2" % (args, out.returncode))
         check("mqseal: " + msg in out.stderr, "%r: stderr names the problem: %r" % (args, out.stderr[:200]))
         check("usage: mqseal" in out.stderr and out.stdout == "", "%r: usage on stderr only" % (args,))
@@ -245,6 +255,138 @@ def test_keygen_and_pubkey(workdir):
         out = mq(*args)
         check(out.returncode == 1 and out.stdout == "" and out.stderr.startswith("mqseal: "),
               "%r: exit %d (expected 1), %r" % (args, out.returncode, out.stderr))
+
+
+def test_keygen_options_first_and_stdout(workdir):
+    """Options come before FILE (issue 16 item 6): `keygen --help` prints help and writes no file named
+    --help; `keygen -` writes the private key to stdout (the public line to stderr); `pubkey` with -
+    or no FILE reads a key on stdin; `mqseal keygen - | mqseal pubkey` prints the public line."""
+    before = set(os.listdir(workdir))
+    for args in (["keygen", "--help"], ["keygen", "-h"], ["pubkey", "--help"]):
+        out = mq(*args, cwd=workdir)
+        check(out.returncode == 0 and out.stdout.startswith("usage: mqseal") and out.stderr == "",
+              "%r prints the help: exit %d %r" % (args, out.returncode, out.stderr))
+    out = mq("keygen", "k", "--help", cwd=workdir)
+    check(out.returncode == 2, "keygen FILE --help: --help is an extra argument (exit %d)" % out.returncode)
+    check(set(os.listdir(workdir)) == before, "no file written: %r" % sorted(set(os.listdir(workdir)) - before))
+    # keygen -: the key on stdout, nothing on disk.
+    out = subprocess.run([MQSEAL, "keygen", "-"], capture_output=True, timeout=30, cwd=workdir)
+    check(out.returncode == 0, "keygen - exit %d: %r" % (out.returncode, out.stderr))
+    check(out.stdout.startswith(b"-----BEGIN PRIVATE KEY-----\n") and out.stdout.endswith(b"-----END PRIVATE KEY-----\n"),
+          "keygen - writes the PEM key to stdout: %r" % out.stdout[:40])
+    line = out.stderr.decode().strip()
+    check(PUBKEY_RE.match(line), "keygen - prints the public line on stderr: %r" % out.stderr)
+    check(set(os.listdir(workdir)) == before, "no file named - (or any other)")
+    # pubkey reads it back from stdin, with - or without a FILE.
+    for args in (["pubkey"], ["pubkey", "-"]):
+        got = subprocess.run([MQSEAL] + args, input=out.stdout, capture_output=True, timeout=30)
+        check(got.returncode == 0 and got.stdout.decode() == line + "\n", "%r on stdin: %r %r" % (
+            args, got.stdout, got.stderr))
+    got = subprocess.run([MQSEAL, "pubkey"], input=b"not a key\n", capture_output=True, timeout=30)
+    check(got.returncode == 1 and b"standard input: not an Ed25519 identity key" in got.stderr, "garbage: %r" % (
+        got.stderr,))
+    # The pipe form, through a shell.
+    sh = subprocess.run("'%s' keygen - 2>/dev/null | '%s' pubkey" % (MQSEAL, MQSEAL), shell=True,
+                        capture_output=True, text=True, timeout=30, cwd=workdir)
+    check(sh.returncode == 0 and PUBKEY_RE.match(sh.stdout.strip()), "keygen - | pubkey: %r %r" % (
+        sh.stdout, sh.stderr))
+    # Never to a terminal (the key would stay in the scrollback).
+    master, slave = os.openpty()
+    try:
+        tty = subprocess.run([MQSEAL, "keygen", "-"], stdout=slave, stderr=subprocess.PIPE, timeout=30)
+    finally:
+        os.close(slave)
+    os.set_blocking(master, False)
+    try:
+        leaked = os.read(master, 4096)
+    except OSError:
+        leaked = b""
+    os.close(master)
+    check(tty.returncode == 1 and b"standard output is a terminal" in tty.stderr and b"PRIVATE" not in leaked,
+          "keygen - to a terminal refused: %d %r" % (tty.returncode, tty.stderr))
+    # A file whose name starts with '-' after "--".
+    out = mq("keygen", "--", "-odd.key", cwd=workdir)
+    check(out.returncode == 0 and os.path.exists(os.path.join(workdir, "-odd.key")), "keygen -- -odd.key")
+
+
+def bad_conf(workdir, text, name="bad.conf"):
+    path = os.path.join(workdir, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_config_errors_say_what_and_where(workdir):
+    """libconfig's "syntax error" and "duplicate setting name" rewritten as FILE:LINE: what, near what;
+    unknown options with the nearest known one."""
+    cases = [
+        ('node_id = "a";\nnode_id = "b";\n', 2, "syntax error: node_id is set twice (first at line 1), "
+         "near 'node_id = \"b\";'"),
+        ('node_id = "a";\npeers = (\n  { id = "b"; public_key = "x"; }\n  { id = "c"; public_key = "y"; }\n);\n', 4,
+         "syntax error: a ',' is missing between two elements of the list opened at line 2, near "
+         "'{ id = \"c\"; public_key = \"y\"; }'"),
+        ('node_id = "a";\nlisten = { port = 5\n', 3,
+         "syntax error: the file ends inside the '{' opened at line 2 (is a '}' missing?), at the end of the file"),
+        ('node_id = "a;\nstate_dir = "/x";\n', 1,
+         "syntax error: a string runs on past the end of this line (is a closing \" missing?), near 'node_id = \"a;'"),
+        ('node_id = "a";\nlisten = { prot = 5; };\n', 2, "listen.prot: unknown option; did you mean listen.port?"),
+        ('node_id = "a";\nbrocker = { host = "h"; };\n', 2, "brocker: unknown option; did you mean broker?"),
+    ]
+    for text, line, msg in cases:
+        path = bad_conf(workdir, text)
+        out = mq("check", "-c", path)
+        want = "%s:%d: %s" % (path, line, msg)
+        check(out.returncode == 2 and want in out.stderr.splitlines(), "wanted %r in %r" % (want, out.stderr))
+        check("syntax error: syntax error" not in out.stderr, "not libconfig's own words")
+
+
+def test_check_verifies_what_start_needs(workdir):
+    """`mqseal check` refuses what start would refuse or get wrong: a missing identity (with the keygen
+    command), this node's own key listed as a peer's, a state_dir the configured user cannot reach;
+    and warns about an empty peer list."""
+    d = os.path.join(workdir, "n")
+    os.makedirs(d)
+    key = os.path.join(d, "identity.key")
+    base = {"node_id": "n", "state_dir": d, "identity_file": key,
+            "listen": {"host": HOST, "port": 1}, "broker": {"host": HOST, "port": 2}, "metrics": {"enabled": False}}
+    path = os.path.join(d, "mqseal.conf")
+    write_conf(path, base)
+    out = mq("check", "-c", path)
+    check(out.returncode == 2 and "No such file or directory; create it with: mqseal keygen %s" % key in out.stderr,
+          "missing identity: the keygen command: %r" % out.stderr)
+    own = keygen(key)
+    # No peers: a warning, still OK.
+    out = mq("check", "-c", path)
+    check(out.returncode == 0 and re.search(r"^warning: %s: peers: none listed" % re.escape(path), out.stderr, re.M),
+          "empty peer list warned: %r" % out.stderr)
+    # Our own key as a peer's.
+    other = keygen(os.path.join(d, "other.key"))
+    write_conf(path, dict(base, peers=[{"id": "b", "public_key": other}, {"id": "c", "public_key": own}]))
+    out = mq("check", "-c", path)
+    check(out.returncode == 2 and re.search(r"^%s:\d+: peers.public_key: peer c is listed with this node's own "
+                                            r"public key" % re.escape(path), out.stderr, re.M),
+          "own key as a peer's refused: %r" % out.stderr)
+    check("peer b" not in out.stderr and "warning: %s: peers" % path not in out.stderr, "only c is named")
+    if os.geteuid() != 0:
+        print("  not root: the `user` case needs root")
+        return
+    # state_dir below a directory the configured user cannot enter: start would bind, hand state_dir
+    # to the user and then fail to write its epoch record.
+    locked = os.path.join(workdir, "locked")
+    os.makedirs(os.path.join(locked, "state"))
+    os.chmod(locked, 0o700)
+    os.chmod(workdir, 0o711)
+    write_conf(path, dict(base, state_dir=os.path.join(locked, "state"), user="nobody",
+                          peers=[{"id": "b", "public_key": other}]))
+    out = mq("check", "-c", path)
+    check(out.returncode == 2 and "state_dir: user nobody (uid %d) cannot reach %s/state: %s is not searchable" % (
+        pwd.getpwnam("nobody").pw_uid, locked, locked) in out.stderr, "state_dir unreachable: %r" % out.stderr)
+    os.chmod(locked, 0o711)
+    out = mq("check", "-c", path)
+    check(out.returncode == 0, "reachable: OK: %r" % out.stderr)
+    write_conf(path, dict(base, user="no-such-user-x", peers=[{"id": "b", "public_key": other}]))
+    out = mq("check", "-c", path)
+    check(out.returncode == 2 and "user: no-such-user-x: no such user" in out.stderr, "unknown user: %r" % out.stderr)
 
 
 # ---------------------------------------------------------------- check
@@ -507,7 +649,8 @@ def test_cmake_install_puts_files_where_the_docs_say(workdir):
 
 
 if __name__ == "__main__":
-    run([test_help_lists_every_subcommand_and_option, test_version, test_usage_errors_exit_2,
+    run([test_help_lists_every_subcommand_and_option, test_keygen_options_first_and_stdout,
+         test_config_errors_say_what_and_where, test_check_verifies_what_start_needs, test_version, test_usage_errors_exit_2,
          test_operations_md_documents_every_option, test_config_errors_all_at_once_exit_2, test_keygen_and_pubkey,
          test_check_prints_effective_configuration,
          test_world_readable_identity_key_refused, test_fd_limit_checked_at_start, test_user_option_drops_root,

@@ -21,7 +21,7 @@ PROMQL = {"sum", "max", "min", "avg", "count", "rate", "irate", "increase", "by"
           "label_values", "changes", "resets", "max_over_time", "min_over_time", "avg_over_time", "vector",
           "scalar", "absent"}
 # What the issue asks the dashboard to show, as (metric, label it must be broken down by or None).
-REQUIRED = [("mqseal_device_connections", None), ("mqseal_sealed_total", None), ("mqseal_opened_total", None),
+REQUIRED = [("mqseal_device_connections_open", None), ("mqseal_sealed_total", None), ("mqseal_opened_total", None),
             ("mqseal_dropped_total", "reason"), ("mqseal_peers_keyed", None), ("mqseal_rotations_total", None)]
 
 

@@ -154,7 +154,42 @@ def test_max_connections(workdir):
     check(clients[0].expect(1)[0].payload == b"still-fine", "existing connections unaffected")
 
 
+def test_tls_and_http_clients_named(workdir):
+    """A TLS ClientHello or an HTTP request on the device port is logged as such (issue 16 item 6), not
+    as "fixed header flags invalid"; each closes only its connection."""
+    import ssl
+    broker, node, good = setup(workdir)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s = raw_connect(node.port)
+    try:
+        ctx.wrap_socket(s, server_hostname="localhost")
+        check(False, "no TLS handshake can succeed")
+    except (ssl.SSLError, OSError):
+        pass
+    finally:
+        s.close()
+    node.wait_log("a TLS client connected to the plain MQTT port")
+    for req in (b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", b"POST / HTTP/1.1\r\n\r\n", b"HEAD / HTTP/1.0\r\n\r\n"):
+        s = raw_connect(node.port)
+        s.sendall(req)
+        check(read_closed(s, 5) is not None, "%r: closed" % req[:4])
+    eventually(lambda: node.output().count("closing connection: an HTTP client connected to the MQTT port") == 3, 5,
+               msg="each HTTP request named")
+    # Sent in pieces, a method is still recognised ("PO" could start nothing else).
+    s = raw_connect(node.port)
+    s.sendall(b"PO")
+    time.sleep(0.2)
+    s.sendall(b"ST / HTTP/1.1\r\n\r\n")
+    check(read_closed(s, 5) is not None, "split POST closed")
+    eventually(lambda: node.output().count("closing connection: an HTTP client connected to the MQTT port") == 4, 5, msg="split POST named")
+    check("fixed header flags invalid" not in node.output(), "not the MQTT parser's words")
+    good_still_works(good, b"after-tls-and-http")
+
+
 if __name__ == "__main__":
     run([test_garbage, test_publish_before_connect, test_lying_remaining_length, test_five_byte_varint,
          test_oversize_packet, test_oversize_after_connect, test_half_packet_then_close,
-         test_slowloris_connect_timeout, test_second_connect, test_bad_protocol_level, test_max_connections])
+         test_slowloris_connect_timeout, test_second_connect, test_bad_protocol_level, test_max_connections,
+         test_tls_and_http_clients_named])

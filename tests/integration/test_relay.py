@@ -170,14 +170,14 @@ def test_200_concurrent_clients(workdir):
         c = Client("fan-%d" % i)
         c.connect(node.port)
         clients.append(c)
-    check(node.metric("mqseal_device_connections") >= 201, "201 device connections open")
+    check(node.metric("mqseal_device_connections_open") >= 201, "201 device connections open")
     for i, c in enumerate(clients):
         c.publish("fan/%d" % i, b"hello-%d" % i, 1, wait=False)
     got = sub.expect(200, timeout=30)
     check(sorted(m.payload for m in got) == sorted(b"hello-%d" % i for i in range(200)), "all 200 delivered")
     for c in clients:
         c.disconnect()
-    eventually(lambda: node.metric("mqseal_device_connections") == 1, 10, msg="connections closed")
+    eventually(lambda: node.metric("mqseal_device_connections_open") == 1, 10, msg="connections closed")
 
 
 def test_mqtt5_properties_and_aliases(workdir):

@@ -83,7 +83,7 @@ def device(node, cid, *filters, version=4, user=None, rap=False):
 
 
 def connections(node):
-    return node.metric("mqseal_device_connections")
+    return node.metric("mqseal_device_connections_open")
 
 
 def reconnect(node, dev, cid, *filters, version=4):

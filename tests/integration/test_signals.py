@@ -88,7 +88,7 @@ def test_reload_log_level_and_topics(workdir):
     a.conf["log"] = {"level": "error"}
     write_conf(a.conf_path, a.conf)
     a.signal(signal.SIGHUP)
-    eventually(lambda: "reloaded" in a.output() or a.metric("mqseal_device_connections") == 1, 5)
+    eventually(lambda: "reloaded" in a.output() or a.metric("mqseal_device_connections_open") == 1, 5)
     time.sleep(0.3)
     dev.publish("open/x", b"plain-now", 1)
     check(direct.expect(1)[0].payload == b"plain-now", "the new topic policy applies to a connected device")

@@ -291,21 +291,34 @@ static void test_every_option(void)
 	}
 }
 
-static void tc_expect_unknown(const char *text, unsigned line, const char *option)
+static void tc_expect_unknown_msg(const char *text, unsigned line, const char *option, const char *msg)
 {
 	struct tc_res r;
 
 	tc_load(&r, text, false);
-	tc_expect_one(&r, line, option, "unknown option", option);
+	tc_expect_one(&r, line, option, msg, option);
 	tc_done(&r);
+}
+
+static void tc_expect_unknown(const char *text, unsigned line, const char *option)
+{
+	tc_expect_unknown_msg(text, line, option, "unknown option");
 }
 
 #define BASE "node_id = \"n1\";\nbroker = { host = \"b.example\"; };\n"
 
 static void test_unknown(void)
 {
-	tc_expect_unknown(BASE "nodeid = \"x\";\n", 3, "nodeid");
-	tc_expect_unknown(BASE "listen = {\n  port = 2000;\n  prot = 1;\n};\n", 5, "listen.prot");
+	/* "did you mean": the nearest option or group within one edit (two for names over 4 bytes) */
+	tc_expect_unknown_msg(BASE "nodeid = \"x\";\n", 3, "nodeid", "unknown option; did you mean node_id?");
+	tc_expect_unknown_msg(BASE "listen = {\n  port = 2000;\n  prot = 1;\n};\n", 5, "listen.prot",
+			      "unknown option; did you mean listen.port?");
+	tc_expect_unknown_msg(BASE "lisen = { port = 2000; };\n", 3, "lisen", "unknown option; did you mean listen?");
+	tc_expect_unknown_msg(BASE "keyex = { intervall_seconds = 60; };\n", 3, "keyex.intervall_seconds",
+			      "unknown option; did you mean keyex.interval_seconds?");
+	tc_expect_unknown_msg(BASE "peers = ( { id = \"p1\"; public_key = " KEY1 "; publsh = ( \"a\" ); } );\n", 3,
+			      "peers[0].publsh", "unknown option; did you mean publish?");
+	tc_expect_unknown(BASE "frobnicate = 1;\n", 3, "frobnicate"); /* nothing close: no guess */
 	tc_expect_unknown("node_id = \"n1\";\nbroker = {\n host = \"b.example\";\n tls = { enabled = false;\n"
 			  "  ca = \"x\"; };\n};\n",
 			  5, "broker.tls.ca");
@@ -527,9 +540,25 @@ static void tc_expect_syntax(const char *text, size_t len, unsigned line, const 
 static void test_syntax(void)
 {
 	/* one error, and nothing about the rest of the file (bogus, the missing node_id) */
-	tc_expect_syntax(SYN("bogus = 1;\nlisten = {\n  port = 1\n"), 4, "syntax error");
-	tc_expect_syntax(SYN("node_id = \"a\";\nnode_id = \"b\";\n"), 2, "duplicate setting name");
-	tc_expect_syntax(SYN("a = 1;\nb = [ 1, \"x\" ];\n"), 2, "mismatched element type in array");
+	/* libconfig's own words ("syntax error", "duplicate setting name") become what is wrong, near
+	 * what: the cause found in the text, and the line */
+	tc_expect_syntax(SYN("bogus = 1;\nlisten = {\n  port = 1\n"), 4,
+			 "the file ends inside the '{' opened at line 2 (is a '}' missing?), at the end of the file");
+	tc_expect_syntax(SYN("node_id = \"a\";\nnode_id = \"b\";\n"), 2,
+			 "node_id is set twice (first at line 1), near 'node_id = \"b\";'");
+	tc_expect_syntax(SYN("listen = { host = \"a\"; };\nbroker = {\n host = \"b\";\n port = 1;\n host = \"c\";\n};\n"), 5,
+			 "broker.host is set twice (first at line 3), near 'host = \"c\";'");
+	tc_expect_syntax(SYN("a = 1;\nb = [ 1, \"x\" ];\n"), 2,
+			 "an array [ ... ] holds values of one type (a list ( ... ) may mix them), near 'b = [ 1, \"x\" ];'");
+	tc_expect_syntax(SYN("node_id = \"a;\nstate_dir = \"/x\";\n"), 1,
+			 "a string runs on past the end of this line (is a closing \" missing?), near 'node_id = \"a;'");
+	tc_expect_syntax(SYN("peers = (\n { id = \"x\"; }\n { id = \"y\"; }\n);\n"), 3,
+			 "a ',' is missing between two elements of the list opened at line 1, near '{ id = \"y\"; }'");
+	tc_expect_syntax(SYN("listen = { port = 1 );\n"), 1,
+			 "')' does not close the '{' opened at line 1, near 'listen = { port = 1 );'");
+	tc_expect_syntax(SYN("a = 1;\n}\n"), 2, "'}' closes nothing that is open, near '}'");
+	tc_expect_syntax(SYN("a = 1;\nb = = 2;\n"), 2,
+			 "unexpected text (a setting is 'name = value;', a group '{ ... }'), near 'b = = 2;'");
 	tc_expect_syntax(SYN("node_id = \"a\";\n\n@include \"/etc/passwd\"\n"), 3,
 			 "@include is not supported: keep the configuration in one file");
 	tc_expect_syntax(SYN("node_id = \"a\";\nlisten = { port = 99999999999999999999; };\n"), 2,

@@ -326,7 +326,9 @@ static void test_identity_mode(void)
 	tc_done(&r);
 	snprintf(text, sizeof(text), BASE "state_dir = \"%s/none\";\n", tc_dir);
 	tc_load(&r, text, true);
-	snprintf(msg, sizeof(msg), "%s/none/identity.key: No such file or directory", tc_dir);
+	/* a missing identity: the command that creates it */
+	snprintf(msg, sizeof(msg), "%s/none/identity.key: No such file or directory; create it with: mqseal keygen "
+		 "%s/none/identity.key", tc_dir, tc_dir);
 	tc_expect_one(&r, 0, "identity_file", msg, "missing, derived from state_dir");
 	tc_done(&r);
 	snprintf(text, sizeof(text), BASE "identity_file = \"%s\";\n", tc_dir);

@@ -1,0 +1,165 @@
+/* cli_check.c - `mqseal check -c FILE`: what start needs, verified without starting. conf/ checks
+ * the file and the files it names; this adds what needs the identity key or the process's user:
+ * every peer key decodes, none is this node's own key, the state directory is writable by the user
+ * the node will run as, and a warning when no peer is listed. Problems are printed one a line as
+ * "FILE[:LINE]: option: problem", like conf/'s. */
+#include "cli_check.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "identity.h"
+#include "keyfile.h"
+#include "node.h"
+#include "../conf/conf.h"
+
+/* Every peer key decodes, and none is this node's own (its messages would seem to come from
+ * itself, and the peer it was meant for would be missing). */
+static int check_peer_keys(const struct px_conf *conf, const struct id_key *key)
+{
+	uint8_t raw[ID_PUB_LEN], own[ID_PUB_LEN];
+	int bad = 0;
+	size_t i;
+
+	if (id_key_public(key, own) != PX_OK)
+		return 1;
+	for (i = 0; i < conf->npeers; i++) {
+		if (id_pub_decode(conf->peers[i].public_key, raw) != PX_OK) {
+			fprintf(stderr, "%s:%u: peers.public_key: not a valid Ed25519 public key\n", conf->path,
+				conf->peers[i].line);
+			bad = 1;
+		} else if (memcmp(raw, own, ID_PUB_LEN) == 0) {
+			fprintf(stderr,
+				"%s:%u: peers.public_key: peer %s is listed with this node's own public key (from %s); "
+				"list the key that `mqseal pubkey` prints on node %s\n",
+				conf->path, conf->peers[i].line, conf->peers[i].id, conf->identity_file, conf->peers[i].id);
+			bad = 1;
+		}
+	}
+	return bad;
+}
+
+/* Can uid (in group gid) search directory path (the x bit that applies to it)? */
+static bool check_searchable(const char *path, uid_t uid, gid_t gid)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return false;
+	if (uid == 0)
+		return true;
+	if (st.st_uid == uid)
+		return (st.st_mode & S_IXUSR) != 0;
+	if (st.st_gid == gid)
+		return (st.st_mode & S_IXGRP) != 0;
+	return (st.st_mode & S_IXOTH) != 0;
+}
+
+/* Running as root with `user`: the node hands state_dir to that user after binding (node.c), so
+ * the directory itself will be the user's; every directory above it must let the user through. */
+static int check_state_dir_for_user(const struct px_conf *conf)
+{
+	char path[PATH_MAX];
+	struct passwd *pw = getpwnam(conf->user);
+	size_t i, n = strlen(conf->state_dir);
+
+	if (!pw) {
+		fprintf(stderr, "%s: user: %s: no such user\n", conf->path, conf->user);
+		return 1;
+	}
+	if (n >= sizeof(path))
+		return 0;
+	memcpy(path, conf->state_dir, n + 1);
+	for (i = n; i > 0; i--) { /* each ancestor: /a/b/c -> /a/b, /a, / */
+		if (path[i] != '/' || i == n)
+			continue;
+		path[i] = '\0';
+		if (!check_searchable(path[0] ? path : "/", pw->pw_uid, pw->pw_gid)) {
+			fprintf(stderr, "%s: state_dir: user %s (uid %u) cannot reach %s: %s is not searchable by it\n",
+				conf->path, conf->user, (unsigned)pw->pw_uid, conf->state_dir, path[0] ? path : "/");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* state_dir must be writable (or creatable) by the user the node runs as. */
+static int check_state_dir(const struct px_conf *conf)
+{
+	char parent[PATH_MAX];
+	const char *dir = conf->state_dir, *slash;
+	struct stat st;
+
+	if (conf->user && geteuid() == 0)
+		return check_state_dir_for_user(conf);
+	if (stat(dir, &st) == 0) {
+		if (access(dir, W_OK | X_OK) == 0)
+			return 0;
+		fprintf(stderr, "%s: state_dir: %s is not writable by uid %u (%s); the node keeps its epoch record there: "
+			"chown it to the user that runs mqseal, or set user\n",
+			conf->path, dir, (unsigned)geteuid(), strerror(errno));
+		return 1;
+	}
+	slash = strrchr(dir, '/');
+	if (!slash || (size_t)(slash - dir) >= sizeof(parent))
+		snprintf(parent, sizeof(parent), ".");
+	else
+		snprintf(parent, sizeof(parent), "%.*s", slash == dir ? 1 : (int)(slash - dir), dir);
+	if (access(parent, W_OK | X_OK) == 0)
+		return 0;
+	fprintf(stderr, "%s: state_dir: %s does not exist and uid %u cannot create it in %s (%s)\n", conf->path, dir,
+		(unsigned)geteuid(), parent, strerror(errno));
+	return 1;
+}
+
+static void check_warnings(const struct px_conf *conf)
+{
+	if (conf->npeers == 0)
+		fprintf(stderr, "warning: %s: peers: none listed: no other node can open what this node seals, and it "
+			"opens nothing; add each other node as { id = \"...\"; public_key = \"...\"; } with the line "
+			"`mqseal pubkey` prints there\n", conf->path);
+}
+
+int cli_check(const char *path)
+{
+	struct conf_errors errs = {0};
+	struct px_conf *conf = NULL;
+	struct id_key *key = NULL;
+	char err[512], *dump;
+	size_t n;
+	int rc = NODE_EXIT_USAGE;
+
+	n = conf_load(path, true, &conf, &errs);
+	for (size_t k = 0; k < errs.count; k++)
+		fprintf(stderr, "%s\n", errs.lines[k]);
+	for (size_t k = 0; k < errs.nwarnings; k++)
+		fprintf(stderr, "warning: %s\n", errs.warnings[k]);
+	if (n != 0)
+		goto out;
+	if (keyfile_load(conf->identity_file, true, &key, err, sizeof(err)) != PX_OK) {
+		fprintf(stderr, "%s: identity_file: %s\n", path, err);
+		goto out;
+	}
+	check_warnings(conf);
+	if (check_peer_keys(conf, key) | check_state_dir(conf))
+		goto out;
+	dump = conf_dump(conf);
+	if (dump) {
+		fputs(dump, stdout);
+		free(dump);
+	}
+	fprintf(stderr, "%s: configuration OK\n", path);
+	rc = NODE_EXIT_OK;
+out:
+	id_key_free(key);
+	conf_free(conf);
+	conf_errors_clear(&errs);
+	return rc;
+}
