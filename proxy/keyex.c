@@ -284,6 +284,11 @@ static void keyex_rotate(struct keyex *kx, const char *why)
 			kx->peers[i].must_confirm = kx->peers[i].acked >= active;
 	}
 	keyex_announce_(kx, false);
+	if (kx->revoking) { /* a removed peer held the previous key: no make-before-break (§9.6) */
+		kx->revoking = false;
+		keyex_activate(kx, "a peer was removed: the new key at once");
+		return;
+	}
 	keyex_check_activation_(kx);
 }
 
@@ -337,7 +342,8 @@ static void keyex_on_tick(evutil_socket_t fd, short what, void *arg)
 	if (control_is_up(kx->ctl)) {
 		bool has_pending = keyring_pending(kx->kr, &pending);
 		bool reissue_now = kx->reissue_pending && now - kx->reissue_last_mono >= KEYEX_REISSUE_DEBOUNCE_MS;
-		bool rotate_due = !has_pending && (now >= kx->rotate_at_mono || keyring_wants_rotation(kx->kr));
+		bool rotate_due = (!has_pending || kx->revoking) &&
+				  (now >= kx->rotate_at_mono || keyring_wants_rotation(kx->kr));
 		/* A pending re-issue goes before a rotation, even inside its debounce (PROTOCOL.md §7.4):
 		 * a peer lacks the current key, and what is sealed under it meanwhile waits at that peer
 		 * (R35) for a wrap that the rotation would never send. The rotation follows a tick later. */
@@ -597,8 +603,14 @@ int keyex_reload(struct keyex *kx, const struct px_conf *nc, char *err, size_t e
 	kx->restricted = keyex_conf_restricted(nc);
 	if (keyex_state_save_(kx) != 0)
 		log_error("keyex", "cannot write %s", kx->state_path);
-	if (removed) /* R15: what is sent from now on must be unreadable to the removed peers */
+	if (removed) { /* R15: what is sent from now on must be unreadable to the removed peers */
 		kx->rotate_at_mono = 0;
+		kx->revoking = true;
+		/* Nothing more under a key they hold, not even until the new epoch is confirmed: device
+		 * publishes wait for it (§9.3), and it is active as soon as it is announced. */
+		keyring_epoch_retire(kx->kr);
+		keyex_keys_changed_(kx);
+	}
 	if (control_is_up(kx->ctl)) {
 		/* Subscribing again replays the retained announcements, those of added peers too. */
 		control_subscribe(kx->ctl, kx->topic_keyex_sub, 1);

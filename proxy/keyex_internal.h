@@ -121,6 +121,7 @@ struct keyex {
 	uint64_t activate_at_mono;   /* activation deadline of the pending epoch; 0 = none */
 	bool announce_due;           /* newest epoch not yet announced on this connection */
 	bool ready;                  /* some peer holds our active key (or we have no peers) */
+	bool revoking;               /* a reload removed a peer: the next epoch is active at once (§9.6) */
 	uint64_t reissue_last_mono;
 	uint64_t announced_mono;     /* when the last announcement was published (monotonic) */
 	uint64_t announced_wall;     /* the same, wall clock (compared with peers' issued_at) */

@@ -163,6 +163,38 @@ def test_sigterm_loses_no_qos1(workdir):
     check(len(msgs) == N, "no duplicates: %d deliveries for %d messages" % (len(msgs), N))
 
 
+def test_reload_revokes_at_once(workdir):
+    """Revocation (PROTOCOL.md §9.6): from the moment a reload removes a peer, nothing is sealed
+    under a key it holds, even while another peer is slow to confirm the new epoch (b is down: a
+    would otherwise go on with the old key until the activation delay ran out). A message published
+    right after the reload reaches no device of the removed peer."""
+    broker, a, b, c = trio(workdir)
+    pub = Client("rv-pub")
+    pub.connect(a.port)
+    at_c = Client("rv-c")
+    at_c.connect(c.port)
+    at_c.subscribe("rv/#", 1)
+    pub.publish("rv/x", b"before", 1)
+    check(at_c.expect(1)[0].payload == b"before", "control: c reads it before the reload")
+    b.kill()  # the remaining peer cannot confirm the new epoch
+    a.trust(b)  # c removed
+    write_conf(a.conf_path, a.conf)
+    a.signal(signal.SIGHUP)
+    a.wait_log("SIGHUP: reloaded")
+    for i in range(3):
+        pub.publish("rv/x", b"after-%d" % i, 1, timeout=15)
+    got = [m.payload for m in at_c.quiet(2.0)]
+    print("  removed peer c got %r of what a sealed right after the reload" % got)
+    check(not got, "the removed peer read messages sealed after the reload: %r" % got)
+    b.start()
+    eventually(lambda: a.metric("mqseal_peers_keyed") == 1, 15, msg="a and b keyed again")
+    at_b = Client("rv-b")
+    at_b.connect(b.port)
+    at_b.subscribe("rv/#", 1)
+    pub.publish("rv/x", b"later", 1)
+    check([m.payload for m in at_b.expect(1)] == [b"later"], "legit traffic to the remaining peer")
+
+
 if __name__ == "__main__":
-    run([test_reload_removes_peer, test_invalid_reload_keeps_config, test_reload_log_level_and_topics,
+    run([test_reload_removes_peer, test_reload_revokes_at_once, test_invalid_reload_keeps_config, test_reload_log_level_and_topics,
          test_reload_keeps_restart_only_options, test_sigterm_loses_no_qos1])
