@@ -19,6 +19,7 @@
 #include <event2/listener.h>
 
 #include "clock.h"
+#include "listener.h"
 #include "metrics_text.h"
 #include "../conf/conf.h"
 
@@ -305,21 +306,11 @@ static struct evconnlistener *admin_bind(struct admin_http *a, char *err, size_t
 {
 	const unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
 	const struct px_conf *conf = a->ctx->conf;
-	struct evutil_addrinfo hints, *ai = NULL;
+	struct evutil_addrinfo *ai = NULL;
 	struct evconnlistener *evl;
-	char port[8];
-	int rc;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG;
-	snprintf(port, sizeof(port), "%u", conf->metrics.port);
-	rc = evutil_getaddrinfo(conf->metrics.host, port, &hints, &ai);
-	if (rc != 0) {
-		snprintf(err, errlen, "metrics.host %s: %s", conf->metrics.host, evutil_gai_strerror(rc));
+	if (listener_resolve("metrics.host", conf->metrics.host, conf->metrics.port, &ai, err, errlen) != 0)
 		return NULL;
-	}
 	evl = evconnlistener_new_bind(a->ctx->base, admin_on_accept, a, flags, 128, ai->ai_addr,
 				      (int)ai->ai_addrlen);
 	if (!evl)

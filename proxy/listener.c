@@ -64,31 +64,35 @@ static void listener_on_resume(evutil_socket_t fd, short what, void *arg)
 
 static void listener_on_error(struct evconnlistener *evl, void *arg)
 {
+	static struct log_limit lim;
 	struct listener *l = arg;
 	int err = EVUTIL_SOCKET_ERROR();
 	struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)LISTENER_PAUSE_MS * 1000};
+	unsigned suppressed = 0;
+	char note[LOG_NOTE_MAX];
 
-	log_error("listener", "accept failed: %s; pausing %d ms", evutil_socket_error_to_string(err),
-		  LISTENER_PAUSE_MS);
+	if (log_limit_allow(&lim, clock_mono_ms(), &suppressed))
+		log_error("listener", "accept failed: %s; pausing %d ms%s", evutil_socket_error_to_string(err),
+			  LISTENER_PAUSE_MS, log_suppressed_note(suppressed, note));
 	evconnlistener_disable(evl);
 	event_add(l->resume, &tv);
 }
 
-static int listener_resolve(const struct px_conf *conf, struct evutil_addrinfo **out, char *err,
-			    size_t errlen)
+int listener_resolve(const char *what, const char *host, unsigned port, struct evutil_addrinfo **out,
+		     char *err, size_t errlen)
 {
 	struct evutil_addrinfo hints;
-	char port[8];
+	char service[8];
 	int rc;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG;
-	snprintf(port, sizeof(port), "%u", conf->listen.port);
-	rc = evutil_getaddrinfo(conf->listen.host, port, &hints, out);
+	snprintf(service, sizeof(service), "%u", port);
+	rc = evutil_getaddrinfo(host, service, &hints, out);
 	if (rc != 0) {
-		snprintf(err, errlen, "listen.host %s: %s", conf->listen.host, evutil_gai_strerror(rc));
+		snprintf(err, errlen, "%s %s: %s", what, host, evutil_gai_strerror(rc));
 		return -1;
 	}
 	return 0;
@@ -105,7 +109,7 @@ struct listener *listener_new(struct px_ctx *ctx, char *err, size_t errlen)
 		return NULL;
 	}
 	l->ctx = ctx;
-	if (listener_resolve(ctx->conf, &ai, err, errlen) != 0)
+	if (listener_resolve("listen.host", ctx->conf->listen.host, ctx->conf->listen.port, &ai, err, errlen) != 0)
 		goto fail;
 	l->evl = evconnlistener_new_bind(ctx->base, listener_on_accept, l, flags, 511, ai->ai_addr,
 					 (int)ai->ai_addrlen);
