@@ -283,6 +283,21 @@ class Node(Proc):
         return self.metrics().get(name, default)
 
 
+def keyed_nodes(workdir, ids=("a", "b"), conf=None, timeout=20):
+    """A broker and nodes (ids) on it that all trust each other, started and keyed: (broker, *nodes).
+    conf: extra configuration for every node."""
+    broker = Broker(workdir).start()
+    nodes = [Node(workdir, i, broker.port, conf=conf) for i in ids]
+    for n in nodes:
+        n.trust(*[m for m in nodes if m is not n])
+    for n in nodes:
+        n.start()
+    for n in nodes:
+        eventually(lambda: n.metric("mqseal_peers_keyed") == len(nodes) - 1, timeout,
+                   msg="%s keyed" % n.node_id)
+    return (broker, *nodes)
+
+
 def pubkey(path):
     out = subprocess.run([MQSEAL, "pubkey", path], capture_output=True, text=True, timeout=30)
     check(out.returncode == 0, "pubkey failed: " + out.stderr)

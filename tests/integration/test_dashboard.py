@@ -10,7 +10,7 @@ import os
 import re
 import urllib.request
 
-from harness import HOST, SRC, Broker, Node, check, eventually, run
+from harness import HOST, SRC, check, keyed_nodes, run
 
 DASHBOARD = os.path.join(SRC, "docs", "grafana", "mqseal.json")
 
@@ -135,14 +135,7 @@ def exposed(text):
 
 
 def test_dashboard_metrics_exist(workdir):
-    broker = Broker(workdir).start()
-    a = Node(workdir, "a", broker.port)
-    b = Node(workdir, "b", broker.port)
-    a.trust(b)
-    b.trust(a)
-    a.start()
-    b.start()
-    eventually(lambda: a.metric("mqseal_peers_keyed") == 1, 15, msg="a keyed b")
+    broker, a, b = keyed_nodes(workdir)
     have = exposed(scrape(a.metrics_port))
     # labels Prometheus adds to every scraped series
     target_labels = {"instance", "job"}

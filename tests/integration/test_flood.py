@@ -159,7 +159,7 @@ HELD_GROWTH_ASAN_KB = 32 * 1024
 
 
 def fake_envelope(n):
-    # version 1, flags 0, a random key id, a counter, then ciphertext and tag (PROTOCOL.md §5.1)
+    # version 2, flags 0, a random key id, a counter, sealed_at 0, then ciphertext and tag (PROTOCOL.md §5.1)
     return b"\x02\x00" + os.urandom(8) + struct.pack(">Q", n) + bytes(8) + os.urandom(HELD_MSG - 26)
 
 

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import time
 
-from harness import HOST, MQSEAL, Broker, Client, Node, check, eventually, run
+from harness import HOST, MQSEAL, Client, check, keyed_nodes, run
 
 OM_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
              "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")  # what Prometheus 2.42 sends
@@ -34,14 +34,7 @@ def fetch(port, method="GET", accept=None):
 
 def keyed_pair(workdir):
     """Two nodes keyed to each other, one message sealed and opened, so every counter is in use."""
-    broker = Broker(workdir).start()
-    a = Node(workdir, "a", broker.port)
-    b = Node(workdir, "b", broker.port)
-    a.trust(b)
-    b.trust(a)
-    a.start()
-    b.start()
-    eventually(lambda: all(n.metric("mqseal_peers_keyed") == 1 for n in (a, b)), 20, msg="a and b keyed")
+    _, a, b = keyed_nodes(workdir)
     sub = Client("sub")
     sub.connect(b.port)
     sub.subscribe("t/#")
