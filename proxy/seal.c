@@ -211,7 +211,7 @@ out:
 
 enum seal_rc seal_write_plain_(uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
 				     struct mqtt_buf props, const uint8_t *payload, size_t payload_len,
-				     struct evbuffer *out)
+				     uint32_t max_packet, struct evbuffer *out)
 {
 	struct mqtt_publish np = *p;
 	struct evbuffer_iovec v;
@@ -220,8 +220,10 @@ enum seal_rc seal_write_plain_(uint8_t level, const struct mqtt_publish *p, stru
 	np.topic = topic;
 	np.props = level == MQTT_LEVEL_5 ? props : (struct mqtt_buf){NULL, 0};
 	total = mqtt_publish_size(level, &np, payload_len);
-	if (!total || evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) < 1)
-		return total ? SEAL_ERROR : SEAL_TOO_LARGE;
+	if (!total || (max_packet && total > max_packet))
+		return SEAL_TOO_LARGE;
+	if (evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) < 1)
+		return SEAL_ERROR;
 	head = mqtt_publish_encode_head(level, &np, payload_len, v.iov_base, total);
 	if (head == 0 || head + payload_len != total)
 		return SEAL_ERROR;
@@ -234,6 +236,6 @@ enum seal_rc seal_write_plain_(uint8_t level, const struct mqtt_publish *p, stru
 enum seal_rc seal_plain_full_topic(uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
 				   struct evbuffer *out)
 {
-	return seal_write_plain_(level, p, topic, p->props, p->payload.p, p->payload.len, out);
+	return seal_write_plain_(level, p, topic, p->props, p->payload.p, p->payload.len, 0, out);
 }
 

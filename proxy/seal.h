@@ -45,9 +45,11 @@ enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publi
 enum seal_rc seal_connect(struct seal *s, const struct mqtt_connect *c, struct evbuffer *out);
 /* Broker -> device: opens p and writes the plaintext PUBLISH for a device at level to out (always
  * with the full topic name, keeping a Topic Alias so the device's alias table stays in step).
- * dev: the device's replay state; a redelivery of a message it has not acknowledged opens again. */
+ * dev: the device's replay state; a redelivery of a message it has not acknowledged opens again.
+ * max_packet: the device's Maximum Packet Size (0: none); a larger plaintext PUBLISH is not
+ * written and dropped as too_large (PROTOCOL.md §5.7), before it counts as delivered. */
 enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, const struct mqtt_publish *p,
-		       struct mqtt_buf topic, struct evbuffer *out, enum stats_drop *reason);
+		       struct mqtt_buf topic, uint32_t max_packet, struct evbuffer *out, enum stats_drop *reason);
 /* Rewrites a plaintext PUBLISH that uses a Topic Alias alone into one with the full topic. */
 enum seal_rc seal_plain_full_topic(uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
 				   struct evbuffer *out);

@@ -56,7 +56,8 @@ static int seal_scratch(struct seal *s, size_t need)
 
 /* Device-bound properties: the broker's outer ones, then the protected ones. */
 static enum seal_rc seal_open_write(struct seal *s, uint8_t level, const struct mqtt_publish *p,
-				    struct mqtt_buf topic, const struct env_opened *o, struct evbuffer *out)
+				    struct mqtt_buf topic, const struct env_opened *o, uint32_t max_packet,
+				    struct evbuffer *out)
 {
 	struct mqtt_buf props = {NULL, 0};
 	uint8_t *buf = NULL;
@@ -74,7 +75,7 @@ static enum seal_rc seal_open_write(struct seal *s, uint8_t level, const struct 
 		props.p = buf;
 		props.len = olen + o->props_len;
 	}
-	rc = seal_write_plain_(level, p, topic, props, o->payload, o->payload_len, out);
+	rc = seal_write_plain_(level, p, topic, props, o->payload, o->payload_len, max_packet, out);
 	if (rc == SEAL_OK)
 		s->ctx->stats->opened++;
 	free(buf);
@@ -153,7 +154,7 @@ static bool seal_precheck(const struct mqtt_publish *p, enum stats_drop *reason)
 }
 
 enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, const struct mqtt_publish *p,
-		       struct mqtt_buf topic, struct evbuffer *out, enum stats_drop *reason)
+		       struct mqtt_buf topic, uint32_t max_packet, struct evbuffer *out, enum stats_drop *reason)
 {
 	const struct deliver_params dp = {.tolerance_ms = (uint64_t)s->ctx->conf->keyex.max_skew_seconds * 1000u,
 					  .started_ms = s->ctx->started_wall_ms, .now_ms = clock_wall_ms()};
@@ -191,7 +192,11 @@ enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, cons
 		*reason = DROP_MALFORMED;
 		return seal_peer_drop(s, k.sender, *reason);
 	}
-	res = seal_open_write(s, level, p, topic, &k.o, out);
+	res = seal_open_write(s, level, p, topic, &k.o, max_packet, out);
+	if (res == SEAL_TOO_LARGE) { /* not sent, as a broker does for its client (§5.7) */
+		*reason = DROP_TOO_LARGE;
+		return seal_peer_drop(s, k.sender, *reason);
+	}
 	if (res != SEAL_OK)
 		return res;
 	keyex_peer_count_message(s->ctx->keyex, k.sender, -1);

@@ -36,10 +36,11 @@ struct seal {
 /* §5.3: the MQTT 5 properties that travel inside the envelope, and those that stay outside. */
 bool seal_prop_inner_(uint8_t id, void *arg);
 bool seal_prop_outer_(uint8_t id, void *arg);
-/* Writes p with topic in full and props (level 5) and payload to out. */
+/* Writes p with topic in full and props (level 5) and payload to out; SEAL_TOO_LARGE (nothing
+ * written) past MQTT's limit or max_packet (0: none). */
 enum seal_rc seal_write_plain_(uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
 			       struct mqtt_buf props, const uint8_t *payload, size_t payload_len,
-			       struct evbuffer *out);
+			       uint32_t max_packet, struct evbuffer *out);
 void seal_entry_free_(struct seal_entry *e);
 /* The topic bound in the AAD for topic (topic_prefix_map, §5.4): SEAL_OK and *out set, or
  * SEAL_TOO_LARGE (the rewritten name is too long) or SEAL_ERROR (out of memory). */

@@ -81,7 +81,6 @@ struct session {
 	struct event *held_timer;    /* the oldest held message's deadline (created on first use) */
 	size_t held_count, held_bytes;
 	struct sub_fix *subfix;      /* SUBSCRIBEs relayed without their denied filters */
-	struct evbuffer *open_buf;   /* opened messages measured against dev_max_packet (first use) */
 	struct devstate *devstate;   /* replay state of this client id (devstate.h) */
 	struct pid_set q2_local;     /* device QoS 2 publishes answered by mqseal (denied/refused) */
 	struct pid_set q2_behalf;    /* broker QoS 2 publishes acknowledged by mqseal for the device */

@@ -70,8 +70,6 @@ void session_seal_free_(struct session *s)
 	free(s->q2_local.ids);
 	free(s->q2_behalf.ids);
 	free(s->up_inflight.ids);
-	if (s->open_buf)
-		evbuffer_free(s->open_buf);
 	while (s->subfix) {
 		struct sub_fix *f = s->subfix;
 		s->subfix = f->next;
@@ -278,34 +276,6 @@ void session_drop_down_(struct session *s, const struct mqtt_publish *p, struct 
 	session_ack_behalf(s, p);
 }
 
-/* seal_open for the device, held to the device's Maximum Packet Size once opened: the broker let
- * the sealed form through under the raised limit (session_pkt.c), and discards a message larger
- * than its client's limit without sending it (MQTT 5 §3.1.2.11.4), so a plaintext over the device's
- * own limit is dropped as too_large (SEAL_DROP), and completed with the broker by the caller.
- * Without a limit it writes to out directly; with one, to open_buf first, then moves it over. */
-static enum seal_rc session_open_limited(struct session *s, const struct mqtt_publish *p, struct mqtt_buf topic,
-					 struct evbuffer *out, enum stats_drop *reason)
-{
-	enum seal_rc rc;
-	size_t len;
-
-	if (!s->dev_max_packet)
-		return seal_open(s->ctx->seal, s->devstate, s->level, p, topic, out, reason);
-	if (!s->open_buf && !(s->open_buf = evbuffer_new()))
-		return SEAL_ERROR;
-	rc = seal_open(s->ctx->seal, s->devstate, s->level, p, topic, s->open_buf, reason);
-	len = evbuffer_get_length(s->open_buf);
-	if (rc == SEAL_OK && len <= s->dev_max_packet)
-		return evbuffer_add_buffer(out, s->open_buf) == 0 ? SEAL_OK : SEAL_ERROR;
-	evbuffer_drain(s->open_buf, len);
-	if (rc != SEAL_OK)
-		return rc;
-	if (s->devstate && p->qos > 0)
-		devstate_pending_ack(s->devstate, p->packet_id); /* acknowledged for it: no redelivery */
-	*reason = DROP_TOO_LARGE;
-	return SEAL_DROP;
-}
-
 enum down_verdict session_open_down_(struct session *s, const struct mqtt_publish *p, struct mqtt_buf topic,
 				     bool may_hold)
 {
@@ -313,7 +283,10 @@ enum down_verdict session_open_down_(struct session *s, const struct mqtt_publis
 	struct evbuffer *out = bufferevent_get_output(s->dev);
 	size_t before = evbuffer_get_length(out);
 
-	switch (session_open_limited(s, p, topic, out, &reason)) {
+	/* Held to the device's own Maximum Packet Size once opened: the broker let the sealed form
+	 * through under the raised limit (session_pkt.c) and discards what exceeds its client's limit
+	 * (MQTT 5 §3.1.2.11.4); seal_open drops it (too_large), the drop completes it with the broker. */
+	switch (seal_open(s->ctx->seal, s->devstate, s->level, p, topic, s->dev_max_packet, out, &reason)) {
 	case SEAL_OK:
 		s->ctx->stats->bytes_to_device += session_added(out, before);
 		return DOWN_DONE;
