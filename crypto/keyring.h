@@ -120,7 +120,11 @@ size_t keyring_rx_bytes(const struct keyring_rx *rx);
  * the device has not acknowledged; an already-seen counter is accepted (the AEAD still runs). */
 #define KR_OPEN_REPEAT 0x01
 
-/* Opens a sealed payload received on topic (PROTOCOL.md §6.1 steps 2-8): header checks, key
+/* The self-contained open, which refuses replays itself: the node's data path uses
+ * keyring_open_decide and the delivery rule of PROTOCOL.md §6.2/§6.3 instead (proxy/deliver.c);
+ * this one, with its older per-key retained exception, serves the unit tests and benchmarks and is
+ * to be retired with it.
+ * Opens a sealed payload received on topic (§6.1): header checks, key
  * lookup, lifetime, hard limit, replay pre-check (with the retained exception when
  * retain_delivered), AEAD, window update, inner checks. The replay state is that of (rx, key),
  * or the key's own (a window of keyring_params.replay_bits) when rx is NULL. flags: 0 or
