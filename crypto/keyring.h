@@ -121,7 +121,7 @@ size_t keyring_rx_bytes(const struct keyring_rx *rx);
 #define KR_OPEN_REPEAT 0x01
 
 /* The self-contained open, which refuses replays itself: the node's data path uses
- * keyring_open_decide and the delivery rule of PROTOCOL.md §6.2/§6.3 instead (proxy/deliver.c);
+ * keyring_open_decide and the delivery rule of PROTOCOL.md §6.2/§6.3 instead (proxy/seal/deliver.c);
  * this one, with its older per-key retained exception, serves the unit tests and benchmarks and is
  * to be retired with it.
  * Opens a sealed payload received on topic (§6.1): header checks, key

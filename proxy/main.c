@@ -13,7 +13,7 @@
 #include "keyfile.h"
 #include "node.h"
 #include "reload.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 static const char usage_text[] =
 	"usage: mqseal -c FILE [-v|-q]    run a node in the foreground, logging to stderr\n"

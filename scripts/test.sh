@@ -48,7 +48,7 @@ done
 
 step "cppcheck"
 cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
-	--inline-suppr -I crypto -I conf -I proxy crypto conf proxy
+	--inline-suppr -I crypto -I conf $(for d in proxy/*/; do printf -- '-I %s ' "$d"; done) crypto conf proxy
 
 step "clang-tidy"
 # The project's .clang-tidy over every C file of the three libraries, with the release build's
@@ -59,7 +59,7 @@ tidy_log=$(mktemp)
 rc=0
 # Each file's output is collected and printed in one piece, so the two jobs' lines do not mix.
 # shellcheck disable=SC2016
-printf '%s\n' crypto/*.c conf/*.c proxy/*.c | xargs -n 1 -P 2 sh -c \
+printf '%s\n' crypto/*.c conf/*.c proxy/*.c proxy/*/*.c | xargs -n 1 -P 2 sh -c \
 	'out=$(clang-tidy -p build --quiet "$1" 2>&1); rc=$?; [ -z "$out" ] || printf "%s\n" "$out"; exit $rc' tidy \
 	>"$tidy_log" || rc=$?
 if [ "$rc" -ne 0 ] || grep -qE ': (warning|error):' "$tidy_log"; then

@@ -1,5 +1,5 @@
 /* fuzz_admin_req.c - libFuzzer target for the admin endpoint's request reader (admin_req_parse,
- * proxy/admin_conn.c): every prefix length of the input, so that the need-more path sees each
+ * proxy/admin/admin_conn.c): every prefix length of the input, so that the need-more path sees each
  * cut. Invariants that would mean a reader bug abort: a complete request has a NUL-terminated
  * path that is "" or starts with '/' and has no '?', and a known method; too large only at
  * ADMIN_REQ_MAX bytes; the verdict never depends on bytes past ADMIN_REQ_MAX. */

@@ -1,4 +1,4 @@
-/* test_log.c - log lines (proxy/log.c) with hostile field contents: whatever a topic, client id
+/* test_log.c - log lines (proxy/base/log.c) with hostile field contents: whatever a topic, client id
  * or peer id carries (newline, carriage return, escape, DEL, backslash, bytes that are not UTF-8),
  * one event stays one line; text escapes as \xNN, JSON per RFC 8259 (plus \xNN as text for
  * non-UTF-8 bytes); valid UTF-8 passes unchanged; long fields are cut at a character boundary.

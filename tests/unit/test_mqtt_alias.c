@@ -1,4 +1,4 @@
-/* test_mqtt_alias.c - the Topic Alias table (proxy/mqtt_alias.c, MQTT 5 §3.3.2.3.4): set and
+/* test_mqtt_alias.c - the Topic Alias table (proxy/mqtt/mqtt_alias.c, MQTT 5 §3.3.2.3.4): set and
  * resolve, unknown alias, alias above the maximum, replacement, lowering the maximum, and the
  * 1 MiB byte cap (which also shows the table is sparse: 65535 preallocated slots would not fit). */
 #include <stdint.h>

@@ -1,9 +1,9 @@
 /* test_mqtt_codec.c - CONNECT, PUBLISH, SUBSCRIBE/UNSUBSCRIBE and SUBACK/UNSUBACK
- * (proxy/mqtt_codec.c) at levels 3, 4 and 5: parse, byte-identical re-encode, re-encode with new
+ * (proxy/mqtt/mqtt_codec.c) at levels 3, 4 and 5: parse, byte-identical re-encode, re-encode with new
  * payloads and properties (exact sizes as the remaining length grows), the malformed forms, and
  * the _kept re-encoding of subscriptions. Also the reason-code table and the mapping from codec
- * errors to DISCONNECT reasons (proxy/mqtt_reason.c), and the full check of every packet type a
- * server sends (proxy/mqtt_check.c). */
+ * errors to DISCONNECT reasons (proxy/mqtt/mqtt_reason.c), and the full check of every packet type a
+ * server sends (proxy/mqtt/mqtt_check.c). */
 #include <stdint.h>
 #include <stdlib.h>
 

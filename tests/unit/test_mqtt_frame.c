@@ -1,4 +1,4 @@
-/* test_mqtt_frame.c - the fixed header parser and the Variable Byte Integer (proxy/mqtt_frame.c):
+/* test_mqtt_frame.c - the fixed header parser and the Variable Byte Integer (proxy/mqtt/mqtt_frame.c):
  * varint edge values and malformed forms, every packet type and flag nibble at levels 3, 4 and 5,
  * per-type remaining lengths, split input, lying lengths and the size limit. */
 #include <stdint.h>

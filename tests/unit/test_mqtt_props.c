@@ -1,4 +1,4 @@
-/* test_mqtt_props.c - MQTT 5 properties (proxy/mqtt_props.c): one valid example of every identifier
+/* test_mqtt_props.c - MQTT 5 properties (proxy/mqtt/mqtt_props.c): one valid example of every identifier
  * of §2.2.2.2 checked against an independent table of the packets it may appear in, every
  * malformed form (unknown, truncated, not UTF-8, out of range, duplicate), iteration, filtering;
  * and the reason-code packets that live in the same file: PUBACK..PUBCOMP, CONNACK, DISCONNECT,

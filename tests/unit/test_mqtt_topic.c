@@ -1,5 +1,5 @@
 /* test_mqtt_topic.c - UTF-8 validity, topic names and filters, matching (with the '$' rule),
- * shared subscriptions and filter overlap (proxy/mqtt_topic.c). The match table follows the
+ * shared subscriptions and filter overlap (proxy/mqtt/mqtt_topic.c). The match table follows the
  * examples of MQTT 5 §4.7.1-4.7.2; overlap is also cross-checked against matching over a
  * complete set of small topics. */
 #include <stdint.h>

@@ -1,6 +1,6 @@
-/* test_sdnotify.c - proxy/sdnotify.c: $NOTIFY_SOCKET addresses (a path with its NUL in the
+/* test_sdnotify.c - proxy/node/sdnotify.c: $NOTIFY_SOCKET addresses (a path with its NUL in the
  * length, an abstract '@' name without), $WATCHDOG_USEC/$WATCHDOG_PID parsing, and a datagram
- * that really arrives on a bound socket; proxy/reload.c: the reload-result file round trip and
+ * that really arrives on a bound socket; proxy/node/reload.c: the reload-result file round trip and
  * its rejection of files in another format. */
 #include <errno.h>
 #include <stddef.h>

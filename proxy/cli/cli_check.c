@@ -18,7 +18,7 @@
 #include "identity.h"
 #include "keyfile.h"
 #include "node.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 /* Every peer key decodes, and none is this node's own (its messages would seem to come from
  * itself, and the peer it was meant for would be missing). */

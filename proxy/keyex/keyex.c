@@ -19,7 +19,7 @@
 #include "policy.h"
 #include "replay.h"
 #include "stats.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 static uint64_t keyex_interval_ms(const struct keyex *kx)
 {

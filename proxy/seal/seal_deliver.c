@@ -15,7 +15,7 @@
 #include "keyex.h"
 #include "keyring.h"
 #include "marks.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 static enum stats_drop seal_map_open_error(enum px_err rc)
 {

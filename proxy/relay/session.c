@@ -18,7 +18,7 @@
 #include "log.h"
 #include "mqtt_reason.h"
 #include "stats.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 struct session_set {
 	struct session *head;

@@ -12,7 +12,7 @@
 #include "clock.h"
 #include "control.h"
 #include "stats.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 /* A peer is suspect for KEYEX_SUSPECT_MS after a bad signature on its topics: failed
  * verifications are charged to it (a smaller burst, a capped share of the overall budget), not to

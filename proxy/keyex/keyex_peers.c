@@ -11,7 +11,7 @@
 #include "control.h"
 #include "keyex_internal.h"
 #include "keyfile.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 /* A peer that lists us wraps to us within a re-issue or two of seeing our announcement (the
  * debounce is KEYEX_REISSUE_DEBOUNCE_MS, our own may be KEYEX_IN_FLIGHT_MS on its way): after this

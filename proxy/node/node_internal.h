@@ -10,7 +10,7 @@
 #include "ctx.h"
 #include "node.h"
 #include "stats.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 struct node {
 	struct px_ctx ctx;

@@ -14,7 +14,7 @@
 #include "clock.h"
 #include "keyex.h"
 #include "stats.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 bool admin_peers_path_(const char *path)
 {

@@ -16,7 +16,7 @@
 
 #include "clock.h"
 #include "log.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 #define CONTROL_BACKOFF_MIN_MS 1000u
 #define CONTROL_BACKOFF_MAX_MS 30000u

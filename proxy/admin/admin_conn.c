@@ -21,7 +21,7 @@
 #include "clock.h"
 #include "listener.h"
 #include "metrics_text.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 struct admin_conn {
 	struct admin_http *a;

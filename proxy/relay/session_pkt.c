@@ -15,7 +15,7 @@
 #include "mqtt_reason.h"
 #include "devstate.h"
 #include "seal.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 /* Body of a frame: after the fixed header. */
 static const uint8_t *pkt_body(const struct mqtt_frame *f, const uint8_t *bytes)

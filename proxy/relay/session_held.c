@@ -14,7 +14,7 @@
 
 #include "clock.h"
 #include "log.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 /* WireGuard stages 128 packets (R35). Held QoS 1/2 messages are not acknowledged to the broker
  * yet, so once the broker's in-flight window for this device is full (RabbitMQ's mqtt.prefetch

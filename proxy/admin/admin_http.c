@@ -16,7 +16,7 @@
 #include "metrics_text.h"
 #include "session.h"
 #include "stats.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 static void metric(struct evbuffer *b, const char *name, const char *type, const char *help, uint64_t v)
 {

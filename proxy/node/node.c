@@ -32,7 +32,7 @@
 #include "session.h"
 #include "stats.h"
 #include "upstream.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 
 void node_print_conf_errors_(const struct conf_errors *errs)

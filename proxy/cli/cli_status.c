@@ -12,7 +12,7 @@
 
 #include "cli_internal.h"
 #include "node.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 /* The admin endpoint from the configuration; a wildcard address is asked on loopback. */
 static int cli_target_from_conf(const char *path, const char *req_path, struct cli_target *t)

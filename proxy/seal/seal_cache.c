@@ -13,7 +13,7 @@
 #include "keyex.h"
 #include "keyring.h"
 #include "seal_internal.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 void seal_entry_free_(struct seal_entry *e)
 {

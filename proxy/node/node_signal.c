@@ -17,7 +17,7 @@
 #include "policy.h"
 #include "reload.h"
 #include "session.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 static void node_shutdown_one(struct session *s, void *arg)
 {

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "node.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 int reload_result_write(const char *path, const struct reload_result *r)
 {

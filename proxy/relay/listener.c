@@ -15,7 +15,7 @@
 #include "log.h"
 #include "session.h"
 #include "stats.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 /* After accept() fails for lack of descriptors, pause accepting this long (no busy loop). */
 #define LISTENER_PAUSE_MS 500

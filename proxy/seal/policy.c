@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "mqtt_topic.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 struct policy_filter {
 	uint8_t *f;

@@ -15,7 +15,7 @@
 #include "policy.h"
 #include "seal.h"
 #include "stats.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 
 /* ---- packet id sets ---- */

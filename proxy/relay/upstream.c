@@ -15,7 +15,7 @@
 #include "mqtt_reason.h"
 #include "session_internal.h"
 #include "stats.h"
-#include "../conf/conf.h"
+#include "conf.h"
 
 static void upstream_ssl_error(char *err, size_t errlen, const char *what)
 {

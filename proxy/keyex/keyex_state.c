@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../conf/conf.h"
+#include "conf.h"
 
 #define STATE_MAGIC "mqseal-state 1"
 
