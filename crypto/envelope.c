@@ -77,6 +77,9 @@ enum px_err env_parse_header(const uint8_t *env, size_t len, struct env_header *
 		return PX_ERR_MALFORMED;
 	if (env[0] != ENV_VERSION || (env[1] & ~ENV_FLAG_KNOWN) != 0)
 		return PX_ERR_VERSION;
+	/* §5.1: a re-publication is always of a retained value. */
+	if ((env[1] & ENV_FLAG_REPUBLISH) && !(env[1] & ENV_FLAG_RETAIN))
+		return PX_ERR_MALFORMED;
 	out->flags = env[1];
 	memcpy(out->key_id, env + 2, ENV_KEY_ID_LEN);
 	out->counter = env_get_u64(env + 10);
@@ -118,6 +121,8 @@ enum px_err env_seal(struct aead_key *key, const struct env_header *hdr, const u
 	    (!payload && payload_len))
 		return PX_ERR_INVAL;
 	if ((hdr->flags & ~ENV_FLAG_KNOWN) != 0 || topic_len > ENV_TOPIC_MAX)
+		return PX_ERR_INVAL;
+	if ((hdr->flags & ENV_FLAG_REPUBLISH) && !(hdr->flags & ENV_FLAG_RETAIN))
 		return PX_ERR_INVAL;
 	inner = env_inner_size(props_len, payload_len, padding);
 	if (inner == 0 || out_len != env_sealed_size(props_len, payload_len, padding))

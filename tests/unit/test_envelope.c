@@ -245,8 +245,12 @@ static void test_header(void)
 	CHECK_EQ(env_parse_header(env, ENV_MIN_LEN - 1, &h), PX_ERR_MALFORMED);
 	for (b = 0; b < 8; b++) {
 		env[1] = (uint8_t)(1u << b);
-		CHECK_EQ(env_parse_header(env, ENV_MIN_LEN, &h), (b < 2 || b == 3) ? PX_OK : PX_ERR_VERSION);
+		CHECK_EQ(env_parse_header(env, ENV_MIN_LEN, &h),
+			 (b == 0 || b == 3) ? PX_OK : b == 1 ? PX_ERR_MALFORMED : PX_ERR_VERSION);
 	}
+	/* republish without retain_intent: not something a sender makes (§5.1) */
+	env[1] = ENV_FLAG_REPUBLISH | ENV_FLAG_WILL;
+	CHECK_EQ(env_parse_header(env, ENV_MIN_LEN, &h), PX_ERR_MALFORMED);
 	env[1] = ENV_FLAG_RETAIN | ENV_FLAG_REPUBLISH | ENV_FLAG_WILL;
 	CHECK_EQ(env_parse_header(env, ENV_MIN_LEN, &h), PX_OK);
 	env[0] = 0;
