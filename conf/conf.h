@@ -74,6 +74,7 @@ struct px_conf {
 		char *username;
 		char *password;            /* masked when printed */
 		unsigned keepalive_seconds;
+		bool presence;             /* will + retained presence on <prefix>/presence/<node_id> */
 	} keyex;
 
 	struct conf_peer *peers;
