@@ -280,6 +280,18 @@ static void conf_peers_parse(struct conf_load_ *ld, const char *path, char *text
 	}
 }
 
+/* The array grew by doubling: give back what the last doubling left unused (up to half of it). */
+static void conf_peers_shrink(struct px_conf *c)
+{
+	struct conf_peer *fit;
+
+	if (c->npeers_file == 0)
+		return;
+	fit = realloc(c->peers, c->npeers * sizeof(*fit));
+	if (fit)
+		c->peers = fit;
+}
+
 void conf_peers_file_read_(struct conf_load_ *ld)
 {
 	struct px_conf *c = ld->conf;
@@ -296,6 +308,7 @@ void conf_peers_file_read_(struct conf_load_ *ld)
 	if (conf_peers_read(ld, c->peers_file_path, &text, &len) == 0)
 		conf_peers_parse(ld, c->peers_file_path, text, len);
 	free(text);
+	conf_peers_shrink(c);
 }
 
 /* A peer's id or key with its index, for sorting. */
