@@ -11,10 +11,12 @@
  * Then conf_peers_unique_ checks every peer (list and file) for a repeated id or key: one sort by
  * id and one by key, O(N log N) for CONF_PEERS_MAX peers, instead of comparing every pair. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf_internal.h"
 
@@ -50,41 +52,50 @@ static char *conf_peers_resolve(const char *conf_path, const char *file)
 	return out;
 }
 
-/* Reads the peers file into a NUL-terminated buffer (at most CONF_PEERS_FILE_MAX bytes). Returns
- * 0, or -1 after reporting at the peers_file setting. */
+/* Reads the peers file into a NUL-terminated buffer. It must be a regular file (opened without
+ * blocking, so a FIFO cannot hang a load) of at most CONF_PEERS_FILE_MAX bytes, which is checked
+ * before reading; it is read at its size plus one byte, to notice growth. Returns 0, or -1 after
+ * reporting at the peers_file setting. */
 static int conf_peers_read(struct conf_load_ *ld, const char *path, char **text, size_t *len)
 {
 	const config_setting_t *at = conf_origin_(ld, "peers_file");
-	FILE *f = fopen(path, "rb");
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), rc = -1;
 	struct stat st;
-	int rc = -1;
+	ssize_t n = 0;
 
 	*text = NULL;
-	if (!f) {
+	if (fd < 0 || fstat(fd, &st) != 0) {
 		conf_report_(ld, at, "peers_file", false, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
-		conf_report_(ld, at, "peers_file", false, "%s: %s", path,
-			     S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
 		goto out;
 	}
-	*text = malloc(CONF_PEERS_FILE_MAX + 2);
+	if (!S_ISREG(st.st_mode)) {
+		conf_report_(ld, at, "peers_file", false, "%s: not a regular file", path);
+		goto out;
+	}
+	if (st.st_size > (off_t)CONF_PEERS_FILE_MAX) {
+		conf_report_(ld, at, "peers_file", false, "%s: larger than %zu MiB (at most %d peers)", path,
+			     CONF_PEERS_FILE_MAX >> 20, CONF_PEERS_MAX);
+		goto out;
+	}
+	*text = malloc((size_t)st.st_size + 2);
 	if (!*text) {
 		ld->oom = true;
 		goto out;
 	}
-	*len = fread(*text, 1, CONF_PEERS_FILE_MAX + 1, f);
-	if (ferror(f))
+	*len = 0;
+	while (*len <= (size_t)st.st_size &&
+	       (n = read(fd, *text + *len, (size_t)st.st_size + 1 - *len)) > 0)
+		*len += (size_t)n;
+	(*text)[*len] = '\0';
+	if (n < 0)
 		conf_report_(ld, at, "peers_file", false, "%s: %s", path, strerror(errno));
-	else if (*len > CONF_PEERS_FILE_MAX)
-		conf_report_(ld, at, "peers_file", false, "%s: larger than %zu MiB (at most %d peers)", path,
-			     CONF_PEERS_FILE_MAX >> 20, CONF_PEERS_MAX);
+	else if (*len > (size_t)st.st_size)
+		conf_report_(ld, at, "peers_file", false, "%s: the file grew while being read", path);
 	else
 		rc = 0;
-	(*text)[*len] = '\0';
 out:
-	fclose(f);
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }
 
@@ -176,7 +187,8 @@ static bool conf_peers_option(struct conf_load_ *ld, const char *path, unsigned 
 
 /* One line that is not blank or a comment into p (zeroed by the caller). false after reporting
  * (p may hold a partial publish list then: the caller frees it). */
-static bool conf_peers_line(struct conf_load_ *ld, const char *path, unsigned line, struct conf_peer *p, char *s)
+static bool conf_peers_line(struct conf_load_ *ld, const char *path, unsigned line, struct conf_peer *p,
+			    char *s)
 {
 	char *field[CONF_PEERS_FIELDS], q[CONF_QUOTE_MAX];
 	size_t n = conf_peers_split(s, field, CONF_PEERS_FIELDS), i;
@@ -184,7 +196,8 @@ static bool conf_peers_line(struct conf_load_ *ld, const char *path, unsigned li
 	bool ok = true;
 
 	if (n < 2 || n > CONF_PEERS_FIELDS) {
-		conf_report_file_(ld, path, line, NULL, "%s (a line is: <id> <public_key> [option=value ...])",
+		conf_report_file_(ld, path, line, NULL,
+				  "%s (a line is: <id> <public_key> [option=value ...])",
 				  n < 2 ? "no public key" : "too many fields");
 		return false;
 	}
@@ -192,7 +205,8 @@ static bool conf_peers_line(struct conf_load_ *ld, const char *path, unsigned li
 		conf_report_file_(ld, path, line, "id", "%s %s", conf_quote_(field[0], q), why);
 		ok = false;
 	} else if (ld->conf->node_id && strcmp(field[0], ld->conf->node_id) == 0) {
-		conf_report_file_(ld, path, line, "id", "%s is this node's own node_id", conf_quote_(field[0], q));
+		conf_report_file_(ld, path, line, "id", "%s is this node's own node_id",
+				  conf_quote_(field[0], q));
 		ok = false;
 	}
 	if ((why = conf_rule_public_key_(field[1])) != NULL) {
@@ -219,7 +233,8 @@ static bool conf_peers_room(struct conf_load_ *ld, const char *path, unsigned li
 	size_t want;
 
 	if (c->npeers == CONF_PEERS_MAX) {
-		conf_report_file_(ld, path, line, NULL, "more than %d peers (the peers list and this file together)",
+		conf_report_file_(ld, path, line, NULL,
+				  "more than %d peers (the peers list and this file together)",
 				  CONF_PEERS_MAX);
 		return false;
 	}
@@ -341,8 +356,9 @@ static void conf_peers_dup(struct conf_load_ *ld, size_t i, size_t first, bool k
 
 	conf_quote_(key ? f->id : p->id, q);
 	if (p->in_file) {
-		conf_report_file_(ld, c->peers_file_path, p->line, what, key ? CONF_PEERS_DUP_KEY : CONF_PEERS_DUP_ID,
-				  q, conf_peer_file(c, f), f->line);
+		conf_report_file_(ld, c->peers_file_path, p->line, what,
+				  key ? CONF_PEERS_DUP_KEY : CONF_PEERS_DUP_ID, q, conf_peer_file(c, f),
+				  f->line);
 		return;
 	}
 	conf_name_(name, "peers[%d].%s", g ? config_setting_index(g) : 0, what);

@@ -333,7 +333,7 @@ static void conf_apply_peers(struct conf_load_ *ld, const struct conf_key *k, co
 	int n = config_setting_is_list(s) ? config_setting_length(s) : 0;
 
 	if (n > 0 && n <= k->max) { /* where each peer is, for conf_peers_unique_'s messages */
-		ld->peer_at = calloc((size_t)n, sizeof(*ld->peer_at));
+		ld->peer_at = calloc((size_t)n, sizeof(const config_setting_t *)); /* one pointer per entry */
 		ld->oom |= !ld->peer_at;
 	}
 	conf_read_groups(ld, k, s, name, "expected a list of peer groups ( { ... }, ... )",

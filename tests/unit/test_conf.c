@@ -76,7 +76,8 @@ static const struct tc_opt tc_opts[] = {
 	 "( { id = \"p1\"; public_key = \"ed25519:AAAA\"; } )", "peers[0].public_key",
 	 "\"ed25519:AAAA\" is not \"ed25519:\" followed by 44 base64 characters (a 32-byte key, canonical "
 	 "padding)"},
-	{"peers_file", K_STR, 1, 4095, "\"/dev/null\"", "1", .file = true},
+	/* empty.peers: an empty file main() writes next to the case files */
+	{"peers_file", K_STR, 1, 4095, "\"empty.peers\"", "1", .file = true},
 	{"topics.plaintext", K_LIST, 0, 1024, "[ \"a/+/b\", \"c/#\" ]", "\"a/#\"", "[ \"ok\", \"a/#/b\" ]",
 	 "topics.plaintext[1]",
 	 "\"a/#/b\" is not a valid topic filter: '#' must be the whole last level (MQTT 5 \xc2\xa7"
@@ -646,6 +647,7 @@ static void test_readiness(void)
 int main(void)
 {
 	tc_setup();
+	tc_write(tc_path("empty.peers"), "");
 	test_every_option();
 	test_unknown();
 	test_group_types();

@@ -8,11 +8,11 @@
 
 #include "test_conf.h"
 
-#define KEY1 "ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
-#define KEY2 "ed25519:PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw="
-#define KEY3 "ed25519:tTldBe6AhGBLSCooya377KPVn5dHPuP+Q3htRVEP3HQ="
-#define BASE "node_id = \"n1\";\nbroker = { host = \"b.example\"; };\n"
-#define KEY_RULE "is not \"ed25519:\" followed by 44 base64 characters (a 32-byte key, canonical padding)"
+#define KEY1	  "ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+#define KEY2	  "ed25519:PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw="
+#define KEY3	  "ed25519:tTldBe6AhGBLSCooya377KPVn5dHPuP+Q3htRVEP3HQ="
+#define BASE	  "node_id = \"n1\";\nbroker = { host = \"b.example\"; };\n"
+#define KEY_RULE  "is not \"ed25519:\" followed by 44 base64 characters (a 32-byte key, canonical padding)"
 #define LINE_RULE "(a line is: <id> <public_key> [option=value ...])"
 
 /* A distinct valid key text for number i (43 base64 digits of i, canonical last bits). */
@@ -52,8 +52,8 @@ static void tp_expect_line(const struct tc_res *r, const char *want, const char 
 {
 	size_t n = strlen(want);
 	bool prefix = n && want[n - 1] == '*';
-	bool ok = r->errs.count == 1 &&
-		  (prefix ? strncmp(r->errs.lines[0], want, n - 1) == 0 : strcmp(r->errs.lines[0], want) == 0);
+	bool ok = r->errs.count == 1 && (prefix ? strncmp(r->errs.lines[0], want, n - 1) == 0
+						: strcmp(r->errs.lines[0], want) == 0);
 
 	CHECK(ok);
 	if (!ok)
@@ -83,7 +83,10 @@ static void test_file_read(void)
 		"p1 " KEY1 "\n"
 		"   # indented comment\n"
 		"\tp2\t" KEY2 "  publish=sensors/p2/#,status/+ \r\n"
-		"p3 " "ed25519:" "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" " publish=\n"
+		"p3 "
+		"ed25519:"
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+		" publish=\n"
 		"   \n"
 		"p4 ed25519:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA=");
 	tc_expect_ok(&r, "a peers file");
@@ -97,7 +100,8 @@ static void test_file_read(void)
 		CHECK(strcmp(conf_peer_file(r.conf, &p[1]), tc_path("peers")) == 0);
 		CHECK(strcmp(p[2].id, "p2") == 0 && p[2].line == 5 && p[2].has_publish && p[2].npublish == 2);
 		if (p[2].npublish == 2)
-			CHECK(strcmp(p[2].publish[0], "sensors/p2/#") == 0 && strcmp(p[2].publish[1], "status/+") == 0);
+			CHECK(strcmp(p[2].publish[0], "sensors/p2/#") == 0 &&
+			      strcmp(p[2].publish[1], "status/+") == 0);
 		CHECK(strcmp(p[3].id, "p3") == 0 && p[3].line == 6 && p[3].has_publish && p[3].npublish == 0);
 		CHECK(strcmp(p[4].id, "p4") == 0 && p[4].line == 8);
 		CHECK(strcmp(r.conf->peers_file, "peers") == 0);
@@ -135,7 +139,13 @@ static void test_file_paths(void)
 	tc_expect_one(&r, 3, "peers_file", text, "missing peers file");
 	tc_done(&r);
 	tc_load(&r, BASE "peers_file = \"/\";\n", false);
-	tc_expect_one(&r, 3, "peers_file", "/: is a directory", "peers file is a directory");
+	tc_expect_one(&r, 3, "peers_file", "/: not a regular file", "peers file is a directory");
+	tc_done(&r);
+	/* a FIFO is refused without blocking on it (nobody writes to it) */
+	CHECK(mkfifo(tc_path("fifo"), 0600) == 0);
+	tc_load(&r, BASE "peers_file = \"fifo\";\n", false);
+	snprintf(text, sizeof(text), "%s: not a regular file", tc_path("fifo"));
+	tc_expect_one(&r, 3, "peers_file", text, "peers file is a FIFO");
 	tc_done(&r);
 }
 
@@ -144,7 +154,8 @@ static void test_file_errors(void)
 {
 	tp_expect("", "# c\np1 " KEY1 "\np2\n", 3, "no public key " LINE_RULE);
 	tp_expect("", "p1 " KEY1 " a b c d e f g h i j k l m n o\n", 1, "too many fields " LINE_RULE);
-	tp_expect("", "\n\na@b " KEY1 "\n", 3, "id: \"a@b\" is not a valid node id (1 to 64 of A-Z a-z 0-9 . _ -)");
+	tp_expect("", "\n\na@b " KEY1 "\n", 3,
+		  "id: \"a@b\" is not a valid node id (1 to 64 of A-Z a-z 0-9 . _ -)");
 	tp_expect("", "p1 " KEY1 "\np2 ed25519:AAAA\n", 2, "public_key: \"ed25519:AAAA\" " KEY_RULE);
 	/* the last base64 digit of a 32-byte key has two zero bits: "B" would name the key of "A" */
 	tp_expect("", "p1 ed25519:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=\n", 1,
@@ -154,11 +165,13 @@ static void test_file_errors(void)
 	tp_expect("", "p1 " KEY1 " publish\n", 1, "publish: expected publish=FILTER,FILTER,...");
 	tp_expect("", "p1 " KEY1 " publish=a publish=b\n", 1, "publish: given twice on this line");
 	tp_expect("", "p1 " KEY1 " publish=ok/#,a/#/b\n", 1,
-		  "publish: \"a/#/b\" is not a valid topic filter: '#' must be the whole last level (MQTT 5 \xc2\xa7"
+		  "publish: \"a/#/b\" is not a valid topic filter: '#' must be the whole last level (MQTT 5 "
+		  "\xc2\xa7"
 		  "4.7.1.2)");
 	tp_expect("", "p1 " KEY1 " publish=a,,b\n", 1, "publish: \"\" is not a valid topic filter*");
 	tp_expect("", "n1 " KEY1 "\n", 1, "id: \"n1\" is this node's own node_id");
-	tc_write_n(tc_path("nul.peers"), "p1 " KEY1 "\np2\0x " KEY2 "\n", 3 + strlen(KEY1) + 1 + 5 + strlen(KEY2) + 1);
+	tc_write_n(tc_path("nul.peers"), "p1 " KEY1 "\np2\0x " KEY2 "\n",
+		   3 + strlen(KEY1) + 1 + 5 + strlen(KEY2) + 1);
 	{
 		struct tc_res r;
 		char want[512];
@@ -176,15 +189,17 @@ static void test_file_duplicates(void)
 	struct tc_res r;
 	char want[512];
 
-	tp_expect("", "p1 " KEY1 "\np2 " KEY2 "\n# x\np1 " KEY3 "\n", 4, "id: peer \"p1\" is listed twice (first at *");
+	tp_expect("", "p1 " KEY1 "\np2 " KEY2 "\n# x\np1 " KEY3 "\n", 4,
+		  "id: peer \"p1\" is listed twice (first at *");
 	tp_load(&r, "", "p1 " KEY1 "\np2 " KEY2 "\n# x\np1 " KEY3 "\n");
-	snprintf(want, sizeof(want), "%s:4: id: peer \"p1\" is listed twice (first at %s:1)", tc_path("peers"),
-		 tc_path("peers"));
+	snprintf(want, sizeof(want), "%s:4: id: peer \"p1\" is listed twice (first at %s:1)",
+		 tc_path("peers"), tc_path("peers"));
 	tp_expect_line(&r, want, "twice in the file");
 	tc_done(&r);
-	tp_load(&r, "peers = (\n { id = \"p1\"; public_key = \"" KEY1 "\"; }\n);\n", "p2 " KEY2 "\np1 " KEY3 "\n");
-	snprintf(want, sizeof(want), "%s:2: id: peer \"p1\" is listed twice (first at %s:4)", tc_path("peers"),
-		 r.path);
+	tp_load(&r, "peers = (\n { id = \"p1\"; public_key = \"" KEY1 "\"; }\n);\n",
+		"p2 " KEY2 "\np1 " KEY3 "\n");
+	snprintf(want, sizeof(want), "%s:2: id: peer \"p1\" is listed twice (first at %s:4)",
+		 tc_path("peers"), r.path);
 	tp_expect_line(&r, want, "in the list and the file");
 	tc_done(&r);
 	tp_load(&r, "", "p1 " KEY1 "\np2 " KEY2 "\np3 " KEY1 "\n");
@@ -193,8 +208,9 @@ static void test_file_duplicates(void)
 	tp_expect_line(&r, want, "same key twice");
 	tc_done(&r);
 	/* in the list alone: at the list entry, as before */
-	tc_load(&r, BASE "peers = (\n{ id = \"p1\"; public_key = \"" KEY1 "\"; },\n{ id = \"p1\"; public_key = \"" KEY2
-			 "\"; }\n);\n",
+	tc_load(&r,
+		BASE "peers = (\n{ id = \"p1\"; public_key = \"" KEY1
+		     "\"; },\n{ id = \"p1\"; public_key = \"" KEY2 "\"; }\n);\n",
 		false);
 	snprintf(want, sizeof(want), "peer \"p1\" is listed twice (first at %s:4)", r.path);
 	tc_expect_one(&r, 5, "peers[1].id", want, "twice in the list");
@@ -245,7 +261,8 @@ static void test_file_large(void)
 	tc_expect_ok(&r, "10,000 peers");
 	CHECK(r.conf && r.conf->npeers == 10000 && r.conf->npeers_file == 10000);
 	if (r.conf && r.conf->npeers == 10000)
-		CHECK(strcmp(r.conf->peers[9999].id, "sensor-09999") == 0 && r.conf->peers[9999].line == 10001);
+		CHECK(strcmp(r.conf->peers[9999].id, "sensor-09999") == 0 &&
+		      r.conf->peers[9999].line == 10001);
 	tc_done(&r);
 	text = tp_many(9999, "");
 	tp_load(&r, "peers = ( { id = \"l1\"; public_key = \"" KEY1 "\"; } );\n", text);
@@ -255,8 +272,8 @@ static void test_file_large(void)
 	text = tp_many(10000, "");
 	tp_load(&r, "peers = ( { id = \"l1\"; public_key = \"" KEY1 "\"; } );\n", text);
 	free(text);
-	snprintf(want, sizeof(want), "%s:10001: more than 10000 peers (the peers list and this file together)",
-		 tc_path("peers"));
+	snprintf(want, sizeof(want),
+		 "%s:10001: more than 10000 peers (the peers list and this file together)", tc_path("peers"));
 	tp_expect_line(&r, want, "10,001 peers");
 	tc_done(&r);
 	snprintf(want, sizeof(want), "sensor-00017 %s\n", tp_key(20000, key));
@@ -290,7 +307,8 @@ static void test_file_bounds(void)
 	tp_load(&r, "", t.buf);
 	CHECK_EQ(r.errs.count, 101);
 	if (r.errs.count == 101) {
-		snprintf(want, sizeof(want), "%s:101: 100 problems: the rest is not checked", tc_path("peers"));
+		snprintf(want, sizeof(want), "%s:101: 100 problems: the rest is not checked",
+			 tc_path("peers"));
 		CHECK(strcmp(r.errs.lines[100], want) == 0);
 	}
 	tc_done(&r);
