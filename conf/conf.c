@@ -11,7 +11,8 @@
 #include "conf_internal.h"
 
 /* A full configuration with 256 peers and every option documented is under 64 KiB; anything
- * above 1 MiB is not a configuration file, and is refused before it is read into memory. */
+ * above 1 MiB is not a configuration file, and is refused before it is read into memory. Larger
+ * peer sets belong in peers_file, which has its own bound (CONF_PEERS_FILE_MAX, conf_peers.c). */
 #define CONF_FILE_MAX ((size_t)1024 * 1024)
 
 /* Reads the whole file into a NUL-terminated buffer. Returns 0, or -1 after reporting. */
@@ -155,6 +156,8 @@ size_t conf_load(const char *path, bool check_files, struct px_conf **out, struc
 		goto out;
 	conf_number_settings_(&ld, config_root_setting(&cfg));
 	conf_walk(&ld, config_root_setting(&cfg), "");
+	conf_peers_file_read_(&ld);
+	conf_peers_unique_(&ld);
 	conf_check_(&ld, check_files);
 out:
 	nerr = conf_diag_finish_(&ld, errs);
@@ -165,6 +168,7 @@ out:
 	conf_free(ld.conf);
 	free(ld.bad);
 	free(ld.origin);
+	free(ld.peer_at);
 	config_destroy(&cfg);
 	free(ld.order);
 	conf_free_text(scanned, scanned ? strlen(scanned) : 0);

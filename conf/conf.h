@@ -19,7 +19,17 @@ struct conf_peer {
 	size_t npublish;
 	unsigned line;    /* where it was defined, for later error messages */
 	bool has_publish; /* false: no publish list, every sealed topic (npublish 0 then) */
+	bool in_file;     /* line is in peers_file, not in the configuration file (conf_peer_file) */
 };
+/* Memory of a peer in struct px_conf: sizeof(struct conf_peer) (40 bytes on LP64) plus its id and
+ * key strings (up to 65 + 53 bytes, glibc rounds each to a 32- or 64-byte chunk), plus 8 bytes and
+ * a string per publish filter: measured 137 bytes for a peer without a publish list, 168 on
+ * average for 10,000 peers of which half have one filter (docs/OPERATIONS.md, section 5.1). */
+
+/* Peers in the list and the peers file together; each is a key agreement per rotation. */
+#define CONF_PEERS_MAX 10000
+/* The peers file is read whole: 10,000 lines of up to 400 bytes (id, key and a publish list) fit. */
+#define CONF_PEERS_FILE_MAX ((size_t)4 * 1024 * 1024)
 
 /* One rule of topic_prefix_map (R24, PROTOCOL.md §5.4): a topic that this node's broker
  * connection shows starting with local is bound in the AAD as canonical + the rest. */
@@ -77,8 +87,11 @@ struct px_conf {
 		bool presence;             /* will + retained presence on <prefix>/presence/<node_id> */
 	} keyex;
 
-	struct conf_peer *peers;
+	struct conf_peer *peers; /* the peers list in order, then the peers file's lines in order */
 	size_t npeers;
+	char *peers_file;      /* as configured (NULL = none) */
+	char *peers_file_path; /* the file read: relative to the configuration file's directory */
+	size_t npeers_file;    /* the last npeers_file of peers came from it */
 
 	struct {
 		char **plaintext; /* topic filters sent and delivered as plaintext */
@@ -150,6 +163,9 @@ size_t conf_ready_need(const struct px_conf *conf);
 /* Does topics.plaintext make every topic plaintext (a filter "#" or "+/#"), so that nothing is
  * sealed? Used by `mqseal check`'s warning and by /healthz. */
 bool conf_all_plaintext(const struct px_conf *conf);
+
+/* The file a peer was defined in (its line is p->line there): conf->path or conf->peers_file_path. */
+const char *conf_peer_file(const struct px_conf *conf, const struct conf_peer *p);
 
 /* Is this a valid node id ([A-Za-z0-9._-]{1,64})? Also used for peer ids. */
 bool conf_node_id_valid(const char *id);

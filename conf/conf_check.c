@@ -166,7 +166,8 @@ static void conf_check_ready(struct conf_load_ *ld)
 	const struct px_conf *c = ld->conf;
 	unsigned n = c->readiness.ready_when;
 
-	if (n == CONF_READY_ALL || n == CONF_READY_ANY || n <= c->npeers || conf_bad_(ld, "peers"))
+	if (n == CONF_READY_ALL || n == CONF_READY_ANY || n <= c->npeers || conf_bad_(ld, "peers") ||
+	    conf_bad_(ld, "peers_file"))
 		return;
 	conf_report_(ld, conf_origin_(ld, "readiness.ready_when"), "readiness.ready_when", false,
 		     "%u peers keyed needed, but only %zu peer%s configured", n, c->npeers,

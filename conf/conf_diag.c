@@ -52,6 +52,7 @@ void conf_number_settings_(struct conf_load_ *ld, config_setting_t *root)
 	/* A pre-order walk visits settings in the order they appear in the file. */
 	size_t next = 0, n = conf_count_settings(root);
 
+	ld->nsettings = n;
 	ld->order = calloc(n, sizeof(*ld->order));
 	if (!ld->order) {
 		ld->oom = true;
@@ -160,6 +161,19 @@ void conf_report_line_(struct conf_load_ *ld, unsigned line, const char *fmt, ..
 	text = conf_format(ld->path, line, NULL, fmt, ap);
 	va_end(ap);
 	conf_diag_add(ld, text, line, false);
+}
+
+void conf_report_file_(struct conf_load_ *ld, const char *path, unsigned line, const char *option,
+		       const char *fmt, ...)
+{
+	va_list ap;
+	char *text;
+
+	va_start(ap, fmt);
+	text = conf_format(path, line, option, fmt, ap);
+	va_end(ap);
+	/* after every setting of the configuration file, in the peers file's line order */
+	conf_diag_add(ld, text, ld->nsettings + 1 + line, false);
 }
 
 static int conf_diag_cmp(const void *a, const void *b)

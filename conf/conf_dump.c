@@ -3,6 +3,7 @@
  * "********"; options without a value (no default, not set) print as a comment, since libconfig
  * has no null. Strings are escaped the way libconfig's scanner reads them back. */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +189,14 @@ static void conf_out_group_list(struct conf_out *o, const struct px_conf *conf, 
 	conf_out_printf(o, ");\n");
 }
 
+/* After peers_file: how many peers it gave, from which file (a comment: the dump stays loadable). */
+static void conf_out_peers_file(struct conf_out *o, const struct px_conf *conf)
+{
+	conf_out_printf(o, "# %zu peer%s read from ", conf->npeers_file, conf->npeers_file == 1 ? "" : "s");
+	conf_out_string(o, conf->peers_file_path);
+	conf_out_printf(o, "\n");
+}
+
 /* readiness.ready_when as written: a word in quotes or a bare number. */
 static void conf_out_ready(struct conf_out *o, unsigned v)
 {
@@ -228,8 +237,8 @@ static void conf_out_key(struct conf_out *o, const struct px_conf *conf, const s
 	case CONF_STRLIST:
 		conf_out_list(o, conf, k);
 		break;
-	case CONF_PEERS:
-		conf_out_group_list(o, conf, conf->npeers, conf_out_peer, depth);
+	case CONF_PEERS: /* the list's own: the file's (the last npeers_file) stay in peers_file */
+		conf_out_group_list(o, conf, conf->npeers - conf->npeers_file, conf_out_peer, depth);
 		break;
 	case CONF_READY:
 		conf_out_ready(o, (unsigned)conf_get_uint_(conf, k));
@@ -257,6 +266,8 @@ char *conf_dump(const struct px_conf *conf)
 	for (i = 0; i < conf_nkeys_; i++) {
 		conf_out_groups(&o, prev, conf_keys_[i].name);
 		conf_out_key(&o, conf, &conf_keys_[i]);
+		if (conf_keys_[i].off == offsetof(struct px_conf, peers_file) && conf->peers_file_path)
+			conf_out_peers_file(&o, conf);
 		prev = conf_keys_[i].name;
 	}
 	conf_out_groups(&o, prev, "");

@@ -6,6 +6,7 @@
  *   conf_value.c  one setting -> one field, per option type (type, range, text checks)
  *   conf_text.c   text rules: node ids, MQTT topics and filters, keys, hosts, quoting
  *   conf_check.c  derived defaults, cross-field checks, warnings, file checks
+ *   conf_peers.c  peers_file (one peer a line) and the duplicate check across all peers
  *   conf_diag.c   problem collection, file-order sorting, struct conf_errors
  *   conf_dump.c   the effective configuration as libconfig text */
 #ifndef PX_CONF_INTERNAL_H
@@ -77,6 +78,8 @@ struct conf_load_ {
 	struct conf_diag *diags;
 	size_t ndiags, cap;
 	bool oom; /* an allocation failed: the load fails even if no line says why */
+	size_t nsettings;		  /* settings in the file: peers_file problems sort after them */
+	const config_setting_t **peer_at; /* per entry of conf->peers from the list: its group */
 };
 
 /* A peer's publish list (R6) holds at most this many topic filters, like topics.plaintext. */
@@ -108,6 +111,9 @@ void conf_report_(struct conf_load_ *ld, const config_setting_t *at, const char 
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void conf_report_line_(struct conf_load_ *ld, unsigned line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A problem in another file (the peers file) at its line: "PATH:LINE: [OPTION: ]message". */
+void conf_report_file_(struct conf_load_ *ld, const char *path, unsigned line, const char *option,
+		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void conf_number_settings_(struct conf_load_ *ld, config_setting_t *root);
 const char *conf_name_(char buf[static CONF_NAME_MAX], const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -120,6 +126,11 @@ const char *conf_suggest_option_(const char *name, char buf[static CONF_NAME_MAX
  * text itself (libconfig says only "syntax error"); writes into out and may move *line to where
  * the problem starts (an unterminated string or group). */
 void conf_syntax_explain_(const char *text, unsigned *line, const char *libconfig_msg, char *out, size_t outlen);
+
+/* conf_peers.c: reads peers_file (after the walk), then checks ids and keys are unique across
+ * the list and the file (sorted, O(N log N)). */
+void conf_peers_file_read_(struct conf_load_ *ld);
+void conf_peers_unique_(struct conf_load_ *ld);
 
 /* conf_scan.c */
 int conf_scan_(const char *in, size_t len, char **out, unsigned *line, char *why, size_t whylen);

@@ -98,9 +98,11 @@ const struct conf_key conf_keys_[] = {
 	{"keyex.presence", CONF_BOOL, .idef = 1, F(keyex.presence),
 	 .help = "MQTT will and signed presence: peers learn within 1.5 x keepalive that this node went away"},
 
-	/* 256 peers: each costs a key agreement per rotation; larger meshes need a different design. */
-	{"peers", CONF_PEERS, .min = 0, .max = 256, LIST(peers, npeers),
+	/* CONF_PEERS_MAX in the list and peers_file together (conf.h); large sets belong in the file. */
+	{"peers", CONF_PEERS, .min = 0, .max = CONF_PEERS_MAX, LIST(peers, npeers),
 	 .help = "the other sidecars: ( { id = \"...\"; public_key = \"ed25519:...\"; publish = [ ... ]; }, ... )"},
+	{"peers_file", CONF_STRING, PATH_LEN, F(peers_file),
+	 .help = "more peers, one a line: <id> <public_key> [publish=a/#,b/+]; relative to this file's directory"},
 
 	{"topics.plaintext", CONF_STRLIST, FILTERS, LIST(topics.plaintext, topics.nplaintext),
 	 .help = "topic filters relayed as plaintext, unsealed"},
@@ -333,6 +335,7 @@ void conf_free(struct px_conf *conf)
 		}
 	}
 	conf_free_peers(conf->peers, conf->npeers);
+	free(conf->peers_file_path);
 	conf_free_prefix_map(conf->topic_prefix_map, conf->ntopic_prefix_map);
 	free(conf->path);
 	free(conf);

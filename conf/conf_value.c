@@ -182,32 +182,6 @@ static const char *conf_group_member(struct conf_load_ *ld, const config_setting
 	return v && conf_rule_ok(ld, m, name, v, rule) ? v : NULL;
 }
 
-/* Reports a peer that repeats the id or key of an earlier one; returns false then. */
-static bool conf_peer_unique(struct conf_load_ *ld, const struct conf_peer *peers, size_t count,
-			     const config_setting_t *id, const config_setting_t *key, const char *base)
-{
-	char name[CONF_NAME_MAX], q[CONF_QUOTE_MAX];
-	const char *idv = config_setting_get_string(id), *keyv = config_setting_get_string(key);
-	bool ok = true;
-	size_t j;
-
-	for (j = 0; j < count; j++) {
-		if (strcmp(peers[j].id, idv) == 0) {
-			conf_name_(name, "%s.id", base);
-			conf_report_(ld, id, name, false, "duplicate peer id %s (also at line %u)",
-				     conf_quote_(idv, q), peers[j].line);
-			ok = false;
-		}
-		if (strcmp(peers[j].public_key, keyv) == 0) {
-			conf_name_(name, "%s.public_key", base);
-			conf_report_(ld, key, name, false, "same public key as peer %s (line %u)",
-				     conf_quote_(peers[j].id, q), peers[j].line);
-			ok = false;
-		}
-	}
-	return ok;
-}
-
 /* Finds the members of group g (entry base of a list) named in names (NULL-terminated) and puts
  * each in found[] at the index of its name (NULL when absent); reports every other member as
  * unknown and returns false then. */
@@ -264,7 +238,8 @@ static void conf_peer_read(struct conf_load_ *ld, const config_setting_t *g, con
 			ok = false;
 		p->has_publish = true;
 	}
-	if (!ok || !idv || !keyv || !conf_peer_unique(ld, peers, *count, m[0], m[1], base)) {
+	/* repeated ids and keys: conf_peers_unique_, once the peers file is read too */
+	if (!ok || !idv || !keyv) {
 		conf_free_strlist_(p->publish, p->npublish);
 		memset(p, 0, sizeof(*p));
 		return;
@@ -272,6 +247,8 @@ static void conf_peer_read(struct conf_load_ *ld, const config_setting_t *g, con
 	p->id = strdup(idv);
 	p->public_key = strdup(keyv);
 	p->line = config_setting_source_line(g);
+	if (ld->peer_at)
+		ld->peer_at[*count] = g;
 	(*count)++;
 	ld->oom |= !p->id || !p->public_key;
 }
@@ -353,7 +330,12 @@ static void conf_apply_peers(struct conf_load_ *ld, const struct conf_key *k, co
 			     const char *name)
 {
 	void *peers = NULL;
+	int n = config_setting_is_list(s) ? config_setting_length(s) : 0;
 
+	if (n > 0 && n <= k->max) { /* where each peer is, for conf_peers_unique_'s messages */
+		ld->peer_at = calloc((size_t)n, sizeof(const config_setting_t *)); /* one pointer per entry */
+		ld->oom |= !ld->peer_at;
+	}
 	conf_read_groups(ld, k, s, name, "expected a list of peer groups ( { ... }, ... )",
 			 "expected a group { id = \"...\"; public_key = \"...\"; }", sizeof(struct conf_peer),
 			 conf_peer_read, &peers, &ld->conf->npeers);

@@ -1,5 +1,5 @@
 /* main.c - the mqseal command line: run a node, check a configuration, create or show an
- * identity key. Wiring only; the node itself is node.c. */
+ * identity key, print a node's peers-file line. Wiring only; the node itself is node.c. */
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +25,8 @@ static const char usage_text[] =
 	"                                 FILE - writes the key to stdout, the public line to stderr\n"
 	"       mqseal pubkey [FILE]      print the public key line of an identity key file\n"
 	"                                 (no FILE or -: read the key from stdin)\n"
+	"       mqseal peerline -c FILE   print this node's line for the other nodes' peers files:\n"
+	"                                 <node_id> <public_key>\n"
 	"       mqseal status -c FILE [--json]  ask the running node for every peer's state\n"
 	"       mqseal health [-c FILE | URL]   exit 0 when the running node is ready (GET /readyz)\n"
 	"       mqseal --version          print the version\n"
@@ -200,7 +202,7 @@ static int cmd_key(int argc, char **argv)
 	return keygen ? cmd_keygen(argv[optind]) : cmd_pubkey(optind < argc ? argv[optind] : NULL);
 }
 
-static const char *const subcommands[] = {"check", "keygen", "pubkey", "status", "health", "reload"};
+static const char *const subcommands[] = {"check", "keygen", "pubkey", "status", "health", "reload", "peerline"};
 
 /* The run form's stray argument: an unknown subcommand (maybe a typo) or an extra FILE. */
 static int stray_argument(int argc, char **argv)
@@ -237,6 +239,16 @@ int main(int argc, char **argv)
 		if (!config)
 			return usage_error("check needs -c FILE");
 		return cli_check(config);
+	}
+	if (argc >= 2 && strcmp(argv[1], "peerline") == 0) {
+		rc = parse_options(argc - 1, argv + 1, &config, &verbosity);
+		if (rc == 0)
+			rc = extra_arguments(argc - 1, argv + 1, 0, " (peerline takes -c FILE)");
+		if (rc != 0)
+			return rc;
+		if (!config)
+			return usage_error("peerline needs -c FILE");
+		return cli_peerline(config);
 	}
 	if (argc >= 2 && strcmp(argv[1], "reload") == 0) {
 		rc = parse_options(argc - 1, argv + 1, &config, &verbosity);

@@ -2,7 +2,8 @@
  * the file and the files it names; this adds what needs the identity key or the process's user:
  * every peer key decodes, none is this node's own key, the state directory is writable by the user
  * the node will run as, and a warning when no peer is listed. Problems are printed one a line as
- * "FILE[:LINE]: option: problem", like conf/'s. */
+ * "FILE[:LINE]: option: problem", like conf/'s (a peer's FILE is the peers file when it is there).
+ * Also `mqseal peerline -c FILE`: this node's line for the other nodes' peers files. */
 #include "cli_check.h"
 
 #include <errno.h>
@@ -31,15 +32,18 @@ static int check_peer_keys(const struct px_conf *conf, const struct id_key *key)
 	if (id_key_public(key, own) != PX_OK)
 		return 1;
 	for (i = 0; i < conf->npeers; i++) {
-		if (id_pub_decode(conf->peers[i].public_key, raw) != PX_OK) {
-			fprintf(stderr, "%s:%u: peers.public_key: not a valid Ed25519 public key\n", conf->path,
-				conf->peers[i].line);
+		const struct conf_peer *p = &conf->peers[i];
+		/* FILE:LINE: as conf/ names the key: in the list, or public_key on a peers_file line */
+		const char *file = conf_peer_file(conf, p), *what = p->in_file ? "public_key" : "peers.public_key";
+
+		if (id_pub_decode(p->public_key, raw) != PX_OK) {
+			fprintf(stderr, "%s:%u: %s: not a valid Ed25519 public key\n", file, p->line, what);
 			bad = 1;
 		} else if (memcmp(raw, own, ID_PUB_LEN) == 0) {
 			fprintf(stderr,
-				"%s:%u: peers.public_key: peer %s is listed with this node's own public key (from %s); "
+				"%s:%u: %s: peer %s is listed with this node's own public key (from %s); "
 				"list the key that `mqseal pubkey` prints on node %s\n",
-				conf->path, conf->peers[i].line, conf->peers[i].id, conf->identity_file, conf->peers[i].id);
+				file, p->line, what, p->id, conf->identity_file, p->id);
 			bad = 1;
 		}
 	}
@@ -119,12 +123,25 @@ static int check_state_dir(const struct px_conf *conf)
 	return 1;
 }
 
+/* How many peers, and where they came from (stderr: stdout is the effective configuration). */
+static void check_peer_count(const struct px_conf *conf)
+{
+	size_t nlist = conf->npeers - conf->npeers_file;
+
+	if (conf->peers_file_path)
+		fprintf(stderr, "%s: %zu peer%s: %zu in the peers list, %zu in %s\n", conf->path, conf->npeers,
+			conf->npeers == 1 ? "" : "s", nlist, conf->npeers_file, conf->peers_file_path);
+	else
+		fprintf(stderr, "%s: %zu peer%s, in the peers list\n", conf->path, conf->npeers,
+			conf->npeers == 1 ? "" : "s");
+}
+
 static void check_warnings(const struct px_conf *conf)
 {
 	if (conf->npeers == 0)
 		fprintf(stderr, "warning: %s: peers: none listed: no other node can open what this node seals, and it "
 			"opens nothing; add each other node as { id = \"...\"; public_key = \"...\"; } with the line "
-			"`mqseal pubkey` prints there\n", conf->path);
+			"`mqseal pubkey` prints there, or the line `mqseal peerline` prints there to peers_file\n", conf->path);
 }
 
 int cli_check(const char *path)
@@ -155,8 +172,39 @@ int cli_check(const char *path)
 		fputs(dump, stdout);
 		free(dump);
 	}
+	check_peer_count(conf);
 	fprintf(stderr, "%s: configuration OK\n", path);
 	rc = NODE_EXIT_OK;
+out:
+	id_key_free(key);
+	conf_free(conf);
+	conf_errors_clear(&errs);
+	return rc;
+}
+
+int cli_peerline(const char *path)
+{
+	char err[512], text[ID_PUB_TEXT_LEN + 1];
+	struct conf_errors errs = {0};
+	struct px_conf *conf = NULL;
+	struct id_key *key = NULL;
+	int rc = NODE_EXIT_USAGE;
+	size_t k;
+
+	if (conf_load(path, false, &conf, &errs) != 0) {
+		for (k = 0; k < errs.count; k++)
+			fprintf(stderr, "%s\n", errs.lines[k]);
+		goto out;
+	}
+	rc = NODE_EXIT_FAILURE;
+	if (keyfile_load(conf->identity_file, false, &key, err, sizeof(err)) != PX_OK) {
+		fprintf(stderr, "%s: identity_file: %s\n", path, err);
+		goto out;
+	}
+	if (keyfile_public_text(key, text) != PX_OK)
+		goto out;
+	printf("%s %s\n", conf->node_id, text);
+	rc = fflush(stdout) == 0 ? NODE_EXIT_OK : NODE_EXIT_FAILURE;
 out:
 	id_key_free(key);
 	conf_free(conf);

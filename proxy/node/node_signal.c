@@ -1,8 +1,9 @@
 /* node_signal.c - signals of a running node: SIGTERM/SIGINT stop gracefully (stop accepting, let
  * each device's in-flight QoS 1/2 publishes be acknowledged for up to shutdown_grace_seconds,
- * then close), SIGHUP reloads peers, topic policy and log level without touching connections (a
- * configuration that fails validation is refused and the old one stays; the outcome goes to the
- * log, to <state_dir>/reload-result for `mqseal reload`, and RELOADING=1/READY=1 to systemd). */
+ * then close), SIGHUP reloads peers (the list and peers_file), topic policy and log level without
+ * touching connections (a configuration that fails validation, peers_file included, is refused
+ * and the old one stays; the outcome goes to the log, to <state_dir>/reload-result for `mqseal
+ * reload`, and RELOADING=1/READY=1 to systemd). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,9 @@ static void node_take_reloadable(struct px_conf *cur, struct px_conf *nc)
 
 	cur->peers = nc->peers;
 	cur->npeers = nc->npeers;
+	cur->peers_file = nc->peers_file; /* where the peers' lines are, for messages */
+	cur->peers_file_path = nc->peers_file_path;
+	cur->npeers_file = nc->npeers_file;
 	cur->topics.plaintext = nc->topics.plaintext;
 	cur->topics.nplaintext = nc->topics.nplaintext;
 	cur->topics.deny = nc->topics.deny;
@@ -117,6 +121,9 @@ static void node_take_reloadable(struct px_conf *cur, struct px_conf *nc)
 	nc->ntopic_prefix_map = old.ntopic_prefix_map;
 	nc->peers = old.peers;
 	nc->npeers = old.npeers;
+	nc->peers_file = old.peers_file;
+	nc->peers_file_path = old.peers_file_path;
+	nc->npeers_file = old.npeers_file;
 	nc->topics.plaintext = old.topics.plaintext;
 	nc->topics.nplaintext = old.topics.nplaintext;
 	nc->topics.deny = old.topics.deny;
@@ -163,8 +170,9 @@ static int node_reload_apply(struct node *n, char *out, size_t len)
 	node_take_reloadable(cur, nc);
 	conf_free(nc); /* now holding the old peers and topics */
 	node_apply_log_(cur, n->verbosity);
-	snprintf(out, len, "reloaded %s (%zu peers, %zu plaintext and %zu deny filters)", n->conf_path,
-		 cur->npeers, cur->topics.nplaintext, cur->topics.ndeny);
+	snprintf(out, len, "reloaded %s (%zu peers, %zu of them from %s; %zu plaintext and %zu deny filters)",
+		 n->conf_path, cur->npeers, cur->npeers_file, cur->peers_file_path ? cur->peers_file_path : "no peers_file",
+		 cur->topics.nplaintext, cur->topics.ndeny);
 	return 0;
 }
 

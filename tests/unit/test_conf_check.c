@@ -106,17 +106,21 @@ static void tc_expect_text(const char *text, unsigned line, const char *option, 
 
 static void test_cross(void)
 {
+	char msg[512];
+
 	/* node_id among the peers */
 	tc_expect_text(BASE "peers = (\n{ id = \"p1\"; public_key = " KEY1
 			    "; },\n{ id = \"n1\"; public_key = " KEY2 "; }\n);\n",
 		       5, "peers[1].id", "\"n1\" is this node's own node_id");
-	/* duplicate peer id and key */
+	/* duplicate peer id and key (the first one's FILE:LINE: it may be in peers_file) */
+	snprintf(msg, sizeof(msg), "peer \"p1\" is listed twice (first at %s:4)", tc_path("case.conf"));
 	tc_expect_text(BASE "peers = (\n{ id = \"p1\"; public_key = " KEY1
 			    "; },\n{ id = \"p1\"; public_key = " KEY2 "; }\n);\n",
-		       5, "peers[1].id", "duplicate peer id \"p1\" (also at line 4)");
+		       5, "peers[1].id", msg);
+	snprintf(msg, sizeof(msg), "same public key as peer \"p1\" (first at %s:4)", tc_path("case.conf"));
 	tc_expect_text(BASE "peers = (\n{ id = \"p1\"; public_key = " KEY1
 			    "; },\n{ id = \"p2\"; public_key = " KEY1 "; }\n);\n",
-		       5, "peers[1].public_key", "same public key as peer \"p1\" (line 4)");
+		       5, "peers[1].public_key", msg);
 	/* listen and broker on the same address (broker.host has no default: it is required) */
 	tc_expect_text("node_id = \"n1\";\n", 0, "broker.host", "required option is missing");
 	tc_expect_text("node_id = \"n1\";\nlisten = { port = 2000; };\nbroker = {\n host = \"127.0.0.1\";\n"

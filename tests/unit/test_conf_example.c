@@ -8,6 +8,7 @@
 
 #define KEY1 "\"ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\""
 #define KEY2 "\"ed25519:PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw=\""
+#define KEY3 "tTldBe6AhGBLSCooya377KPVn5dHPuP+Q3htRVEP3HQ="
 
 /* Every option set to something other than its default; strings that need escaping. */
 static const char tc_rich[] =
@@ -28,6 +29,7 @@ static const char tc_rich[] =
 	"  password = \"p\\\"w\\\\d\"; keepalive_seconds = 5; presence = false; };\n"
 	"peers = ( { id = \"p1\"; public_key = " KEY1 "; }, { id = \"p2\"; public_key = " KEY2 ";\n"
 	"  publish = [ \"sensors/p2/#\", \"st\\\"at\" ]; } );\n"
+	"peers_file = \"rich.peers\";\n"
 	"topics = { plaintext = [ \"public/#\", \"a/+/b\" ]; deny = [ \"$SYS/#\" ]; };\n"
 	"topic_prefix_map = ( { local = \"\"; canonical = \"site\\\"1/\"; }, { local = \"r/\"; canonical = \"\"; } );\n"
 	"seal = { padding = 256; hold_seconds = 3600; retained_cache_kb = 0; held_max_kb = 0;\n"
@@ -124,6 +126,7 @@ static void test_example_covers_options(const char *example)
 	size_t k, count;
 
 	unc = tc_uncomment(text, &count);
+	tc_write(tc_path("peers"), "# the example's peers_file, next to it\n");
 	CHECK(count >= 10); /* user, the TLS files and names, client_id, username, password, peers */
 	tc_write(path, unc);
 	tc_load_file(&r, path, false);
@@ -151,6 +154,7 @@ static void test_dump_roundtrip(const char *example)
 	size_t k;
 
 	tc_write(rich, tc_rich);
+	tc_write(tc_path("rich.peers"), "# peers_file of rich.conf\np3 ed25519:" KEY3 "\n");
 	dump = tc_dump_of(rich);
 	if (!dump)
 		return;
