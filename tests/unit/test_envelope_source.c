@@ -104,7 +104,7 @@ static enum px_err accept(struct fixture *f, const struct id_pub *pub, const uin
  * (one call, or seal with the flag and sign in place as the node's sealing path does). */
 static void test_golden(struct fixture *f)
 {
-	uint8_t out[BUF], want[BUF];
+	uint8_t out[BUF], want[BUF] = {0};
 	struct env_header h = f->hdr;
 	size_t n = env_signed_size(f->props_len, f->payload_len, f->padding), wn;
 
@@ -139,7 +139,7 @@ static void test_golden(struct fixture *f)
  * in the ciphertext and tag by the tag, in the signature by the signature. */
 static void test_bit_flips(struct fixture *f)
 {
-	uint8_t buf[BUF];
+	uint8_t buf[BUF] = {0};
 	size_t i, n = f->signed_len;
 	unsigned b;
 	int opened = 0, sig_refused = 0;
@@ -193,7 +193,7 @@ static void test_topic_and_key(struct fixture *f)
  * the tag verifies, A's signature does not. */
 static void test_forgery_by_reader(struct fixture *f)
 {
-	uint8_t out[BUF];
+	uint8_t out[BUF] = {0};
 	size_t n = f->signed_len;
 
 	CHECK_EQ(env_seal_signed(f->key, f->id_b, &f->hdr, (const uint8_t *)f->topic, tlen(f->topic), f->props,
@@ -216,7 +216,7 @@ static void test_forgery_by_reader(struct fixture *f)
  * the flag to an unsigned one fails the tag; an unsigned envelope never proves a source. */
 static void test_flag(struct fixture *f)
 {
-	uint8_t buf[BUF], sealed[BUF];
+	uint8_t buf[BUF] = {0}, sealed[BUF] = {0};
 	size_t n = f->signed_len, un = n - ENV_SIG_LEN;
 
 	memcpy(buf, f->signed_env, n);
@@ -269,7 +269,7 @@ static void test_flag_long(struct fixture *f)
 
 static void test_truncation(struct fixture *f)
 {
-	uint8_t buf[BUF];
+	uint8_t buf[BUF] = {0};
 	size_t n;
 
 	for (n = 0; n < f->signed_len; n++) {
@@ -399,8 +399,10 @@ int main(int argc, char **argv)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (argc < 2 || !f || golden_load(argv[1]) <= 0)
+	if (argc < 2 || !f || golden_load(argv[1]) <= 0) {
+		free(f);
 		return 2;
+	}
 	load_fixture(f);
 	test_golden(f);
 	test_bit_flips(f);
