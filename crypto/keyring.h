@@ -160,7 +160,9 @@ struct kr_opened {
  * replay state says instead of refusing: header checks, key lookup, lifetime, hard limit, AEAD,
  * and, for a new counter only, the window update. The caller decides whether a seen counter, or
  * one below the floor, is delivered (copies, redelivery, retained values) and must drop it
- * otherwise. Errors: PX_ERR_INVAL, PX_ERR_NOMEM, PX_ERR_MALFORMED, PX_ERR_VERSION,
+ * otherwise. inner needs env_aead_len(env, len) - ENV_OVERHEAD bytes (len is always enough; a
+ * signed envelope opens like any other here, its signature unread: keyring_open_source checks it).
+ * Errors: PX_ERR_INVAL, PX_ERR_NOMEM, PX_ERR_MALFORMED, PX_ERR_VERSION,
  * PX_ERR_UNKNOWN_KEY, PX_ERR_EXPIRED, PX_ERR_LIMIT, PX_ERR_AUTH (no plaintext then). */
 enum px_err keyring_open_decide(struct keyring *kr, struct keyring_rx *rx, uint64_t now_ms, const uint8_t *topic,
 				size_t topic_len, const uint8_t *env, size_t len, uint8_t *inner,

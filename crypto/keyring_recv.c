@@ -383,7 +383,7 @@ enum px_err keyring_open(struct keyring *kr, struct keyring_rx *rx, uint64_t now
 	/* Step 7: only an authenticated counter enters the window. */
 	rc2 = kr_open_record(kr, rx, r, st, &h, retained, repeat, digest, rc);
 	if (rc2 != PX_OK) {
-		OPENSSL_cleanse(inner, len - ENV_OVERHEAD);
+		OPENSSL_cleanse(inner, env_aead_len(env, len) - ENV_OVERHEAD);
 		memset(out, 0, sizeof(*out));
 		rc = rc2;
 	}
@@ -460,7 +460,7 @@ enum px_err keyring_open_source(struct keyring *kr, struct keyring_rx *rx, uint6
 			rc2 = PX_ERR_REPLAY; /* the pre-check said new: cannot happen */
 	}
 	if (rc2 != PX_OK) {
-		OPENSSL_cleanse(inner, len - ENV_OVERHEAD);
+		OPENSSL_cleanse(inner, env_aead_len(env, len) - ENV_OVERHEAD);
 		memset(&out->o, 0, sizeof(out->o));
 		rc = rc2;
 	}
