@@ -77,6 +77,9 @@ enum px_err env_parse_header(const uint8_t *env, size_t len, struct env_header *
 		return PX_ERR_MALFORMED;
 	if (env[0] != ENV_VERSION || (env[1] & ~ENV_FLAG_KNOWN) != 0)
 		return PX_ERR_VERSION;
+	/* §5.8: a signed envelope also carries the 64-byte signature after its tag. */
+	if ((env[1] & ENV_FLAG_SIGNED) && len < ENV_MIN_LEN_SIGNED)
+		return PX_ERR_MALFORMED;
 	/* §5.1: a re-publication is always of a retained value. */
 	if ((env[1] & ENV_FLAG_REPUBLISH) && !(env[1] & ENV_FLAG_RETAIN))
 		return PX_ERR_MALFORMED;
@@ -178,6 +181,8 @@ enum px_err env_open(struct aead_key *key, const struct env_header *hdr, const u
 
 	if (!key || !hdr || !env || !inner || !out || (!topic && topic_len) || topic_len > ENV_TOPIC_MAX)
 		return PX_ERR_INVAL;
+	/* §5.8: a signed envelope's AEAD part ends where its signature begins. */
+	len = env_aead_len(env, len);
 	if (len < ENV_MIN_LEN)
 		return PX_ERR_MALFORMED;
 	n = len - ENV_OVERHEAD;

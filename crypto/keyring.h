@@ -160,11 +160,30 @@ struct kr_opened {
  * replay state says instead of refusing: header checks, key lookup, lifetime, hard limit, AEAD,
  * and, for a new counter only, the window update. The caller decides whether a seen counter, or
  * one below the floor, is delivered (copies, redelivery, retained values) and must drop it
- * otherwise. Errors: PX_ERR_INVAL, PX_ERR_NOMEM, PX_ERR_MALFORMED, PX_ERR_VERSION,
+ * otherwise. inner needs env_aead_len(env, len) - ENV_OVERHEAD bytes (len is always enough; a
+ * signed envelope opens like any other here, its signature unread: keyring_open_source checks it).
+ * Errors: PX_ERR_INVAL, PX_ERR_NOMEM, PX_ERR_MALFORMED, PX_ERR_VERSION,
  * PX_ERR_UNKNOWN_KEY, PX_ERR_EXPIRED, PX_ERR_LIMIT, PX_ERR_AUTH (no plaintext then). */
 enum px_err keyring_open_decide(struct keyring *kr, struct keyring_rx *rx, uint64_t now_ms, const uint8_t *topic,
 				size_t topic_len, const uint8_t *env, size_t len, uint8_t *inner,
 				struct kr_opened *out);
+/* The source rule of a topic whose group has `writers` (PROTOCOL.md §5.8), for
+ * keyring_open_source. writer_pub returns the pinned identity key of sender (the node whose epoch
+ * key opened the message) if sender is a writer of the topic's group, else NULL. */
+struct kr_source {
+	const struct id_pub *(*writer_pub)(void *ctx, const char *sender);
+	void *ctx;
+};
+/* keyring_open_decide with the source rule src (NULL: none, exactly keyring_open_decide). With
+ * src, a message that opens (or is malformed inside) is accepted only if it is signed
+ * (ENV_FLAG_SIGNED) and its signature verifies under writer_pub(sender); else PX_ERR_SOURCE,
+ * with no plaintext, the replay window untouched (a reader of the group cannot use up the
+ * writer's counters) and out->sender / out->epoch naming the key's sender. The signature is
+ * checked after the AEAD, so only key holders can make this node verify one.
+ * Without src a signed envelope is opened like any other (its signature is not read). */
+enum px_err keyring_open_source(struct keyring *kr, struct keyring_rx *rx, uint64_t now_ms, const uint8_t *topic,
+				size_t topic_len, const uint8_t *env, size_t len, const struct kr_source *src,
+				uint8_t *inner, struct kr_opened *out);
 /* Was a key with this id installed and erased lately (the last KR_ERASED_IDS erasures)? A message
  * under it is stale (§6.1 step 4), not waiting for an announcement. */
 #define KR_ERASED_IDS 64

@@ -383,7 +383,7 @@ enum px_err keyring_open(struct keyring *kr, struct keyring_rx *rx, uint64_t now
 	/* Step 7: only an authenticated counter enters the window. */
 	rc2 = kr_open_record(kr, rx, r, st, &h, retained, repeat, digest, rc);
 	if (rc2 != PX_OK) {
-		OPENSSL_cleanse(inner, len - ENV_OVERHEAD);
+		OPENSSL_cleanse(inner, env_aead_len(env, len) - ENV_OVERHEAD);
 		memset(out, 0, sizeof(*out));
 		rc = rc2;
 	}
@@ -402,15 +402,40 @@ static enum kr_seen kr_seen_of(const struct kr_state *st, uint64_t floor, uint64
 	return KR_SEEN_NEW;
 }
 
+/* The source rule of PROTOCOL.md §5.8 for an envelope authenticated under r: the key's sender
+ * must be a writer (src->writer_pub gives its pinned identity key) and its signature must verify.
+ * PX_OK when there is no rule (src NULL). */
+static enum px_err kr_source_check(const struct kr_source *src, const struct kr_recv *r, const uint8_t *topic,
+				   size_t topic_len, const uint8_t *env, size_t len)
+{
+	const struct id_pub *pub;
+	enum px_err rc;
+
+	if (!src)
+		return PX_OK;
+	pub = src->writer_pub(src->ctx, r->peer_id);
+	if (!pub)
+		return PX_ERR_SOURCE;
+	rc = env_source_verify(pub, topic, topic_len, env, len);
+	return rc == PX_ERR_AUTH || rc == PX_ERR_MALFORMED ? PX_ERR_SOURCE : rc;
+}
+
 enum px_err keyring_open_decide(struct keyring *kr, struct keyring_rx *rx, uint64_t now_ms, const uint8_t *topic,
 				size_t topic_len, const uint8_t *env, size_t len, uint8_t *inner,
 				struct kr_opened *out)
 {
+	return keyring_open_source(kr, rx, now_ms, topic, topic_len, env, len, NULL, inner, out);
+}
+
+enum px_err keyring_open_source(struct keyring *kr, struct keyring_rx *rx, uint64_t now_ms, const uint8_t *topic,
+				size_t topic_len, const uint8_t *env, size_t len, const struct kr_source *src,
+				uint8_t *inner, struct kr_opened *out)
+{
 	struct kr_recv *r;
 	struct kr_state *st;
-	enum px_err rc;
+	enum px_err rc, rc2;
 
-	if (!kr || !rx || !inner || !out || (!topic && topic_len))
+	if (!kr || !rx || !inner || !out || (!topic && topic_len) || (src && !src->writer_pub))
 		return PX_ERR_INVAL;
 	memset(out, 0, sizeof(*out));
 	rc = env_parse_header(env, len, &out->h);
@@ -424,19 +449,22 @@ enum px_err keyring_open_decide(struct keyring *kr, struct keyring_rx *rx, uint6
 		kr->auth_failures++;
 	if (rc != PX_OK && rc != PX_ERR_MALFORMED)
 		return rc;
+	/* Only a key holder gets this far, so only it can make this node verify a signature; and a
+	 * message not proven leaves the window alone, so a reader cannot use up a writer's counters. */
+	rc2 = kr_source_check(src, r, topic, topic_len, env, len);
 	/* Step 7: only an authenticated new counter enters the window (a malformed inner one too:
 	 * it was sealed by a key holder, and must not be tried again). */
-	if (out->seen == KR_SEEN_NEW) {
-		enum px_err rc2 = st ? PX_OK : kr_rx_state_(kr, rx, r, &st);
+	if (rc2 == PX_OK && out->seen == KR_SEEN_NEW) {
+		rc2 = st ? PX_OK : kr_rx_state_(kr, rx, r, &st);
 		if (rc2 == PX_OK && replay_accept(st->window, out->h.counter) != PX_OK)
 			rc2 = PX_ERR_REPLAY; /* the pre-check said new: cannot happen */
-		if (rc2 != PX_OK) {
-			OPENSSL_cleanse(inner, len - ENV_OVERHEAD);
-			memset(&out->o, 0, sizeof(out->o));
-			return rc2;
-		}
 	}
-	if (rc == PX_OK) {
+	if (rc2 != PX_OK) {
+		OPENSSL_cleanse(inner, env_aead_len(env, len) - ENV_OVERHEAD);
+		memset(&out->o, 0, sizeof(out->o));
+		rc = rc2;
+	}
+	if (rc == PX_OK || rc == PX_ERR_SOURCE) {
 		out->sender = r->peer_id;
 		out->epoch = r->epoch;
 	}

@@ -20,6 +20,7 @@ static const char *const px_err_text[PX_ERR__COUNT] = {
 	[PX_ERR_IO] = "i/o error",
 	[PX_ERR_EXISTS] = "already exists",
 	[PX_ERR_LIMIT] = "usage limit reached",
+	[PX_ERR_SOURCE] = "writer not proven",
 };
 
 const char *px_strerror(enum px_err err)

@@ -22,6 +22,7 @@ enum px_err {
 	PX_ERR_IO,         /* a file or socket operation failed */
 	PX_ERR_EXISTS,     /* refusing to overwrite */
 	PX_ERR_LIMIT,      /* a usage limit was reached */
+	PX_ERR_SOURCE,     /* the writer of a message is not proven (no or bad source signature, or not a writer) */
 	PX_ERR__COUNT
 };
 

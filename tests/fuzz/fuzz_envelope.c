@@ -7,7 +7,11 @@
  *     a replay and a vouched redelivery (KR_OPEN_REPEAT) accepted;
  *  2. as an inner plaintext (§5.2), sealed with the AEAD directly and opened with keyring_open,
  *     so the inner-length and padding checks see arbitrary bytes behind a valid tag; the verdict
- *     is compared with an independent reading of §5.2 and any disagreement aborts. */
+ *     is compared with an independent reading of §5.2 and any disagreement aborts;
+ *  3. as a signed envelope (§5.8): env_source_verify under identity A's key (golden id_pub_a, so
+ *     the golden signed payload of the seed corpus verifies) never accepts an unsigned or short
+ *     one, and keyring_open_source (the writer rule) agrees with keyring_open_decide and the
+ *     verification, and leaves the replay window untouched when it refuses. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const uint8_t fz_secret[ANN_SECRET_LEN] = {
 	0x5e, 0xc7, 0xe7, 0x5e, 0xc7, 0xe7, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09,
 	0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19};
+/* golden.txt: id_pub_a */
+static const uint8_t fz_pub_a[ID_PUB_LEN] = {
+	0x72, 0x42, 0xc9, 0xbe, 0x79, 0x05, 0xb3, 0xca, 0x8f, 0xf9, 0xf0, 0x94, 0xd6, 0x94, 0xc9, 0x55,
+	0xe8, 0xc1, 0x22, 0x83, 0xb7, 0x2b, 0x78, 0xdf, 0xee, 0x91, 0x80, 0xfc, 0xd8, 0x1f, 0x1d, 0x90};
 #define FZ_SENDER	 "node-a"
 #define FZ_EPOCH	 1764085542u
 #define FZ_TOPIC	 "home/kitchen/temp"
@@ -144,6 +152,60 @@ static void fz_as_inner(struct keyring *kr, const uint8_t *data, size_t size, ui
 		abort();
 }
 
+static const struct id_pub *fz_writer_pub(void *ctx, const char *sender)
+{
+	return strcmp(sender, FZ_SENDER) == 0 ? ctx : NULL;
+}
+
+/* keyring_open_source through a fresh receiver state; also reports whether the counter is still
+ * new for that receiver afterwards. */
+static enum px_err fz_open_source(struct keyring *kr, const struct kr_source *src, const uint8_t *data,
+				  size_t size, uint8_t *inner, bool *still_new)
+{
+	struct keyring_rx *rx = NULL;
+	struct kr_opened k;
+	enum px_err rc;
+
+	if (keyring_rx_new(&rx) != PX_OK)
+		abort();
+	rc = keyring_open_source(kr, rx, 1, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), data, size, src, inner, &k);
+	if (rc == PX_ERR_SOURCE && k.o.payload_len != 0)
+		abort();
+	*still_new = keyring_open_decide(kr, rx, 1, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), data, size, inner,
+					 &k) == PX_OK &&
+		     k.seen == KR_SEEN_NEW;
+	keyring_rx_free(rx);
+	return rc;
+}
+
+static void fz_as_signed(struct keyring *kr, const uint8_t *data, size_t size, uint8_t *inner)
+{
+	static struct id_pub *pub;
+	struct kr_source src;
+	struct env_header h;
+	enum px_err rv, rd, rs;
+	bool fresh_d, fresh_s, hdr_ok = env_parse_header(data, size, &h) == PX_OK;
+
+	if (!pub && id_pub_new(fz_pub_a, &pub) != PX_OK)
+		abort();
+	rv = env_source_verify(pub, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), data, size);
+	if (rv == PX_OK && (size < ENV_MIN_LEN_SIGNED || !(data[1] & ENV_FLAG_SIGNED)))
+		abort();
+	src = (struct kr_source){fz_writer_pub, pub};
+	rd = fz_open_source(kr, NULL, data, size, inner, &fresh_d);
+	rs = fz_open_source(kr, &src, data, size, inner, &fresh_s);
+	/* Before the AEAD has passed (or its inner check), the writer rule changes nothing. */
+	if (!hdr_ok || (rd != PX_OK && rd != PX_ERR_MALFORMED)) {
+		if (rs != rd)
+			abort();
+	} else if (rs != (rv == PX_OK ? rd : PX_ERR_SOURCE)) {
+		abort();
+	}
+	/* Refused as not proven: the window did not move (the counter is still new). */
+	if (rs == PX_ERR_SOURCE && rd == PX_OK && !fresh_s)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct keyring *kr = fz_ring();
@@ -153,6 +215,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	fz_as_envelope(kr, data, size, inner);
 	fz_as_inner(kr, data, size, env, inner);
+	fz_as_signed(kr, data, size, inner);
 	free(env);
 	free(inner);
 	keyring_free(kr);

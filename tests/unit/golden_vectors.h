@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GOLDEN_MAX  64
+#define GOLDEN_MAX  128
 #define GOLDEN_LINE 4096
 
 struct golden_entry {

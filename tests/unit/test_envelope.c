@@ -127,8 +127,9 @@ static void test_bit_flips(struct fixture *f)
 		}
 	}
 	CHECK_EQ(opened, 0);
-	/* version (8 bits) and the reserved flag bits 2, 4..7 (5 bits) are refused before any
-	 * cryptography */
+	/* version (8 bits) and the reserved flag bits 4..7 (4 bits) are refused before any
+	 * cryptography, and so is flag bit 2 (signed, §5.8) here: 90 bytes are too short for a
+	 * signed envelope */
 	CHECK_EQ(hdr_refused, 13);
 }
 
@@ -246,7 +247,14 @@ static void test_header(void)
 	for (b = 0; b < 8; b++) {
 		env[1] = (uint8_t)(1u << b);
 		CHECK_EQ(env_parse_header(env, ENV_MIN_LEN, &h),
-			 (b == 0 || b == 3) ? PX_OK : b == 1 ? PX_ERR_MALFORMED : PX_ERR_VERSION);
+			 (b == 0 || b == 3) ? PX_OK : (b == 1 || b == 2) ? PX_ERR_MALFORMED : PX_ERR_VERSION);
+	}
+	/* signed (§5.8): the 64-byte signature must fit after the tag */
+	{
+		uint8_t big[ENV_MIN_LEN_SIGNED] = {ENV_VERSION, ENV_FLAG_SIGNED};
+		CHECK_EQ(env_parse_header(big, ENV_MIN_LEN_SIGNED, &h), PX_OK);
+		CHECK_EQ(h.flags, ENV_FLAG_SIGNED);
+		CHECK_EQ(env_parse_header(big, ENV_MIN_LEN_SIGNED - 1, &h), PX_ERR_MALFORMED);
 	}
 	/* republish without retain_intent: not something a sender makes (§5.1) */
 	env[1] = ENV_FLAG_REPUBLISH | ENV_FLAG_WILL;
@@ -332,7 +340,7 @@ static void test_round_trips(struct fixture *f)
 		 PX_ERR_INVAL);
 	{
 		struct env_header h = f->hdr;
-		h.flags = 0x04;
+		h.flags = 0x10;
 		CHECK_EQ(env_seal(f->key, &h, (const uint8_t *)"t", 1, NULL, 0, payload, 1, 16, out, 66),
 			 PX_ERR_INVAL);
 	}

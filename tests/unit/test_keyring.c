@@ -263,7 +263,7 @@ static void test_limits_seal(void)
 	CHECK_EQ(keyring_can_seal(kr, 0), PX_ERR_UNKNOWN_KEY); /* pending is not active */
 	CHECK_EQ(keyring_epoch_activate(kr, 0), PX_OK);
 	CHECK_EQ(seal_small(kr, 0, out), PX_OK);
-	CHECK_EQ(keyring_seal(kr, 0, 0, 0x04, (const uint8_t *)"t", 1, NULL, 0, (const uint8_t *)"x", 1, out,
+	CHECK_EQ(keyring_seal(kr, 0, 0, 0x10, (const uint8_t *)"t", 1, NULL, 0, (const uint8_t *)"x", 1, out,
 			      keyring_sealed_size(kr, 0, 1)),
 		 PX_ERR_INVAL);
 	CHECK_EQ(keyring_seal(kr, 0, 0, 0, (const uint8_t *)"t", 1, NULL, 0, (const uint8_t *)"x", 1, out, 10),

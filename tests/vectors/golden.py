@@ -182,9 +182,10 @@ def compute():
     announcement(v, o)
     confirmation(v, o)
     sealed(v, o)
+    sealed_signed(v, o)
     order = ["id_pub_a", "id_pub_b", "eph_pub_a", "eph_pub_b", "eph_pub_c", "data_key", "data_iv",
              "key_id", "wrap_key_ab", "wrap_key_ac", "wrapped_ab", "wrapped_ac", "announce", "ack",
-             "data_inner", "data_sealed"]
+             "data_inner", "data_sealed", "data_sealed_signed"]
     assert sorted(order) == sorted(o)
     return INPUTS + [(k, o[k]) for k in order]
 
@@ -238,6 +239,25 @@ def main(argv):
         return 0
     sys.stderr.write("usage: golden.py [--check FILE]\n")
     return 2
+
+
+# ---- §5.8: source authentication (signed envelope) ---------------------------------------
+def sealed_signed(v, o):
+    """§12.5's message with flag bit 2 (`signed`) set, so a different header, AAD and tag, followed
+    by Ed25519(id_seed_a, "mqseal v1 source" || u16(len(topic)) || topic || envelope)."""
+    props, payload, pad = v["data_props"], v["data_payload"], v["data_padding"]
+    inner = u32(len(props)) + props + u32(len(payload)) + payload
+    inner += bytes(-len(inner) % pad)
+    flags = v["data_flags"] | 0x04
+    hdr = u8(2) + u8(flags) + o["key_id"] + u64(v["data_counter"]) + u64(v["data_sealed_at"])
+    topic = v["topic_data"].encode()
+    aad = b"mqseal v1 data" + hdr + u16(len(topic)) + topic
+    ctr = u64(v["data_counter"])
+    nonce = o["data_iv"][:4] + bytes(a ^ b for a, b in zip(o["data_iv"][4:], ctr))
+    env = hdr + AESGCM(o["data_key"]).encrypt(nonce, inner, aad)
+    sig = ed_key(v["id_seed_a"]).sign(b"mqseal v1 source" + u16(len(topic)) + topic + env)
+    ed_key(v["id_seed_a"]).public_key().verify(sig, b"mqseal v1 source" + u16(len(topic)) + topic + env)
+    o["data_sealed_signed"] = env + sig
 
 
 # ---- presence (key-exchange protocol version 2, type 0x03) --------------------------------
