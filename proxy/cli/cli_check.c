@@ -2,8 +2,10 @@
  * the file and the files it names; this adds what needs the identity key or the process's user:
  * every peer key decodes, none is this node's own key, the state directory is writable by the user
  * the node will run as, and a warning when no peer is listed. Problems are printed one a line as
- * "FILE[:LINE]: option: problem", like conf/'s. */
+ * "FILE[:LINE]: option: problem", like conf/'s. After the effective configuration, the read and
+ * write rights that `groups` gives, per group and per node (cli_rights.c). */
 #include "cli_check.h"
+#include "cli_rights.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -155,6 +157,8 @@ int cli_check(const char *path)
 		fputs(dump, stdout);
 		free(dump);
 	}
+	if (cli_rights_print(stdout, conf) != 0)
+		fprintf(stderr, "%s: out of memory printing the read and write rights\n", path);
 	fprintf(stderr, "%s: configuration OK\n", path);
 	rc = NODE_EXIT_OK;
 out:
