@@ -39,6 +39,27 @@ struct conf_prefix_map {
 	unsigned line;
 };
 
+/* One read group (issue 17, docs/OPERATIONS.md "Read groups"): the topics it covers, the node ids
+ * that may read them and, when has_writers, the only node ids that may write them (with proof).
+ * Filters of two different groups never match a common topic (checked at load). */
+struct conf_group {
+	char *name;       /* [A-Za-z0-9._-]{1,32}, unique */
+	char **topics;    /* topic filters, >= 1 */
+	unsigned *topic_lines; /* line of each filter in the file */
+	size_t ntopics;
+	char **readers;   /* node ids, >= 1; need not be this node's peers */
+	size_t nreaders;
+	char **writers;   /* node ids, >= 1 when has_writers (nwriters 0 otherwise) */
+	size_t nwriters;
+	unsigned line;    /* where the group was defined */
+	bool has_writers; /* false: every trusted node may write the group */
+};
+/* Limits of `groups` (documented in docs/OPERATIONS.md). */
+#define CONF_GROUPS_MAX 64
+#define CONF_GROUP_TOPICS_MAX 64
+#define CONF_GROUP_NODES_MAX 10000
+#define CONF_GROUP_NAME_MAX 32
+
 struct conf_tls {
 	bool enabled;
 	char *ca_file;      /* NULL = system default store */
@@ -103,6 +124,9 @@ struct px_conf {
 	struct conf_prefix_map *topic_prefix_map; /* longest local prefix wins; none = topic as is */
 	size_t ntopic_prefix_map;
 
+	struct conf_group *groups; /* read groups; none = every topic in the default group */
+	size_t ngroups;
+
 	struct {
 		unsigned padding;           /* inner plaintext padded to a multiple of this (1..256) */
 		unsigned hold_seconds;
@@ -166,6 +190,10 @@ bool conf_all_plaintext(const struct px_conf *conf);
 
 /* The file a peer was defined in (its line is p->line there): conf->path or conf->peers_file_path. */
 const char *conf_peer_file(const struct px_conf *conf, const struct conf_peer *p);
+/* Could some topic name match both topic filters a and b (MQTT 5 §4.7: '+' one level, '#' the
+ * rest including the parent level, wildcards first never match '$' topics, the empty topic is
+ * no topic)? Both must be valid filters. The overlap rule of `groups` uses it. */
+bool conf_filters_intersect(const char *a, const char *b);
 
 /* Is this a valid node id ([A-Za-z0-9._-]{1,64})? Also used for peer ids. */
 bool conf_node_id_valid(const char *id);

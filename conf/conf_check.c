@@ -397,6 +397,7 @@ void conf_check_(struct conf_load_ *ld, bool check_files)
 	conf_check_required(ld);
 	conf_derive(ld);
 	conf_check_cross(ld);
+	conf_check_groups_(ld);
 	conf_check_warnings(ld);
 	if (check_files)
 		conf_check_files(ld);

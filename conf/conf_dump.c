@@ -166,6 +166,22 @@ static void conf_out_prefix_rule(struct conf_out *o, const struct px_conf *conf,
 	conf_out_string(o, conf->topic_prefix_map[i].canonical);
 }
 
+static void conf_out_group(struct conf_out *o, const struct px_conf *conf, size_t i)
+{
+	const struct conf_group *g = &conf->groups[i];
+
+	conf_out_printf(o, "name = ");
+	conf_out_string(o, g->name);
+	conf_out_printf(o, "; topics = ");
+	conf_out_strings(o, (const char *const *)g->topics, g->ntopics);
+	conf_out_printf(o, "; readers = ");
+	conf_out_strings(o, (const char *const *)g->readers, g->nreaders);
+	if (g->has_writers) {
+		conf_out_printf(o, "; writers = ");
+		conf_out_strings(o, (const char *const *)g->writers, g->nwriters);
+	}
+}
+
 /* A list of n groups, one per line, each written by entry. */
 static void conf_out_group_list(struct conf_out *o, const struct px_conf *conf, size_t n, conf_out_entry entry,
 				 unsigned depth)
@@ -245,6 +261,9 @@ static void conf_out_key(struct conf_out *o, const struct px_conf *conf, const s
 		break;
 	case CONF_PREFIX_MAP:
 		conf_out_group_list(o, conf, conf->ntopic_prefix_map, conf_out_prefix_rule, depth);
+		break;
+	case CONF_GROUPS:
+		conf_out_group_list(o, conf, conf->ngroups, conf_out_group, depth);
 		break;
 	}
 }

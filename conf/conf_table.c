@@ -113,6 +113,11 @@ const struct conf_key conf_keys_[] = {
 	{"topic_prefix_map", CONF_PREFIX_MAP, .min = 0, .max = 64, LIST(topic_prefix_map, ntopic_prefix_map),
 	 .help = "topic prefixes the broker rewrites: ( { local = \"\"; canonical = \"site1/\"; }, ... )"},
 
+	/* Issue 17: a group costs a key per node and epoch, and each filter a match per topic and
+	 * reload; 64 groups of 64 filters is far more than a fleet's topic tree has. */
+	{"groups", CONF_GROUPS, .min = 0, .max = CONF_GROUPS_MAX, LIST(groups, ngroups),
+	 .help = "read groups: ( { name = \"...\"; topics = [ ... ]; readers = [ ... ]; writers = [ ... ]; }, ... )"},
+
 	{"seal.padding", CONF_INT, .idef = 16, .min = 1, .max = 256, F(seal.padding),
 	 .help = "pad sealed payloads to a multiple of this many bytes"},
 	{"seal.hold_seconds", CONF_INT, .idef = 5, .min = 0, .max = 3600, F(seal.hold_seconds),
@@ -337,6 +342,7 @@ void conf_free(struct px_conf *conf)
 	conf_free_peers(conf->peers, conf->npeers);
 	free(conf->peers_file_path);
 	conf_free_prefix_map(conf->topic_prefix_map, conf->ntopic_prefix_map);
+	conf_free_groups_(conf->groups, conf->ngroups);
 	free(conf->path);
 	free(conf);
 }

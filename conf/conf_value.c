@@ -417,6 +417,35 @@ void conf_apply_(struct conf_load_ *ld, size_t index, const config_setting_t *s,
 	case CONF_READY:
 		conf_apply_ready(ld, k, s, name);
 		break;
+	case CONF_GROUPS:
+		conf_apply_groups_(ld, k, s, name);
+		break;
 	}
 	ld->bad[index] = ld->nerrors != before;
+}
+
+/* For conf_groups.c (the `groups` list reads its entries with the same helpers as peers). */
+bool conf_read_strlist_(struct conf_load_ *ld, const config_setting_t *s, const char *name, long long max,
+			conf_text_rule rule, char ***out, size_t *count)
+{
+	return conf_read_strlist(ld, s, name, max, rule, out, count);
+}
+
+bool conf_group_scan_(struct conf_load_ *ld, const config_setting_t *g, const char *base,
+		      const char *const *names, const config_setting_t **found)
+{
+	return conf_group_scan(ld, g, base, names, found);
+}
+
+const char *conf_group_member_(struct conf_load_ *ld, const config_setting_t *g, const config_setting_t *m,
+			       const char *base, const char *leaf, conf_text_rule rule)
+{
+	return conf_group_member(ld, g, m, base, leaf, rule);
+}
+
+void conf_read_groups_(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+		       const char *name, const char *list_msg, const char *group_msg, size_t elem,
+		       conf_group_reader_ read, void **out, size_t *count)
+{
+	conf_read_groups(ld, k, s, name, list_msg, group_msg, elem, read, out, count);
 }

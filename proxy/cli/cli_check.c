@@ -3,8 +3,11 @@
  * every peer key decodes, none is this node's own key, the state directory is writable by the user
  * the node will run as, and a warning when no peer is listed. Problems are printed one a line as
  * "FILE[:LINE]: option: problem", like conf/'s (a peer's FILE is the peers file when it is there).
- * Also `mqseal peerline -c FILE`: this node's line for the other nodes' peers files. */
+ * After the effective configuration, the read and write rights that `groups` gives, per group and
+ * per node (cli_rights.c). Also `mqseal peerline -c FILE`: this node's line for the other nodes'
+ * peers files. */
 #include "cli_check.h"
+#include "cli_rights.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -173,6 +176,8 @@ int cli_check(const char *path)
 		free(dump);
 	}
 	check_peer_count(conf);
+	if (cli_rights_print(stdout, conf) != 0)
+		fprintf(stderr, "%s: out of memory printing the read and write rights\n", path);
 	fprintf(stderr, "%s: configuration OK\n", path);
 	rc = NODE_EXIT_OK;
 out:

@@ -6,7 +6,7 @@
  * missing required option, several problems reported together in file order, syntax errors. */
 #include "test_conf.h"
 
-enum tc_kind { K_INT, K_STR, K_BOOL, K_ENUM, K_LIST, K_PEERS, K_MAP, K_READY };
+enum tc_kind { K_INT, K_STR, K_BOOL, K_ENUM, K_LIST, K_PEERS, K_MAP, K_READY, K_GROUPS };
 
 struct tc_opt {
 	const char *name;
@@ -91,6 +91,10 @@ static const struct tc_opt tc_opts[] = {
 	 "\"a/+/\" is not a valid topic prefix: '+' and '#' are wildcards, not allowed in a topic name (MQTT 5 "
 	 "\xc2\xa7"
 	 "4.7.1)"},
+	{"groups", K_GROUPS, 0, 64,
+	 "( { name = \"g\"; topics = [ \"a/#\" ]; readers = [ \"r\" ]; writers = [ \"w\" ]; } )", "\"g\"",
+	 "( { name = \"a b\"; topics = [ \"a\" ]; readers = [ \"r\" ]; } )", "groups[0].name",
+	 "\"a b\" is not a valid group name (1 to 32 of A-Z a-z 0-9 . _ -)"},
 	{"seal.padding", K_INT, 1, 256, "32", "16.0"},
 	{"seal.hold_seconds", K_INT, 0, 3600, "10", "true"},
 	{"seal.retained_cache_kb", K_INT, 0, 1048576, "1024", "\"1M\""},
@@ -127,6 +131,8 @@ static const char *tc_wrong_msg(enum tc_kind kind)
 		return "expected a list of groups ( { local = ...; canonical = ...; }, ... )";
 	case K_READY:
 		return "expected \"all\", \"any\" or a number of peers";
+	case K_GROUPS:
+		return "expected a list of groups ( { name = ...; topics = ...; readers = ...; }, ... )";
 	default:
 		return "expected a string";
 	}
@@ -220,6 +226,9 @@ static char *tc_big(enum tc_kind kind, long long n)
 			tc_cat(&t, "%s\"t/%lld\"", i ? ", " : "", i);
 		else if (kind == K_MAP)
 			tc_cat(&t, "%s{ local = \"l%lld/\"; canonical = \"c/\"; }", i ? ", " : "", i);
+		else if (kind == K_GROUPS)
+			tc_cat(&t, "%s{ name = \"g%lld\"; topics = [ \"t%lld/#\" ]; readers = [ \"r\" ]; }", i ? ", " : "",
+			       i, i);
 		else
 			tc_cat(&t, "%s{ id = \"p%lld\"; public_key = \"ed25519:%042lldA=\"; }", i ? ", " : "",
 			       i, i);
@@ -261,7 +270,7 @@ static void tc_ranges(const struct tc_opt *o)
 			 o->max);
 		tc_bad(o, big, NULL, msg, "above max");
 		free(big);
-	} else if (o->kind == K_LIST || o->kind == K_PEERS || o->kind == K_MAP) {
+	} else if (o->kind == K_LIST || o->kind == K_PEERS || o->kind == K_MAP || o->kind == K_GROUPS) {
 		big = tc_big(o->kind, o->max);
 		tc_good(o, big, 0);
 		free(big);

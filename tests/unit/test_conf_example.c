@@ -32,6 +32,8 @@ static const char tc_rich[] =
 	"peers_file = \"rich.peers\";\n"
 	"topics = { plaintext = [ \"public/#\", \"a/+/b\" ]; deny = [ \"$SYS/#\" ]; };\n"
 	"topic_prefix_map = ( { local = \"\"; canonical = \"site\\\"1/\"; }, { local = \"r/\"; canonical = \"\"; } );\n"
+	"groups = ( { name = \"g.1\"; topics = [ \"g/#\", \"h/+\" ]; readers = [ \"r1\", \"r2\" ]; writers = [ \"w\" ]; },\n"
+	"  { name = \"g-2\"; topics = [ \"i\" ]; readers = [ \"r\" ]; } );\n"
 	"seal = { padding = 256; hold_seconds = 3600; retained_cache_kb = 0; held_max_kb = 0;\n"
 	"  held_max_messages = 1000000; };\n"
 	"metrics = { enabled = false; host = \"::1\"; port = 1; allow_remote = true; max_connections = 7;\n"
