@@ -165,6 +165,33 @@ static void conf_out_prefix_rule(struct conf_out *o, const struct px_conf *conf,
 	conf_out_string(o, conf->topic_prefix_map[i].canonical);
 }
 
+/* A listener as it would be written; tls and websocket only when set. */
+static void conf_out_listener(struct conf_out *o, const struct px_conf *conf, size_t i)
+{
+	const struct conf_listener *l = &conf->listeners[i];
+
+	conf_out_printf(o, "host = ");
+	conf_out_string(o, l->host);
+	conf_out_printf(o, "; port = %u; allow_plaintext_remote = %s", l->port,
+			l->allow_plaintext_remote ? "true" : "false");
+	if (l->cert_file) {
+		conf_out_printf(o, "; tls = { cert_file = ");
+		conf_out_string(o, l->cert_file);
+		conf_out_printf(o, "; key_file = ");
+		conf_out_string(o, l->key_file);
+		if (l->client_ca_file) {
+			conf_out_printf(o, "; client_ca_file = ");
+			conf_out_string(o, l->client_ca_file);
+		}
+		conf_out_printf(o, "; }");
+	}
+	if (l->ws_path) {
+		conf_out_printf(o, "; websocket = { path = ");
+		conf_out_string(o, l->ws_path);
+		conf_out_printf(o, "; }");
+	}
+}
+
 /* A list of n groups, one per line, each written by entry. */
 static void conf_out_group_list(struct conf_out *o, const struct px_conf *conf, size_t n, conf_out_entry entry,
 				 unsigned depth)
@@ -236,6 +263,9 @@ static void conf_out_key(struct conf_out *o, const struct px_conf *conf, const s
 		break;
 	case CONF_PREFIX_MAP:
 		conf_out_group_list(o, conf, conf->ntopic_prefix_map, conf_out_prefix_rule, depth);
+		break;
+	case CONF_LISTENERS:
+		conf_out_group_list(o, conf, conf->nlisteners, conf_out_listener, depth);
 		break;
 	}
 }
