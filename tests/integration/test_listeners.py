@@ -17,6 +17,7 @@ a WebSocket listener and a WebSocket-over-TLS listener:
 # ctest-labels: listeners
 # ctest-timeout: 300
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -25,8 +26,8 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from harness import (HOST, SRC, Broker, Client, Node, check, connect_packet, eventually, free_port, raw_connect,
-                     read_closed, run)
+from harness import (HOST, MQSEAL, SRC, Broker, Client, Node, check, connect_packet, eventually, free_port,
+                     raw_connect, read_closed, run, write_conf)
 
 JS_DIR = os.path.join(SRC, "tests", "integration", "js")
 
@@ -265,6 +266,33 @@ def test_wrong_protocol_log_lines(workdir):
     a.wait_log("TLS handshake failed")
 
 
+def test_check_and_start_load_the_tls_files(workdir):
+    """`mqseal check` and start build each TLS listener's context: a key that is not the certificate's,
+    or a certificate file that is not PEM, is refused at FILE:LINE under the listener's option."""
+    p = pki(workdir)
+    bad_pem = os.path.join(workdir, "pki", "not-a-cert.pem")
+    with open(bad_pem, "w") as f:
+        f.write("hello\n")
+    node = Node(workdir, "c", free_port(), conf={"listeners": [
+        {"host": HOST, "port": free_port(), "tls": {"cert_file": p["server"] + ".crt", "key_file": p["device"] + ".key"}},
+        {"host": HOST, "port": free_port(), "tls": {"cert_file": bad_pem, "key_file": p["server"] + ".key"}},
+    ]})
+    write_conf(node.conf_path, node.conf)
+    lines = open(node.conf_path).read().splitlines()
+    line_of = [i + 1 for i, text in enumerate(lines) if text.startswith("listeners")][0]
+    out = subprocess.run([MQSEAL, "check", "-c", node.conf_path], capture_output=True, text=True, timeout=30)
+    check(out.returncode == 2, "check accepted a mismatched key: %r" % out.stderr)
+    check(re.search(r"^%s:%d: listeners\[0\]\.tls\.key_file: .*key values mismatch" % (re.escape(node.conf_path),
+                                                                                      line_of), out.stderr, re.M),
+          "the mismatch named at FILE:LINE: %r" % out.stderr)
+    m = re.search(r"^%s:(\d+): listeners\[1\]\.tls\.cert_file: %s: .*no start line" % (
+        re.escape(node.conf_path), re.escape(bad_pem)), out.stderr, re.M)
+    check(m and int(m.group(1)) > line_of, "the bad certificate named at its entry's line: %r" % out.stderr)
+    node.start(wait=False)
+    eventually(lambda: not node.alive(), 10, msg="start refused the mismatched key")
+    check("listeners[0].tls.key_file" in node.output(), "start names the option: " + node.output()[-500:])
+
+
 if __name__ == "__main__":
     run([test_mosquitto_tls_with_and_without_client_certs, test_client_certificates_refused, test_paho_tls_ws_wss,
-         test_mqttjs_websocket, test_wrong_protocol_log_lines])
+         test_mqttjs_websocket, test_wrong_protocol_log_lines, test_check_and_start_load_the_tls_files])
