@@ -19,6 +19,7 @@ a WebSocket listener and a WebSocket-over-TLS listener:
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -293,6 +294,23 @@ def test_check_and_start_load_the_tls_files(workdir):
     check("listeners[0].tls.key_file" in node.output(), "start names the option: " + node.output()[-500:])
 
 
+def test_reload_keeps_the_listeners(workdir):
+    """SIGHUP with a changed listeners list: a warning that it takes a restart; the running listeners
+    stay as they were."""
+    broker = Broker(workdir).start()
+    ws_port = free_port()
+    node = Node(workdir, "r", broker.port, conf={"listeners": [{"host": HOST, "port": ws_port,
+                                                               "websocket": {"path": "/mqtt"}}]}).start()
+    node.conf["listeners"][0]["websocket"]["path"] = "/other"
+    write_conf(node.conf_path, node.conf)
+    node.signal(signal.SIGHUP)
+    node.wait_log("SIGHUP: listeners (and perhaps more) changed: it takes a restart")
+    c = paho_client("still-mqtt", transport="websockets", path="/mqtt")
+    c.connect(ws_port)
+    c.disconnect()
+
+
 if __name__ == "__main__":
     run([test_mosquitto_tls_with_and_without_client_certs, test_client_certificates_refused, test_paho_tls_ws_wss,
-         test_mqttjs_websocket, test_wrong_protocol_log_lines, test_check_and_start_load_the_tls_files])
+         test_mqttjs_websocket, test_wrong_protocol_log_lines, test_check_and_start_load_the_tls_files,
+         test_reload_keeps_the_listeners])
