@@ -172,7 +172,7 @@ enum ws_hs_result ws_handshake_parse(const uint8_t *p, size_t n, const char *pat
 		eol = memchr(line, '\r', (size_t)(end - line));
 		ws_header(&r, line, (size_t)(eol - line));
 	}
-	if (ws_verdict(&r, status, why) != WS_HS_OK)
+	if (ws_verdict(&r, status, why) != WS_HS_OK || !r.key) /* ws_verdict checked the key */
 		return WS_HS_BAD;
 	if (ws_accept_of(r.key, r.keylen, accept) != 0) {
 		*status = 500, *why = "SHA-1 failed";
