@@ -29,7 +29,9 @@ static void on_write(struct bufferevent *bev, void *arg)
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
-	((struct seen *)arg)->events |= what;
+	struct seen *s = arg;
+
+	s->events = (short)(s->events | what);
 }
 
 static void spin(struct event_base *base)
