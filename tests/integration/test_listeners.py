@@ -28,7 +28,7 @@ import time
 import paho.mqtt.client as mqtt
 
 from harness import (HOST, MQSEAL, SRC, Broker, Client, Node, check, connect_packet, eventually, free_port,
-                     raw_connect, read_closed, run, write_conf)
+                     raw_connect, read_closed, run, stop_clean, write_conf)
 
 JS_DIR = os.path.join(SRC, "tests", "integration", "js")
 
@@ -132,6 +132,8 @@ def test_mosquitto_tls_with_and_without_client_certs(workdir):
     seen = spy.expect(1)[0]
     check(b"hello over tls" not in seen.payload, "the broker saw the plaintext")
     spy.disconnect()
+    for n in (a, b):
+        stop_clean(n)
 
 
 def test_client_certificates_refused(workdir):
@@ -200,6 +202,8 @@ def test_paho_tls_ws_wss(workdir):
         check(b"small from" not in m.payload and m.payload != big, "the broker saw plaintext")
     for c, _ in subs + pubs:
         c.disconnect()
+    for n in (a, b):
+        stop_clean(n)  # no leak, no sanitizer report: TLS, WebSocket and wss sessions freed
 
 
 def test_mqttjs_websocket(workdir):
@@ -265,6 +269,7 @@ def test_wrong_protocol_log_lines(workdir):
     except (ssl.SSLError, OSError):
         pass
     a.wait_log("TLS handshake failed")
+    stop_clean(a)
 
 
 def test_check_and_start_load_the_tls_files(workdir):
