@@ -28,6 +28,7 @@
 #include "clock.h"
 #include "conf.h"
 #include "session.h"
+#include "stats.h"
 #include "ws_filter.h"
 #include "ws_frame.h"
 
@@ -68,6 +69,12 @@ static void listener_hs_free(struct listener_hs *h, bool keep_bev)
 	if (h->next)
 		h->next->prev = h->prev;
 	l->nhs--;
+	if (!keep_bev && !l->ctx->shutting_down) { /* no session: counted where it stopped */
+		if (h->ls->tls && !h->tls_done)
+			l->ctx->stats->handshake_failed_tls++;
+		else
+			l->ctx->stats->handshake_failed_ws++;
+	}
 	if (h->timer)
 		event_free(h->timer);
 	if (h->sniff)

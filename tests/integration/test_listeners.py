@@ -254,6 +254,9 @@ def test_wrong_protocol_log_lines(workdir):
         check(data.startswith(b"HTTP/1.1 " + status), "expected %s, got %r" % (status, data[:80]))
     a.wait_log("refused a WebSocket upgrade with HTTP 400: not a WebSocket upgrade")
     a.wait_log("refused a WebSocket upgrade with HTTP 404")
+    m = a.metrics()
+    check(m['mqseal_device_handshake_failures_total{transport="tls"}'] == 1, "the plain client on TLS counted")
+    check(m['mqseal_device_handshake_failures_total{transport="websocket"}'] == 3, "TLS on ws, 400, 404 counted")
     # TLS below 1.2 is refused.
     old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     old.load_verify_locations(p["ca"] + ".crt")
