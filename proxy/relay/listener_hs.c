@@ -165,7 +165,9 @@ static void listener_hs_upgrade(struct listener_hs *h, const char accept[static 
 	struct bufferevent *ws;
 
 	(void)evbuffer_drain(bufferevent_get_input(h->bev), used);
-	bufferevent_setwatermark(h->bev, EV_READ, 0, 0);
+	/* Under the filter, unread frames are bounded as a plain device's unread input is: about one
+	 * maximal packet (the filter does not stop the connection from reading on its own). */
+	bufferevent_setwatermark(h->bev, EV_READ, 0, (size_t)max + WS_HEADER_MAX);
 	if (n == 0 || evbuffer_add(bufferevent_get_output(h->bev), out, n) != 0 ||
 	    !(ws = ws_filter_new(h->bev, max, h->peer))) {
 		log_emit(LOG_ERROR, "listener", h->peer, NULL, "out of memory upgrading a WebSocket connection");
