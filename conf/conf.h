@@ -70,6 +70,20 @@ struct conf_tls {
 	char *server_name;  /* name to verify and send as SNI; NULL = broker.host */
 };
 
+/* One extra device listener (listeners = ( { ... }, ... )): plain TCP, TLS, WebSocket, or
+ * WebSocket over TLS (tls and websocket both set). Read by proxy/relay/listener.c. */
+struct conf_listener {
+	char *host;           /* default "127.0.0.1" */
+	char *cert_file;      /* tls.cert_file (PEM chain); NULL = no TLS */
+	char *key_file;       /* tls.key_file (PEM) */
+	char *client_ca_file; /* tls.client_ca_file; set = client certificates required and verified */
+	char *ws_path;        /* websocket.path; NULL = not WebSocket */
+	unsigned line;        /* where the entry was defined */
+	unsigned index;       /* its position in the list, for messages (listeners[index]) */
+	uint16_t port;
+	bool allow_plaintext_remote; /* a non-loopback host without TLS, asked for explicitly */
+};
+
 struct px_conf {
 	char *path; /* the file this came from */
 
@@ -87,6 +101,9 @@ struct px_conf {
 		unsigned connect_timeout_seconds;
 		uint32_t max_packet_size;
 	} listen;
+
+	struct conf_listener *listeners; /* extra device listeners, besides listen (conf_listen.c) */
+	size_t nlisteners;
 
 	struct {
 		char *host;

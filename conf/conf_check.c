@@ -203,6 +203,7 @@ static void conf_check_cross(struct conf_load_ *ld)
 		}
 	}
 	conf_check_addresses(ld);
+	conf_check_listeners_(ld);
 	conf_check_remote(ld, "listen.host", c->listen.host, "listen.allow_remote", c->listen.allow_remote);
 	if (c->metrics.enabled)
 		conf_check_remote(ld, "metrics.host", c->metrics.host, "metrics.allow_remote",
@@ -287,7 +288,7 @@ static void conf_check_warnings(struct conf_load_ *ld)
 
 /* A path as the operator would type it, in full (messages are sized to fit), quoted only when it
  * has bytes that need it. */
-static const char *conf_path_text(const char *path, char buf[static CONF_QUOTE_MAX])
+const char *conf_path_text_(const char *path, char buf[static CONF_QUOTE_MAX])
 {
 	const char *p;
 
@@ -303,7 +304,7 @@ static bool conf_check_stat(struct conf_load_ *ld, const char *option, const cha
 			    struct stat *st)
 {
 	char q[CONF_QUOTE_MAX];
-	const char *p = conf_path_text(path, q);
+	const char *p = conf_path_text_(path, q);
 
 	if (stat(path, st) != 0) {
 		int e = errno;
@@ -329,7 +330,7 @@ static void conf_check_private(struct conf_load_ *ld, const char *option, const 
 			       const struct stat *st, bool warning)
 {
 	char q[CONF_QUOTE_MAX];
-	const char *p = conf_path_text(path, q);
+	const char *p = conf_path_text_(path, q);
 
 	if (st->st_mode & (S_IRWXG | S_IRWXO))
 		conf_report_(ld, conf_origin_(ld, option), option, warning,
@@ -344,7 +345,7 @@ static void conf_check_readable(struct conf_load_ *ld, const char *option, const
 	if (!path || !conf_check_stat(ld, option, path, dir, &st))
 		return;
 	if (access(path, dir ? R_OK | X_OK : R_OK) != 0)
-		conf_report_(ld, conf_origin_(ld, option), option, false, "%s: %s", conf_path_text(path, q),
+		conf_report_(ld, conf_origin_(ld, option), option, false, "%s: %s", conf_path_text_(path, q),
 			     strerror(errno));
 	else if (strcmp(option, "broker.tls.key_file") == 0)
 		conf_check_private(ld, option, path, &st, true);
@@ -356,7 +357,7 @@ static void conf_check_readable(struct conf_load_ *ld, const char *option, const
 static void conf_check_state_dir(struct conf_load_ *ld, const char *dir)
 {
 	char q[CONF_QUOTE_MAX], path[4096 + sizeof("/state")];
-	const char *p = conf_path_text(dir, q);
+	const char *p = conf_path_text_(dir, q);
 	struct stat st;
 
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
@@ -384,6 +385,7 @@ static void conf_check_files(struct conf_load_ *ld)
 		conf_check_state_dir(ld, c->state_dir);
 	if (c->identity_file && conf_check_stat(ld, "identity_file", c->identity_file, false, &st))
 		conf_check_private(ld, "identity_file", c->identity_file, &st, false);
+	conf_check_listener_files_(ld);
 	if (!t->enabled)
 		return;
 	conf_check_readable(ld, "broker.tls.ca_file", t->ca_file, false);

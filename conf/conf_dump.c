@@ -182,6 +182,33 @@ static void conf_out_group(struct conf_out *o, const struct px_conf *conf, size_
 	}
 }
 
+/* A listener as it would be written; tls and websocket only when set. */
+static void conf_out_listener(struct conf_out *o, const struct px_conf *conf, size_t i)
+{
+	const struct conf_listener *l = &conf->listeners[i];
+
+	conf_out_printf(o, "host = ");
+	conf_out_string(o, l->host);
+	conf_out_printf(o, "; port = %u; allow_plaintext_remote = %s", l->port,
+			l->allow_plaintext_remote ? "true" : "false");
+	if (l->cert_file) {
+		conf_out_printf(o, "; tls = { cert_file = ");
+		conf_out_string(o, l->cert_file);
+		conf_out_printf(o, "; key_file = ");
+		conf_out_string(o, l->key_file);
+		if (l->client_ca_file) {
+			conf_out_printf(o, "; client_ca_file = ");
+			conf_out_string(o, l->client_ca_file);
+		}
+		conf_out_printf(o, "; }");
+	}
+	if (l->ws_path) {
+		conf_out_printf(o, "; websocket = { path = ");
+		conf_out_string(o, l->ws_path);
+		conf_out_printf(o, "; }");
+	}
+}
+
 /* A list of n groups, one per line, each written by entry. */
 static void conf_out_group_list(struct conf_out *o, const struct px_conf *conf, size_t n, conf_out_entry entry,
 				 unsigned depth)
@@ -264,6 +291,9 @@ static void conf_out_key(struct conf_out *o, const struct px_conf *conf, const s
 		break;
 	case CONF_GROUPS:
 		conf_out_group_list(o, conf, conf->ngroups, conf_out_group, depth);
+		break;
+	case CONF_LISTENERS:
+		conf_out_group_list(o, conf, conf->nlisteners, conf_out_listener, depth);
 		break;
 	}
 }

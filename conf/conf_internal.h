@@ -36,6 +36,7 @@ enum conf_type {
 	CONF_PREFIX_MAP, /* struct conf_prefix_map * + count; min..max is the entry count */
 	CONF_READY,   /* unsigned: "all" (CONF_READY_ALL), "any" (CONF_READY_ANY) or a count min..max */
 	CONF_GROUPS,  /* struct conf_group * + ngroups (read groups, conf_groups.c); min..max entries */
+	CONF_LISTENERS, /* struct conf_listener * + nlisteners; min..max is the entry count */
 };
 
 /* Checks an option's text beyond its length. Returns NULL when it is fine, else a static phrase
@@ -101,20 +102,32 @@ const char *conf_str_get_(const struct px_conf *conf, const struct conf_key *k);
 
 /* conf_value.c */
 void conf_apply_(struct conf_load_ *ld, size_t index, const config_setting_t *s, const char *name);
+const char *conf_string_of_(struct conf_load_ *ld, const config_setting_t *s, const char *name);
+bool conf_rule_ok_(struct conf_load_ *ld, const config_setting_t *s, const char *name, const char *v,
+		   conf_text_rule rule);
+bool conf_group_scan_(struct conf_load_ *ld, const config_setting_t *g, const char *base,
+		      const char *const *names, const config_setting_t **found);
+/* Reads group g, entry base of a list, into array[*count] when it is valid and new. */
+typedef void (*conf_group_reader)(struct conf_load_ *ld, const config_setting_t *g, const char *base,
+				  void *array, size_t *count);
+void conf_read_groups_(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+		       const char *name, const char *list_msg, const char *group_msg, size_t elem,
+		       conf_group_reader read, void **out, size_t *count);
+
+/* conf_listen.c: the listeners list (read, checked across options, files, dumped, freed) */
+void conf_apply_listeners_(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+			   const char *name);
+void conf_check_listeners_(struct conf_load_ *ld);
+void conf_check_listener_files_(struct conf_load_ *ld);
+void conf_free_listeners_(struct conf_listener *l, size_t n);
 
 /* conf_value.c, for the lists of groups read elsewhere (conf_groups.c): see the static originals. */
 /* Reads group g, entry base of a list, into array[*count] when it is valid and new. */
-typedef void (*conf_group_reader_)(struct conf_load_ *ld, const config_setting_t *g, const char *base,
-				   void *array, size_t *count);
+typedef conf_group_reader conf_group_reader_;
 bool conf_read_strlist_(struct conf_load_ *ld, const config_setting_t *s, const char *name, long long max,
 			conf_text_rule rule, char ***out, size_t *count);
-bool conf_group_scan_(struct conf_load_ *ld, const config_setting_t *g, const char *base,
-		      const char *const *names, const config_setting_t **found);
 const char *conf_group_member_(struct conf_load_ *ld, const config_setting_t *g, const config_setting_t *m,
 			       const char *base, const char *leaf, conf_text_rule rule);
-void conf_read_groups_(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
-		       const char *name, const char *list_msg, const char *group_msg, size_t elem,
-		       conf_group_reader_ read, void **out, size_t *count);
 
 /* conf_groups.c: `groups` (read groups, issue 17) */
 void conf_apply_groups_(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
@@ -124,6 +137,8 @@ void conf_free_groups_(struct conf_group *groups, size_t n);
 
 /* conf_check.c */
 void conf_check_(struct conf_load_ *ld, bool check_files);
+/* A path as typed, quoted only when it has bytes that need it (messages about files). */
+const char *conf_path_text_(const char *path, char buf[static CONF_QUOTE_MAX]);
 const config_setting_t *conf_origin_(const struct conf_load_ *ld, const char *name);
 bool conf_bad_(const struct conf_load_ *ld, const char *name);
 

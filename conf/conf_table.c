@@ -54,6 +54,11 @@ const struct conf_key conf_keys_[] = {
 	 * 128 bytes is the least that holds a CONNECT with a client id, user name and password. */
 	{"listen.max_packet_size", CONF_INT, .idef = 1048576, .min = 128, .max = 268435460,
 	 F(listen.max_packet_size), .help = "largest MQTT packet accepted from a device, in bytes"},
+	/* Each listener is one more socket and, with TLS, one SSL_CTX; 16 covers every interface and
+	 * transport a gateway offers. */
+	{"listeners", CONF_LISTENERS, .min = 0, .max = 16, LIST(listeners, nlisteners),
+	 .help = "more device listeners: ( { host; port; tls = { cert_file; key_file; client_ca_file; }; "
+		 "websocket = { path; }; allow_plaintext_remote; }, ... )"},
 
 	{"broker.host", CONF_STRING, .required = true, HOST_LEN, F(broker.host),
 	 .help = "the real MQTT broker (required: there is no sensible default)"},
@@ -343,6 +348,8 @@ void conf_free(struct px_conf *conf)
 	free(conf->peers_file_path);
 	conf_free_prefix_map(conf->topic_prefix_map, conf->ntopic_prefix_map);
 	conf_free_groups_(conf->groups, conf->ngroups);
+	conf_free_listeners_(conf->listeners, conf->nlisteners);
+	free(conf->listeners);
 	free(conf->path);
 	free(conf);
 }

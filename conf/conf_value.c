@@ -37,7 +37,7 @@ static void conf_apply_bool(struct conf_load_ *ld, const struct conf_key *k, con
 }
 
 /* The setting's string, or NULL after reporting that it is not one. */
-static const char *conf_string_of(struct conf_load_ *ld, const config_setting_t *s, const char *name)
+const char *conf_string_of_(struct conf_load_ *ld, const config_setting_t *s, const char *name)
 {
 	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
 		conf_report_(ld, s, name, false, "expected a string");
@@ -47,7 +47,7 @@ static const char *conf_string_of(struct conf_load_ *ld, const config_setting_t 
 }
 
 /* Applies a text rule; reports and returns false when the text breaks it. */
-static bool conf_rule_ok(struct conf_load_ *ld, const config_setting_t *s, const char *name, const char *v,
+bool conf_rule_ok_(struct conf_load_ *ld, const config_setting_t *s, const char *name, const char *v,
 			 conf_text_rule rule)
 {
 	char q[CONF_QUOTE_MAX];
@@ -62,7 +62,7 @@ static void conf_apply_string(struct conf_load_ *ld, const struct conf_key *k, c
 			      const char *name)
 {
 	char q[CONF_QUOTE_MAX], **field, *copy;
-	const char *v = conf_string_of(ld, s, name);
+	const char *v = conf_string_of_(ld, s, name);
 	size_t n;
 
 	if (!v)
@@ -73,7 +73,7 @@ static void conf_apply_string(struct conf_load_ *ld, const struct conf_key *k, c
 			     conf_quote_(v, q), n, k->min, k->max);
 		return;
 	}
-	if (!conf_rule_ok(ld, s, name, v, k->rule))
+	if (!conf_rule_ok_(ld, s, name, v, k->rule))
 		return;
 	copy = strdup(v);
 	if (!copy) {
@@ -89,7 +89,7 @@ static void conf_apply_enum(struct conf_load_ *ld, const struct conf_key *k, con
 			    const char *name)
 {
 	char q[CONF_QUOTE_MAX], list[128] = "";
-	const char *v = conf_string_of(ld, s, name);
+	const char *v = conf_string_of_(ld, s, name);
 	size_t i;
 
 	if (!v)
@@ -142,8 +142,8 @@ static bool conf_read_strlist(struct conf_load_ *ld, const config_setting_t *s, 
 		const config_setting_t *e = config_setting_get_elem(s, i);
 		const char *v;
 		conf_name_(ename, "%s[%u]", name, i);
-		v = conf_string_of(ld, e, ename);
-		if (!v || !conf_rule_ok(ld, e, ename, v, rule))
+		v = conf_string_of_(ld, e, ename);
+		if (!v || !conf_rule_ok_(ld, e, ename, v, rule))
 			continue;
 		list[i] = strdup(v);
 		ld->oom |= !list[i];
@@ -178,14 +178,14 @@ static const char *conf_group_member(struct conf_load_ *ld, const config_setting
 		conf_report_(ld, g, name, false, "required option is missing");
 		return NULL;
 	}
-	v = conf_string_of(ld, m, name);
-	return v && conf_rule_ok(ld, m, name, v, rule) ? v : NULL;
+	v = conf_string_of_(ld, m, name);
+	return v && conf_rule_ok_(ld, m, name, v, rule) ? v : NULL;
 }
 
 /* Finds the members of group g (entry base of a list) named in names (NULL-terminated) and puts
  * each in found[] at the index of its name (NULL when absent); reports every other member as
  * unknown and returns false then. */
-static bool conf_group_scan(struct conf_load_ *ld, const config_setting_t *g, const char *base,
+bool conf_group_scan_(struct conf_load_ *ld, const config_setting_t *g, const char *base,
 			    const char *const *names, const config_setting_t **found)
 {
 	char mname[CONF_NAME_MAX];
@@ -214,10 +214,6 @@ static bool conf_group_scan(struct conf_load_ *ld, const config_setting_t *g, co
 	return ok;
 }
 
-/* Reads group g, entry base of a list, into array[*count] when it is valid and new. */
-typedef void (*conf_group_reader)(struct conf_load_ *ld, const config_setting_t *g, const char *base,
-				  void *array, size_t *count);
-
 /* Reads entry base of the peers list into peers[*count] when it is valid and new. */
 static void conf_peer_read(struct conf_load_ *ld, const config_setting_t *g, const char *base, void *array,
 			   size_t *count)
@@ -227,7 +223,7 @@ static void conf_peer_read(struct conf_load_ *ld, const config_setting_t *g, con
 	struct conf_peer *peers = array, *p = &peers[*count];
 	char mname[CONF_NAME_MAX];
 	const char *idv, *keyv;
-	bool ok = conf_group_scan(ld, g, base, names, m);
+	bool ok = conf_group_scan_(ld, g, base, names, m);
 
 	idv = conf_group_member(ld, g, m[0], base, "id", conf_rule_node_id_);
 	keyv = conf_group_member(ld, g, m[1], base, "public_key", conf_rule_public_key_);
@@ -262,7 +258,7 @@ static void conf_prefix_read(struct conf_load_ *ld, const config_setting_t *g, c
 	struct conf_prefix_map *m = array;
 	char mname[CONF_NAME_MAX], q[CONF_QUOTE_MAX];
 	const char *lv, *cv;
-	bool ok = conf_group_scan(ld, g, base, names, f);
+	bool ok = conf_group_scan_(ld, g, base, names, f);
 	size_t j;
 
 	lv = conf_group_member(ld, g, f[0], base, "local", conf_rule_prefix_);
@@ -293,7 +289,7 @@ static void conf_prefix_read(struct conf_load_ *ld, const config_setting_t *g, c
 /* A list of at most k->max groups (list_msg when s is not a list, group_msg for an entry that is
  * not a group), each read by read into a fresh array of elem-byte entries; the valid ones land
  * in *out and *count. */
-static void conf_read_groups(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
+void conf_read_groups_(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
 			     const char *name, const char *list_msg, const char *group_msg, size_t elem,
 			     conf_group_reader read, void **out, size_t *count)
 {
@@ -336,7 +332,7 @@ static void conf_apply_peers(struct conf_load_ *ld, const struct conf_key *k, co
 		ld->peer_at = calloc((size_t)n, sizeof(const config_setting_t *)); /* one pointer per entry */
 		ld->oom |= !ld->peer_at;
 	}
-	conf_read_groups(ld, k, s, name, "expected a list of peer groups ( { ... }, ... )",
+	conf_read_groups_(ld, k, s, name, "expected a list of peer groups ( { ... }, ... )",
 			 "expected a group { id = \"...\"; public_key = \"...\"; }", sizeof(struct conf_peer),
 			 conf_peer_read, &peers, &ld->conf->npeers);
 	ld->conf->peers = peers;
@@ -347,7 +343,7 @@ static void conf_apply_prefix_map(struct conf_load_ *ld, const struct conf_key *
 {
 	void *map = NULL;
 
-	conf_read_groups(ld, k, s, name, "expected a list of groups ( { local = ...; canonical = ...; }, ... )",
+	conf_read_groups_(ld, k, s, name, "expected a list of groups ( { local = ...; canonical = ...; }, ... )",
 			 "expected a group { local = \"...\"; canonical = \"...\"; }", sizeof(struct conf_prefix_map),
 			 conf_prefix_read, &map, &ld->conf->ntopic_prefix_map);
 	ld->conf->topic_prefix_map = map;
@@ -420,6 +416,9 @@ void conf_apply_(struct conf_load_ *ld, size_t index, const config_setting_t *s,
 	case CONF_GROUPS:
 		conf_apply_groups_(ld, k, s, name);
 		break;
+	case CONF_LISTENERS:
+		conf_apply_listeners_(ld, k, s, name);
+		break;
 	}
 	ld->bad[index] = ld->nerrors != before;
 }
@@ -431,21 +430,8 @@ bool conf_read_strlist_(struct conf_load_ *ld, const config_setting_t *s, const 
 	return conf_read_strlist(ld, s, name, max, rule, out, count);
 }
 
-bool conf_group_scan_(struct conf_load_ *ld, const config_setting_t *g, const char *base,
-		      const char *const *names, const config_setting_t **found)
-{
-	return conf_group_scan(ld, g, base, names, found);
-}
-
 const char *conf_group_member_(struct conf_load_ *ld, const config_setting_t *g, const config_setting_t *m,
 			       const char *base, const char *leaf, conf_text_rule rule)
 {
 	return conf_group_member(ld, g, m, base, leaf, rule);
-}
-
-void conf_read_groups_(struct conf_load_ *ld, const struct conf_key *k, const config_setting_t *s,
-		       const char *name, const char *list_msg, const char *group_msg, size_t elem,
-		       conf_group_reader_ read, void **out, size_t *count)
-{
-	conf_read_groups(ld, k, s, name, list_msg, group_msg, elem, read, out, count);
 }

@@ -16,6 +16,19 @@ tests=(mosquitto mosquitto-clients python3 python3-paho-mqtt python3-cryptograph
        dpkg-dev systemd man-db
        prometheus python3-prometheus-client)  # promtool and the OpenMetrics parser (test_metrics_format.py)
 bench=(gnuplot-nox)
+# mqtt.js (test_listeners.py, MQTT over WebSocket) needs node and npm: Debian's, unless a node with
+# npm is installed already (NodeSource's nodejs carries its own npm and conflicts with Debian's).
+command -v npm >/dev/null 2>&1 || tests+=(nodejs npm)
+
+# The mqtt package for tests/integration/js (its package-lock.json pins every file), once.
+js_deps() {
+	case "$1" in all | bench) ;; *) return 0 ;; esac
+	local dir
+	dir="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/js"
+	[ -d "$dir/node_modules/mqtt" ] && return 0
+	echo "deps.sh: npm ci in $dir" >&2
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
 
 want=()
 case "${1:-all}" in
@@ -32,7 +45,10 @@ for p in "${want[@]}"; do
 		missing+=("$p")
 	fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+	js_deps "${1:-all}"
+	exit 0
+fi
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -49,3 +65,4 @@ if [ ! -e /usr/sbin/policy-rc.d ] && [ -z "$sudo" ]; then
 fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+js_deps "${1:-all}"

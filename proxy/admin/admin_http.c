@@ -41,6 +41,10 @@ static void admin_traffic(struct evbuffer *b, const struct stats *st)
 	metric(b, "mqseal_device_connections_total", "counter", "Device connections accepted.", st->conn_total);
 	metric(b, "mqseal_device_connections_rejected_total", "counter",
 	       "Device connections refused over listen.max_connections.", st->conn_rejected);
+	metric_head(b, "mqseal_device_handshake_failures_total", "counter",
+		    "Device connections to a TLS or WebSocket listener that failed before their session.");
+	metric_label(b, "mqseal_device_handshake_failures_total", "transport", "tls", st->handshake_failed_tls);
+	metric_label(b, "mqseal_device_handshake_failures_total", "transport", "websocket", st->handshake_failed_ws);
 	metric(b, "mqseal_protocol_errors_total", "counter",
 	       "Connections closed for a malformed or oversize packet or a timeout.", st->conn_protocol_errors);
 	metric(b, "mqseal_upstream_failures_total", "counter", "Broker connections that could not be made.",

@@ -44,6 +44,8 @@ struct stats {
 	uint64_t conn_current;
 	uint64_t conn_total;
 	uint64_t conn_rejected;      /* over listen.max_connections */
+	uint64_t handshake_failed_tls; /* TLS listeners: no TLS, a failed or unfinished handshake */
+	uint64_t handshake_failed_ws;  /* WebSocket listeners: no valid upgrade (400/404/426, timeout) */
 	uint64_t conn_protocol_errors; /* closed for a malformed or oversize packet, or a timeout */
 	uint64_t upstream_failures;  /* broker unreachable for a device connection */
 	uint64_t broker_malformed;   /* broker packets that were not valid MQTT (or out of place) */

@@ -1,7 +1,8 @@
 /* cli_check.c - `mqseal check -c FILE`: what start needs, verified without starting. conf/ checks
  * the file and the files it names; this adds what needs the identity key or the process's user:
  * every peer key decodes, none is this node's own key, the state directory is writable by the user
- * the node will run as, and a warning when no peer is listed. Problems are printed one a line as
+ * the node will run as, each TLS listener's certificate and key load (and match), and a warning
+ * when no peer is listed. Problems are printed one a line as
  * "FILE[:LINE]: option: problem", like conf/'s (a peer's FILE is the peers file when it is there).
  * After the effective configuration, the read and write rights that `groups` gives, per group and
  * per node (cli_rights.c). Also `mqseal peerline -c FILE`: this node's line for the other nodes'
@@ -19,8 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "identity.h"
 #include "keyfile.h"
+#include "listener.h"
 #include "node.h"
 #include "conf.h"
 
@@ -139,6 +143,28 @@ static void check_peer_count(const struct px_conf *conf)
 			conf->npeers == 1 ? "" : "s");
 }
 
+/* The TLS listeners' contexts, built as start builds them: a certificate or key OpenSSL cannot
+ * load, a key that is not the certificate's, an unreadable client CA file. */
+static int check_listeners_tls(const struct px_conf *conf)
+{
+	char err[512];
+	int rc = 0;
+
+	for (size_t i = 0; i < conf->nlisteners; i++) {
+		SSL_CTX *tls;
+
+		if (!conf->listeners[i].cert_file)
+			continue;
+		tls = listener_tls_new(conf, &conf->listeners[i], err, sizeof(err));
+		if (!tls) {
+			fprintf(stderr, "%s\n", err);
+			rc = -1;
+		}
+		SSL_CTX_free(tls);
+	}
+	return rc;
+}
+
 static void check_warnings(const struct px_conf *conf)
 {
 	if (conf->npeers == 0)
@@ -168,7 +194,7 @@ int cli_check(const char *path)
 		goto out;
 	}
 	check_warnings(conf);
-	if (check_peer_keys(conf, key) | check_state_dir(conf))
+	if (check_peer_keys(conf, key) | check_state_dir(conf) | check_listeners_tls(conf))
 		goto out;
 	dump = conf_dump(conf);
 	if (dump) {

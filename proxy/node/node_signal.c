@@ -72,6 +72,27 @@ static void node_stop(struct node *n, int sig)
 	event_add(n->shutdown_timer, &now);
 }
 
+static bool node_str_differ(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* The listening sockets and their TLS contexts are made at start only. */
+static bool node_listeners_changed(const struct px_conf *a, const struct px_conf *b)
+{
+	if (a->nlisteners != b->nlisteners)
+		return true;
+	for (size_t i = 0; i < a->nlisteners; i++) {
+		const struct conf_listener *x = &a->listeners[i], *y = &b->listeners[i];
+		if (x->port != y->port || x->allow_plaintext_remote != y->allow_plaintext_remote ||
+		    node_str_differ(x->host, y->host) || node_str_differ(x->cert_file, y->cert_file) ||
+		    node_str_differ(x->key_file, y->key_file) || node_str_differ(x->client_ca_file, y->client_ca_file) ||
+		    node_str_differ(x->ws_path, y->ws_path))
+			return true;
+	}
+	return false;
+}
+
 /* What a reload cannot change (it needs a restart): say so, keep the running value. */
 static int node_fixed_changed(const struct px_conf *a, const struct px_conf *b, char *what, size_t len)
 {
@@ -94,6 +115,8 @@ static int node_fixed_changed(const struct px_conf *a, const struct px_conf *b, 
 	FIXED_NUM(seal.padding);
 	FIXED_NUM(metrics.enabled);
 	FIXED_NUM(metrics.port);
+	if (node_listeners_changed(a, b))
+		return snprintf(what, len, "listeners"), 1;
 #undef FIXED_STR
 #undef FIXED_NUM
 	return 0;

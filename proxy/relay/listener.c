@@ -1,6 +1,10 @@
-/* listener.c - accepts device connections and enforces listen.max_connections: one session per
- * accepted connection; connections past the limit are closed at once and counted. */
-#include "listener.h"
+/* listener.c - the device listening sockets: listen, and each entry of listeners (plain TCP,
+ * TLS, WebSocket, WebSocket over TLS); the server TLS contexts, built once per listener; and
+ * listen.max_connections, counted over sessions and handshakes under way together: connections
+ * past the limit are closed at once and counted. A plain connection becomes a session at once
+ * (session_new, direct writes allowed); a TLS or WebSocket one goes through its handshake first
+ * (listener_hs.c). */
+#include "listener_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,27 +14,22 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "clock.h"
-#include "log.h"
+#include "conf.h"
 #include "session.h"
 #include "stats.h"
-#include "conf.h"
 
 /* After accept() fails for lack of descriptors, pause accepting this long (no busy loop). */
 #define LISTENER_PAUSE_MS 500
 
-struct listener {
-	struct px_ctx *ctx;
-	struct evconnlistener *evl;
-	struct event *resume;
-	struct log_limit reject_limit;
-};
-
 static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
 			       int salen, void *arg)
 {
-	struct listener *l = arg;
+	struct listener_sock *ls = arg;
+	struct listener *l = ls->owner;
 	struct px_ctx *ctx = l->ctx;
 	unsigned suppressed = 0;
 	char note[LOG_NOTE_MAX];
@@ -40,16 +39,18 @@ static void listener_on_accept(struct evconnlistener *evl, evutil_socket_t fd, s
 		evutil_closesocket(fd);
 		return;
 	}
-	if (session_set_count(ctx->sessions) >= ctx->conf->listen.max_connections) {
+	if (session_set_count(ctx->sessions) + l->nhs >= ctx->conf->listen.max_connections) {
 		ctx->stats->conn_rejected++;
 		evutil_closesocket(fd);
 		if (log_limit_allow(&l->reject_limit, clock_mono_ms(), &suppressed))
-			log_warn("listener", "refused a device connection: listen.max_connections = %u reached%s",
-				 ctx->conf->listen.max_connections,
-				 log_suppressed_note(suppressed, note));
+			log_warn("listener", "refused a device connection on %s: listen.max_connections = %u reached%s",
+				 ls->name, ctx->conf->listen.max_connections, log_suppressed_note(suppressed, note));
 		return;
 	}
-	session_new(ctx, fd, sa, salen);
+	if (ls->tls || ls->ws_path)
+		listener_hs_start_(ls, fd, sa, salen);
+	else
+		session_new(ctx, fd, sa, salen);
 }
 
 static void listener_on_resume(evutil_socket_t fd, short what, void *arg)
@@ -58,24 +59,26 @@ static void listener_on_resume(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!l->ctx->shutting_down)
-		evconnlistener_enable(l->evl);
+	if (l->ctx->shutting_down)
+		return;
+	for (size_t i = 0; i < l->nsocks; i++)
+		evconnlistener_enable(l->socks[i].evl);
 }
 
 static void listener_on_error(struct evconnlistener *evl, void *arg)
 {
 	static struct log_limit lim;
-	struct listener *l = arg;
+	struct listener_sock *ls = arg;
 	int err = EVUTIL_SOCKET_ERROR();
 	struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)LISTENER_PAUSE_MS * 1000};
 	unsigned suppressed = 0;
 	char note[LOG_NOTE_MAX];
 
 	if (log_limit_allow(&lim, clock_mono_ms(), &suppressed))
-		log_error("listener", "accept failed: %s; pausing %d ms%s", evutil_socket_error_to_string(err),
-			  LISTENER_PAUSE_MS, log_suppressed_note(suppressed, note));
+		log_error("listener", "accept failed on %s: %s; pausing %d ms%s", ls->name,
+			  evutil_socket_error_to_string(err), LISTENER_PAUSE_MS, log_suppressed_note(suppressed, note));
 	evconnlistener_disable(evl);
-	event_add(l->resume, &tv);
+	event_add(ls->owner->resume, &tv);
 }
 
 int listener_resolve(const char *what, const char *host, unsigned port, struct evutil_addrinfo **out,
@@ -98,53 +101,157 @@ int listener_resolve(const char *what, const char *host, unsigned port, struct e
 	return 0;
 }
 
-struct listener *listener_new(struct px_ctx *ctx, char *err, size_t errlen)
+/* The OpenSSL error queue's first reason into err after "FILE:LINE: listeners[i].tls.<what>: ". */
+static void listener_tls_error(const struct px_conf *conf, const struct conf_listener *l, const char *what,
+			       const char *path, char *err, size_t errlen)
+{
+	char reason[160] = "unknown OpenSSL error";
+	unsigned long e = ERR_peek_error();
+
+	if (e)
+		ERR_error_string_n(e, reason, sizeof(reason));
+	ERR_clear_error();
+	snprintf(err, errlen, "%s:%u: listeners[%u].tls.%s: %s: %s", conf->path, l->line, l->index, what, path,
+		 reason);
+}
+
+/* client_ca_file: the CAs that verify device certificates, and the names sent in the
+ * CertificateRequest; a device without a certificate fails the handshake. */
+static int listener_tls_client_ca(SSL_CTX *tls, const struct px_conf *conf, const struct conf_listener *l,
+				  char *err, size_t errlen)
+{
+	STACK_OF(X509_NAME) *names;
+
+	if (SSL_CTX_load_verify_locations(tls, l->client_ca_file, NULL) != 1 ||
+	    !(names = SSL_load_client_CA_file(l->client_ca_file))) {
+		listener_tls_error(conf, l, "client_ca_file", l->client_ca_file, err, errlen);
+		return -1;
+	}
+	SSL_CTX_set_client_CA_list(tls, names);
+	SSL_CTX_set_verify(tls, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	return 0;
+}
+
+SSL_CTX *listener_tls_new(const struct px_conf *conf, const struct conf_listener *l, char *err, size_t errlen)
+{
+	static const unsigned char sid_ctx[] = "mqseal-device";
+	SSL_CTX *tls = SSL_CTX_new(TLS_server_method());
+
+	if (!tls) {
+		snprintf(err, errlen, "%s:%u: listeners[%u].tls: cannot create a TLS context", conf->path, l->line,
+			 l->index);
+		return NULL;
+	}
+	/* TLS 1.2+ only; buffers released while a connection is idle (memory per idle device);
+	 * sessions resumed only within this listener's verification settings. */
+	if (SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_session_id_context(tls, sid_ctx, sizeof(sid_ctx) - 1) != 1) {
+		listener_tls_error(conf, l, "cert_file", l->cert_file, err, errlen);
+		goto fail;
+	}
+	SSL_CTX_set_mode(tls, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_options(tls, SSL_OP_NO_RENEGOTIATION);
+	if (SSL_CTX_use_certificate_chain_file(tls, l->cert_file) != 1) {
+		listener_tls_error(conf, l, "cert_file", l->cert_file, err, errlen);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(tls, l->key_file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(tls) != 1) {
+		listener_tls_error(conf, l, "key_file", l->key_file, err, errlen);
+		goto fail;
+	}
+	if (l->client_ca_file && listener_tls_client_ca(tls, conf, l, err, errlen) != 0)
+		goto fail;
+	return tls;
+fail:
+	SSL_CTX_free(tls);
+	return NULL;
+}
+
+/* Binds one socket: listen (l == NULL) or a listeners entry. */
+static int listener_bind(struct listener *owner, struct listener_sock *ls, const struct conf_listener *l,
+			 char *err, size_t errlen)
 {
 	const unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
+	const struct px_conf *conf = owner->ctx->conf;
+	const char *host = l ? l->host : conf->listen.host;
+	unsigned port = l ? l->port : conf->listen.port;
 	struct evutil_addrinfo *ai = NULL;
-	struct listener *l = calloc(1, sizeof(*l));
+	char what[32];
+	int rc = -1;
+
+	ls->owner = owner;
+	snprintf(what, sizeof(what), l ? "listeners[%u].host" : "listen.host", l ? l->index : 0);
+	if (l)
+		snprintf(ls->name, sizeof(ls->name), "listeners[%u] %s:%u%s", l->index, host, port,
+			 l->cert_file && l->ws_path ? " (WebSocket over TLS)"
+			 : l->cert_file		    ? " (TLS)"
+			 : l->ws_path		    ? " (WebSocket)"
+						    : "");
+	else
+		snprintf(ls->name, sizeof(ls->name), "listen %s:%u", host, port);
+	if (l && l->cert_file && !(ls->tls = listener_tls_new(conf, l, err, errlen)))
+		return -1;
+	ls->ws_path = l ? l->ws_path : NULL;
+	if (listener_resolve(what, host, port, &ai, err, errlen) != 0)
+		return -1;
+	ls->evl = evconnlistener_new_bind(owner->ctx->base, listener_on_accept, ls, flags, 511, ai->ai_addr,
+					  (int)ai->ai_addrlen);
+	if (!ls->evl)
+		snprintf(err, errlen, "cannot listen on %s:%u: %s", host, port,
+			 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	else
+		evconnlistener_set_error_cb(ls->evl, listener_on_error), rc = 0;
+	evutil_freeaddrinfo(ai);
+	return rc;
+}
+
+struct listener *listener_new(struct px_ctx *ctx, char *err, size_t errlen)
+{
+	size_t n = 1 + ctx->conf->nlisteners;
+	struct listener *l = calloc(1, sizeof(*l) + n * sizeof(struct listener_sock));
 
 	if (!l) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	l->ctx = ctx;
-	if (listener_resolve("listen.host", ctx->conf->listen.host, ctx->conf->listen.port, &ai, err, errlen) != 0)
-		goto fail;
-	l->evl = evconnlistener_new_bind(ctx->base, listener_on_accept, l, flags, 511, ai->ai_addr,
-					 (int)ai->ai_addrlen);
-	if (!l->evl) {
-		snprintf(err, errlen, "cannot listen on %s:%u: %s", ctx->conf->listen.host, ctx->conf->listen.port,
-			 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		goto fail;
-	}
 	l->resume = evtimer_new(ctx->base, listener_on_resume, l);
 	if (!l->resume) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	evconnlistener_set_error_cb(l->evl, listener_on_error);
-	evutil_freeaddrinfo(ai);
+	for (l->nsocks = 0; l->nsocks < n; l->nsocks++) {
+		const struct conf_listener *cl = l->nsocks ? &ctx->conf->listeners[l->nsocks - 1] : NULL;
+		if (listener_bind(l, &l->socks[l->nsocks], cl, err, errlen) != 0) {
+			l->nsocks++; /* freed with the rest */
+			goto fail;
+		}
+	}
 	return l;
 fail:
-	if (ai)
-		evutil_freeaddrinfo(ai);
 	listener_free(l);
 	return NULL;
 }
 
 void listener_stop(struct listener *l)
 {
-	if (l && l->evl)
-		evconnlistener_disable(l->evl);
+	for (size_t i = 0; l && i < l->nsocks; i++)
+		if (l->socks[i].evl)
+			evconnlistener_disable(l->socks[i].evl);
 }
 
 void listener_free(struct listener *l)
 {
 	if (!l)
 		return;
-	if (l->evl)
-		evconnlistener_free(l->evl);
+	listener_hs_free_all_(l);
+	for (size_t i = 0; i < l->nsocks; i++) {
+		if (l->socks[i].evl)
+			evconnlistener_free(l->socks[i].evl);
+		if (l->socks[i].tls)
+			SSL_CTX_free(l->socks[i].tls);
+	}
 	if (l->resume)
 		event_free(l->resume);
 	free(l);

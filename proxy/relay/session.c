@@ -164,9 +164,25 @@ static struct bufferevent *session_dst(struct session *s, enum session_dir d)
 	return d == DIR_UP ? s->up : s->dev;
 }
 
+/* What is queued for a side, down to the socket: a filter (WebSocket) passes its output on to
+ * the bufferevent under it, whose queue counts too (backpressure and the drained check). */
 static size_t session_out_len(struct bufferevent *bev)
 {
-	return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+	size_t n = 0;
+
+	for (; bev; bev = bufferevent_get_underlying(bev))
+		n += evbuffer_get_length(bufferevent_get_output(bev));
+	return n;
+}
+
+/* The socket under a side, below any filter. */
+static evutil_socket_t session_socket(struct bufferevent *bev)
+{
+	struct bufferevent *under;
+
+	while ((under = bufferevent_get_underlying(bev)) != NULL)
+		bev = under;
+	return bufferevent_getfd(bev);
 }
 
 static void session_drop_side(struct session *s, struct bufferevent **side)
@@ -189,7 +205,7 @@ static void session_check_drained(struct session *s)
 		 * first, then discard what the device still sends until it closes too (drain timer). */
 		s->lingering = true;
 		session_drop_side(s, &s->up); /* flushed: nothing more to say to the broker */
-		(void)shutdown(bufferevent_getfd(s->dev), SHUT_WR);
+		(void)shutdown(session_socket(s->dev), SHUT_WR);
 		evbuffer_drain(bufferevent_get_input(s->dev), evbuffer_get_length(bufferevent_get_input(s->dev)));
 		bufferevent_setwatermark(s->dev, EV_READ, 0, 0);
 		bufferevent_enable(s->dev, EV_READ);
@@ -606,9 +622,10 @@ void session_set_callbacks_(struct session *s, struct bufferevent *bev)
 	bufferevent_setwatermark(bev, EV_WRITE, SESSION_OUT_LOW, 0);
 	/* Never buffer more than one maximal packet (plus a header) of unread input. */
 	bufferevent_setwatermark(bev, EV_READ, 0, (size_t)s->ctx->conf->listen.max_packet_size + 16);
-	/* The device socket is connected already: written directly from the start (without the
-	 * output callback, which schedules the writes, it stays with the bufferevent's write event). */
-	if (bev == s->dev && evbuffer_add_cb(bufferevent_get_output(bev), session_outbuf_cb, s)) {
+	/* A plain device socket is connected already: written directly from the start (without the
+	 * output callback, which schedules the writes, it stays with the bufferevent's write event).
+	 * A framed device side (session_new_dev) never is: direct_ok_dev stays false. */
+	if (bev == s->dev && s->dev_plain && evbuffer_add_cb(bufferevent_get_output(bev), session_outbuf_cb, s)) {
 		bufferevent_disable(bev, EV_WRITE); /* a new bufferevent has writing enabled */
 		bufferevent_enable(bev, EV_READ);
 		s->direct_ok_dev = s->direct_dev = true;
@@ -644,14 +661,13 @@ static void session_describe_peer(struct session *s, const struct sockaddr *sa)
 	}
 }
 
-struct session *session_new(struct px_ctx *ctx, evutil_socket_t fd, const struct sockaddr *sa, int salen)
+/* A session without its device side yet; NULL on allocation failure. */
+static struct session *session_alloc(struct px_ctx *ctx, const struct sockaddr *sa)
 {
-	struct session_set *set = ctx->sessions;
 	struct session *s = calloc(1, sizeof(*s));
 
-	(void)salen;
 	if (!s)
-		goto fail;
+		return NULL;
 	s->ctx = ctx;
 	s->state = SESSION_AWAIT_CONNECT;
 	session_describe_peer(s, sa);
@@ -660,31 +676,70 @@ struct session *session_new(struct px_ctx *ctx, evutil_socket_t fd, const struct
 	s->flush_ev = event_new(ctx->base, -1, 0, session_on_flush, s);
 	s->alias[DIR_UP] = mqtt_alias_new(0);
 	s->alias[DIR_DOWN] = mqtt_alias_new(0);
-	s->dev = bufferevent_socket_new(ctx->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (!s->timer || !s->free_ev || !s->flush_ev || !s->alias[DIR_UP] || !s->alias[DIR_DOWN] || !s->dev)
-		goto fail_session;
-	session_set_nodelay_(fd);
+	if (!s->timer || !s->free_ev || !s->flush_ev || !s->alias[DIR_UP] || !s->alias[DIR_DOWN]) {
+		session_release(s);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* s->dev is set: into the set, callbacks on, the CONNECT timer running. */
+static void session_start(struct session *s)
+{
+	struct session_set *set = s->ctx->sessions;
+
 	s->next = set->head;
 	if (set->head)
 		set->head->prev = s;
 	set->head = s;
 	set->count++;
-	ctx->stats->conn_current++;
-	ctx->stats->conn_total++;
+	s->ctx->stats->conn_current++;
+	s->ctx->stats->conn_total++;
 	session_set_callbacks_(s, s->dev);
-	session_timer_start(s, ctx->conf->listen.connect_timeout_seconds);
-	return s;
+	session_timer_start(s, s->ctx->conf->listen.connect_timeout_seconds);
+}
 
-fail_session:
-	if (s->dev)
-		fd = -1; /* closed with the bufferevent */
-	session_release(s);
-	free(s);
-fail:
-	if (fd >= 0)
+struct session *session_new(struct px_ctx *ctx, evutil_socket_t fd, const struct sockaddr *sa, int salen)
+{
+	struct session *s = session_alloc(ctx, sa);
+
+	(void)salen;
+	if (s)
+		s->dev = bufferevent_socket_new(ctx->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (!s || !s->dev) {
+		if (s) {
+			session_release(s);
+			free(s);
+		}
 		evutil_closesocket(fd);
-	log_error("session", "out of memory accepting a device connection");
-	return NULL;
+		log_error("session", "out of memory accepting a device connection");
+		return NULL;
+	}
+	s->dev_plain = true;
+	session_set_nodelay_(fd);
+	session_start(s);
+	return s;
+}
+
+struct session *session_new_dev(struct px_ctx *ctx, struct bufferevent *dev, const struct sockaddr *sa)
+{
+	struct session *s = session_alloc(ctx, sa);
+
+	if (!s) {
+		bufferevent_free(dev);
+		log_error("session", "out of memory accepting a device connection");
+		return NULL;
+	}
+	s->dev = dev;
+	session_start(s);
+	/* The handshake may have left bytes read already (the first WebSocket frames after the
+	 * upgrade, or a CONNECT that came with the TLS Finished): a filter passes them up when
+	 * flushed, and what sits in the input is pumped now, not at the next read. */
+	(void)bufferevent_flush(dev, EV_READ, BEV_NORMAL);
+	if (evbuffer_get_length(bufferevent_get_input(dev)) != 0)
+		bufferevent_trigger(dev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+	return s;
 }
 
 void session_resume_(struct session *s, enum session_dir d)

@@ -10,6 +10,7 @@
 
 #include "ctx.h"
 
+struct bufferevent;
 struct sockaddr;
 struct session;
 struct session_set;
@@ -25,6 +26,12 @@ void session_set_foreach(struct session_set *set, void (*fn)(struct session *s, 
 /* Takes ownership of fd (an accepted device connection) and adds the session to ctx->sessions.
  * Returns NULL (fd closed) on allocation failure. */
 struct session *session_new(struct px_ctx *ctx, evutil_socket_t fd, const struct sockaddr *sa, int salen);
+
+/* Takes ownership of dev, the device side of a TLS or WebSocket listener after its handshake (an
+ * OpenSSL bufferevent, or a WebSocket filter over a socket or OpenSSL one), and adds the session.
+ * Such a side has no direct writes: every byte goes through the bufferevent (its framing layer).
+ * sa: the device's address. Returns NULL (dev freed) on allocation failure. */
+struct session *session_new_dev(struct px_ctx *ctx, struct bufferevent *dev, const struct sockaddr *sa);
 
 /* Orderly close: flushes what is queued for each side, then frees (from a deferred callback). */
 void session_close(struct session *s, const char *why);

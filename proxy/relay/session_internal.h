@@ -98,11 +98,14 @@ struct session {
 	bool stopping;               /* node shutdown: close once up_inflight is empty */
 	bool persistent;             /* the broker keeps the session after the connection */
 	/* Direct writes: a side is "direct" while its output queue is written by session_on_flush
-	 * with no write event registered (plain TCP only; the upstream once connected). */
+	 * with no write event registered. A capability of a plain TCP socket only (direct_ok_*):
+	 * the device side of a TLS or WebSocket listener, and a TLS upstream, never have it, since
+	 * writing to the socket would bypass their framing. */
 	bool direct_dev, direct_up;
 	bool direct_ok_dev, direct_ok_up; /* may go direct: output callback hooked (upstream: plain
 					   * TCP, connected) */
 	bool flush_pending;          /* flush_ev is active */
+	bool dev_plain;              /* the device side is a plain TCP socket (direct writes allowed) */
 	char peer[64];               /* device address "ip:port" */
 	char client[72];             /* client id (printable, truncated) for log lines */
 };

@@ -317,7 +317,7 @@ const char *session_sniff_foreign_(const uint8_t *p, size_t n, bool *need_more)
 	if (p[0] == 0x16 && (n < 2 || p[1] == 0x03)) {
 		*need_more = n < 2;
 		return n < 2 ? NULL : "a TLS client connected to the plain MQTT port (it sent a TLS ClientHello; "
-				      "terminate TLS in front of mqseal, or connect without TLS)";
+				      "connect without TLS, or to a TLS listener: listeners with tls)";
 	}
 	for (i = 0; i < sizeof(session_http_methods) / sizeof(session_http_methods[0]); i++) {
 		m = strlen(session_http_methods[i]);

@@ -6,7 +6,7 @@
  * missing required option, several problems reported together in file order, syntax errors. */
 #include "test_conf.h"
 
-enum tc_kind { K_INT, K_STR, K_BOOL, K_ENUM, K_LIST, K_PEERS, K_MAP, K_READY, K_GROUPS };
+enum tc_kind { K_INT, K_STR, K_BOOL, K_ENUM, K_LIST, K_PEERS, K_MAP, K_READY, K_GROUPS, K_LISTENERS };
 
 struct tc_opt {
 	const char *name;
@@ -47,6 +47,10 @@ static const struct tc_opt tc_opts[] = {
 	{"listen.max_connections", K_INT, 1, 1000000, "10", "\"10\""},
 	{"listen.connect_timeout_seconds", K_INT, 1, 3600, "30", "1e1"},
 	{"listen.max_packet_size", K_INT, 128, 268435460, "65536", "\"1M\""},
+	{"listeners", K_LISTENERS, 0, 16,
+	 "( { host = \"127.0.0.1\"; port = 8080; allow_plaintext_remote = false; websocket = { path = \"/ws\"; }; } )",
+	 "\"x\"", "( { port = 8080; websocket = { path = \"ws\"; }; } )", "listeners[0].websocket.path",
+	 "\"ws\" does not start with /"},
 	{"broker.host", K_STR, 1, 253, "\"b2.example\"", "{ a = 1; }", "\"a b\"", NULL, HOST_RULE},
 	{"broker.port", K_INT, 1, 65535, "1885", "false"},
 	{"broker.connect_timeout_seconds", K_INT, 1, 3600, "20", "2.5"},
@@ -133,6 +137,8 @@ static const char *tc_wrong_msg(enum tc_kind kind)
 		return "expected \"all\", \"any\" or a number of peers";
 	case K_GROUPS:
 		return "expected a list of groups ( { name = ...; topics = ...; readers = ...; }, ... )";
+	case K_LISTENERS:
+		return "expected a list of listener groups ( { host = ...; port = ...; }, ... )";
 	default:
 		return "expected a string";
 	}
@@ -229,6 +235,9 @@ static char *tc_big(enum tc_kind kind, long long n)
 		else if (kind == K_GROUPS)
 			tc_cat(&t, "%s{ name = \"g%lld\"; topics = [ \"t%lld/#\" ]; readers = [ \"r\" ]; }", i ? ", " : "",
 			       i, i);
+		else if (kind == K_LISTENERS)
+			tc_cat(&t, "%s{ host = \"127.0.0.1\"; port = %lld; allow_plaintext_remote = false; }",
+			       i ? ", " : "", 20000 + i);
 		else
 			tc_cat(&t, "%s{ id = \"p%lld\"; public_key = \"ed25519:%042lldA=\"; }", i ? ", " : "",
 			       i, i);
@@ -270,7 +279,8 @@ static void tc_ranges(const struct tc_opt *o)
 			 o->max);
 		tc_bad(o, big, NULL, msg, "above max");
 		free(big);
-	} else if (o->kind == K_LIST || o->kind == K_PEERS || o->kind == K_MAP || o->kind == K_GROUPS) {
+	} else if (o->kind == K_LIST || o->kind == K_PEERS || o->kind == K_MAP || o->kind == K_GROUPS ||
+		   o->kind == K_LISTENERS) {
 		big = tc_big(o->kind, o->max);
 		tc_good(o, big, 0);
 		free(big);

@@ -538,6 +538,47 @@ static void test_public_keys(void)
 	tc_key("", false);
 }
 
+/* listeners: members, the remote rule, ports used twice, and the files of a TLS listener. */
+static void test_listeners(void)
+{
+	const char *cert = tc_path("srv.crt"), *key = tc_path("srv.key");
+	char text[1024], msg[600];
+	struct tc_res r;
+
+	tc_expect_text(BASE "listeners = (\n{ host = \"0.0.0.0\"; port = 8883; } );\n", 4, "listeners[0].host",
+		       "\"0.0.0.0\" is not a loopback address and the listener has no tls: devices would speak "
+		       "plaintext over the network; add tls = { ... } or set allow_plaintext_remote = true");
+	tc_expect_text(BASE "listeners = ( { host = \"0.0.0.0\"; port = 8883; allow_plaintext_remote = true; } );\n",
+		       0, NULL, NULL);
+	tc_expect_text(BASE "listeners = ( { host = \"0.0.0.0\"; port = 8883;\n tls = { cert_file = \"/c\"; "
+			    "key_file = \"/k\"; }; } );\n", 0, NULL, NULL);
+	tc_expect_text(BASE "listeners = ( { port = 8883;\n tls = { cert_file = \"/c\"; }; } );\n", 4,
+		       "listeners[0].tls.key_file",
+		       "required option is missing (a TLS listener needs its certificate and private key)");
+	tc_expect_text(BASE "listeners = ( { host = \"127.0.0.1\"; port = 8883; },\n{ port = 8883; } );\n", 4,
+		       "listeners[1].port", "port 8883 on this address is already listeners[0] (line 3)");
+	tc_expect_text(BASE "listeners = ( { host = \"127.0.0.1\";\n port = 1883; } );\n", 4, "listeners[0].port",
+		       "port 1883 on this address is also listen.port");
+	tc_expect_text(BASE "listeners = ( { port = 9883; } );\n", 3, "listeners[0].port",
+		       "port 9883 on this address is also metrics.port");
+	tc_expect_text(BASE "listeners = ( { port = 8080; websocket = { pth = \"/x\"; }; } );\n", 3,
+		       "listeners[0].websocket.pth", "unknown option; did you mean path?");
+	tc_expect_text(BASE "listeners = ( { port = 8080;\n tsl = { }; } );\n", 4, "listeners[0].tsl",
+		       "unknown option; did you mean tls?");
+	tc_write(cert, "c\n");
+	tc_write(key, "k\n");
+	CHECK(chmod(key, 0600) == 0);
+	snprintf(text, sizeof(text),
+		 BASE "listeners = ( { port = 8883; tls = {\n cert_file = \"%s\";\n key_file = \"%s\";\n"
+		      " client_ca_file = \"%s/none.pem\"; }; } );\n",
+		 cert, key, tc_dir);
+	tc_load(&r, text, true);
+	snprintf(msg, sizeof(msg), "%s/none.pem: No such file or directory", tc_dir);
+	CHECK(r.errs.count >= 1 && tc_line_is(r.errs.lines[0], r.path, 6,
+					       "listeners[0].tls.client_ca_file", msg));
+	tc_done(&r);
+}
+
 int main(void)
 {
 	tc_setup();
@@ -550,6 +591,7 @@ int main(void)
 	test_state_dir_mode();
 	test_identity_mode();
 	test_tls_files();
+	test_listeners();
 	test_integer_literals();
 	test_node_id_valid();
 	test_topic_rules();

@@ -1,0 +1,324 @@
+"""Device listeners (issue 18, item 3): TLS, WebSocket and WebSocket over TLS, through a sealing pair.
+
+A throwaway CA, a server certificate for 127.0.0.1, device certificates from that CA and from
+another one are made here with the openssl command line. Two nodes on one mosquitto seal between
+them; each has, besides its plain `listen`, a TLS listener (node b's requires client certificates),
+a WebSocket listener and a WebSocket-over-TLS listener:
+
+  - mosquitto_pub over TLS (no client certificate) into node a, mosquitto_sub over TLS with a client
+    certificate on node b: delivered in plaintext, sealed at the broker;
+  - a device without a certificate, or with one from another CA, is refused by node b, and a device
+    that does not trust the listener's CA refuses it: each gives a clear log line;
+  - paho over TLS, paho over WebSocket (transport="websockets") and over wss, mqtt.js over WebSocket
+    (node, with the mqtt package from tests/integration/js, installed by npm ci);
+  - a plain MQTT client on a TLS listener, a TLS client on the plain listener: one log line each;
+  - an HTTP request that is not a WebSocket upgrade gets 400 (another path 404) and a log line.
+"""
+# ctest-labels: listeners
+# ctest-timeout: 300
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+
+import paho.mqtt.client as mqtt
+
+from harness import (HOST, MQSEAL, SRC, Broker, Client, Node, check, connect_packet, eventually, free_port,
+                     raw_connect, read_closed, run, stop_clean, write_conf)
+
+JS_DIR = os.path.join(SRC, "tests", "integration", "js")
+
+
+def openssl(*args, cwd):
+    out = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    check(out.returncode == 0, "openssl %s: %s" % (args[0], out.stderr))
+
+
+def make_ca(d, name):
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            name + ".key", "-out", name + ".crt", "-subj", "/CN=" + name, "-days", "2", cwd=d)
+
+
+def make_cert(d, name, ca, server=False):
+    ext = os.path.join(d, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n" if server else "extendedKeyUsage=clientAuth\n")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", name + ".key",
+            "-out", name + ".csr", "-subj", "/CN=" + name, cwd=d)
+    openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key", "-CAcreateserial",
+            "-out", name + ".crt", "-days", "2", "-extfile", ext, cwd=d)
+    os.chmod(os.path.join(d, name + ".key"), 0o600)
+
+
+def pki(workdir):
+    d = os.path.join(workdir, "pki")
+    os.makedirs(d, exist_ok=True)
+    make_ca(d, "ca")
+    make_ca(d, "otherca")
+    make_cert(d, "server", "ca", server=True)
+    make_cert(d, "device", "ca")
+    make_cert(d, "stranger", "otherca")
+    return {k: os.path.join(d, k) for k in ("ca", "otherca", "server", "device", "stranger")}
+
+
+def node_with_listeners(workdir, node_id, broker_port, p, client_ca):
+    ports = {k: free_port() for k in ("tls", "ws", "wss")}
+    tls = {"cert_file": p["server"] + ".crt", "key_file": p["server"] + ".key"}
+    if client_ca:
+        tls["client_ca_file"] = p["ca"] + ".crt"
+    node = Node(workdir, node_id, broker_port, conf={"listeners": [
+        {"host": HOST, "port": ports["tls"], "tls": tls},
+        {"host": HOST, "port": ports["ws"], "websocket": {"path": "/mqtt"}},
+        {"host": HOST, "port": ports["wss"], "tls": dict(tls), "websocket": {"path": "/mqtt"}},
+    ]})
+    node.lports = ports
+    return node
+
+
+def sealing_pair(workdir):
+    p = pki(workdir)
+    broker = Broker(workdir).start()
+    a = node_with_listeners(workdir, "a", broker.port, p, client_ca=False)
+    b = node_with_listeners(workdir, "b", broker.port, p, client_ca=True)
+    a.trust(b)
+    b.trust(a)
+    for n in (a, b):
+        n.start()
+    for n in (a, b):
+        eventually(lambda: n.metric("mqseal_peers_keyed") == 1, 20, msg="%s keyed" % n.node_id)
+    return p, broker, a, b
+
+
+def broker_sees(broker, topic):
+    """A subscriber directly on the broker: what the network between the nodes carries."""
+    c = Client("spy-" + topic.replace("/", "-"))
+    c.connect(broker.port)
+    c.subscribe(topic, 1)
+    return c
+
+
+def tls_args(p, ca="ca", cert=None):
+    args = ["--cafile", p[ca] + ".crt"]
+    if cert:
+        args += ["--cert", p[cert] + ".crt", "--key", p[cert] + ".key"]
+    return args
+
+
+def mosquitto_pub(port, topic, msg, extra):
+    return subprocess.run(["mosquitto_pub", "-h", HOST, "-p", str(port), "-t", topic, "-m", msg, "-q", "1",
+                           "-i", "pub-%d" % port] + extra, capture_output=True, text=True, timeout=20)
+
+
+def test_mosquitto_tls_with_and_without_client_certs(workdir):
+    p, broker, a, b = sealing_pair(workdir)
+    spy = broker_sees(broker, "tls/#")
+    sub = subprocess.Popen(["mosquitto_sub", "-h", HOST, "-p", str(b.lports["tls"]), "-t", "tls/#", "-q", "1",
+                            "-C", "1", "-W", "20", "-i", "sub-dev"] + tls_args(p, cert="device"),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        eventually(lambda: "sub-dev" in b.output(), 10,
+                   msg="mosquitto_sub connected over TLS with its certificate")
+        out = mosquitto_pub(a.lports["tls"], "tls/one", "hello over tls", tls_args(p))
+        check(out.returncode == 0, "mosquitto_pub over TLS failed: " + out.stderr)
+        got, err = sub.communicate(timeout=25)
+    finally:
+        if sub.poll() is None:
+            sub.kill()
+    check(got.strip() == "hello over tls", "mosquitto_sub got %r (%s)" % (got, err))
+    seen = spy.expect(1)[0]
+    check(b"hello over tls" not in seen.payload, "the broker saw the plaintext")
+    spy.disconnect()
+    for n in (a, b):
+        stop_clean(n)
+
+
+def test_client_certificates_refused(workdir):
+    p, broker, a, b = sealing_pair(workdir)
+    out = mosquitto_pub(b.lports["tls"], "tls/x", "no cert", tls_args(p))
+    check(out.returncode != 0, "a device without a certificate was accepted")
+    b.wait_log("TLS handshake failed")
+    eventually(lambda: "requires a client certificate" in b.output() or "did not return a certificate" in b.output(),
+               10, msg="log line naming the missing client certificate")
+    out = mosquitto_pub(b.lports["tls"], "tls/x", "wrong CA", tls_args(p, cert="stranger"))
+    check(out.returncode != 0, "a device with a certificate of another CA was accepted")
+    eventually(lambda: "certificate verify failed" in b.output(), 10, msg="log line: certificate verify failed")
+    # The device trusts another CA than the one that signed the listener's certificate.
+    out = mosquitto_pub(a.lports["tls"], "tls/x", "wrong server CA", tls_args(p, ca="otherca"))
+    check(out.returncode != 0, "a device accepted a listener certificate from an untrusted CA")
+    eventually(lambda: "does not trust this listener's certificate" in a.output(), 10,
+               msg="log line: the device refused the listener's certificate")
+    # And the right certificate still works on the same listener.
+    out = mosquitto_pub(b.lports["tls"], "tls/x", "good cert", tls_args(p, cert="device"))
+    check(out.returncode == 0, "the device's certificate was refused: " + out.stderr)
+
+
+def paho_client(cid, transport="tcp", tls=None, path="/mqtt"):
+    c = Client(cid)
+    if transport == "websockets":
+        c.c = mqtt.Client(client_id=cid, clean_session=True, protocol=mqtt.MQTTv311, transport="websockets")
+        c.c.ws_set_options(path=path)
+        c.c.on_message = lambda cl, u, m: c.msgs.put(__import__("harness").Msg(m))
+        c.c.on_connect = lambda cl, u, f, rc: c.connack.put((rc, f))
+        c.c.on_subscribe = lambda cl, u, mid, rcs: c.subacks.put((mid, rcs))
+        c.c.on_disconnect = lambda cl, u, rc: c.disconnected.set()
+    if tls:
+        c.c.tls_set(ca_certs=tls["ca"], certfile=tls.get("cert"), keyfile=tls.get("key"))
+    return c
+
+
+def test_paho_tls_ws_wss(workdir):
+    p, broker, a, b = sealing_pair(workdir)
+    dev_tls = {"ca": p["ca"] + ".crt", "cert": p["device"] + ".crt", "key": p["device"] + ".key"}
+    spy = broker_sees(broker, "x/#")
+    subs = [
+        (paho_client("s-tls", tls=dev_tls), b.lports["tls"]),
+        (paho_client("s-ws", transport="websockets"), b.lports["ws"]),
+        (paho_client("s-wss", transport="websockets", tls=dev_tls), b.lports["wss"]),
+    ]
+    for c, port in subs:
+        c.connect(port)
+        c.subscribe("x/#", 1)
+    pubs = [
+        (paho_client("p-tls", tls={"ca": p["ca"] + ".crt"}), a.lports["tls"]),
+        (paho_client("p-ws", transport="websockets"), a.lports["ws"]),
+        (paho_client("p-wss", transport="websockets", tls={"ca": p["ca"] + ".crt"}), a.lports["wss"]),
+    ]
+    big = bytes(range(256)) * 1024  # 256 KiB: many WebSocket frames and TLS records
+    for c, port in pubs:
+        c.connect(port)
+        c.publish("x/" + c.c._client_id.decode(), b"small from " + c.c._client_id, qos=1)
+        c.publish("x/big", big, qos=1)
+    for c, _ in subs:
+        got = c.expect(6, timeout=20)
+        small = sorted(m.payload for m in got if m.topic != "x/big")
+        check(small == sorted(b"small from " + x for x in (b"p-tls", b"p-ws", b"p-wss")),
+              "%s got %r" % (c.c._client_id, small))
+        check(all(m.payload == big for m in got if m.topic == "x/big"), "a large message arrived damaged")
+    for m in spy.expect(6, timeout=20):
+        check(b"small from" not in m.payload and m.payload != big, "the broker saw plaintext")
+    for c, _ in subs + pubs:
+        c.disconnect()
+    for n in (a, b):
+        stop_clean(n)  # no leak, no sanitizer report: TLS, WebSocket and wss sessions freed
+
+
+def test_mqttjs_websocket(workdir):
+    node = shutil.which("node")
+    check(node is not None and os.path.isdir(os.path.join(JS_DIR, "node_modules", "mqtt")),
+          "node and tests/integration/js/node_modules/mqtt are needed (scripts/deps.sh runs npm ci there)")
+    p, broker, a, b = sealing_pair(workdir)
+    sub = paho_client("s-js", transport="websockets")
+    sub.connect(b.lports["ws"])
+    sub.subscribe("js/#", 1)
+    out = subprocess.run([node, os.path.join(JS_DIR, "pubsub.js"), "ws://%s:%d/mqtt" % (HOST, a.lports["ws"]),
+                          "ws://%s:%d/mqtt" % (HOST, b.lports["ws"])],
+                         capture_output=True, text=True, timeout=60, cwd=JS_DIR)
+    check(out.returncode == 0, "mqtt.js failed: %s %s" % (out.stdout, out.stderr))
+    check("received hello from mqtt.js" in out.stdout, "mqtt.js did not receive its message: " + out.stdout)
+    got = sub.expect(1, timeout=10)[0]
+    check(got.payload == b"hello from mqtt.js", "paho got %r" % got.payload)
+    sub.disconnect()
+
+
+def test_wrong_protocol_log_lines(workdir):
+    p, broker, a, b = sealing_pair(workdir)
+    # A plain MQTT client on the TLS listener.
+    s = raw_connect(a.lports["tls"])
+    s.sendall(connect_packet("plain-on-tls"))
+    check(read_closed(s) is not None, "the TLS listener kept a plain client's connection")
+    a.wait_log("a client that does not speak TLS connected (it sent a plain MQTT CONNECT")
+    # A TLS client on the plain listener (listen): the sniff the device port has.
+    ctx = ssl.create_default_context(cafile=p["ca"] + ".crt")
+    try:
+        with ctx.wrap_socket(socket.create_connection((HOST, a.port), timeout=5), server_hostname=HOST) as t:
+            t.recv(1)
+    except (ssl.SSLError, OSError):
+        pass
+    a.wait_log("a TLS client connected to the plain MQTT port")
+    # A TLS client on the plain WebSocket listener.
+    try:
+        with ctx.wrap_socket(socket.create_connection((HOST, a.lports["ws"]), timeout=5), server_hostname=HOST) as t:
+            t.recv(1)
+    except (ssl.SSLError, OSError):
+        pass
+    a.wait_log("a client that does not speak WebSocket connected (it sent a TLS ClientHello")
+    # Plain HTTP that is not an upgrade: 400; another path: 404.
+    for path, status in (("/mqtt", b"400"), ("/other", b"404")):
+        s = raw_connect(a.lports["ws"])
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = read_closed(s) or b""
+        check(data.startswith(b"HTTP/1.1 " + status), "expected %s, got %r" % (status, data[:80]))
+    a.wait_log("refused a WebSocket upgrade with HTTP 400: not a WebSocket upgrade")
+    a.wait_log("refused a WebSocket upgrade with HTTP 404")
+    m = a.metrics()
+    check(m['mqseal_device_handshake_failures_total{transport="tls"}'] == 1, "the plain client on TLS counted")
+    check(m['mqseal_device_handshake_failures_total{transport="websocket"}'] == 3, "TLS on ws, 400, 404 counted")
+    # TLS below 1.2 is refused.
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.load_verify_locations(p["ca"] + ".crt")
+    try:
+        old.minimum_version = ssl.TLSVersion.TLSv1
+        old.maximum_version = ssl.TLSVersion.TLSv1_1
+        old.set_ciphers("ALL:@SECLEVEL=0")
+    except (ValueError, ssl.SSLError):
+        return
+    try:
+        with old.wrap_socket(socket.create_connection((HOST, a.lports["tls"]), timeout=5), server_hostname=HOST):
+            raise AssertionError("a TLS 1.1 handshake succeeded")
+    except (ssl.SSLError, OSError):
+        pass
+    a.wait_log("TLS handshake failed")
+    stop_clean(a)
+
+
+def test_check_and_start_load_the_tls_files(workdir):
+    """`mqseal check` and start build each TLS listener's context: a key that is not the certificate's,
+    or a certificate file that is not PEM, is refused at FILE:LINE under the listener's option."""
+    p = pki(workdir)
+    bad_pem = os.path.join(workdir, "pki", "not-a-cert.pem")
+    with open(bad_pem, "w") as f:
+        f.write("hello\n")
+    node = Node(workdir, "c", free_port(), conf={"listeners": [
+        {"host": HOST, "port": free_port(), "tls": {"cert_file": p["server"] + ".crt", "key_file": p["device"] + ".key"}},
+        {"host": HOST, "port": free_port(), "tls": {"cert_file": bad_pem, "key_file": p["server"] + ".key"}},
+    ]})
+    write_conf(node.conf_path, node.conf)
+    lines = open(node.conf_path).read().splitlines()
+    line_of = [i + 1 for i, text in enumerate(lines) if text.startswith("listeners")][0]
+    out = subprocess.run([MQSEAL, "check", "-c", node.conf_path], capture_output=True, text=True, timeout=30)
+    check(out.returncode == 2, "check accepted a mismatched key: %r" % out.stderr)
+    check(re.search(r"^%s:%d: listeners\[0\]\.tls\.key_file: .*key values mismatch" % (re.escape(node.conf_path),
+                                                                                      line_of), out.stderr, re.M),
+          "the mismatch named at FILE:LINE: %r" % out.stderr)
+    m = re.search(r"^%s:(\d+): listeners\[1\]\.tls\.cert_file: %s: .*no start line" % (
+        re.escape(node.conf_path), re.escape(bad_pem)), out.stderr, re.M)
+    check(m and int(m.group(1)) > line_of, "the bad certificate named at its entry's line: %r" % out.stderr)
+    node.start(wait=False)
+    eventually(lambda: not node.alive(), 10, msg="start refused the mismatched key")
+    check("listeners[0].tls.key_file" in node.output(), "start names the option: " + node.output()[-500:])
+
+
+def test_reload_keeps_the_listeners(workdir):
+    """SIGHUP with a changed listeners list: a warning that it takes a restart; the running listeners
+    stay as they were."""
+    broker = Broker(workdir).start()
+    ws_port = free_port()
+    node = Node(workdir, "r", broker.port, conf={"listeners": [{"host": HOST, "port": ws_port,
+                                                               "websocket": {"path": "/mqtt"}}]}).start()
+    node.conf["listeners"][0]["websocket"]["path"] = "/other"
+    write_conf(node.conf_path, node.conf)
+    node.signal(signal.SIGHUP)
+    node.wait_log("SIGHUP: listeners (and perhaps more) changed: it takes a restart")
+    c = paho_client("still-mqtt", transport="websockets", path="/mqtt")
+    c.connect(ws_port)
+    c.disconnect()
+
+
+if __name__ == "__main__":
+    run([test_mosquitto_tls_with_and_without_client_certs, test_client_certificates_refused, test_paho_tls_ws_wss,
+         test_mqttjs_websocket, test_wrong_protocol_log_lines, test_check_and_start_load_the_tls_files,
+         test_reload_keeps_the_listeners])
