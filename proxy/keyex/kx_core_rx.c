@@ -281,6 +281,21 @@ static bool kx_eph_ok(struct kx_core *kx, const uint8_t eph_pub[KEX_PUB_LEN])
 	return rc != PX_ERR_WEAK_KEY;
 }
 
+/* REVOKE (§9.6): p removed a node, which holds p's older epoch keys and could seal with them:
+ * those keys open messages only keyex.revoke_seconds more here. */
+static void kx_revoke_older(struct kx_core *kx, struct kx_peer *p, uint64_t epoch)
+{
+	uint64_t bound = (uint64_t)kx->conf->keyex.revoke_seconds * 1000u;
+	size_t n = keyring_recv_shorten(kx->kr, p->id, epoch, kx->now.mono_ms + bound);
+
+	log_emitf(LOG_INFO, "keyex", &(struct log_fields){.peer_id = p->id, .epoch = epoch, .has_epoch = true},
+		  "peer %s announced epoch %" PRIu64 " with REVOKE (it removed a node): %zu older key(s) of it "
+		  "erased in %u s",
+		  p->id, epoch, n, kx->conf->keyex.revoke_seconds);
+	if (p->held_epoch < epoch && p->held_until_mono > kx->now.mono_ms + bound)
+		p->held_until_mono = kx->now.mono_ms + bound;
+}
+
 static void kx_accept(struct kx_core *kx, struct kx_peer *p, const struct ann_view *a)
 {
 	uint64_t skew = (uint64_t)kx->conf->keyex.max_skew_seconds * 1000u;
@@ -300,6 +315,8 @@ static void kx_accept(struct kx_core *kx, struct kx_peer *p, const struct ann_vi
 	kx_peer_entry_(p, has_entry, has_entry && keyring_eph_for(kx->kr, e.recipient_eph), &kx->now);
 	if (new_epoch)
 		kx_set_acked_(kx, p, 0); /* a new epoch of the peer says afresh what it holds */
+	if (new_epoch && (a->flags & ANN_FLAG_REVOKE))
+		kx_revoke_older(kx, p, a->epoch);
 	/* The counter floor of our wraps to it (§6.3): a peer that holds no key of ours (it restarted,
 	 * or is new) may have delivered our messages before; it counts from when its epoch began. A
 	 * peer that still holds an older key of ours never had our newest one, so never delivered a

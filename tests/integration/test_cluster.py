@@ -592,7 +592,7 @@ topic write mqseal/kx/+/%s
 topic write mqseal/ack/+/%s
 topic read mqseal/kx/%s/+
 topic read mqseal/ack/%s/+
-""" % ((n,) * 4) for n in ("gw-a", "gw-b")) + """user dev1
+""" % ((n,) * 5) for n in ("gw-a", "gw-b")) + """user dev1
 topic readwrite home/#
 """
 
