@@ -97,6 +97,8 @@ const struct conf_key conf_keys_[] = {
 	 .help = "after a peer's REVOKE announcement (it removed a node), its older keys open messages this much longer"},
 	{"keyex.keepalive_seconds", CONF_INT, .idef = 30, .min = 5, .max = 3600, F(keyex.keepalive_seconds),
 	 .help = "MQTT keepalive of the key-exchange connection"},
+	{"keyex.presence", CONF_BOOL, .idef = 1, F(keyex.presence),
+	 .help = "MQTT will and signed presence: peers learn within 1.5 x keepalive that this node went away"},
 
 	/* 256 peers: each costs a key agreement per rotation; larger meshes need a different design. */
 	{"peers", CONF_PEERS, .min = 0, .max = 256, LIST(peers, npeers),
