@@ -490,6 +490,11 @@ static struct kx_peer *kx_topic_peer(struct kx_core *kx, const char *topic, bool
 	return p;
 }
 
+bool kx_bucket_take_ann_(struct kx_core *kx, struct kx_peer *p)
+{
+	return kx_bucket_take(kx, p, &p->tokens, &p->tokens_at, kx->now.mono_ms);
+}
+
 void kx_on_message_(struct kx_core *kx, const char *topic, const uint8_t *payload, size_t len, bool retained)
 {
 	struct kx_peer *p;
@@ -497,6 +502,10 @@ void kx_on_message_(struct kx_core *kx, const char *topic, const uint8_t *payloa
 
 	if (strncmp(topic, kx->conf->keyex.topic_prefix, kx->prefix_len) != 0) {
 		return; /* not a key-exchange topic: the adapter hands those to the data path */
+	}
+	if (strncmp(topic + kx->prefix_len, "/presence/", 10) == 0) {
+		kx_on_presence_(kx, topic, topic + kx->prefix_len + 10, payload, len);
+		return;
 	}
 	p = kx_topic_peer(kx, topic, &is_ack);
 	if (!p)
