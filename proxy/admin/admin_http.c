@@ -111,7 +111,7 @@ static void admin_keyex(struct evbuffer *b, const struct px_ctx *ctx)
 		       st->peers_present);
 	metric_head(b, "mqseal_presence_rejected_total", "counter", "Peers' presence messages rejected, by reason.");
 	for (i = 0; i < REJECT__COUNT; i++)
-		if (i != REJECT_UNKNOWN_PEER && i != REJECT_WRONG_TOPIC && i != REJECT_EXPIRED && i != REJECT_BAD_WRAP)
+		if (i != REJECT_EXPIRED && i != REJECT_BAD_WRAP)
 			metric_label(b, "mqseal_presence_rejected_total", "reason",
 				     stats_reject_name((enum stats_reject)i), st->presence_rejected[i]);
 	metric(b, "mqseal_broker_connected", "gauge", "1 when the key-exchange connection is up.",

@@ -510,8 +510,15 @@ void kx_on_message_(struct kx_core *kx, const char *topic, const uint8_t *payloa
 	p = kx_topic_peer(kx, topic, &is_ack);
 	if (!p)
 		return;
-	if (len == 0)
-		return; /* a cleared retained announcement */
+	if (len == 0) {
+		/* A cleared retained announcement: the peer withdrew its announcement to us (it removed
+		 * this node from its configuration, or stopped for good). Not live until the next one. */
+		if (!is_ack && p->have_ann) {
+			p->have_ann = false;
+			log_info("keyex", "peer %s withdrew its announcement to this node (removed it?)", p->id);
+		}
+		return;
+	}
 	if (len > ANN_MAX_LEN + 64) {
 		kx_reject_(kx, p, REJECT_MALFORMED, "%zu-byte message from %s is too large", len, p->id);
 		return;
