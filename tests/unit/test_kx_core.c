@@ -25,10 +25,10 @@
 #define WALL_BASE 1800000000000ull
 
 struct msg {
-	int to; /* node index */
 	char *topic;
 	uint8_t *data;
 	size_t len;
+	int to; /* node index */
 	bool retained;
 };
 
