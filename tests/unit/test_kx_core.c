@@ -517,6 +517,52 @@ static void test_revoke_shortens_older_keys(void)
 	teardown();
 }
 
+/* The retained copy of the broker on topic, NULL if none. */
+static size_t retained_len(const char *topic, bool *found)
+{
+	size_t i;
+
+	for (i = 0; i < nretained; i++)
+		if (strcmp(retained[i].topic, topic) == 0) {
+			*found = true;
+			return retained[i].len;
+		}
+	*found = false;
+	return 0;
+}
+
+/* A reload that removes b while a's connection is down: the next connection clears a's retained
+ * message to b (and one while up clears it at once). */
+static void test_removed_while_down_is_cleared(void)
+{
+	static struct px_conf nc;
+	char err[256];
+	bool found;
+
+	setup(2);
+	node_start(0);
+	node_start(1);
+	advance(3000);
+	CHECK(retained_len("mqseal/kx/b/a", &found) > 0 && found);
+	nodes[0].up = false;
+	CHECK_EQ(kx_core_handle(nodes[0].core, &now, &(struct kx_event){.type = KX_EV_DOWN}), 0);
+	drain(0);
+	nc = nodes[0].conf;
+	nc.peers = NULL;
+	nc.npeers = 0;
+	CHECK_EQ(kx_core_reload(nodes[0].core, &now, &nc, err, sizeof(err)), 0);
+	drain(0);
+	CHECK(retained_len("mqseal/kx/b/a", &found) > 0); /* not connected: nothing sent yet */
+	nodes[0].up = true;
+	CHECK_EQ(kx_core_handle(nodes[0].core, &now, &(struct kx_event){.type = KX_EV_UP}), 0);
+	drain(0);
+	deliver_all();
+	CHECK(retained_len("mqseal/kx/b/a", &found) == 0 && found);
+	advance(500);
+	CHECK(!keyed(1, "a")); /* b: a withdrew its announcement to it */
+	teardown();
+}
+
 static void test_presence_away_and_back(void)
 {
 	struct keyex_peer_info pi;
@@ -600,6 +646,7 @@ int main(void)
 	test_flood_is_deferred();
 	test_revoke_shortens_older_keys();
 	test_presence_away_and_back();
+	test_removed_while_down_is_cleared();
 	test_ten_thousand_peers();
 	CHECK_DONE();
 }
