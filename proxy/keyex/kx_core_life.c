@@ -33,55 +33,66 @@ static void kx_peer_clear(struct kx_peer *p)
 }
 
 /* The configured peers as a fresh array; state of peers that stay (same id, same key) moves over
- * from old (whose moved entries are cleared). */
-static struct kx_peer *kx_build_peers(const struct px_conf *conf, struct kx_peer *old, size_t nold, char *err,
-					 size_t errlen)
+ * from kx's current ones (looked up by id in kx's index; moved entries are cleared, and src[i]
+ * remembers where peer i came from, SIZE_MAX if new). kx is NULL at creation. */
+static int kx_build_one(const struct kx_core *kx, const struct px_conf *conf, size_t i, struct kx_peer *p,
+			size_t *src, char *err, size_t errlen)
+{
+	const struct conf_peer *cp = &conf->peers[i];
+	struct kx_peer *o = kx ? kx_peer_(kx, cp->id, strlen(cp->id)) : NULL;
+	uint8_t raw[ID_PUB_LEN];
+
+	*src = SIZE_MAX;
+	if (id_pub_decode(cp->public_key, raw) != PX_OK) {
+		snprintf(err, errlen, "%s:%u: peers.public_key of %s is not a valid Ed25519 key", conf->path, cp->line,
+			 cp->id);
+		return -1;
+	}
+	if (o && o->pub && memcmp(id_pub_raw(o->pub), raw, ID_PUB_LEN) == 0) {
+		*src = (size_t)(o - kx->peers);
+		*p = *o;
+		memset(o, 0, sizeof(*o));
+		p->conf = cp;
+		return 0;
+	}
+	p->conf = cp;
+	p->added = true;
+	snprintf(p->id, sizeof(p->id), "%s", cp->id);
+	p->tokens = p->ack_tokens = KX_BUCKET_BURST;
+	if (id_pub_new(raw, &p->pub) != PX_OK) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static struct kx_peer *kx_build_peers(const struct kx_core *kx, const struct px_conf *conf, char *err, size_t errlen)
 {
 	struct kx_peer *peers = calloc(conf->npeers ? conf->npeers : 1, sizeof(*peers));
-	uint8_t raw[ID_PUB_LEN];
-	size_t i, j;
+	size_t *src = calloc(conf->npeers ? conf->npeers : 1, sizeof(*src));
+	size_t i = 0, j;
 
-	for (i = 0; peers && i < conf->npeers; i++) {
-		struct kx_peer *p = &peers[i];
-		if (id_pub_decode(conf->peers[i].public_key, raw) != PX_OK) {
-			snprintf(err, errlen, "%s:%u: peers.public_key of %s is not a valid Ed25519 key", conf->path,
-				 conf->peers[i].line, conf->peers[i].id);
-			goto fail;
-		}
-		for (j = 0; j < nold; j++)
-			if (old[j].pub && strcmp(old[j].id, conf->peers[i].id) == 0 &&
-			    memcmp(id_pub_raw(old[j].pub), raw, ID_PUB_LEN) == 0)
-				break;
-		if (j < nold) {
-			*p = old[j];
-			memset(&old[j], 0, sizeof(old[j]));
-			p->conf = &conf->peers[i];
-			continue;
-		}
-		p->conf = &conf->peers[i];
-		p->added = true;
-		snprintf(p->id, sizeof(p->id), "%s", conf->peers[i].id);
-		p->tokens = p->ack_tokens = KX_BUCKET_BURST;
-		if (id_pub_new(raw, &p->pub) != PX_OK) {
-			snprintf(err, errlen, "out of memory");
-			goto fail;
-		}
-	}
-	if (!peers)
+	if (!peers || !src) {
 		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < conf->npeers; i++)
+		if (kx_build_one(kx, conf, i, &peers[i], &src[i], err, errlen) != 0)
+			goto fail;
+	free(src);
 	return peers;
 fail:
-	/* Give moved state back to old (matched by id), so a refused reload changes nothing. */
-	for (j = 0; j < i; j++) {
-		size_t k;
-		for (k = 0; k < nold && peers[j].pub; k++) {
-			if (!old[k].pub && !old[k].id[0]) {
-				old[k] = peers[j];
-				memset(&peers[j], 0, sizeof(peers[j]));
-			}
+	/* Give moved state back to where it came from, so a refused reload changes nothing. */
+	for (j = 0; peers && src && j < i; j++) {
+		if (src[j] != SIZE_MAX) {
+			kx->peers[src[j]] = peers[j];
+			memset(&peers[j], 0, sizeof(peers[j]));
 		}
 		kx_peer_clear(&peers[j]);
 	}
+	if (peers && src && i < conf->npeers)
+		kx_peer_clear(&peers[i]);
+	free(src);
 	free(peers);
 	return NULL;
 }
@@ -139,7 +150,7 @@ static int kx_load_peers(struct kx_core *kx, char *err, size_t errlen)
 {
 	size_t i;
 
-	kx->peers = kx_build_peers(kx->conf, NULL, 0, err, errlen);
+	kx->peers = kx_build_peers(NULL, kx->conf, err, errlen);
 	kx->npeers = kx->peers ? kx->conf->npeers : 0;
 	kx->restricted = kx_conf_restricted(kx->conf);
 	for (i = 0; i < kx->npeers; i++)
@@ -375,7 +386,7 @@ int kx_core_reload(struct kx_core *kx, const struct kx_now *now, const struct px
 	size_t nold = kx->npeers, removed;
 
 	kx->now = *now;
-	peers = kx_build_peers(nc, old, nold, err, errlen);
+	peers = kx_build_peers(kx, nc, err, errlen);
 	if (!peers)
 		return -1;
 	removed = kx_drop_removed(kx, old, nold);

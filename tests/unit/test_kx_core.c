@@ -517,6 +517,38 @@ static void test_revoke_shortens_older_keys(void)
 	teardown();
 }
 
+/* A reload refused for a bad key changes nothing: b keeps its state and is found by id. */
+static void test_refused_reload_changes_nothing(void)
+{
+	static struct conf_peer three[3];
+	static struct px_conf nc;
+	char err[256];
+
+	setup(3);
+	node_start(0);
+	node_start(1);
+	node_start(2);
+	advance(3000);
+	CHECK(keyed(0, "b") && keyed(0, "c"));
+	nc = nodes[0].conf;
+	/* c and b swapped, then a bad key: their state moved, then given back to its own slot */
+	three[0] = nodes[0].peers[1];
+	three[1] = nodes[0].peers[0];
+	three[2] = nodes[0].peers[0];
+	three[2].id = (char *)"zz";
+	three[2].public_key = (char *)"ed25519:AAAA";
+	nc.peers = three;
+	nc.npeers = 3;
+	err[0] = '\0';
+	CHECK_EQ(kx_core_reload(nodes[0].core, &now, &nc, err, sizeof(err)), -1);
+	CHECK(strstr(err, "not a valid Ed25519 key") != NULL);
+	CHECK(keyed(0, "b") && keyed(0, "c"));
+	CHECK_EQ(kx_core_peer_count(nodes[0].core), 2);
+	advance(1000);
+	CHECK(keyed(0, "b") && keyed(0, "c"));
+	teardown();
+}
+
 /* The retained copy of the broker on topic, NULL if none. */
 static size_t retained_len(const char *topic, bool *found)
 {
@@ -647,6 +679,7 @@ int main(void)
 	test_revoke_shortens_older_keys();
 	test_presence_away_and_back();
 	test_removed_while_down_is_cleared();
+	test_refused_reload_changes_nothing();
 	test_ten_thousand_peers();
 	CHECK_DONE();
 }
