@@ -99,6 +99,7 @@ struct kx_peer {
 	unsigned tokens, ack_tokens;
 	bool have_ann;             /* the last announcement is accepted */
 	bool floor_known;          /* epoch_start_wall was set for its current epoch */
+	bool holds_none;           /* its last accepted announcement held none of our keys */
 	bool eph_weak;             /* eph_pub gave an all-zero X25519 result: never wrap to it */
 	bool wrapped_valid;        /* our latest announcement has an entry for the peer's eph_pub */
 	bool must_confirm;         /* a live peer at the last rotation: activation waits for it */

@@ -113,9 +113,14 @@ static void kx_pres_changed(struct kx_core *kx, struct kx_peer *p, enum kx_pres_
 	if (change == KX_PRES_WENT_AWAY) {
 		kx_pres_went_away(kx, p);
 	} else if (change == KX_PRES_CAME_BACK) {
+		uint64_t last = p->reissue_last_mono;
+
 		log_emitf(LOG_INFO, "keyex", &(struct log_fields){.peer_id = p->id}, "peer %s back", p->id);
 		kx_sample_(kx);
 		kx_announce_peer_(kx, p, true); /* keyed as soon as its announcement and ours cross */
+		/* This one may still wrap to its ephemeral key of before: the re-issue its new
+		 * announcement asks for must not wait for the debounce because of it. */
+		p->reissue_last_mono = last;
 	}
 }
 

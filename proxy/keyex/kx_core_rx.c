@@ -322,9 +322,15 @@ static void kx_accept(struct kx_core *kx, struct kx_peer *p, const struct ann_vi
 	 * peer that still holds an older key of ours never had our newest one, so never delivered a
 	 * message sealed under it: floor 0. */
 	if (new_epoch || !p->floor_known) {
+		bool none = !has_entry || e.acked_epoch == 0;
+		/* A peer that rotates while it still holds none of our keys (it restarted, and our
+		 * re-issue has not reached it yet) delivered nothing of ours since its earlier start: the
+		 * floor stays at that start, or what we sealed in between would be refused as a replay. */
+		if (!(none && p->floor_known && p->holds_none && p->epoch_start_wall))
+			p->epoch_start_wall = none ? a->issued_at_ms : 0;
 		p->floor_known = true;
-		p->epoch_start_wall = (!has_entry || e.acked_epoch == 0) ? a->issued_at_ms : 0;
 	}
+	p->holds_none = !has_entry || e.acked_epoch == 0;
 	if (has_entry) {
 		kx_install_from(kx, p, a, &e);
 		kx_peer_acked(kx, p, e.acked_epoch);

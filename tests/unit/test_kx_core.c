@@ -119,10 +119,10 @@ static void broker_publish(int from, const struct kx_action *a)
 	int n;
 	size_t s;
 
-	if (drop_substr && strstr(a->topic, drop_substr))
-		return;
 	if (a->retain)
 		broker_retain(a->topic, a->data, a->len);
+	if (drop_substr && strstr(a->topic, drop_substr))
+		return; /* reached the broker, lost on the way to the subscribers */
 	for (n = 0; n < NODES; n++) {
 		if (!nodes[n].up || n == from)
 			continue; /* (a node's own messages: only its presence repair would want them) */
@@ -549,6 +549,48 @@ static void test_refused_reload_changes_nothing(void)
 	teardown();
 }
 
+/* b restarts; a's messages to it are lost for a while, and b rotates before it holds a's key:
+ * what a sealed since b's restart (b held none of a's keys, so delivered none) still opens at b
+ * once a's re-issue arrives (the counter floor stays at b's restart, not at its rotation). */
+static void test_floor_across_rotation_before_keyed(void)
+{
+	uint8_t env[256], inner[256];
+	struct env_opened o;
+	size_t elen;
+	uint64_t t;
+
+	setup(2);
+	nodes[0].conf.keyex.interval_seconds = 600; /* a does not rotate meanwhile */
+	node_start(0);
+	node_start(1);
+	advance(3000);
+	node_stop(1);
+	advance(500);
+	node_start(1);
+	drop_substr = "/kx/b/a"; /* a's messages to b are lost */
+	advance(1000);
+	elen = keyring_sealed_size(kx_core_keyring(nodes[0].core), 0, 5);
+	CHECK(elen <= sizeof(env));
+	for (t = 0; t < 5; t++) /* sealed by a while b holds none of its keys */
+		CHECK_EQ(keyring_seal(kx_core_keyring(nodes[0].core), now.mono_ms, now.wall_ms, 0, (const uint8_t *)"f/x", 3,
+				      NULL, 0, (const uint8_t *)"early", 5, env, elen),
+			 PX_OK);
+	advance(61000); /* b rotates (T = 60 s) still without a's key */
+	CHECK(!keyed(1, "a"));
+	drop_substr = NULL;
+	nodes[1].up = false; /* b reconnects: the broker hands it a's retained message to it */
+	CHECK_EQ(kx_core_handle(nodes[1].core, &now, &(struct kx_event){.type = KX_EV_DOWN}), 0);
+	nodes[1].up = true;
+	CHECK_EQ(kx_core_handle(nodes[1].core, &now, &(struct kx_event){.type = KX_EV_UP}), 0);
+	drain(1);
+	advance(3000);
+	CHECK(keyed(1, "a"));
+	CHECK_EQ(keyring_open(kx_core_keyring(nodes[1].core), NULL, now.mono_ms, (const uint8_t *)"f/x", 3, env, elen,
+			      false, 0, inner, &o, NULL),
+		 PX_OK);
+	teardown();
+}
+
 /* The retained copy of the broker on topic, NULL if none. */
 static size_t retained_len(const char *topic, bool *found)
 {
@@ -680,6 +722,7 @@ int main(void)
 	test_presence_away_and_back();
 	test_removed_while_down_is_cleared();
 	test_refused_reload_changes_nothing();
+	test_floor_across_rotation_before_keyed();
 	test_ten_thousand_peers();
 	CHECK_DONE();
 }
