@@ -263,7 +263,7 @@ static void rparent_remove(struct sim_broker *b, const struct sim_msg *m)
 
 	for (i = 0; l && i < l->n; i++) {
 		if (l->v[i] == m) {
-			memmove(&l->v[i], &l->v[i + 1], (l->n - i - 1) * sizeof(*l->v));
+			memmove(&l->v[i], &l->v[i + 1], (l->n - i - 1) * sizeof(struct sim_msg *));
 			l->n--;
 			return;
 		}
@@ -281,7 +281,7 @@ static int rparent_add(struct sim_broker *b, struct sim_msg *m)
 		return -1;
 	if (l->n == l->cap) {
 		size_t ncap = l->cap ? l->cap * 2 : 4;
-		struct sim_msg **n = realloc(l->v, ncap * sizeof(*n));
+		struct sim_msg **n = realloc(l->v, ncap * sizeof(struct sim_msg *));
 
 		if (!n)
 			return -1;

@@ -84,7 +84,7 @@ static void make_events(struct sim_fault_plan *pl, struct sim_rng *r)
 int sim_fault_plan_make(uint64_t seed, const struct sim_fault_params *p, size_t nodes, struct sim_fault_plan **out)
 {
 	struct sim_fault_plan *pl = calloc(1, sizeof(*pl));
-	size_t cap = (size_t)p->broker_restarts + p->crashes + p->drops + 2u * p->reloads;
+	size_t cap = (size_t)p->broker_restarts + p->crashes + p->drops + (size_t)2 * p->reloads;
 	struct sim_rng r;
 	size_t i;
 

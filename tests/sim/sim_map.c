@@ -26,7 +26,7 @@ struct sim_map *sim_map_new(void)
 	if (!m)
 		return NULL;
 	m->nb = 64;
-	m->b = calloc(m->nb, sizeof(*m->b));
+	m->b = calloc(m->nb, sizeof(struct sim_ent *));
 	if (!m->b) {
 		free(m);
 		return NULL;
@@ -82,7 +82,7 @@ void *sim_map_get(const struct sim_map *m, const char *key, size_t klen)
 static void grow(struct sim_map *m)
 {
 	size_t nb = m->nb * 2, i;
-	struct sim_ent **b = calloc(nb, sizeof(*b));
+	struct sim_ent **b = calloc(nb, sizeof(struct sim_ent *));
 
 	if (!b)
 		return; /* stays correct, only slower */

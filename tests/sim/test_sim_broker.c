@@ -162,7 +162,7 @@ static void test_ready_and_stats(void)
 {
 	struct sim_broker *b = sim_broker_new(3);
 	struct sim_broker_stats st;
-	size_t c, order[3], n = 0;
+	size_t c, order[3] = { 0 }, n = 0;
 	struct sim_msg *m;
 
 	sim_broker_connect(b, 0, NULL);
@@ -227,7 +227,7 @@ static void test_sched(void)
 	struct sim_sched *s = sim_sched_new();
 	struct sim_ev ev;
 	uint64_t at;
-	int order[6], n = 0;
+	int order[6] = { 0 }, n = 0;
 
 	sim_sched_push(s, 30, 1, 0, 0, NULL);
 	sim_sched_push(s, 10, 2, 0, 0, NULL);
