@@ -5,6 +5,7 @@
  * session state at the broker (announcements are retained). */
 #include "control.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,11 @@ struct control {
 	bool stopping;          /* control_free: the disconnect is ours */
 	char client_id[96];
 	uint64_t retry_at;      /* monotonic ms of the next connect attempt; 0 = none scheduled */
+	char *will_topic;       /* the MQTT will of every CONNECT from now on (NULL = none) */
+	uint8_t *will_payload;
+	size_t will_len;
+	int will_qos;
+	bool will_retain;
 	unsigned backoff_ms;
 };
 
@@ -228,6 +234,9 @@ static int control_configure(struct control *c, char *err, size_t errlen)
 		rc = mosquitto_username_pw_set(c->mosq, conf->keyex.username, conf->keyex.password);
 	if (rc == MOSQ_ERR_SUCCESS && tls->enabled)
 		rc = control_tls(c->mosq, tls);
+	if (rc == MOSQ_ERR_SUCCESS && c->will_topic)
+		rc = mosquitto_will_set(c->mosq, c->will_topic, (int)c->will_len, c->will_payload, c->will_qos,
+					c->will_retain);
 	if (rc != MOSQ_ERR_SUCCESS)
 		snprintf(err, errlen, "key-exchange client: %s", mosquitto_strerror(rc));
 	return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
@@ -287,6 +296,8 @@ void control_free(struct control *c)
 		event_free(c->tick);
 	if (c->mosq)
 		mosquitto_destroy(c->mosq);
+	free(c->will_topic);
+	free(c->will_payload);
 	free(c);
 }
 
@@ -327,4 +338,38 @@ int control_unsubscribe(struct control *c, const char *filter)
 	rc = mosquitto_unsubscribe(c->mosq, NULL, filter);
 	control_rearm(c);
 	return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
+int control_subscribe_multiple(struct control *c, const char *const *filters, size_t n, int qos)
+{
+	int rc;
+
+	if (!c->up || n == 0 || n > CONTROL_SUB_BATCH)
+		return -1;
+	/* libmosquitto's prototype is not const-correct; it only reads the strings. */
+	rc = mosquitto_subscribe_multiple(c->mosq, NULL, (int)n, (char *const *)(uintptr_t)filters, qos, 0, NULL);
+	control_rearm(c);
+	return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
+int control_set_will(struct control *c, const char *topic, const uint8_t *payload, size_t len, int qos, bool retain)
+{
+	char *t = topic ? strdup(topic) : NULL;
+	uint8_t *p = topic ? malloc(len ? len : 1) : NULL;
+
+	if (topic && (!t || !p || len > (size_t)INT32_MAX)) {
+		free(t);
+		free(p);
+		return -1;
+	}
+	if (p && len)
+		memcpy(p, payload, len);
+	free(c->will_topic);
+	free(c->will_payload);
+	c->will_topic = t;
+	c->will_payload = p;
+	c->will_len = len;
+	c->will_qos = qos;
+	c->will_retain = retain;
+	return 0; /* applied at the next CONNECT (control_configure) */
 }

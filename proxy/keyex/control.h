@@ -34,5 +34,11 @@ int control_publish(struct control *c, const char *topic, const uint8_t *payload
 		    bool retain);
 int control_subscribe(struct control *c, const char *filter, int qos);
 int control_unsubscribe(struct control *c, const char *filter);
+/* One SUBSCRIBE with n (1..CONTROL_SUB_BATCH) filters. */
+#define CONTROL_SUB_BATCH 100
+int control_subscribe_multiple(struct control *c, const char *const *filters, size_t n, int qos);
+/* The will of the next CONNECTs (copied); topic NULL = none. 0 or -1 (out of memory). */
+int control_set_will(struct control *c, const char *topic, const uint8_t *payload, size_t len, int qos,
+		     bool retain);
 
 #endif

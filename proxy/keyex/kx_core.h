@@ -39,8 +39,7 @@ struct kx_now {
 	uint64_t wall_ms;
 };
 
-/* What the core runs with. Every pointer is borrowed and must outlive the core (conf until
- * kx_core_reload hands over a new one). */
+/* What the core runs with. Every pointer is borrowed and must outlive the core. */
 struct kx_env {
 	const struct px_conf *conf;  /* node_id, keyex.*, peers, seal.padding */
 	const struct id_key *id;     /* this node's identity (signs announcements, confirmations) */
@@ -83,8 +82,8 @@ enum kx_action_type {
 	KX_ACT_UNSUBSCRIBE,  /* filters[nfilters] (<= KX_SUB_BATCH) */
 	KX_ACT_PERSIST,      /* data/len: the whole new text of the state file; write it atomically
 	                      * (temporary file, fsync, rename). If that fails, call kx_core_action_failed:
-	                      * the actions queued after it are dropped (nothing is announced that a
-	                      * restart could contradict) and retried later. */
+	                      * the publishes queued after it are dropped (nothing is announced that a
+	                      * restart could contradict) and retried after the next PERSIST. */
 	KX_ACT_KEYS_CHANGED, /* a key was installed, activated or erased: retry what waits for keys */
 	KX_ACT_ACTIVATED,    /* a new own epoch is active: re-seal the retained cache */
 	KX_ACT_SET_WILL,     /* topic, data/len, qos, retain: the MQTT will for the next CONNECT
@@ -120,11 +119,16 @@ void kx_core_tick(struct kx_core *c, const struct kx_now *now);
 uint64_t kx_core_next_wakeup(const struct kx_core *c);
 
 /* Applies a reloaded configuration's peers (R15): a removed peer's keys are erased and a new
- * epoch (REVOKE) starts at once without it; added peers are subscribed to. nc must stay alive
- * while in use (it becomes env->conf). -1 with err set if a peer key does not decode (nothing
- * changed then). */
+ * epoch (REVOKE) starts at once without it; added peers are subscribed to. Only nc's peers are
+ * read, and nc->peers (the array: the node moves it into the running configuration) must stay
+ * alive while in use; every other option keeps coming from env->conf, which the caller updates
+ * in place (the node copies the reloadable options into it). -1 with err set if a peer key does
+ * not decode (nothing changed then). */
 int kx_core_reload(struct kx_core *c, const struct kx_now *now, const struct px_conf *nc, char *err,
 		   size_t errlen);
+
+/* Replaces env->policy (the node builds a new one on reload, after kx_core_reload). */
+void kx_core_set_policy(struct kx_core *c, const struct policy *policy);
 
 /* Takes the oldest queued action into *out; false when the queue is empty. out's pointers stay
  * valid until the next call of any kx_core_* function. */

@@ -1,48 +1,46 @@
-/* keyex_internal.h - struct keyex and its peers, shared by keyex.c (epochs, rotation, activation,
- * announcing), keyex_rx.c (what arrives on the key-exchange topics) and keyex_state.c (the
+/* kx_internal.h - struct keyex and its peers, shared by keyex.c (epochs, rotation, activation,
+ * announcing), kx_rx.c (what arrives on the key-exchange topics) and kx_state.c (the
  * persisted epoch record). Not for other modules. */
-#ifndef PX_KEYEX_INTERNAL_H
-#define PX_KEYEX_INTERNAL_H
+#ifndef PX_KX_INTERNAL_H
+#define PX_KX_INTERNAL_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <event2/event.h>
-
 #include "announce.h"
-#include "ctx.h"
 #include "identity.h"
 #include "keyex.h"
+#include "kx_core.h"
 #include "keyring.h"
 #include "log.h"
 #include "stats.h"
 
-#define KEYEX_REISSUE_DEBOUNCE_MS 1000   /* R37 */
-#define KEYEX_IN_FLIGHT_MS 3000          /* our last announcement may still be on its way */
-#define KEYEX_CROSSED_MS 250             /* a peer announcing this long after us had the time to see it */
-#define KEYEX_REPUBLISH_FLAP_MS 2000     /* connection lost this soon after re-publishing: refused */
-#define KEYEX_ACK_SLACK_MS 300000        /* §14 confirmation slack */
-#define KEYEX_BUCKET_BURST 10            /* R44: per-peer verification burst */
-#define KEYEX_BUCKET_MS 1000             /* one token per second per peer */
-#define KEYEX_GLOBAL_PER_S 50            /* R44: verifications per second overall */
+#define KX_REISSUE_DEBOUNCE_MS 1000   /* R37 */
+#define KX_IN_FLIGHT_MS 3000          /* our last announcement may still be on its way */
+#define KX_CROSSED_MS 250             /* a peer announcing this long after us had the time to see it */
+#define KX_REPUBLISH_FLAP_MS 2000     /* connection lost this soon after re-publishing: refused */
+#define KX_ACK_SLACK_MS 300000        /* §14 confirmation slack */
+#define KX_BUCKET_BURST 10            /* R44: per-peer verification burst */
+#define KX_BUCKET_MS 1000             /* one token per second per peer */
+#define KX_GLOBAL_PER_S 50            /* R44: verifications per second overall */
 /* Flood resistance (PROTOCOL.md §7.3 step 5). Failed verifications are charged to the peer whose
- * topic carried them: for KEYEX_SUSPECT_MS after a bad signature that peer is "suspect": its bucket
- * holds at most KEYEX_SUSPECT_BURST tokens, and suspect peers together take at most
- * KEYEX_GLOBAL_SUSPECT_PER_S of the overall KEYEX_GLOBAL_PER_S, so forgeries on some topics never
+ * topic carried them: for KX_SUSPECT_MS after a bad signature that peer is "suspect": its bucket
+ * holds at most KX_SUSPECT_BURST tokens, and suspect peers together take at most
+ * KX_GLOBAL_SUSPECT_PER_S of the overall KX_GLOBAL_PER_S, so forgeries on some topics never
  * eat the budget of the others. */
-#define KEYEX_SUSPECT_MS 10000
-#define KEYEX_SUSPECT_BURST 2
-#define KEYEX_GLOBAL_SUSPECT_PER_S 25
-/* Rate-limited announcements kept per peer: the newest KEYEX_DEFERRED_MAX live ones, plus one
+#define KX_SUSPECT_MS 10000
+#define KX_SUSPECT_BURST 2
+#define KX_GLOBAL_SUSPECT_PER_S 25
+/* Rate-limited announcements kept per peer: the newest KX_DEFERRED_MAX live ones, plus one
  * delivered as the broker's retained copy, which live messages never displace. 4 x 65 KiB at most
  * per peer. */
-#define KEYEX_DEFERRED_MAX 4
+#define KX_DEFERRED_MAX 4
 /* While a peer's topic is contested (a bad signature or a displaced candidate within
- * KEYEX_SUSPECT_MS), the retained announcements are asked for again (a new SUBSCRIBE) at most
+ * KX_SUSPECT_MS), the retained announcements are asked for again (a new SUBSCRIBE) at most
  * this often: the retained copy is the peer's own unless someone can publish retained on its topic. */
-#define KEYEX_REREQUEST_MS 2000
-#define KEYEX_TICK_MS 250                /* housekeeping timer, and counter sampling */
-#define KEYEX_HISTORY 1024               /* counter samples kept: 256 s at one per tick */
+#define KX_REREQUEST_MS 2000
+#define KX_TICK_MS 250                /* housekeeping timer, and counter sampling */
+#define KX_HISTORY 1024               /* counter samples kept: 256 s at one per tick */
 
 /* A message kept for later because the verification budget was spent. */
 struct kx_deferred {
@@ -66,10 +64,10 @@ struct kx_peer {
 	uint64_t failed_mono;      /* last bad signature on its topics (0: none): suspect for a while */
 	uint64_t contested_mono;   /* last bad signature or displaced candidate (0: none) */
 	struct kx_deferred ann_retained;                 /* delivered with RETAIN=1: verified first */
-	struct kx_deferred ann_live[KEYEX_DEFERRED_MAX]; /* newest first */
+	struct kx_deferred ann_live[KX_DEFERRED_MAX]; /* newest first */
 	struct kx_deferred pending_ack;                  /* the newest confirmation */
 	struct log_limit reject_log; /* log once per state, not per message */
-	/* What GET /peers and `mqseal status` say about it (keyex_peers.c); wall-clock ms, 0 = never */
+	/* What GET /peers and `mqseal status` say about it (kx_peers.c); wall-clock ms, 0 = never */
 	uint64_t last_ann_wall;    /* last announcement accepted */
 	uint64_t last_ack_wall;    /* last confirmation accepted */
 	uint64_t last_reject_wall; /* last announcement or confirmation rejected */
@@ -100,14 +98,28 @@ struct kx_sample {
 	uint64_t counter;
 };
 
-struct keyex {
-	struct px_ctx *ctx;
-	struct id_key *id;
+/* One queued action (kx_core.h): owned copies of what it points to. */
+struct kx_qaction {
+	struct kx_action a;
+	char *topic;
+	uint8_t *data;
+	char **filters;
+	int tag;      /* enum kx_tag: what kx_core_action_failed must undo */
+	bool dropped; /* after a failed PERSIST: skipped */
+};
+
+enum kx_tag { KX_TAG_NONE = 0, KX_TAG_ANNOUNCE, KX_TAG_ACK };
+
+struct kx_core {
+	struct kx_env env;
+	const struct px_conf *conf; /* env.conf, replaced by kx_core_reload */
+	struct stats *stats;        /* env.stats */
+	struct kx_now now;          /* the time of the entry point being run */
 	struct keyring *kr;
-	struct control *ctl;
 	struct kx_peer *peers;
 	size_t npeers;
-	bool restricted;         /* some peer has a publish list (R6): keyex_may_publish looks */
+	bool up;                 /* the control connection is up (UP/DOWN events) */
+	bool restricted;         /* some peer has a publish list (R6): kx_may_publish looks */
 	char *topic_self;        /* <prefix>/keyex/<node_id> */
 	char *topic_keyex_sub;   /* <prefix>/keyex/+ */
 	char *topic_ack_sub;     /* <prefix>/ack/<node_id>/+ */
@@ -115,71 +127,82 @@ struct keyex {
 	/* own epochs */
 	uint32_t rev;            /* revision of the newest epoch's announcement */
 	uint64_t state_epoch;    /* last epoch written to the state file */
-	char *state_path;
+	bool persist_due;        /* peers' (epoch, rev) changed: persist at the next tick */
 	uint64_t epoch_created_mono; /* when the newest epoch was created */
 	uint64_t rotate_at_mono;     /* next rotation (jittered) */
 	uint64_t activate_at_mono;   /* activation deadline of the pending epoch; 0 = none */
+	uint64_t last_tick_mono;     /* the last kx_core_tick */
 	bool announce_due;           /* newest epoch not yet announced on this connection */
 	bool ready;                  /* some peer holds our active key (or we have no peers) */
 	bool revoking;               /* a reload removed a peer: the next epoch is active at once (§9.6) */
 	uint64_t reissue_last_mono;
 	uint64_t announced_mono;     /* when the last announcement was published (monotonic) */
 	uint64_t announced_wall;     /* the same, wall clock (compared with peers' issued_at) */
-	uint64_t republished_mono;   /* when retained values were last re-published */
-	bool republish_refused;      /* the broker closed the connection at a re-publish: stop */
 	bool reissue_pending;
 	uint64_t global_window_start;
 	uint64_t rerequest_mono;     /* last SUBSCRIBE that asked for the retained announcements again */
 	unsigned global_count;       /* verifications in the current second */
 	unsigned global_suspect;     /* of which for suspect peers */
-	struct kx_sample hist[KEYEX_HISTORY];
+	struct kx_sample hist[KX_HISTORY];
 	size_t hist_next, hist_n;
-	struct event *tick;
 	struct log_limit log_reject;
 	uint64_t ignored_not_a_peer; /* announcements of nodes that are not our peers (a star fleet) */
-	void (*on_keys_changed)(void *arg); /* tells the data path that keys changed */
-	void (*on_activated)(void *arg);    /* a new epoch is active: re-seal the retained cache */
-	void (*on_up)(void *arg);           /* the control connection is up: watch the cached topics */
-	void (*on_watched)(void *arg, const char *topic, const uint8_t *payload, size_t len);
-	void *cb_arg;
+	/* the action queue: q[qhead..qn) wait; q[qhead - 1] is the one last taken */
+	struct kx_qaction *q;
+	size_t qn, qcap, qhead;
 };
 
-/* keyex.c */
-void keyex_announce_(struct keyex *kx, bool reissue);
-void keyex_request_reissue_(struct keyex *kx);
-void keyex_check_activation_(struct keyex *kx);
-void keyex_keys_changed_(struct keyex *kx);
-struct kx_peer *keyex_peer_(struct keyex *kx, const char *id, size_t len);
-void keyex_reject_(struct keyex *kx, struct kx_peer *peer, int reason, const char *fmt, ...)
+/* kx_core.c */
+void kx_announce_(struct kx_core *kx, bool reissue);
+void kx_request_reissue_(struct kx_core *kx);
+/* Starts a new epoch (persisted before it is announced). */
+void kx_rotate_(struct kx_core *kx, const char *why);
+void kx_on_up_(struct kx_core *kx);
+void kx_on_down_(struct kx_core *kx);
+void kx_on_sealed_(struct kx_core *kx);
+void kx_check_activation_(struct kx_core *kx);
+void kx_keys_changed_(struct kx_core *kx);
+struct kx_peer *kx_peer_(const struct kx_core *kx, const char *id, size_t len);
+void kx_reject_(struct kx_core *kx, struct kx_peer *peer, int reason, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-void keyex_sample_(struct keyex *kx);
-bool keyex_peer_live_(const struct kx_peer *p, uint64_t now_wall);
-uint64_t keyex_floor_at_(const struct keyex *kx, uint64_t wall_ms);
-
-/* keyex_rx.c */
+void kx_sample_(struct kx_core *kx);
+bool kx_peer_live_(const struct kx_peer *p, uint64_t now_wall);
+uint64_t kx_floor_at_(const struct kx_core *kx, uint64_t wall_ms);
 /* The longest key-exchange topic as signed (after topic_prefix_map), NUL included. */
 #define KX_SIGNED_TOPIC_MAX 2048
 /* The name an announcement or confirmation on topic is signed and verified under: topic through
  * topic_prefix_map (R24, PROTOCOL.md §5.4), NUL-terminated in buf, or topic itself; NULL (and
  * logged) when the rewritten name does not fit. */
-const char *keyex_signed_topic_(const struct keyex *kx, const char *topic, char buf[static KX_SIGNED_TOPIC_MAX]);
-void keyex_on_message_(void *arg, const char *topic, const uint8_t *payload, size_t len, bool retained);
-void keyex_process_pending_(struct keyex *kx);
+const char *kx_signed_topic_(const struct kx_core *kx, const char *topic, char buf[static KX_SIGNED_TOPIC_MAX]);
+
+/* The action queue (kx_core_queue.c). Each push copies what it is given; -1 when out of memory
+ * (logged; the action is lost, as a failed publish would be). */
+int kx_push_publish_(struct kx_core *kx, const char *topic, const uint8_t *data, size_t len, bool retain, int tag);
+int kx_push_filters_(struct kx_core *kx, enum kx_action_type type, const char *const *filters, size_t n);
+int kx_push_simple_(struct kx_core *kx, enum kx_action_type type);
+/* Queues a PERSIST of the current state text (kx_core_state.c). */
+int kx_push_persist_(struct kx_core *kx);
+void kx_queue_free_(struct kx_core *kx);
+
+/* kx_core_rx.c */
+void kx_on_message_(struct kx_core *kx, const char *topic, const uint8_t *payload, size_t len, bool retained);
+void kx_process_pending_(struct kx_core *kx);
 /* Frees what peer p keeps for later (its deferred messages). */
-void keyex_peer_drop_deferred_(struct kx_peer *p);
+void kx_peer_drop_deferred_(struct kx_peer *p);
 
-/* keyex_peers.c: the per-peer state kept for operators (GET /peers, `mqseal status`) */
-/* Records a rejection of p's message (called by keyex_reject_). */
-void keyex_peer_rejected_(struct kx_peer *p, int reason);
+/* kx_core_peers.c: the per-peer state kept for operators (GET /peers, `mqseal status`) */
+/* Records a rejection of p's message (called by kx_reject_). */
+void kx_peer_rejected_(struct kx_peer *p, int reason, uint64_t now_wall);
 /* p's announcement was accepted: whether it has an entry for us (has_entry) and whether that
- * entry names an ephemeral key we hold (keyex_peers_tick_ warns when it has none for long). */
-void keyex_peer_entry_(struct kx_peer *p, bool has_entry, bool eph_known);
+ * entry names an ephemeral key we hold (kx_peers_tick_ warns when it has none for long). */
+void kx_peer_entry_(struct kx_peer *p, bool has_entry, bool eph_known, const struct kx_now *now);
 /* Once per tick: warns about peers whose announcements have lacked an entry for us too long. */
-void keyex_peers_tick_(struct keyex *kx, uint64_t now_mono);
+void kx_peers_tick_(struct kx_core *kx);
 
-/* keyex_state.c: "<state_dir>/state" (PROTOCOL.md §9.5) */
-int keyex_state_load_(struct keyex *kx);
-int keyex_state_save_(struct keyex *kx);
+/* kx_core_state.c: the text of "<state_dir>/state" (PROTOCOL.md §9.5) */
+void kx_state_load_(struct kx_core *kx, const char *text);
+/* The state text, malloc'd (the caller frees it), its length in *len; NULL when out of memory. */
+char *kx_state_text_(const struct kx_core *kx, size_t *len);
 
 #endif

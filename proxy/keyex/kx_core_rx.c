@@ -1,7 +1,7 @@
-/* keyex_rx.c - announcements and confirmations from peers (PROTOCOL.md §7.3, §7.4, §8): cheap
+/* kx_core_rx.c - announcements and confirmations from peers (PROTOCOL.md §7.3, §7.4, §8): cheap
  * checks first, signature verification under a rate limit, then key installation, confirmation,
  * and the re-issue that keys a new or restarted peer. */
-#include "keyex_internal.h"
+#include "kx_core_internal.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -9,28 +9,26 @@
 
 #include <openssl/crypto.h>
 
-#include "clock.h"
-#include "control.h"
 #include "stats.h"
 #include "conf.h"
 
-/* A peer is suspect for KEYEX_SUSPECT_MS after a bad signature on its topics: failed
+/* A peer is suspect for KX_SUSPECT_MS after a bad signature on its topics: failed
  * verifications are charged to it (a smaller burst, a capped share of the overall budget), not to
  * every peer (PROTOCOL.md §7.3 step 5). */
-static bool keyex_suspect(const struct kx_peer *p, uint64_t now)
+static bool kx_suspect(const struct kx_peer *p, uint64_t now)
 {
-	return p->failed_mono != 0 && now - p->failed_mono < KEYEX_SUSPECT_MS;
+	return p->failed_mono != 0 && now - p->failed_mono < KX_SUSPECT_MS;
 }
 
-/* Token buckets (R44): per peer KEYEX_BUCKET_BURST (KEYEX_SUSPECT_BURST while suspect), one more
+/* Token buckets (R44): per peer KX_BUCKET_BURST (KX_SUSPECT_BURST while suspect), one more
  * per second, announcements and confirmations apart (a rotation brings one of each per peer);
- * KEYEX_GLOBAL_PER_S overall, of which suspect peers together get KEYEX_GLOBAL_SUSPECT_PER_S. */
-static bool keyex_bucket_ready(struct keyex *kx, const struct kx_peer *p, unsigned *tokens, uint64_t *at,
+ * KX_GLOBAL_PER_S overall, of which suspect peers together get KX_GLOBAL_SUSPECT_PER_S. */
+static bool kx_bucket_ready(struct kx_core *kx, const struct kx_peer *p, unsigned *tokens, uint64_t *at,
 			       uint64_t now)
 {
-	bool suspect = keyex_suspect(p, now);
-	unsigned cap = suspect ? KEYEX_SUSPECT_BURST : KEYEX_BUCKET_BURST;
-	uint64_t refill = (now - *at) / KEYEX_BUCKET_MS;
+	bool suspect = kx_suspect(p, now);
+	unsigned cap = suspect ? KX_SUSPECT_BURST : KX_BUCKET_BURST;
+	uint64_t refill = (now - *at) / KX_BUCKET_MS;
 
 	if (refill) {
 		*tokens = *tokens + refill > cap ? cap : *tokens + (unsigned)refill;
@@ -43,53 +41,53 @@ static bool keyex_bucket_ready(struct keyex *kx, const struct kx_peer *p, unsign
 		kx->global_count = 0;
 		kx->global_suspect = 0;
 	}
-	return *tokens > 0 && kx->global_count < KEYEX_GLOBAL_PER_S &&
-	       (!suspect || kx->global_suspect < KEYEX_GLOBAL_SUSPECT_PER_S);
+	return *tokens > 0 && kx->global_count < KX_GLOBAL_PER_S &&
+	       (!suspect || kx->global_suspect < KX_GLOBAL_SUSPECT_PER_S);
 }
 
-static bool keyex_bucket_take(struct keyex *kx, const struct kx_peer *p, unsigned *tokens, uint64_t *at,
+static bool kx_bucket_take(struct kx_core *kx, const struct kx_peer *p, unsigned *tokens, uint64_t *at,
 			      uint64_t now)
 {
-	if (!keyex_bucket_ready(kx, p, tokens, at, now))
+	if (!kx_bucket_ready(kx, p, tokens, at, now))
 		return false;
 	(*tokens)--;
 	kx->global_count++;
-	if (keyex_suspect(p, now))
+	if (kx_suspect(p, now))
 		kx->global_suspect++;
 	return true;
 }
 
 /* A verification on p's topics failed: p is suspect, and its topic contested. */
-static void keyex_charge_failure(struct kx_peer *p)
+static void kx_charge_failure(struct kx_peer *p, uint64_t now_mono)
 {
-	p->failed_mono = p->contested_mono = clock_mono_ms();
+	p->failed_mono = p->contested_mono = now_mono;
 }
 
-static void keyex_deferred_free(struct kx_deferred *d)
+static void kx_deferred_free(struct kx_deferred *d)
 {
 	free(d->buf);
 	free(d->topic);
 	memset(d, 0, sizeof(*d));
 }
 
-void keyex_peer_drop_deferred_(struct kx_peer *p)
+void kx_peer_drop_deferred_(struct kx_peer *p)
 {
 	size_t i;
 
-	keyex_deferred_free(&p->ann_retained);
-	for (i = 0; i < KEYEX_DEFERRED_MAX; i++)
-		keyex_deferred_free(&p->ann_live[i]);
-	keyex_deferred_free(&p->pending_ack);
+	kx_deferred_free(&p->ann_retained);
+	for (i = 0; i < KX_DEFERRED_MAX; i++)
+		kx_deferred_free(&p->ann_live[i]);
+	kx_deferred_free(&p->pending_ack);
 }
 
 /* A copy of a message in d; -1 (d empty) when out of memory. */
-static int keyex_copy(struct kx_deferred *d, const char *topic, const uint8_t *payload, size_t len)
+static int kx_copy(struct kx_deferred *d, const char *topic, const uint8_t *payload, size_t len)
 {
 	d->buf = malloc(len);
 	d->topic = strdup(topic);
 	d->len = len;
 	if (!d->buf || !d->topic) {
-		keyex_deferred_free(d);
+		kx_deferred_free(d);
 		return -1;
 	}
 	memcpy(d->buf, payload, len);
@@ -97,47 +95,48 @@ static int keyex_copy(struct kx_deferred *d, const char *topic, const uint8_t *p
 }
 
 /* Keeps the newest rate-limited confirmation for later. */
-static void keyex_defer(struct kx_deferred *d, const char *topic, const uint8_t *payload, size_t len)
+static void kx_defer(struct kx_deferred *d, const char *topic, const uint8_t *payload, size_t len)
 {
 	struct kx_deferred copy;
 
-	if (keyex_copy(&copy, topic, payload, len) != 0)
+	if (kx_copy(&copy, topic, payload, len) != 0)
 		return;
-	keyex_deferred_free(d);
+	kx_deferred_free(d);
 	*d = copy;
 }
 
 /* Keeps a rate-limited announcement for later (PROTOCOL.md §7.3 step 5). A retained delivery (the
  * broker's copy, replayed to a subscription: MQTT 3.1.1 §3.3.1.3) replaces the retained candidate
- * only; a live one goes first among the live ones, and the oldest of KEYEX_DEFERRED_MAX is
+ * only; a live one goes first among the live ones, and the oldest of KX_DEFERRED_MAX is
  * dropped unverified (the topic is then contested: the retained copy will be asked for again). */
-static void keyex_defer_ann(struct kx_peer *p, const char *topic, const uint8_t *payload, size_t len, bool retained)
+static void kx_defer_ann(struct kx_peer *p, const char *topic, const uint8_t *payload, size_t len, bool retained,
+			 uint64_t now_mono)
 {
 	struct kx_deferred d;
 
-	if (keyex_copy(&d, topic, payload, len) != 0)
+	if (kx_copy(&d, topic, payload, len) != 0)
 		return;
 	if (retained) {
-		keyex_deferred_free(&p->ann_retained);
+		kx_deferred_free(&p->ann_retained);
 		p->ann_retained = d;
 		return;
 	}
-	if (p->ann_live[KEYEX_DEFERRED_MAX - 1].buf) {
-		keyex_deferred_free(&p->ann_live[KEYEX_DEFERRED_MAX - 1]);
-		p->contested_mono = clock_mono_ms();
+	if (p->ann_live[KX_DEFERRED_MAX - 1].buf) {
+		kx_deferred_free(&p->ann_live[KX_DEFERRED_MAX - 1]);
+		p->contested_mono = now_mono;
 	}
-	memmove(&p->ann_live[1], &p->ann_live[0], (KEYEX_DEFERRED_MAX - 1) * sizeof(d));
+	memmove(&p->ann_live[1], &p->ann_live[0], (KX_DEFERRED_MAX - 1) * sizeof(d));
 	p->ann_live[0] = d;
 }
 
-static bool keyex_ann_waiting(const struct kx_peer *p)
+static bool kx_ann_waiting(const struct kx_peer *p)
 {
 	return p->ann_retained.buf || p->ann_live[0].buf;
 }
 
 /* Moves p's best waiting announcement to out (the caller frees it): the retained candidate, then
  * the live ones newest first. */
-static bool keyex_next_ann(struct kx_peer *p, struct kx_deferred *out)
+static bool kx_next_ann(struct kx_peer *p, struct kx_deferred *out)
 {
 	if (p->ann_retained.buf) {
 		*out = p->ann_retained;
@@ -147,30 +146,30 @@ static bool keyex_next_ann(struct kx_peer *p, struct kx_deferred *out)
 	if (!p->ann_live[0].buf)
 		return false;
 	*out = p->ann_live[0];
-	memmove(&p->ann_live[0], &p->ann_live[1], (KEYEX_DEFERRED_MAX - 1) * sizeof(*out));
-	memset(&p->ann_live[KEYEX_DEFERRED_MAX - 1], 0, sizeof(*out));
+	memmove(&p->ann_live[0], &p->ann_live[1], (KX_DEFERRED_MAX - 1) * sizeof(*out));
+	memset(&p->ann_live[KX_DEFERRED_MAX - 1], 0, sizeof(*out));
 	return true;
 }
 
-static void keyex_send_ack(struct keyex *kx, struct kx_peer *p, uint64_t epoch)
+static void kx_send_ack(struct kx_core *kx, struct kx_peer *p, uint64_t epoch)
 {
-	const struct px_conf *conf = kx->ctx->conf;
+	const struct px_conf *conf = kx->conf;
 	char topic[256], tbuf[KX_SIGNED_TOPIC_MAX];
 	const char *signed_topic;
 	uint8_t *buf = NULL;
 	size_t len = 0;
 
 	snprintf(topic, sizeof(topic), "%s/ack/%s/%s", conf->keyex.topic_prefix, p->id, conf->node_id);
-	signed_topic = keyex_signed_topic_(kx, topic, tbuf);
+	signed_topic = kx_signed_topic_(kx, topic, tbuf);
 	if (signed_topic &&
-	    ack_build(kx->id, signed_topic, conf->node_id, p->id, epoch, clock_wall_ms(), &buf, &len) == PX_OK &&
-	    control_publish(kx->ctl, topic, buf, len, 1, false) == 0)
-		kx->ctx->stats->acks_sent++;
+	    ack_build(kx->env.id, signed_topic, conf->node_id, p->id, epoch, kx->now.wall_ms, &buf, &len) == PX_OK &&
+	    kx_push_publish_(kx, topic, buf, len, false, KX_TAG_ACK) == 0)
+		kx->stats->acks_sent++;
 	free(buf);
 }
 
 /* A peer confirmed holding our epoch (in an entry or a confirmation). */
-static void keyex_peer_acked(struct keyex *kx, struct kx_peer *p, uint64_t epoch)
+static void kx_peer_acked(struct kx_core *kx, struct kx_peer *p, uint64_t epoch)
 {
 	uint64_t active;
 
@@ -181,13 +180,13 @@ static void keyex_peer_acked(struct keyex *kx, struct kx_peer *p, uint64_t epoch
 		log_emitf(LOG_INFO, "keyex",
 			  &(struct log_fields){.peer_id = p->id, .epoch = active, .has_epoch = true},
 			  "peer %s holds our key (epoch %" PRIu64 "): sealing", p->id, active);
-		keyex_keys_changed_(kx);
+		kx_keys_changed_(kx);
 	}
-	keyex_check_activation_(kx);
+	kx_check_activation_(kx);
 }
 
 /* Step 8: the entry addressed to us, unwrapped with the ephemeral key it names. */
-static void keyex_install_from(struct keyex *kx, struct kx_peer *p, const struct ann_view *a,
+static void kx_install_from(struct kx_core *kx, struct kx_peer *p, const struct ann_view *a,
 			       const struct ann_entry *e)
 {
 	const struct kex_key *eph = keyring_eph_for(kx->kr, e->recipient_eph);
@@ -196,24 +195,24 @@ static void keyex_install_from(struct keyex *kx, struct kx_peer *p, const struct
 
 	if (!eph || keyring_recv_has(kx->kr, p->id, a->epoch))
 		return; /* wrapped to an ephemeral key we no longer hold, or already installed */
-	rc = ann_unwrap(a, e, kx->ctx->conf->node_id, eph, secret);
+	rc = ann_unwrap(a, e, kx->conf->node_id, eph, secret);
 	if (rc == PX_OK)
 		rc = keyring_recv_install(kx->kr, p->id, a->epoch, secret, a->interval_s, e->counter_floor,
-					  clock_mono_ms());
+					  kx->now.mono_ms);
 	OPENSSL_cleanse(secret, sizeof(secret));
 	if (rc != PX_OK) {
-		keyex_reject_(kx, p, REJECT_BAD_WRAP, "peer %s epoch %" PRIu64 ": %s", p->id, a->epoch, px_strerror(rc));
+		kx_reject_(kx, p, REJECT_BAD_WRAP, "peer %s epoch %" PRIu64 ": %s", p->id, a->epoch, px_strerror(rc));
 		return;
 	}
 	log_emitf(LOG_INFO, "keyex",
 		  &(struct log_fields){.peer_id = p->id, .epoch = a->epoch, .has_epoch = true},
 		  "peer %s keyed (epoch %" PRIu64 ")", p->id, a->epoch);
-	keyex_send_ack(kx, p, a->epoch);
-	keyex_keys_changed_(kx);
+	kx_send_ack(kx, p, a->epoch);
+	kx_keys_changed_(kx);
 }
 
 /* §7.4: re-issue when the peer does not hold our newest key and nothing we announced can give it. */
-static void keyex_maybe_reissue(struct keyex *kx, struct kx_peer *p, bool has_entry, uint64_t entry_acked,
+static void kx_maybe_reissue(struct kx_core *kx, struct kx_peer *p, bool has_entry, uint64_t entry_acked,
 				uint64_t issued_at)
 {
 	uint64_t newest;
@@ -227,35 +226,35 @@ static void keyex_maybe_reissue(struct keyex *kx, struct kx_peer *p, bool has_en
 	 * way; past that, say it again. Some brokers (RabbitMQ) deliver no retained messages to a
 	 * wildcard subscription, so a peer that was away never gets our announcement otherwise. */
 	if (p->wrapped_valid && CRYPTO_memcmp(p->wrapped_to, p->eph_pub, KEX_PUB_LEN) == 0 &&
-	    clock_mono_ms() - kx->announced_mono < KEYEX_IN_FLIGHT_MS &&
-	    issued_at < kx->announced_wall + KEYEX_CROSSED_MS)
+	    kx->now.mono_ms - kx->announced_mono < KX_IN_FLIGHT_MS &&
+	    issued_at < kx->announced_wall + KX_CROSSED_MS)
 		return;
-	keyex_request_reissue_(kx);
+	kx_request_reissue_(kx);
 }
 
 /* Freshness (step 4): strictly newer (epoch, rev), or the same one again while we hold none
  * (our own restart: the retained copy tells us the peer's ephemeral key). */
-static bool keyex_fresh(struct keyex *kx, struct kx_peer *p, const struct ann_view *a, bool *duplicate)
+static bool kx_fresh(struct kx_core *kx, struct kx_peer *p, const struct ann_view *a, bool *duplicate)
 {
-	uint64_t now = clock_wall_ms(), skew = (uint64_t)kx->ctx->conf->keyex.max_skew_seconds * 1000u;
+	uint64_t now = kx->now.wall_ms, skew = (uint64_t)kx->conf->keyex.max_skew_seconds * 1000u;
 	uint64_t max_age = (uint64_t)a->interval_s * 1500u + skew;
 
 	*duplicate = a->epoch == p->epoch && a->rev == p->rev;
 	if (a->epoch < p->epoch || (a->epoch == p->epoch && a->rev < p->rev) || (*duplicate && p->have_ann)) {
 		if (!*duplicate)
-			keyex_reject_(kx, p, REJECT_STALE, "peer %s epoch %" PRIu64 " rev %" PRIu32
+			kx_reject_(kx, p, REJECT_STALE, "peer %s epoch %" PRIu64 " rev %" PRIu32
 				      " is not newer than %" PRIu64 " rev %" PRIu32 " (replay?)",
 				      p->id, a->epoch, a->rev, p->epoch, p->rev);
 		return false;
 	}
 	if (a->issued_at_ms > now + skew) {
-		keyex_reject_(kx, p, REJECT_CLOCK_SKEW, "peer %s issued its announcement %" PRIu64
+		kx_reject_(kx, p, REJECT_CLOCK_SKEW, "peer %s issued its announcement %" PRIu64
 			      " ms in the future (more than keyex.max_skew_seconds): check its clock (NTP)",
 			      p->id, a->issued_at_ms - now);
 		return false;
 	}
 	if (a->issued_at_ms + max_age < now) {
-		keyex_reject_(kx, p, REJECT_EXPIRED, "peer %s announcement of epoch %" PRIu64 " is %" PRIu64
+		kx_reject_(kx, p, REJECT_EXPIRED, "peer %s announcement of epoch %" PRIu64 " is %" PRIu64
 			      " s old (stale, or the peer's clock is behind)", p->id, a->epoch, (now - a->issued_at_ms) / 1000);
 		return false;
 	}
@@ -263,7 +262,7 @@ static bool keyex_fresh(struct keyex *kx, struct kx_peer *p, const struct ann_vi
 }
 
 /* An X25519 result with the peer's key must not be all-zero (R8); checked once per new key. */
-static bool keyex_eph_ok(struct keyex *kx, const uint8_t eph_pub[KEX_PUB_LEN])
+static bool kx_eph_ok(struct kx_core *kx, const uint8_t eph_pub[KEX_PUB_LEN])
 {
 	const struct kex_key *mine = keyring_newest_eph(kx->kr);
 	uint8_t shared[KEX_SHARED_LEN];
@@ -276,9 +275,9 @@ static bool keyex_eph_ok(struct keyex *kx, const uint8_t eph_pub[KEX_PUB_LEN])
 	return rc != PX_ERR_WEAK_KEY;
 }
 
-static void keyex_accept(struct keyex *kx, struct kx_peer *p, const struct ann_view *a)
+static void kx_accept(struct kx_core *kx, struct kx_peer *p, const struct ann_view *a)
 {
-	uint64_t skew = (uint64_t)kx->ctx->conf->keyex.max_skew_seconds * 1000u;
+	uint64_t skew = (uint64_t)kx->conf->keyex.max_skew_seconds * 1000u;
 	struct ann_entry e;
 	bool has_entry, new_epoch = a->epoch != p->epoch;
 
@@ -289,11 +288,10 @@ static void keyex_accept(struct keyex *kx, struct kx_peer *p, const struct ann_v
 	p->ann_expires_wall = a->issued_at_ms + (uint64_t)a->interval_s * 1500u + skew;
 	memcpy(p->eph_pub, a->eph_pub, KEX_PUB_LEN);
 	p->eph_weak = false;
-	kx->ctx->stats->announcements_accepted++;
-	if (keyex_state_save_(kx) != 0)
-		log_error("keyex", "cannot persist the epoch of peer %s", p->id);
-	has_entry = ann_find_entry(a, kx->ctx->conf->node_id, &e);
-	keyex_peer_entry_(p, has_entry, has_entry && keyring_eph_for(kx->kr, e.recipient_eph));
+	kx->stats->announcements_accepted++;
+	kx->persist_due = true; /* written at the next tick: one file write for many announcements */
+	has_entry = ann_find_entry(a, kx->conf->node_id, &e);
+	kx_peer_entry_(p, has_entry, has_entry && keyring_eph_for(kx->kr, e.recipient_eph), &kx->now);
 	if (new_epoch)
 		p->acked = 0; /* a new epoch of the peer says afresh what it holds */
 	/* The counter floor of our wraps to it (§6.3): a peer that holds no key of ours (it restarted,
@@ -305,35 +303,35 @@ static void keyex_accept(struct keyex *kx, struct kx_peer *p, const struct ann_v
 		p->epoch_start_wall = (!has_entry || e.acked_epoch == 0) ? a->issued_at_ms : 0;
 	}
 	if (has_entry) {
-		keyex_install_from(kx, p, a, &e);
-		keyex_peer_acked(kx, p, e.acked_epoch);
+		kx_install_from(kx, p, a, &e);
+		kx_peer_acked(kx, p, e.acked_epoch);
 	}
-	keyex_maybe_reissue(kx, p, has_entry, has_entry ? e.acked_epoch : 0, a->issued_at_ms);
+	kx_maybe_reissue(kx, p, has_entry, has_entry ? e.acked_epoch : 0, a->issued_at_ms);
 }
 
-static void keyex_run_ann(struct keyex *kx, struct kx_peer *p);
+static void kx_run_ann(struct kx_core *kx, struct kx_peer *p);
 
 /* Step 5: true if the announcement may be verified now; otherwise it is kept for later (and p's
  * best waiting ones are verified first while p's budget allows). */
-static bool keyex_ann_admit(struct keyex *kx, struct kx_peer *p, const char *topic, const uint8_t *buf,
+static bool kx_ann_admit(struct kx_core *kx, struct kx_peer *p, const char *topic, const uint8_t *buf,
 			    size_t len, bool retained)
 {
-	uint64_t now = clock_mono_ms();
-	bool ready = keyex_bucket_ready(kx, p, &p->tokens, &p->tokens_at, now);
+	uint64_t now = kx->now.mono_ms;
+	bool ready = kx_bucket_ready(kx, p, &p->tokens, &p->tokens_at, now);
 
-	if (ready && !keyex_ann_waiting(p))
-		return keyex_bucket_take(kx, p, &p->tokens, &p->tokens_at, now);
-	keyex_defer_ann(p, topic, buf, len, retained);
+	if (ready && !kx_ann_waiting(p))
+		return kx_bucket_take(kx, p, &p->tokens, &p->tokens_at, now);
+	kx_defer_ann(p, topic, buf, len, retained, now);
 	if (!ready)
-		kx->ctx->stats->rejected[REJECT_RATE_LIMITED]++; /* deferred, not lost */
+		kx->stats->rejected[REJECT_RATE_LIMITED]++; /* deferred, not lost */
 	else
-		keyex_run_ann(kx, p);
+		kx_run_ann(kx, p);
 	return false;
 }
 
 /* Steps 3-8 for an announcement on <prefix>/keyex/<id> from configured peer p (from_pending: taken
  * from p's waiting ones, with a token already checked for). */
-static void keyex_on_announce(struct keyex *kx, struct kx_peer *p, const char *topic, const uint8_t *buf,
+static void kx_on_announce(struct kx_core *kx, struct kx_peer *p, const char *topic, const uint8_t *buf,
 			      size_t len, bool retained, bool from_pending)
 {
 	struct ann_view a;
@@ -343,87 +341,87 @@ static void keyex_on_announce(struct keyex *kx, struct kx_peer *p, const char *t
 	enum px_err rc = ann_parse(buf, len, &a);
 
 	if (rc != PX_OK) {
-		keyex_reject_(kx, p, rc == PX_ERR_VERSION ? REJECT_VERSION : REJECT_MALFORMED,
+		kx_reject_(kx, p, rc == PX_ERR_VERSION ? REJECT_VERSION : REJECT_MALFORMED,
 			      "announcement from %s: %s", p->id, px_strerror(rc));
 		return;
 	}
 	if (strcmp(a.sender_id, p->id) != 0) {
-		keyex_reject_(kx, p, REJECT_WRONG_TOPIC, "announcement of %s published on the topic of %s", a.sender_id,
+		kx_reject_(kx, p, REJECT_WRONG_TOPIC, "announcement of %s published on the topic of %s", a.sender_id,
 			      p->id);
 		return;
 	}
-	if (!keyex_fresh(kx, p, &a, &duplicate))
+	if (!kx_fresh(kx, p, &a, &duplicate))
 		return;
-	if (from_pending ? !keyex_bucket_take(kx, p, &p->tokens, &p->tokens_at, clock_mono_ms())
-			 : !keyex_ann_admit(kx, p, topic, buf, len, retained))
+	if (from_pending ? !kx_bucket_take(kx, p, &p->tokens, &p->tokens_at, kx->now.mono_ms)
+			 : !kx_ann_admit(kx, p, topic, buf, len, retained))
 		return;
-	signed_topic = keyex_signed_topic_(kx, topic, tbuf);
+	signed_topic = kx_signed_topic_(kx, topic, tbuf);
 	if (!signed_topic || ann_verify(&a, p->pub, signed_topic) != PX_OK) {
-		keyex_charge_failure(p);
-		keyex_reject_(kx, p, REJECT_BAD_SIGNATURE, "announcement of %s epoch %" PRIu64 ": bad signature",
+		kx_charge_failure(p, kx->now.mono_ms);
+		kx_reject_(kx, p, REJECT_BAD_SIGNATURE, "announcement of %s epoch %" PRIu64 ": bad signature",
 			      p->id, a.epoch);
 		return;
 	}
-	if (!keyex_eph_ok(kx, a.eph_pub)) {
-		keyex_reject_(kx, p, REJECT_MALFORMED, "announcement of %s: small-order ephemeral key", p->id);
+	if (!kx_eph_ok(kx, a.eph_pub)) {
+		kx_reject_(kx, p, REJECT_MALFORMED, "announcement of %s: small-order ephemeral key", p->id);
 		return;
 	}
 	if (p->epoch != a.epoch)
 		log_emitf(LOG_INFO, "keyex",
 			  &(struct log_fields){.peer_id = p->id, .epoch = a.epoch, .has_epoch = true},
 			  "peer %s announced epoch %" PRIu64, p->id, a.epoch);
-	keyex_accept(kx, p, &a);
+	kx_accept(kx, p, &a);
 }
 
-static void keyex_on_ack(struct keyex *kx, struct kx_peer *p, const char *topic, const uint8_t *buf, size_t len,
+static void kx_on_ack(struct kx_core *kx, struct kx_peer *p, const char *topic, const uint8_t *buf, size_t len,
 			 bool from_pending)
 {
-	uint64_t now = clock_wall_ms(), newest = 0, active = 0;
-	uint64_t window = (uint64_t)kx->ctx->conf->keyex.max_skew_seconds * 1000u + KEYEX_ACK_SLACK_MS;
+	uint64_t now = kx->now.wall_ms, newest = 0, active = 0;
+	uint64_t window = (uint64_t)kx->conf->keyex.max_skew_seconds * 1000u + KX_ACK_SLACK_MS;
 	struct ack_view a;
 	char tbuf[KX_SIGNED_TOPIC_MAX];
 	const char *signed_topic;
 	enum px_err rc = ack_parse(buf, len, &a);
 
 	if (rc != PX_OK) {
-		keyex_reject_(kx, p, rc == PX_ERR_VERSION ? REJECT_VERSION : REJECT_MALFORMED, "confirmation from %s: %s",
+		kx_reject_(kx, p, rc == PX_ERR_VERSION ? REJECT_VERSION : REJECT_MALFORMED, "confirmation from %s: %s",
 			      p->id, px_strerror(rc));
 		return;
 	}
-	if (strcmp(a.sender_id, p->id) != 0 || strcmp(a.recipient_id, kx->ctx->conf->node_id) != 0) {
-		keyex_reject_(kx, p, REJECT_WRONG_TOPIC, "confirmation on the wrong topic %s", topic);
+	if (strcmp(a.sender_id, p->id) != 0 || strcmp(a.recipient_id, kx->conf->node_id) != 0) {
+		kx_reject_(kx, p, REJECT_WRONG_TOPIC, "confirmation on the wrong topic %s", topic);
 		return;
 	}
 	if (a.issued_at_ms > now + window || a.issued_at_ms + window < now) {
-		keyex_reject_(kx, p, REJECT_CLOCK_SKEW, "confirmation from %s outside the time window", p->id);
+		kx_reject_(kx, p, REJECT_CLOCK_SKEW, "confirmation from %s outside the time window", p->id);
 		return;
 	}
 	keyring_newest(kx->kr, &newest);
 	keyring_active(kx->kr, &active);
 	if (a.acked_epoch != newest && a.acked_epoch != active)
 		return; /* about an epoch we have left behind: nothing to do */
-	if (!keyex_bucket_take(kx, p, &p->ack_tokens, &p->ack_tokens_at, clock_mono_ms())) {
+	if (!kx_bucket_take(kx, p, &p->ack_tokens, &p->ack_tokens_at, kx->now.mono_ms)) {
 		if (!from_pending)
-			keyex_defer(&p->pending_ack, topic, buf, len);
-		kx->ctx->stats->rejected[REJECT_RATE_LIMITED]++; /* deferred, not lost */
+			kx_defer(&p->pending_ack, topic, buf, len);
+		kx->stats->rejected[REJECT_RATE_LIMITED]++; /* deferred, not lost */
 		return;
 	}
-	signed_topic = keyex_signed_topic_(kx, topic, tbuf);
+	signed_topic = kx_signed_topic_(kx, topic, tbuf);
 	if (!signed_topic || ack_verify(&a, p->pub, signed_topic) != PX_OK) {
-		keyex_charge_failure(p);
-		keyex_reject_(kx, p, REJECT_BAD_SIGNATURE, "confirmation from %s: bad signature", p->id);
+		kx_charge_failure(p, kx->now.mono_ms);
+		kx_reject_(kx, p, REJECT_BAD_SIGNATURE, "confirmation from %s: bad signature", p->id);
 		return;
 	}
-	kx->ctx->stats->acks_accepted++;
-	p->last_ack_wall = clock_wall_ms();
-	keyex_peer_acked(kx, p, a.acked_epoch);
+	kx->stats->acks_accepted++;
+	p->last_ack_wall = kx->now.wall_ms;
+	kx_peer_acked(kx, p, a.acked_epoch);
 }
 
 /* Splits <prefix>/keyex/<id> or <prefix>/ack/<me>/<id>; returns the peer or NULL (rejected). */
-static struct kx_peer *keyex_topic_peer(struct keyex *kx, const char *topic, bool *is_ack)
+static struct kx_peer *kx_topic_peer(struct kx_core *kx, const char *topic, bool *is_ack)
 {
 	const char *rest = topic + kx->prefix_len, *id;
-	const char *me = kx->ctx->conf->node_id;
+	const char *me = kx->conf->node_id;
 	size_t melen = strlen(me);
 
 	*is_ack = false;
@@ -437,55 +435,52 @@ static struct kx_peer *keyex_topic_peer(struct keyex *kx, const char *topic, boo
 	}
 	if (strcmp(id, me) == 0)
 		return NULL; /* our own announcement: ignored */
-	struct kx_peer *p = keyex_peer_(kx, id, strlen(id));
+	struct kx_peer *p = kx_peer_(kx, id, strlen(id));
 	/* Every node hears every announcement; in a fleet that is not a full mesh most are from nodes
 	 * that are not our peers: counted apart, not a failure. A confirmation addressed to us by a
 	 * node we do not list is one (it believes we are its peer). */
 	if (!p && !*is_ack)
 		kx->ignored_not_a_peer++;
 	else if (!p)
-		keyex_reject_(kx, NULL, REJECT_UNKNOWN_PEER, "confirmation from %s, which is not a configured peer", id);
+		kx_reject_(kx, NULL, REJECT_UNKNOWN_PEER, "confirmation from %s, which is not a configured peer", id);
 	return p;
 }
 
-void keyex_on_message_(void *arg, const char *topic, const uint8_t *payload, size_t len, bool retained)
+void kx_on_message_(struct kx_core *kx, const char *topic, const uint8_t *payload, size_t len, bool retained)
 {
-	struct keyex *kx = arg;
 	struct kx_peer *p;
 	bool is_ack;
 
-	if (strncmp(topic, kx->ctx->conf->keyex.topic_prefix, kx->prefix_len) != 0) {
-		if (kx->on_watched) /* a topic the retained cache watches (§10.1) */
-			kx->on_watched(kx->cb_arg, topic, payload, len);
-		return;
+	if (strncmp(topic, kx->conf->keyex.topic_prefix, kx->prefix_len) != 0) {
+		return; /* not a key-exchange topic: the adapter hands those to the data path */
 	}
-	p = keyex_topic_peer(kx, topic, &is_ack);
+	p = kx_topic_peer(kx, topic, &is_ack);
 	if (!p)
 		return;
 	if (len == 0)
 		return; /* a cleared retained announcement */
 	if (len > ANN_MAX_LEN + 64) {
-		keyex_reject_(kx, p, REJECT_MALFORMED, "%zu-byte message from %s is too large", len, p->id);
+		kx_reject_(kx, p, REJECT_MALFORMED, "%zu-byte message from %s is too large", len, p->id);
 		return;
 	}
 	if (is_ack)
-		keyex_on_ack(kx, p, topic, payload, len, false);
+		kx_on_ack(kx, p, topic, payload, len, false);
 	else
-		keyex_on_announce(kx, p, topic, payload, len, retained, false);
+		kx_on_announce(kx, p, topic, payload, len, retained, false);
 }
 
 /* Verifies p's waiting announcements, best first, while its budget allows (each one either costs
  * a token or is dropped by the cheap checks: the loop ends). */
-static void keyex_run_ann(struct keyex *kx, struct kx_peer *p)
+static void kx_run_ann(struct kx_core *kx, struct kx_peer *p)
 {
 	struct kx_deferred m;
 	size_t n;
 
-	for (n = 0; n < KEYEX_DEFERRED_MAX + 1 && keyex_ann_waiting(p); n++) {
-		if (!keyex_bucket_ready(kx, p, &p->tokens, &p->tokens_at, clock_mono_ms()) || !keyex_next_ann(p, &m))
+	for (n = 0; n < KX_DEFERRED_MAX + 1 && kx_ann_waiting(p); n++) {
+		if (!kx_bucket_ready(kx, p, &p->tokens, &p->tokens_at, kx->now.mono_ms) || !kx_next_ann(p, &m))
 			return;
-		keyex_on_announce(kx, p, m.topic, m.buf, m.len, false, true);
-		keyex_deferred_free(&m);
+		kx_on_announce(kx, p, m.topic, m.buf, m.len, false, true);
+		kx_deferred_free(&m);
 	}
 }
 
@@ -493,50 +488,52 @@ static void keyex_run_ann(struct keyex *kx, struct kx_peer *p)
  * replaces the old one and replays them, MQTT 3.1.1 §3.8.4) when some peer's topic is contested
  * and no retained candidate of it waits: a live flood can push the peer's real announcement out
  * of the live candidates, but not out of the broker's retained copy, which is verified first. */
-static void keyex_rerequest(struct keyex *kx, uint64_t now)
+static void kx_rerequest(struct kx_core *kx, uint64_t now)
 {
 	const struct kx_peer *who = NULL;
 	size_t i;
 
-	if (now - kx->rerequest_mono < KEYEX_REREQUEST_MS || !control_is_up(kx->ctl))
+	const char *sub = kx->topic_keyex_sub;
+
+	if (now - kx->rerequest_mono < KX_REREQUEST_MS || !kx->up)
 		return;
 	for (i = 0; i < kx->npeers && !who; i++) {
 		const struct kx_peer *p = &kx->peers[i];
-		if (p->contested_mono && now - p->contested_mono < KEYEX_SUSPECT_MS && !p->ann_retained.buf)
+		if (p->contested_mono && now - p->contested_mono < KX_SUSPECT_MS && !p->ann_retained.buf)
 			who = p;
 	}
 	if (!who)
 		return;
 	kx->rerequest_mono = now;
-	if (control_subscribe(kx->ctl, kx->topic_keyex_sub, 1) != 0)
+	if (kx_push_filters_(kx, KX_ACT_SUBSCRIBE, &sub, 1) != 0)
 		log_warn("keyex", "cannot ask the broker for the retained announcements again");
 	else
 		log_debug("keyex", "topic of peer %s contested: retained announcements asked for again", who->id);
 }
 
 /* Takes d's message if the bucket allows one now (the caller frees it). */
-static bool keyex_take_deferred(struct keyex *kx, const struct kx_peer *p, struct kx_deferred *d, unsigned *tokens,
+static bool kx_take_deferred(struct kx_core *kx, const struct kx_peer *p, struct kx_deferred *d, unsigned *tokens,
 				uint64_t *at, struct kx_deferred *out)
 {
-	if (!d->buf || !keyex_bucket_ready(kx, p, tokens, at, clock_mono_ms()))
+	if (!d->buf || !kx_bucket_ready(kx, p, tokens, at, kx->now.mono_ms))
 		return false;
 	*out = *d;
 	memset(d, 0, sizeof(*d));
 	return true;
 }
 
-void keyex_process_pending_(struct keyex *kx)
+void kx_process_pending_(struct kx_core *kx)
 {
 	struct kx_deferred m;
 	size_t i;
 
 	for (i = 0; i < kx->npeers; i++) {
 		struct kx_peer *p = &kx->peers[i];
-		keyex_run_ann(kx, p);
-		if (keyex_take_deferred(kx, p, &p->pending_ack, &p->ack_tokens, &p->ack_tokens_at, &m)) {
-			keyex_on_ack(kx, p, m.topic, m.buf, m.len, true);
-			keyex_deferred_free(&m);
+		kx_run_ann(kx, p);
+		if (kx_take_deferred(kx, p, &p->pending_ack, &p->ack_tokens, &p->ack_tokens_at, &m)) {
+			kx_on_ack(kx, p, m.topic, m.buf, m.len, true);
+			kx_deferred_free(&m);
 		}
 	}
-	keyex_rerequest(kx, clock_mono_ms());
+	kx_rerequest(kx, kx->now.mono_ms);
 }
