@@ -90,6 +90,7 @@ void sim_check_keys_(struct sim_fleet *f, struct sim_node *n)
 {
 	size_t i;
 
+	f->keys_dirty = true;
 	if (n->ntopo > SIM_SCAN_ALL) {
 		if (f->now < n->last_scan_ms + 1000)
 			return;
@@ -112,6 +113,7 @@ void sim_check_activated_(struct sim_fleet *f, struct sim_node *n)
 {
 	size_t j;
 
+	f->keys_dirty = true;
 	for (j = 0; f->removals && j < n->ntopo; j++)
 		check_revoked(f, n, j);
 }

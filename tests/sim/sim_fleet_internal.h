@@ -107,6 +107,9 @@ struct sim_fleet {
 	struct sim_map *slots;  /* (node, peer) -> &node->topo[slot] */
 	size_t removals;        /* reloads that removed a peer, so far */
 	uint64_t unkeyed_since; /* after the quiet keyed time: when the fleet last fell out of it */
+	bool keys_dirty;        /* some key ring or node changed since the last keyed check */
+	size_t last_unkeyed;    /* its result */
+	uint64_t last_full_check;
 	bool broker_up;
 	uint64_t now;
 	uint64_t round_start;

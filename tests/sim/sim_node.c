@@ -277,6 +277,7 @@ void sim_node_start_(struct sim_fleet *f, struct sim_node *n)
 	}
 	n->started = true;
 	n->life++;
+	f->keys_dirty = true;
 	drain(f, n);
 	arm(f, n);
 	sim_net_connect_start_(f, n);
@@ -292,6 +293,7 @@ void sim_node_crash_(struct sim_fleet *f, struct sim_node *n, bool host, uint32_
 	sim_trace_(f, "%s CRASH (%s), back in %u ms", n->id, host ? "host" : "process", down_ms);
 	kx_core_free(n->core);
 	n->core = NULL;
+	f->keys_dirty = true;
 	n->timer_gen++;
 	n->timer_armed = false;
 	if (n->conn != CONN_DOWN)
@@ -332,6 +334,7 @@ void sim_node_reload_(struct sim_fleet *f, struct sim_node *n, bool add, uint32_
 	if (slot == n->ntopo)
 		return;
 	n->trusts[slot] = add;
+	f->keys_dirty = true;
 	n->rm[slot] = (struct sim_removal){ .active = !add, .at = f->now, .newest_at_reload = n->newest };
 	f->removals += !add;
 	sim_trace_(f, "%s RELOAD: %s peer %s", n->id, add ? "adds back" : "removes", f->n[n->topo[slot]].id);
