@@ -21,7 +21,8 @@ static void usage(void)
 		"          --seals N (per node per second, 2)\n"
 		"  faults: --no-faults --pure-loss --loss PM --dup PM --reorder PM (per mille) --faults-end S (60)\n"
 		"          --restarts N --crashes N --drops N --reloads N --bound S (keyed bound, 60)\n"
-		"  scale:  --scale [--rounds R] (no faults; automatic above 500 nodes)\n");
+		"  scale:  --scale [--rounds R] (no faults; automatic above 500 nodes)\n"
+		"  checks: --sabotage trust|rollback|nonce|revocation|keyed (break one invariant on purpose)\n");
 }
 
 static int num(const char *s, unsigned long long max, unsigned long long *out)
@@ -119,6 +120,11 @@ static int parse(int argc, char **argv, struct cli *c)
 			c->o.fp.loss_resets = false;
 		else if (strcmp(a, "--scale") == 0)
 			c->scale = 1;
+		else if (strcmp(a, "--sabotage") == 0) {
+			if (!v || sim_sabotage_parse(v, &c->o.sabotage) != 0)
+				return -1;
+			i++;
+		}
 		else if (strcmp(a, "--star") == 0) {
 			if (!v || parse_star(v, &c->o) != 0)
 				return -1;
@@ -209,10 +215,14 @@ int main(int argc, char **argv)
 		} else if (o.rounds) {
 			print_scale(&o, &r, (double)(clock() - t0) / CLOCKS_PER_SEC);
 		} else if (!o.quiet) {
-			printf("kx_sim: seed %llu ok: %zu nodes, %zu pairs keyed %.1f s after the faults ended "
+			printf("kx_sim: seed %llu ok: %zu nodes, %zu pairs keyed %.1f s after the faults ended%s "
 			       "(%llu events, %llu seals)\n", s, r.nodes, r.pairs,
-			       (double)(r.quiet_keyed_ms - o.fp.faults_end_ms) / 1000.0, (unsigned long long)r.events,
+			       (double)(r.quiet_keyed_ms - o.fp.faults_end_ms) / 1000.0,
+			       r.relapse_ms ? ", later unkeyed for a while" : "", (unsigned long long)r.events,
 			       (unsigned long long)r.seals);
+			if (r.relapse_ms)
+				printf("  (longest: %.1f s; replay with --trace: \"fleet fell out of keyed state\")\n",
+				       (double)r.relapse_ms / 1000.0);
 		}
 	}
 	printf("kx_sim: %llu seed(s) from %llu, %llu failed\n", c.seeds, (unsigned long long)c.o.seed, failed);

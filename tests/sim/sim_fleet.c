@@ -164,6 +164,7 @@ static int setup(struct sim_fleet *f)
 		if (sim_node_init_(f, &f->n[i]) != 0)
 			return -1;
 	f->broker_up = true;
+	f->keys_dirty = true;
 	for (i = 0; i < f->nn; i++)
 		if (sim_push_(f, sim_rng_below(&f->rng_net, o->start_spread_ms + 1), EV_NODE_START, (uint32_t)i, 0,
 			      NULL) != 0)
@@ -278,8 +279,10 @@ static void on_check(struct sim_fleet *f)
 	bad = f->last_unkeyed;
 
 	sim_push_(f, f->now + SIM_CHECK_MS, EV_CHECK, 0, 0, NULL);
-	if (!bad && !r->cold_keyed_ms)
+	if (!bad && !r->cold_keyed_ms) {
 		r->cold_keyed_ms = f->now;
+		sim_sabotage_keyed_(f);
+	}
 	if (f->now < quiet)
 		return;
 	if (!r->quiet_keyed_ms) {
@@ -299,18 +302,27 @@ static void on_check(struct sim_fleet *f)
 		measure(f);
 		return;
 	}
-	/* Once keyed with no faults, the fleet stays keyed (a rotation activates only keys every peer
-	 * confirmed): a pair unkeyed for more than 5 s running breaks it. */
-	if (!bad)
+	/* Once keyed with no faults, a pair may still fall out for a while (an epoch whose
+	 * announcement a peer lost during the faults is activated at the activation deadline; the
+	 * peer's next announcement makes it re-issued), but never for longer than the bound; the run
+	 * ends keyed. */
+	if (!bad) {
+		if (f->unkeyed_since) {
+			sim_trace_(f, "fleet keyed again after %llu ms", (unsigned long long)(f->now - f->unkeyed_since));
+			if (f->now - f->unkeyed_since > r->relapse_ms)
+				r->relapse_ms = f->now - f->unkeyed_since;
+		}
 		f->unkeyed_since = 0;
-	else if (!f->unkeyed_since)
+	} else if (!f->unkeyed_since) {
 		f->unkeyed_since = f->now;
-	else if (f->now - f->unkeyed_since > 5000) {
+		sim_trace_(f, "fleet fell out of keyed state (%zu pairs)", bad);
+	} else if (f->now - f->unkeyed_since > f->o->bound_ms) {
 		fprintf(stderr, "kx_sim: seed %llu: fell out of keyed state:\n", (unsigned long long)f->o->seed);
 		sim_check_unkeyed_(f, true);
-		sim_violation_(f, "keyed: %zu pairs unkeyed for 5 s after the fleet was keyed (no faults)", bad);
+		sim_violation_(f, "keyed: %zu pairs unkeyed for %llu ms after the fleet was keyed with no faults", bad,
+			       (unsigned long long)f->o->bound_ms);
 	}
-	if (f->now >= r->quiet_keyed_ms + settle)
+	if (f->now >= r->quiet_keyed_ms + settle && !bad)
 		f->done = true;
 }
 
@@ -360,7 +372,7 @@ int sim_run(const struct sim_opts *o, struct sim_result *r)
 	}
 	if (f.trace)
 		sim_fault_plan_print(f.plan, f.trace);
-	stop = o->max_ms ? o->max_ms : f.plan->p.faults_end_ms + o->bound_ms + 3000ull * o->interval_s;
+	stop = o->max_ms ? o->max_ms : f.plan->p.faults_end_ms + 2 * o->bound_ms + 3000ull * o->interval_s;
 	while (!f.done && sim_sched_pop(f.q, &ev)) {
 		f.now = ev.at;
 		if (f.now > stop) {

@@ -12,6 +12,10 @@
 
 #include "sim_fault.h"
 
+/* --sabotage: break one invariant on purpose (sim_sabotage.c), to show its check fires. */
+enum sim_sabotage { SAB_NONE = 0, SAB_TRUST, SAB_ROLLBACK, SAB_NONCE, SAB_REVOKE, SAB_KEYED };
+int sim_sabotage_parse(const char *s, enum sim_sabotage *out);
+
 struct sim_opts {
 	uint64_t seed;
 	unsigned backends, sensors; /* star: each sensor trusts only the backends (which trust all) */
@@ -26,6 +30,7 @@ struct sim_opts {
 	uint64_t bound_ms;          /* every trusting pair keyed within this after the faults end */
 	uint64_t max_ms;            /* hard stop of the run (simulated) */
 	uint64_t rounds;            /* scale mode: rotation rounds measured after the fleet is keyed */
+	enum sim_sabotage sabotage;
 	bool trace;
 	bool quiet;                 /* no per-run line on success */
 };
@@ -37,6 +42,7 @@ struct sim_result {
 	uint64_t violation_at; /* simulated ms */
 	uint64_t cold_keyed_ms;     /* first time every trusting pair was keyed (0: never) */
 	uint64_t quiet_keyed_ms;    /* first time after the faults ended (0: never) */
+	uint64_t relapse_ms;        /* longest time unkeyed again after that */
 	uint64_t end_ms;
 	uint64_t seals, events, core_calls;
 	uint64_t msgs_in, msgs_out, bytes_in, bytes_out; /* broker, whole run */

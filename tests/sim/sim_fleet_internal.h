@@ -145,6 +145,11 @@ void sim_net_cut_(struct sim_fleet *f, struct sim_node *n, bool will_now);
 void sim_net_flush_(struct sim_fleet *f);
 void sim_pkt_free_(struct sim_pkt *p);
 
+/* sim_sabotage.c */
+void sim_sabotage_keyed_(struct sim_fleet *f);
+void sim_sabotage_removed_(struct sim_fleet *f, struct sim_node *n, struct sim_node *p);
+bool sim_sabotage_muted_(const struct sim_fleet *f, const struct sim_node *n);
+
 /* sim_check.c */
 void sim_check_keys_(struct sim_fleet *f, struct sim_node *n);      /* after KEYS_CHANGED at n */
 void sim_check_activated_(struct sim_fleet *f, struct sim_node *n); /* after ACTIVATED at n */

@@ -206,7 +206,7 @@ static void on_deliver(struct sim_fleet *f, struct sim_node *n, uint64_t gen, st
 	struct kx_event ev = { .type = KX_EV_MESSAGE, .topic = m->topic, .payload = m->payload, .len = m->len,
 			       .retained = m->retain };
 
-	if (n->core && n->conn == CONN_UP && gen == n->conn_gen) {
+	if (n->core && n->conn == CONN_UP && gen == n->conn_gen && !sim_sabotage_muted_(f, n)) {
 		sim_trace_(f, "%s <- %s (%zu B%s)", n->id, m->topic, m->len, m->retain ? ", retained" : "");
 		sim_node_handle_(f, n, &ev);
 	}

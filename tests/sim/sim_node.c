@@ -352,6 +352,8 @@ void sim_node_reload_(struct sim_fleet *f, struct sim_node *n, bool add, uint32_
 		drain(f, n);
 		arm(f, n);
 	}
+	if (!add)
+		sim_sabotage_removed_(f, n, &f->n[n->topo[slot]]);
 }
 
 void sim_node_handle_(struct sim_fleet *f, struct sim_node *n, const struct kx_event *ev)
@@ -408,5 +410,7 @@ void sim_node_seal_(struct sim_fleet *f, struct sim_node *n, uint64_t life)
 	f->r->seals++;
 	if (sim_check_seal_(f, n, out, len) != 0)
 		return;
+	if (f->o->sabotage == SAB_NONCE && f->r->seals == 100 && sim_check_seal_(f, n, out, len) != 0)
+		return; /* the same (key, nonce) recorded twice */
 	sim_node_handle_(f, n, &ev);
 }
