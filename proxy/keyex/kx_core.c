@@ -64,16 +64,6 @@ static uint64_t kx_first_rotation(const struct kx_core *kx, uint64_t now)
 	return now + kx_interval_ms(kx);
 }
 
-struct kx_peer *kx_peer_(const struct kx_core *kx, const char *id, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < kx->npeers; i++)
-		if (strlen(kx->peers[i].id) == len && memcmp(kx->peers[i].id, id, len) == 0)
-			return &kx->peers[i];
-	return NULL;
-}
-
 void kx_reject_(struct kx_core *kx, struct kx_peer *peer, int reason, const char *fmt, ...)
 {
 	struct log_limit *lim = peer ? &peer->reject_log : &kx->log_reject;
@@ -147,82 +137,141 @@ uint64_t kx_floor_at_(const struct kx_core *kx, uint64_t wall_ms)
 	return floor;
 }
 
-static size_t kx_recipients(struct kx_core *kx, struct ann_recipient *r)
+/* The entry of p's message: only when we know its current ephemeral key (its announcement is
+ * live) and that key is usable; else the message has no entry (p learns our ephemeral key). */
+static size_t kx_recipient(struct kx_core *kx, struct kx_peer *p, struct ann_recipient *r)
 {
-	uint64_t now = kx->now.wall_ms, acked;
-	size_t i, n = 0;
-
-	for (i = 0; i < kx->npeers; i++) {
-		struct kx_peer *p = &kx->peers[i];
-		p->wrapped_valid = false;
-		if (!kx_peer_live(p, now) || p->eph_weak)
-			continue;
-		r[n].id = p->id;
-		memcpy(r[n].eph_pub, p->eph_pub, KEX_PUB_LEN);
-		r[n].acked_epoch = keyring_recv_newest(kx->kr, p->id, &acked) ? acked : 0;
-		r[n].counter_floor = kx_floor_at_(kx, p->epoch_start_wall);
-		p->wrapped_valid = true;
-		memcpy(p->wrapped_to, p->eph_pub, KEX_PUB_LEN);
-		n++;
-	}
-	return n;
+	p->wrapped_valid = false;
+	if (!kx_peer_live(p, kx->now.wall_ms) || p->eph_weak)
+		return 0;
+	r->id = p->id;
+	memcpy(r->eph_pub, p->eph_pub, KEX_PUB_LEN);
+	r->acked_epoch = p->held_epoch;
+	r->counter_floor = kx_floor_at_(kx, p->epoch_start_wall);
+	p->wrapped_valid = true;
+	memcpy(p->wrapped_to, p->eph_pub, KEX_PUB_LEN);
+	return 1;
 }
 
-void kx_announce_(struct kx_core *kx, bool reissue)
+/* The rev of p's next message of epoch: 0 for the first of an epoch, one more for each re-issue
+ * (rev counts per (epoch, recipient); the wrap nonce is 0^4 || u64(rev) under a key of both
+ * ephemeral keys, so (key, nonce) never repeats). */
+static uint32_t kx_next_rev(struct kx_peer *p, uint64_t epoch, bool reissue)
 {
-	struct ann_recipient *r = calloc(kx->npeers ? kx->npeers : 1, sizeof(*r));
-	struct ann_params p = {0};
-	char tbuf[KX_SIGNED_TOPIC_MAX];
-	const char *signed_topic;
+	if (p->out_epoch != epoch) {
+		p->out_epoch = epoch;
+		p->rev_out = 0;
+		p->out_sent = false;
+	} else if (reissue && p->out_sent) {
+		p->rev_out++;
+	}
+	return p->rev_out;
+}
+
+static void kx_announce_sent(struct kx_core *kx, struct kx_peer *p, const struct ann_params *ap)
+{
+	p->announce_due = false;
+	p->out_sent = true;
+	p->announced_mono = kx->now.mono_ms;
+	p->announced_wall = ap->issued_at_ms;
+	kx->stats->announcements_sent++;
+	log_emit(LOG_DEBUG, "keyex", NULL, NULL, "announced epoch %" PRIu64 " rev %" PRIu32 " to %s (%zu entry)",
+		 ap->epoch, ap->rev, p->id, ap->nrecipients);
+}
+
+/* Builds, signs and queues our announcement to p: <prefix>/kx/<p>/<me>, retained. */
+void kx_announce_peer_(struct kx_core *kx, struct kx_peer *p, bool reissue)
+{
+	struct ann_recipient r = {0};
+	struct ann_params ap = {0};
+	char topic[KX_TOPIC_MAX], tbuf[KX_SIGNED_TOPIC_MAX];
+	const char *signed_topic = NULL;
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	enum px_err rc;
+	enum px_err rc = PX_ERR_TOO_LARGE;
 
-	if (!r || !kx->up || !keyring_newest(kx->kr, &p.epoch)) {
-		kx->announce_due = true;
-		free(r);
+	if (!kx->up || !keyring_newest(kx->kr, &ap.epoch)) {
+		p->announce_due = true;
 		return;
 	}
-	if (reissue)
-		kx->rev++;
-	p.sender_id = kx->conf->node_id;
-	p.rev = kx->rev;
-	p.issued_at_ms = kx->now.wall_ms;
-	p.interval_s = kx->conf->keyex.interval_seconds;
-	p.eph = keyring_newest_eph(kx->kr);
-	p.secret = keyring_newest_secret(kx->kr);
-	p.recipients = r;
-	p.nrecipients = kx_recipients(kx, r);
-	kx_sample_(kx);
-	signed_topic = kx_signed_topic_(kx, kx->topic_self, tbuf);
-	rc = signed_topic ? ann_build(kx->env.id, signed_topic, &p, &buf, &len) : PX_ERR_TOO_LARGE;
-	if (rc != PX_OK || kx_push_publish_(kx, kx->topic_self, buf, len, true, KX_TAG_ANNOUNCE) != 0) {
-		log_error("keyex", "cannot announce epoch %" PRIu64 ": %s", p.epoch,
+	ap.sender_id = kx->conf->node_id;
+	ap.flags = ap.epoch == kx->revoke_epoch ? ANN_FLAG_REVOKE : 0;
+	ap.rev = kx_next_rev(p, ap.epoch, reissue);
+	ap.issued_at_ms = kx->now.wall_ms;
+	ap.interval_s = kx->conf->keyex.interval_seconds;
+	ap.eph = keyring_newest_eph(kx->kr);
+	ap.secret = keyring_newest_secret(kx->kr);
+	ap.recipients = &r;
+	ap.nrecipients = kx_recipient(kx, p, &r);
+	if (kx_topic_(kx, topic, "kx", p->id, kx->conf->node_id) == 0)
+		signed_topic = kx_signed_topic_(kx, topic, tbuf);
+	if (signed_topic)
+		rc = ann_build(kx->env.id, signed_topic, &ap, &buf, &len);
+	if (rc != PX_OK || kx_push_publish_(kx, topic, buf, len, true, KX_TAG_ANNOUNCE, p->id) != 0) {
+		log_error("keyex", "cannot announce epoch %" PRIu64 " to %s: %s", ap.epoch, p->id,
 			  rc != PX_OK ? px_strerror(rc) : "publish failed");
-		kx->announce_due = true;
+		p->announce_due = true;
 	} else {
-		kx->announce_due = false;
-		kx->announced_mono = kx->now.mono_ms;
-		kx->announced_wall = p.issued_at_ms;
-		kx->stats->announcements_sent++;
-		log_emit(LOG_DEBUG, "keyex", NULL, NULL, "announced epoch %" PRIu64 " rev %" PRIu32 " to %zu peer(s)",
-			 p.epoch, p.rev, p.nrecipients);
+		kx_announce_sent(kx, p, &ap);
 	}
 	if (reissue) {
-		kx->reissue_pending = false;
-		kx->reissue_last_mono = kx->now.mono_ms;
+		p->reissue_pending = false;
+		p->reissue_last_mono = kx->now.mono_ms;
 	}
 	free(buf);
-	free(r);
 }
 
-/* Debounced re-issue (R37): the first goes out at once, later ones at most once per second. */
-void kx_request_reissue_(struct kx_core *kx)
+/* Our announcement to every peer (a rotation, a new connection). */
+void kx_announce_(struct kx_core *kx, bool reissue)
 {
-	if (kx->now.mono_ms - kx->reissue_last_mono >= KX_REISSUE_DEBOUNCE_MS)
-		kx_announce_(kx, true);
-	else
-		kx->reissue_pending = true;
+	size_t i;
+
+	kx_sample_(kx);
+	for (i = 0; i < kx->npeers; i++)
+		kx_announce_peer_(kx, &kx->peers[i], reissue);
+}
+
+/* Debounced re-issue to one peer (R37): the first goes out at once, later ones at most once per
+ * second. */
+void kx_request_reissue_(struct kx_core *kx, struct kx_peer *p)
+{
+	if (kx->now.mono_ms - p->reissue_last_mono >= KX_REISSUE_DEBOUNCE_MS) {
+		kx_sample_(kx);
+		kx_announce_peer_(kx, p, true);
+	} else {
+		p->reissue_pending = true;
+	}
+}
+
+/* p confirmed holding our epochs up to acked: activation counts the peers it waits for. */
+void kx_set_acked_(struct kx_core *kx, struct kx_peer *p, uint64_t acked)
+{
+	uint64_t pending;
+	bool had, has;
+
+	if (p->must_confirm && keyring_pending(kx->kr, &pending)) {
+		had = p->acked >= pending;
+		has = acked >= pending;
+		if (had && !has)
+			kx->unconfirmed++;
+		else if (!had && has && kx->unconfirmed)
+			kx->unconfirmed--;
+	}
+	p->acked = acked;
+}
+
+/* The peers activation still waits for, counted afresh (a rotation, a reload). */
+void kx_count_unconfirmed_(struct kx_core *kx)
+{
+	uint64_t pending;
+	size_t i;
+
+	kx->unconfirmed = 0;
+	if (!keyring_pending(kx->kr, &pending))
+		return;
+	for (i = 0; i < kx->npeers; i++)
+		if (kx->peers[i].must_confirm && kx->peers[i].acked < pending)
+			kx->unconfirmed++;
 }
 
 static void kx_activate(struct kx_core *kx, const char *how)
@@ -248,13 +297,9 @@ static void kx_activate(struct kx_core *kx, const char *how)
 void kx_check_activation_(struct kx_core *kx)
 {
 	uint64_t pending;
-	size_t i;
 
-	if (!keyring_pending(kx->kr, &pending))
+	if (!keyring_pending(kx->kr, &pending) || kx->unconfirmed > 0)
 		return;
-	for (i = 0; i < kx->npeers; i++)
-		if (kx->peers[i].must_confirm && kx->peers[i].acked < pending)
-			return;
 	kx_activate(kx, "confirmed by every live peer");
 }
 
@@ -272,8 +317,9 @@ void kx_rotate_(struct kx_core *kx, const char *why)
 		log_error("keyex", "cannot create epoch %" PRIu64 "; retrying at the next tick", epoch);
 		return;
 	}
-	kx->rev = 0;
 	kx->epoch_created_mono = now;
+	if (kx->revoking)
+		kx->revoke_epoch = epoch; /* its messages carry REVOKE, re-issues too */
 	kx_sample_(kx);
 	kx->rotate_at_mono = has_active ? kx_next_rotation(kx, now) : kx_first_rotation(kx, now);
 	kx->stats->rotations++;
@@ -286,6 +332,7 @@ void kx_rotate_(struct kx_core *kx, const char *why)
 		kx->activate_at_mono = now + kx_activation_ms(kx);
 		for (i = 0; i < kx->npeers; i++)
 			kx->peers[i].must_confirm = kx->peers[i].acked >= active;
+		kx_count_unconfirmed_(kx);
 	}
 	kx_announce_(kx, false);
 	if (kx->revoking) { /* a removed peer held the previous key: no make-before-break (§9.6) */
@@ -296,15 +343,20 @@ void kx_rotate_(struct kx_core *kx, const char *why)
 	kx_check_activation_(kx);
 }
 
+/* Keyed: p's announcement is live and we hold the key of its epoch. The receive key's lifetime is
+ * mirrored here (held_until_mono), so that no keyring scan is needed per peer. */
+bool kx_peer_keyed_(const struct kx_peer *p, const struct kx_now *now)
+{
+	return kx_peer_live(p, now->wall_ms) && p->held_epoch == p->epoch && p->held_epoch != 0 &&
+	       now->mono_ms < p->held_until_mono;
+}
+
 size_t kx_core_peers_keyed(const struct kx_core *kx, const struct kx_now *now)
 {
 	size_t i, keyed = 0;
 
-	for (i = 0; i < kx->npeers; i++) {
-		const struct kx_peer *p = &kx->peers[i];
-		if (kx_peer_live(p, now->wall_ms) && keyring_recv_has(kx->kr, p->id, p->epoch))
-			keyed++;
-	}
+	for (i = 0; i < kx->npeers; i++)
+		keyed += kx_peer_keyed_(&kx->peers[i], now);
 	return keyed;
 }
 
@@ -337,22 +389,38 @@ static void kx_expire_keys(struct kx_core *kx, uint64_t now)
 	}
 }
 
-/* Rotation, re-issue or a due announcement, while the connection is up. */
+/* Per peer: a due message (not sent on this connection yet), a debounced re-issue whose second
+ * came, or (flush) every pending re-issue at once. Returns how many re-issues were pending. */
+static size_t kx_tick_peers(struct kx_core *kx, uint64_t now, bool flush)
+{
+	size_t i, pending = 0;
+
+	for (i = 0; i < kx->npeers; i++) {
+		struct kx_peer *p = &kx->peers[i];
+		bool reissue_now = p->reissue_pending &&
+				   (flush || now - p->reissue_last_mono >= KX_REISSUE_DEBOUNCE_MS);
+		pending += p->reissue_pending;
+		if (reissue_now || p->announce_due) {
+			kx_sample_(kx);
+			kx_announce_peer_(kx, p, true);
+		}
+	}
+	return pending;
+}
+
+/* Rotation, re-issues or due announcements, while the connection is up. */
 static void kx_tick_announce(struct kx_core *kx, uint64_t now)
 {
 	uint64_t pending;
 	bool has_pending = keyring_pending(kx->kr, &pending);
-	bool reissue_now = kx->reissue_pending && now - kx->reissue_last_mono >= KX_REISSUE_DEBOUNCE_MS;
 	bool rotate_due = (!has_pending || kx->revoking) &&
 			  (now >= kx->rotate_at_mono || keyring_wants_rotation(kx->kr));
 
 	/* A pending re-issue goes before a rotation, even inside its debounce (PROTOCOL.md §7.4):
 	 * a peer lacks the current key, and what is sealed under it meanwhile waits at that peer
 	 * (R35) for a wrap that the rotation would never send. The rotation follows a tick later. */
-	if (rotate_due && !kx->reissue_pending)
+	if (kx_tick_peers(kx, now, rotate_due) == 0 && rotate_due)
 		kx_rotate_(kx, now >= kx->rotate_at_mono ? "interval" : "usage limit");
-	else if (kx->announce_due || reissue_now || rotate_due)
-		kx_announce_(kx, true);
 }
 
 void kx_core_tick(struct kx_core *kx, const struct kx_now *now)
@@ -380,12 +448,12 @@ uint64_t kx_core_next_wakeup(const struct kx_core *kx)
 
 void kx_on_up_(struct kx_core *kx)
 {
-	const char *subs[2] = {kx->topic_keyex_sub, kx->topic_ack_sub};
+	const char *ack = kx->topic_ack_sub;
 	uint64_t epoch;
 
 	kx->up = true;
 	kx->stats->control_connected = 1;
-	if (kx_push_filters_(kx, KX_ACT_SUBSCRIBE, subs, 2) != 0)
+	if (kx_push_filters_(kx, KX_ACT_SUBSCRIBE, &ack, 1) != 0 || kx_subscribe_peers_(kx, false) != 0)
 		log_error("keyex", "cannot subscribe to the key-exchange topics");
 	if (!keyring_newest(kx->kr, &epoch))
 		kx_rotate_(kx, "start");

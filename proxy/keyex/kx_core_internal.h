@@ -15,14 +15,21 @@
 #include "log.h"
 #include "stats.h"
 
-#define KX_REISSUE_DEBOUNCE_MS 1000   /* R37 */
+#define KX_REISSUE_DEBOUNCE_MS 1000   /* R37, per peer */
+/* The longest key-exchange topic we build: prefix (<= 64, conf) + "/presence/" or "/kx/" + two
+ * ids (<= 64 each), NUL included. */
+#define KX_TOPIC_MAX 256
+#define KX_KEYRING_MAX 65536 /* the key ring's bound on its receive table (keyring_new) */
 #define KX_IN_FLIGHT_MS 3000          /* our last announcement may still be on its way */
 #define KX_CROSSED_MS 250             /* a peer announcing this long after us had the time to see it */
 #define KX_REPUBLISH_FLAP_MS 2000     /* connection lost this soon after re-publishing: refused */
 #define KX_ACK_SLACK_MS 300000        /* §14 confirmation slack */
 #define KX_BUCKET_BURST 10            /* R44: per-peer verification burst */
 #define KX_BUCKET_MS 1000             /* one token per second per peer */
-#define KX_GLOBAL_PER_S 50            /* R44: verifications per second overall */
+/* R44: verifications per second overall. With exact per-peer subscriptions (protocol v2) only
+ * peers' messages reach us, and 1,000 peers starting cold must verify in about a second
+ * (Ed25519 verification is ~60 us). */
+#define KX_GLOBAL_PER_S 2000
 /* Flood resistance (PROTOCOL.md §7.3 step 5). Failed verifications are charged to the peer whose
  * topic carried them: for KX_SUSPECT_MS after a bad signature that peer is "suspect": its bucket
  * holds at most KX_SUSPECT_BURST tokens, and suspect peers together take at most
@@ -76,6 +83,16 @@ struct kx_peer {
 	uint64_t opened;           /* its messages opened for our devices */
 	uint64_t dropped[DROP__COUNT]; /* its messages dropped, where the drop knows the sender */
 	unsigned last_reject;      /* 1 + enum stats_reject of the last rejection; 0 = none */
+	/* our messages to it (protocol v2: one per recipient) */
+	uint64_t out_epoch;        /* the epoch rev_out counts in */
+	uint64_t reissue_last_mono;
+	uint64_t announced_mono;   /* when our last message to it was published (monotonic) */
+	uint64_t announced_wall;   /* the same, wall clock (compared with its issued_at) */
+	/* the newest epoch of its whose key we installed, and when that key expires (the key ring's
+	 * lifetime, mirrored: no scan of the key ring per peer) */
+	uint64_t held_epoch;
+	uint64_t held_until_mono;
+	uint32_t rev_out;          /* rev of our last message to it in out_epoch */
 	uint32_t rev;
 	uint32_t interval_s;
 	unsigned tokens, ack_tokens;
@@ -85,6 +102,10 @@ struct kx_peer {
 	bool wrapped_valid;        /* our latest announcement has an entry for the peer's eph_pub */
 	bool must_confirm;         /* a live peer at the last rotation: activation waits for it */
 	bool no_entry;             /* its accepted announcement has no entry for us */
+	bool out_sent;             /* a message of out_epoch went out (the next is a re-issue) */
+	bool announce_due;         /* our message to it is still to be sent (connection down) */
+	bool reissue_pending;      /* a re-issue waits for its debounce */
+	bool added;                /* new in this reload: subscribe to it */
 	bool unknown_key;          /* ... has one, wrapped to an ephemeral key we do not hold */
 	uint8_t eph_pub[KEX_PUB_LEN];
 	uint8_t wrapped_to[KEX_PUB_LEN];
@@ -105,6 +126,7 @@ struct kx_qaction {
 	uint8_t *data;
 	char **filters;
 	int tag;      /* enum kx_tag: what kx_core_action_failed must undo */
+	char *peer;   /* the peer a PUBLISH is for (NULL: none) */
 	bool dropped; /* after a failed PERSIST: skipped */
 };
 
@@ -120,8 +142,10 @@ struct kx_core {
 	size_t npeers;
 	bool up;                 /* the control connection is up (UP/DOWN events) */
 	bool restricted;         /* some peer has a publish list (R6): kx_may_publish looks */
-	char *topic_self;        /* <prefix>/keyex/<node_id> */
-	char *topic_keyex_sub;   /* <prefix>/keyex/+ */
+	uint32_t *index;         /* open addressing by px_fnv1a(id): 1 + index into peers; 0 = empty */
+	size_t index_cap;        /* a power of two >= 2 * npeers */
+	size_t unconfirmed;      /* must_confirm peers that have not confirmed the pending epoch */
+	uint64_t revoke_epoch;   /* an epoch begun because a peer was removed: its messages say REVOKE */
 	char *topic_ack_sub;     /* <prefix>/ack/<node_id>/+ */
 	size_t prefix_len;
 	/* own epochs */
@@ -132,13 +156,8 @@ struct kx_core {
 	uint64_t rotate_at_mono;     /* next rotation (jittered) */
 	uint64_t activate_at_mono;   /* activation deadline of the pending epoch; 0 = none */
 	uint64_t last_tick_mono;     /* the last kx_core_tick */
-	bool announce_due;           /* newest epoch not yet announced on this connection */
 	bool ready;                  /* some peer holds our active key (or we have no peers) */
 	bool revoking;               /* a reload removed a peer: the next epoch is active at once (§9.6) */
-	uint64_t reissue_last_mono;
-	uint64_t announced_mono;     /* when the last announcement was published (monotonic) */
-	uint64_t announced_wall;     /* the same, wall clock (compared with peers' issued_at) */
-	bool reissue_pending;
 	uint64_t global_window_start;
 	uint64_t rerequest_mono;     /* last SUBSCRIBE that asked for the retained announcements again */
 	unsigned global_count;       /* verifications in the current second */
@@ -152,9 +171,24 @@ struct kx_core {
 	size_t qn, qcap, qhead;
 };
 
+struct kx_batch;
+
 /* kx_core.c */
+/* Our announcement to every peer; to one peer (<prefix>/kx/<peer>/<me>). */
 void kx_announce_(struct kx_core *kx, bool reissue);
-void kx_request_reissue_(struct kx_core *kx);
+void kx_announce_peer_(struct kx_core *kx, struct kx_peer *p, bool reissue);
+void kx_request_reissue_(struct kx_core *kx, struct kx_peer *p);
+/* Sets p->acked, keeping kx->unconfirmed right; kx_count_unconfirmed_ counts it afresh. */
+void kx_set_acked_(struct kx_core *kx, struct kx_peer *p, uint64_t acked);
+void kx_count_unconfirmed_(struct kx_core *kx);
+bool kx_peer_keyed_(const struct kx_peer *p, const struct kx_now *now);
+/* <prefix>/<kind>/<a>/<b> into out; -1 if it does not fit. */
+int kx_topic_(const struct kx_core *kx, char out[static KX_TOPIC_MAX], const char *kind, const char *a,
+	      const char *b);
+/* The filters this node subscribes to for peer p (its messages to us). */
+int kx_peer_filters_(struct kx_core *kx, struct kx_batch *b, const struct kx_peer *p);
+/* Subscribes to every peer's topics (only_added: the peers a reload added). */
+int kx_subscribe_peers_(struct kx_core *kx, bool only_added);
 /* Starts a new epoch (persisted before it is announced). */
 void kx_rotate_(struct kx_core *kx, const char *why);
 void kx_on_up_(struct kx_core *kx);
@@ -178,12 +212,23 @@ const char *kx_signed_topic_(const struct kx_core *kx, const char *topic, char b
 
 /* The action queue (kx_core_queue.c). Each push copies what it is given; -1 when out of memory
  * (logged; the action is lost, as a failed publish would be). */
-int kx_push_publish_(struct kx_core *kx, const char *topic, const uint8_t *data, size_t len, bool retain, int tag);
+int kx_push_publish_(struct kx_core *kx, const char *topic, const uint8_t *data, size_t len, bool retain, int tag,
+		     const char *peer);
 int kx_push_filters_(struct kx_core *kx, enum kx_action_type type, const char *const *filters, size_t n);
 int kx_push_simple_(struct kx_core *kx, enum kx_action_type type);
 /* Queues a PERSIST of the current state text (kx_core_state.c). */
 int kx_push_persist_(struct kx_core *kx);
 void kx_queue_free_(struct kx_core *kx);
+/* Filters gathered into SUBSCRIBE/UNSUBSCRIBE actions of at most KX_SUB_BATCH each. */
+struct kx_batch {
+	enum kx_action_type type;
+	size_t n;
+	int rc; /* -1 once something failed */
+	char *f[KX_SUB_BATCH];
+};
+int kx_batch_add_(struct kx_core *kx, struct kx_batch *b, const char *filter);
+/* Queues what is gathered; b->rc. */
+int kx_batch_flush_(struct kx_core *kx, struct kx_batch *b);
 
 /* kx_core_rx.c */
 void kx_on_message_(struct kx_core *kx, const char *topic, const uint8_t *payload, size_t len, bool retained);

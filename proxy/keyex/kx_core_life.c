@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "hash.h"
 #include "mqtt_topic.h"
 #include "policy.h"
 #include "replay.h"
@@ -58,6 +59,7 @@ static struct kx_peer *kx_build_peers(const struct px_conf *conf, struct kx_peer
 			continue;
 		}
 		p->conf = &conf->peers[i];
+		p->added = true;
 		snprintf(p->id, sizeof(p->id), "%s", conf->peers[i].id);
 		p->tokens = p->ack_tokens = KX_BUCKET_BURST;
 		if (id_pub_new(raw, &p->pub) != PX_OK) {
@@ -95,12 +97,91 @@ static bool kx_conf_restricted(const struct px_conf *conf)
 	return false;
 }
 
+/* The peers by id (kx_peer_): open addressing, linear probing, at most half full. */
+static int kx_index_build(struct kx_core *kx)
+{
+	size_t cap = 8, i, h;
+	uint32_t *index;
+
+	while (cap < 2 * kx->npeers)
+		cap *= 2;
+	index = calloc(cap, sizeof(*index));
+	if (!index)
+		return -1;
+	for (i = 0; i < kx->npeers; i++) {
+		const char *id = kx->peers[i].id;
+		for (h = px_fnv1a((const uint8_t *)id, strlen(id)) & (cap - 1); index[h]; h = (h + 1) & (cap - 1))
+			;
+		index[h] = (uint32_t)(i + 1);
+	}
+	free(kx->index);
+	kx->index = index;
+	kx->index_cap = cap;
+	return 0;
+}
+
+struct kx_peer *kx_peer_(const struct kx_core *kx, const char *id, size_t len)
+{
+	size_t h, n;
+
+	if (!kx->index)
+		return NULL;
+	h = px_fnv1a((const uint8_t *)id, len) & (kx->index_cap - 1);
+	for (n = 0; n < kx->index_cap && kx->index[h]; n++, h = (h + 1) & (kx->index_cap - 1)) {
+		struct kx_peer *p = &kx->peers[kx->index[h] - 1];
+		if (strlen(p->id) == len && memcmp(p->id, id, len) == 0)
+			return p;
+	}
+	return NULL;
+}
+
 static int kx_load_peers(struct kx_core *kx, char *err, size_t errlen)
 {
+	size_t i;
+
 	kx->peers = kx_build_peers(kx->conf, NULL, 0, err, errlen);
 	kx->npeers = kx->peers ? kx->conf->npeers : 0;
 	kx->restricted = kx_conf_restricted(kx->conf);
+	for (i = 0; i < kx->npeers; i++)
+		kx->peers[i].added = false; /* on_up subscribes to every peer */
+	if (kx->peers && kx_index_build(kx) != 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	return kx->peers ? 0 : -1;
+}
+
+int kx_topic_(const struct kx_core *kx, char out[static KX_TOPIC_MAX], const char *kind, const char *a,
+	      const char *b)
+{
+	int n = snprintf(out, KX_TOPIC_MAX, "%s/%s/%s/%s", kx->conf->keyex.topic_prefix, kind, a, b);
+
+	return n > 0 && n < KX_TOPIC_MAX ? 0 : -1;
+}
+
+int kx_peer_filters_(struct kx_core *kx, struct kx_batch *b, const struct kx_peer *p)
+{
+	char topic[KX_TOPIC_MAX];
+
+	if (kx_topic_(kx, topic, "kx", kx->conf->node_id, p->id) != 0)
+		return -1;
+	/* Presence (issue 15 item 5) adds <prefix>/presence/<p> here. */
+	return kx_batch_add_(kx, b, topic);
+}
+
+int kx_subscribe_peers_(struct kx_core *kx, bool only_added)
+{
+	struct kx_batch b = {.type = KX_ACT_SUBSCRIBE};
+	size_t i;
+
+	for (i = 0; i < kx->npeers; i++) {
+		if (only_added && !kx->peers[i].added)
+			continue;
+		kx->peers[i].added = false;
+		if (kx_peer_filters_(kx, &b, &kx->peers[i]) != 0)
+			b.rc = -1;
+	}
+	return kx_batch_flush_(kx, &b);
 }
 
 const char *kx_signed_topic_(const struct kx_core *kx, const char *topic, char buf[static KX_SIGNED_TOPIC_MAX])
@@ -126,9 +207,10 @@ bool kx_core_may_publish(const struct kx_core *kx, const char *sender, const uin
 
 	if (!kx->restricted || (sender && strcmp(sender, kx->conf->node_id) == 0))
 		return true; /* no publish lists at all, or a device of this very node */
-	for (i = 0; sender && i < kx->npeers && !c; i++)
-		if (strcmp(kx->peers[i].id, sender) == 0)
-			c = kx->peers[i].conf;
+	if (sender) {
+		const struct kx_peer *p = kx_peer_(kx, sender, strlen(sender));
+		c = p ? p->conf : NULL;
+	}
 	if (!c)
 		return false;
 	if (!c->has_publish)
@@ -144,13 +226,19 @@ static int kx_make_topics(struct kx_core *kx)
 	const struct px_conf *conf = kx->conf;
 	char prefix[96];
 
-	snprintf(prefix, sizeof(prefix), "%s/keyex/", conf->keyex.topic_prefix);
 	kx->prefix_len = strlen(conf->keyex.topic_prefix);
-	kx->topic_self = kx_join(prefix, conf->node_id, "");
-	kx->topic_keyex_sub = kx_join(prefix, "+", "");
 	snprintf(prefix, sizeof(prefix), "%s/ack/", conf->keyex.topic_prefix);
 	kx->topic_ack_sub = kx_join(prefix, conf->node_id, "/+");
-	return kx->topic_self && kx->topic_keyex_sub && kx->topic_ack_sub ? 0 : -1;
+	return kx->topic_ack_sub ? 0 : -1;
+}
+
+/* The receive table: KR_RECV_PER_PEER keys a peer and our own, for twice the configured peers
+ * (at least 256: peers may be added by reload), within the key ring's bound of 65,536 keys. */
+static size_t kx_keyring_size(size_t npeers)
+{
+	size_t room = npeers * 2 < 256 ? 256 : npeers * 2, n = (room + 1) * (KR_RECV_PER_PEER + 1);
+
+	return n > KX_KEYRING_MAX ? KX_KEYRING_MAX : n;
 }
 
 static int kx_make_keyring(struct kx_core *kx)
@@ -162,7 +250,7 @@ static int kx_make_keyring(struct kx_core *kx)
 		.grace_s = conf->keyex.grace_seconds,
 		.padding = conf->seal.padding,
 		.replay_bits = REPLAY_BITS_DEFAULT,
-		.max_keys = (size_t)(ANN_MAX_ENTRIES + 1) * (KR_RECV_PER_PEER + 1), /* peers may be added by reload */
+		.max_keys = kx_keyring_size(conf->npeers),
 	};
 
 	return keyring_new(&kp, &kx->kr) == PX_OK ? 0 : -1;
@@ -196,9 +284,24 @@ fail:
 	return NULL;
 }
 
+/* A removed peer: no longer subscribed to, and our retained message to it cleared (an empty
+ * retained publish), so that nothing more is delivered to or kept for it. */
+static void kx_forget_peer(struct kx_core *kx, struct kx_batch *b, const struct kx_peer *p)
+{
+	char topic[KX_TOPIC_MAX];
+
+	if (!kx->up)
+		return;
+	if (kx_peer_filters_(kx, b, p) != 0)
+		b->rc = -1;
+	if (kx_topic_(kx, topic, "kx", p->id, kx->conf->node_id) == 0)
+		(void)kx_push_publish_(kx, topic, NULL, 0, true, KX_TAG_NONE, NULL);
+}
+
 /* Erases what a reload removed; returns how many peers went. */
 static size_t kx_drop_removed(struct kx_core *kx, struct kx_peer *old, size_t nold)
 {
+	struct kx_batch b = {.type = KX_ACT_UNSUBSCRIBE};
 	size_t i, removed = 0;
 
 	for (i = 0; i < nold; i++) {
@@ -206,10 +309,34 @@ static size_t kx_drop_removed(struct kx_core *kx, struct kx_peer *old, size_t no
 			continue; /* moved into the new array */
 		keyring_remove_peer(kx->kr, old[i].id);
 		log_info("keyex", "peer %s removed by reload: its keys are erased", old[i].id);
+		kx_forget_peer(kx, &b, &old[i]);
 		kx_peer_clear(&old[i]);
 		removed++;
 	}
+	if (kx_batch_flush_(kx, &b) != 0)
+		log_error("keyex", "cannot unsubscribe from the removed peers' topics");
 	return removed;
+}
+
+/* Added peers: subscribed to (the broker hands their retained messages), and told our
+ * ephemeral key at once. */
+static void kx_greet_added(struct kx_core *kx)
+{
+	size_t i;
+
+	if (!kx->up)
+		return; /* the next connection subscribes to and announces to every peer */
+	uint64_t epoch = 0;
+
+	(void)keyring_newest(kx->kr, &epoch);
+	kx_sample_(kx);
+	for (i = 0; i < kx->npeers; i++) {
+		struct kx_peer *p = &kx->peers[i];
+		if (p->added && !(p->out_sent && p->out_epoch == epoch))
+			kx_announce_peer_(kx, p, true);
+	}
+	if (kx_subscribe_peers_(kx, true) != 0)
+		log_error("keyex", "cannot subscribe to the added peers' topics");
 }
 
 int kx_core_reload(struct kx_core *kx, const struct kx_now *now, const struct px_conf *nc, char *err,
@@ -227,6 +354,9 @@ int kx_core_reload(struct kx_core *kx, const struct kx_now *now, const struct px
 	kx->peers = peers;
 	kx->npeers = nc->npeers;
 	kx->restricted = kx_conf_restricted(nc);
+	if (kx_index_build(kx) != 0)
+		log_error("keyex", "out of memory: peers cannot be looked up");
+	kx_count_unconfirmed_(kx);
 	(void)kx_push_persist_(kx);
 	if (removed) { /* R15: what is sent from now on must be unreadable to the removed peers */
 		kx->rotate_at_mono = 0;
@@ -236,13 +366,10 @@ int kx_core_reload(struct kx_core *kx, const struct kx_now *now, const struct px
 		keyring_epoch_retire(kx->kr);
 		kx_keys_changed_(kx);
 	}
-	if (kx->up) {
-		/* Subscribing again replays the retained announcements, those of added peers too. */
-		const char *sub = kx->topic_keyex_sub;
-		(void)kx_push_filters_(kx, KX_ACT_SUBSCRIBE, &sub, 1);
-		if (removed)
-			kx_rotate_(kx, "peer removed");
-	}
+	if (kx->up && removed)
+		kx_rotate_(kx, "peer removed"); /* announces to every peer, the added ones too */
+	kx_greet_added(kx);
+	kx_check_activation_(kx);
 	return 0;
 }
 
@@ -256,8 +383,7 @@ void kx_core_free(struct kx_core *kx)
 	for (i = 0; kx->peers && i < kx->npeers; i++)
 		kx_peer_clear(&kx->peers[i]);
 	free(kx->peers);
-	free(kx->topic_self);
-	free(kx->topic_keyex_sub);
+	free(kx->index);
 	free(kx->topic_ack_sub);
 	kx_queue_free_(kx);
 	free(kx);

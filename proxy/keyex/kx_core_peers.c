@@ -113,15 +113,14 @@ void kx_core_peer_info(const struct kx_core *kx, const struct kx_now *now, size_
 {
 	const struct kx_peer *p = &kx->peers[i];
 	bool live = kx_peer_live_(p, now->wall_ms);
-	uint64_t held = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->id = p->id;
-	out->keyed = live && keyring_recv_has(kx->kr, p->id, p->epoch);
+	out->keyed = kx_peer_keyed_(p, now);
 	out->why = kx_peer_why(p, live, out->keyed);
 	out->last_rejected = p->last_reject ? kx_reject_why(p->last_reject) : NULL;
 	out->their_epoch = p->last_ann_wall || p->have_ann ? p->epoch : 0;
-	out->their_epoch_held = keyring_recv_newest(kx->kr, p->id, &held) ? held : 0;
+	out->their_epoch_held = p->held_epoch;
 	out->our_epoch_held = p->acked;
 	out->last_announcement_ms = p->last_ann_wall;
 	out->last_confirmation_ms = p->last_ack_wall;
@@ -154,5 +153,5 @@ bool kx_core_peer_keyed(const struct kx_core *kx, const struct kx_now *now, cons
 {
 	const struct kx_peer *p = kx_peer_(kx, id, strlen(id));
 
-	return p && kx_peer_live_(p, now->wall_ms) && keyring_recv_has(kx->kr, p->id, p->epoch);
+	return p && kx_peer_keyed_(p, now);
 }

@@ -13,6 +13,7 @@ static void kx_qaction_free(struct kx_qaction *q)
 	size_t i;
 
 	free(q->topic);
+	free(q->peer);
 	if (q->data) {
 		OPENSSL_cleanse(q->data, q->a.len); /* a persist text or public bytes: cheap to be sure */
 		free(q->data);
@@ -58,7 +59,8 @@ static struct kx_qaction *kx_qslot(struct kx_core *kx)
 	return &kx->q[kx->qn];
 }
 
-int kx_push_publish_(struct kx_core *kx, const char *topic, const uint8_t *data, size_t len, bool retain, int tag)
+int kx_push_publish_(struct kx_core *kx, const char *topic, const uint8_t *data, size_t len, bool retain, int tag,
+		     const char *peer)
 {
 	struct kx_qaction *q = kx_qslot(kx);
 
@@ -66,7 +68,8 @@ int kx_push_publish_(struct kx_core *kx, const char *topic, const uint8_t *data,
 		return -1;
 	q->topic = strdup(topic);
 	q->data = malloc(len ? len : 1);
-	if (!q->topic || !q->data) {
+	q->peer = peer ? strdup(peer) : NULL;
+	if (!q->topic || !q->data || (peer && !q->peer)) {
 		kx_qaction_free(q);
 		log_error("keyex", "out of memory: a publish on %s is lost", topic);
 		return -1;
@@ -139,6 +142,15 @@ int kx_push_persist_(struct kx_core *kx)
 	return 0;
 }
 
+/* Our message to q's peer did not go out: it is due again (sent at the next tick or connection). */
+static void kx_announce_failed(struct kx_core *kx, const struct kx_qaction *q)
+{
+	struct kx_peer *p = q->peer ? kx_peer_(kx, q->peer, strlen(q->peer)) : NULL;
+
+	if (p)
+		p->announce_due = true;
+}
+
 bool kx_core_next_action(struct kx_core *kx, struct kx_action *out)
 {
 	if (kx->qhead > 0 && kx->qhead <= kx->qn)
@@ -166,7 +178,7 @@ void kx_core_action_failed(struct kx_core *kx, const struct kx_now *now)
 	kx->now = *now;
 	q = &kx->q[kx->qhead - 1];
 	if (q->tag == KX_TAG_ANNOUNCE) {
-		kx->announce_due = true;
+		kx_announce_failed(kx, q);
 		if (kx->stats->announcements_sent)
 			kx->stats->announcements_sent--;
 	} else if (q->tag == KX_TAG_ACK && kx->stats->acks_sent) {
@@ -182,9 +194,37 @@ void kx_core_action_failed(struct kx_core *kx, const struct kx_now *now)
 		if (r->a.type != KX_ACT_PUBLISH)
 			continue;
 		if (r->tag == KX_TAG_ANNOUNCE)
-			kx->announce_due = true;
+			kx_announce_failed(kx, r);
 		if (r->tag == KX_TAG_ACK && kx->stats->acks_sent)
 			kx->stats->acks_sent--;
 		r->dropped = true;
 	}
+}
+
+int kx_batch_add_(struct kx_core *kx, struct kx_batch *b, const char *filter)
+{
+	if (b->n == KX_SUB_BATCH && kx_batch_flush_(kx, b) != 0)
+		b->rc = -1;
+	b->f[b->n] = strdup(filter);
+	if (!b->f[b->n]) {
+		b->rc = -1;
+		return -1;
+	}
+	b->n++;
+	return 0;
+}
+
+int kx_batch_flush_(struct kx_core *kx, struct kx_batch *b)
+{
+	size_t i;
+	int rc = 0;
+
+	if (b->n)
+		rc = kx_push_filters_(kx, b->type, (const char *const *)b->f, b->n);
+	for (i = 0; i < b->n; i++)
+		free(b->f[i]);
+	b->n = 0;
+	if (rc != 0)
+		b->rc = -1;
+	return b->rc;
 }

@@ -163,7 +163,7 @@ static void kx_send_ack(struct kx_core *kx, struct kx_peer *p, uint64_t epoch)
 	signed_topic = kx_signed_topic_(kx, topic, tbuf);
 	if (signed_topic &&
 	    ack_build(kx->env.id, signed_topic, conf->node_id, p->id, epoch, kx->now.wall_ms, &buf, &len) == PX_OK &&
-	    kx_push_publish_(kx, topic, buf, len, false, KX_TAG_ACK) == 0)
+	    kx_push_publish_(kx, topic, buf, len, false, KX_TAG_ACK, NULL) == 0)
 		kx->stats->acks_sent++;
 	free(buf);
 }
@@ -174,7 +174,7 @@ static void kx_peer_acked(struct kx_core *kx, struct kx_peer *p, uint64_t epoch)
 	uint64_t active;
 
 	if (epoch > p->acked)
-		p->acked = epoch;
+		kx_set_acked_(kx, p, epoch);
 	if (!kx->ready && keyring_active(kx->kr, &active) && p->acked >= active) {
 		kx->ready = true;
 		log_emitf(LOG_INFO, "keyex",
@@ -193,7 +193,7 @@ static void kx_install_from(struct kx_core *kx, struct kx_peer *p, const struct 
 	uint8_t secret[ANN_SECRET_LEN];
 	enum px_err rc;
 
-	if (!eph || keyring_recv_has(kx->kr, p->id, a->epoch))
+	if (!eph || p->held_epoch == a->epoch)
 		return; /* wrapped to an ephemeral key we no longer hold, or already installed */
 	rc = ann_unwrap(a, e, kx->conf->node_id, eph, secret);
 	if (rc == PX_OK)
@@ -204,6 +204,11 @@ static void kx_install_from(struct kx_core *kx, struct kx_peer *p, const struct 
 		kx_reject_(kx, p, REJECT_BAD_WRAP, "peer %s epoch %" PRIu64 ": %s", p->id, a->epoch, px_strerror(rc));
 		return;
 	}
+	if (a->epoch > p->held_epoch) {
+		p->held_epoch = a->epoch; /* the key ring's lifetime of it (§9.6), mirrored */
+		p->held_until_mono = kx->now.mono_ms + (uint64_t)a->interval_s * 1500u +
+				     (uint64_t)kx->conf->keyex.grace_seconds * 1000u;
+	}
 	log_emitf(LOG_INFO, "keyex",
 		  &(struct log_fields){.peer_id = p->id, .epoch = a->epoch, .has_epoch = true},
 		  "peer %s keyed (epoch %" PRIu64 ")", p->id, a->epoch);
@@ -211,7 +216,8 @@ static void kx_install_from(struct kx_core *kx, struct kx_peer *p, const struct 
 	kx_keys_changed_(kx);
 }
 
-/* §7.4: re-issue when the peer does not hold our newest key and nothing we announced can give it. */
+/* §7.4: re-issue our message to p (only p's) when p does not hold our newest key and nothing we
+ * sent it can give it. */
 static void kx_maybe_reissue(struct kx_core *kx, struct kx_peer *p, bool has_entry, uint64_t entry_acked,
 				uint64_t issued_at)
 {
@@ -226,10 +232,10 @@ static void kx_maybe_reissue(struct kx_core *kx, struct kx_peer *p, bool has_ent
 	 * way; past that, say it again. Some brokers (RabbitMQ) deliver no retained messages to a
 	 * wildcard subscription, so a peer that was away never gets our announcement otherwise. */
 	if (p->wrapped_valid && CRYPTO_memcmp(p->wrapped_to, p->eph_pub, KEX_PUB_LEN) == 0 &&
-	    kx->now.mono_ms - kx->announced_mono < KX_IN_FLIGHT_MS &&
-	    issued_at < kx->announced_wall + KX_CROSSED_MS)
+	    p->out_epoch == newest && kx->now.mono_ms - p->announced_mono < KX_IN_FLIGHT_MS &&
+	    issued_at < p->announced_wall + KX_CROSSED_MS)
 		return;
-	kx_request_reissue_(kx);
+	kx_request_reissue_(kx, p);
 }
 
 /* Freshness (step 4): strictly newer (epoch, rev), or the same one again while we hold none
@@ -293,7 +299,7 @@ static void kx_accept(struct kx_core *kx, struct kx_peer *p, const struct ann_vi
 	has_entry = ann_find_entry(a, kx->conf->node_id, &e);
 	kx_peer_entry_(p, has_entry, has_entry && keyring_eph_for(kx->kr, e.recipient_eph), &kx->now);
 	if (new_epoch)
-		p->acked = 0; /* a new epoch of the peer says afresh what it holds */
+		kx_set_acked_(kx, p, 0); /* a new epoch of the peer says afresh what it holds */
 	/* The counter floor of our wraps to it (§6.3): a peer that holds no key of ours (it restarted,
 	 * or is new) may have delivered our messages before; it counts from when its epoch began. A
 	 * peer that still holds an older key of ours never had our newest one, so never delivered a
@@ -329,7 +335,29 @@ static bool kx_ann_admit(struct kx_core *kx, struct kx_peer *p, const char *topi
 	return false;
 }
 
-/* Steps 3-8 for an announcement on <prefix>/keyex/<id> from configured peer p (from_pending: taken
+/* Step 3 (v2): the sender is the topic's last level, and the entry, if any, is addressed to the
+ * topic's recipient (us): a message for someone else is never unwrapped or counted as ours. */
+static bool kx_ann_addressed(struct kx_core *kx, struct kx_peer *p, const struct ann_view *a)
+{
+	struct ann_entry e;
+
+	if (strcmp(a->sender_id, p->id) != 0) {
+		kx_reject_(kx, p, REJECT_WRONG_TOPIC, "announcement of %s published on the topic of %s", a->sender_id,
+			   p->id);
+		return false;
+	}
+	if (a->nentries == 0)
+		return true;
+	ann_entry_at(a, 0, &e);
+	if (strcmp(e.recipient_id, kx->conf->node_id) != 0) {
+		kx_reject_(kx, p, REJECT_WRONG_TOPIC, "announcement of %s to %s published on our topic", p->id,
+			   e.recipient_id);
+		return false;
+	}
+	return true;
+}
+
+/* Steps 3-8 for an announcement on <prefix>/kx/<me>/<id> from configured peer p (from_pending: taken
  * from p's waiting ones, with a token already checked for). */
 static void kx_on_announce(struct kx_core *kx, struct kx_peer *p, const char *topic, const uint8_t *buf,
 			      size_t len, bool retained, bool from_pending)
@@ -345,11 +373,8 @@ static void kx_on_announce(struct kx_core *kx, struct kx_peer *p, const char *to
 			      "announcement from %s: %s", p->id, px_strerror(rc));
 		return;
 	}
-	if (strcmp(a.sender_id, p->id) != 0) {
-		kx_reject_(kx, p, REJECT_WRONG_TOPIC, "announcement of %s published on the topic of %s", a.sender_id,
-			      p->id);
+	if (!kx_ann_addressed(kx, p, &a))
 		return;
-	}
 	if (!kx_fresh(kx, p, &a, &duplicate))
 		return;
 	if (from_pending ? !kx_bucket_take(kx, p, &p->tokens, &p->tokens_at, kx->now.mono_ms)
@@ -417,7 +442,8 @@ static void kx_on_ack(struct kx_core *kx, struct kx_peer *p, const char *topic, 
 	kx_peer_acked(kx, p, a.acked_epoch);
 }
 
-/* Splits <prefix>/keyex/<id> or <prefix>/ack/<me>/<id>; returns the peer or NULL (rejected). */
+/* Splits <prefix>/kx/<me>/<id> or <prefix>/ack/<me>/<id>; returns the peer or NULL (rejected or
+ * ignored). */
 static struct kx_peer *kx_topic_peer(struct kx_core *kx, const char *topic, bool *is_ack)
 {
 	const char *rest = topic + kx->prefix_len, *id;
@@ -425,20 +451,21 @@ static struct kx_peer *kx_topic_peer(struct kx_core *kx, const char *topic, bool
 	size_t melen = strlen(me);
 
 	*is_ack = false;
-	if (strncmp(rest, "/keyex/", 7) == 0) {
-		id = rest + 7;
+	if (strncmp(rest, "/kx/", 4) == 0 && strncmp(rest + 4, me, melen) == 0 && rest[4 + melen] == '/') {
+		id = rest + 5 + melen;
 	} else if (strncmp(rest, "/ack/", 5) == 0 && strncmp(rest + 5, me, melen) == 0 && rest[5 + melen] == '/') {
 		id = rest + 6 + melen;
 		*is_ack = true;
 	} else {
+		kx_reject_(kx, NULL, REJECT_WRONG_TOPIC, "a message on %s, not addressed to this node", topic);
 		return NULL;
 	}
 	if (strcmp(id, me) == 0)
 		return NULL; /* our own announcement: ignored */
 	struct kx_peer *p = kx_peer_(kx, id, strlen(id));
-	/* Every node hears every announcement; in a fleet that is not a full mesh most are from nodes
-	 * that are not our peers: counted apart, not a failure. A confirmation addressed to us by a
-	 * node we do not list is one (it believes we are its peer). */
+	/* Only peers' topics are subscribed to (v2); an announcement of another node can only come
+	 * from a subscription of an earlier configuration: counted apart, not a failure. A
+	 * confirmation addressed to us by a node we do not list is one (it believes we are its peer). */
 	if (!p && !*is_ack)
 		kx->ignored_not_a_peer++;
 	else if (!p)
@@ -490,10 +517,9 @@ static void kx_run_ann(struct kx_core *kx, struct kx_peer *p)
  * of the live candidates, but not out of the broker's retained copy, which is verified first. */
 static void kx_rerequest(struct kx_core *kx, uint64_t now)
 {
+	struct kx_batch b = {.type = KX_ACT_SUBSCRIBE};
 	const struct kx_peer *who = NULL;
 	size_t i;
-
-	const char *sub = kx->topic_keyex_sub;
 
 	if (now - kx->rerequest_mono < KX_REREQUEST_MS || !kx->up)
 		return;
@@ -505,7 +531,7 @@ static void kx_rerequest(struct kx_core *kx, uint64_t now)
 	if (!who)
 		return;
 	kx->rerequest_mono = now;
-	if (kx_push_filters_(kx, KX_ACT_SUBSCRIBE, &sub, 1) != 0)
+	if (kx_peer_filters_(kx, &b, who) != 0 || kx_batch_flush_(kx, &b) != 0)
 		log_warn("keyex", "cannot ask the broker for the retained announcements again");
 	else
 		log_debug("keyex", "topic of peer %s contested: retained announcements asked for again", who->id);

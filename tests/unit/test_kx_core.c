@@ -348,7 +348,7 @@ static void test_activation_on_deadline(void)
 	node_start(1);
 	advance(3000);
 	before = active_epoch(0);
-	drop_substr = "/b"; /* b's announcements and confirmations no longer reach a */
+	drop_substr = "/a/b"; /* b's announcements and confirmations no longer reach a */
 	for (t = 0; t < 70000 && !keyring_pending(kx_core_keyring(nodes[0].core), &pending); t += 50)
 		advance(50);
 	CHECK(pending > before);
@@ -388,7 +388,7 @@ static void test_flood_is_deferred(void)
 	node_start(0);
 	node_start(1);
 	advance(3000);
-	for (i = 0; i < nretained && !strstr(retained[i].topic, "/b"); i++)
+	for (i = 0; i < nretained && !strstr(retained[i].topic, "/a/b"); i++)
 		;
 	CHECK(i < nretained);
 	if (i == nretained) {
