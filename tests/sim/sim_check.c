@@ -7,7 +7,11 @@
  *    or activated after that reload;
  *  - keyed: every pair that trusts each other holds each other's current (active) key, within the
  *    bound after the faults end (sim_fleet.c applies the bound).
- * Nodes with more than SIM_SCAN_ALL peers (a star's backends) are scanned at most once a second. */
+ * Key ring lookups are linear in the key ring's size, so nodes with more than SIM_SCAN_ALL peers (a
+ * star's backends) are scanned at most once a second, those with more than SIM_SCAN_MAX not at
+ * all for rollback, and their side of the keyed check takes the core's own per-peer keyed state
+ * (kx_core_peer_keyed); the other side of each pair (the sensor's) is always checked on its key
+ * ring. */
 #include <inttypes.h>
 #include <stdint.h>
 #include <string.h>
@@ -17,6 +21,7 @@
 #include "sim_fleet_internal.h"
 
 #define SIM_SCAN_ALL 64
+#define SIM_SCAN_MAX 1024
 
 static bool holds(struct sim_node *n, const struct sim_node *peer, uint64_t *epoch)
 {
@@ -54,7 +59,7 @@ static void check_rollback(struct sim_fleet *f, struct sim_node *n)
 	size_t i;
 	uint64_t e;
 
-	for (i = 0; i < n->ntopo; i++) {
+	for (i = 0; n->ntopo <= SIM_SCAN_MAX && i < n->ntopo; i++) {
 		if (!n->trusts[i] || !holds(n, &f->n[n->topo[i]], &e))
 			continue;
 		if (e < n->max_epoch[i])
@@ -164,7 +169,8 @@ static bool pair_unkeyed(struct sim_fleet *f, struct sim_node *n, size_t i, bool
 		snprintf(why, wlen, "%s has no active epoch", p->id);
 		return true;
 	}
-	if (keyring_recv_has(kx_core_keyring(n->core), p->id, e))
+	if (n->ntopo > SIM_SCAN_MAX ? kx_core_peer_keyed(n->core, &now, p->id)
+				    : keyring_recv_has(kx_core_keyring(n->core), p->id, e))
 		return false;
 	holds(n, p, &held);
 	snprintf(why, wlen, "%s lacks epoch %" PRIu64 " of %s (its newest: %" PRIu64 "; core says %s)", n->id, e,

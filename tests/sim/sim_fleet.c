@@ -277,6 +277,9 @@ static void on_check(struct sim_fleet *f)
 		f->last_full_check = f->now;
 	}
 	bad = f->last_unkeyed;
+	if (f->o->rounds && f->now % 5000 == 0) /* the scale benchmark's progress */
+		fprintf(stderr, "kx_sim: %llu s simulated, %llu events, %zu pairs unkeyed\n",
+			(unsigned long long)(f->now / 1000), (unsigned long long)r->events, bad);
 
 	sim_push_(f, f->now + SIM_CHECK_MS, EV_CHECK, 0, 0, NULL);
 	if (!bad && !r->cold_keyed_ms) {
