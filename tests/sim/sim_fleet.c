@@ -236,6 +236,18 @@ static void on_fault(struct sim_fleet *f, const struct sim_fault_ev *e)
 	}
 }
 
+/* The heap one node's core holds (peers, key ring, queues): what freeing it gives back. Ends that
+ * node; only at the end of a scale run. */
+static size_t core_bytes(struct sim_node *n)
+{
+	size_t before = mallinfo2().uordblks, after;
+
+	kx_core_free(n->core);
+	n->core = NULL;
+	after = mallinfo2().uordblks;
+	return before > after ? before - after : 0;
+}
+
 /* Scale mode: after the fleet is keyed, measure `rounds` rotation intervals of broker traffic. */
 static void measure(struct sim_fleet *f)
 {
@@ -259,6 +271,8 @@ static void measure(struct sim_fleet *f)
 	r->round_msgs_out = (st.msgs_out - f->round_base.msgs_out) / f->o->rounds;
 	r->round_bytes_in = (st.bytes_in - f->round_base.bytes_in) / f->o->rounds;
 	r->round_bytes_out = (st.bytes_out - f->round_base.bytes_out) / f->o->rounds;
+	r->core_first = core_bytes(&f->n[0]);
+	r->core_last = core_bytes(&f->n[f->nn - 1]);
 	f->done = true;
 }
 
@@ -375,6 +389,7 @@ int sim_run(const struct sim_opts *o, struct sim_result *r)
 	}
 	if (f.trace)
 		sim_fault_plan_print(f.plan, f.trace);
+	r->heap_base = mallinfo2().uordblks;
 	stop = o->max_ms ? o->max_ms : f.plan->p.faults_end_ms + 2 * o->bound_ms + 3000ull * o->interval_s;
 	while (!f.done && sim_sched_pop(f.q, &ev)) {
 		f.now = ev.at;

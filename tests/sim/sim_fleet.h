@@ -50,6 +50,8 @@ struct sim_result {
 	uint64_t round_ms;          /* length of the measured window */
 	size_t nodes, pairs;
 	size_t heap_bytes;          /* heap in use with every node up and keyed (mallinfo2) */
+	size_t heap_base;           /* the same before the first core started */
+	size_t core_first, core_last; /* heap freed by kx_core_free of node 0 and of the last node */
 };
 
 /* Defaults for a small faulty fleet. */
