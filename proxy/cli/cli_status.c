@@ -117,6 +117,10 @@ static void cli_cause(const char *me, const char *key, const char *id, const cha
 	else if (strcmp(why, "stale") == 0)
 		printf("  %s: its last announcement expired: the peer is down or cut off from the broker\n",
 		       id);
+	else if (strcmp(why, "away") == 0)
+		printf("  %s: away: its presence says its key-exchange connection is gone (it stopped, died or "
+		       "lost the broker)\n",
+		       id);
 	else if (strcmp(why, "keyed") != 0)
 		printf("  %s: its last message was rejected (%s): see this node's log\n", id, why);
 }

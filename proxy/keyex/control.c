@@ -148,6 +148,8 @@ static void control_attempt(struct control *c, bool first)
 
 	c->retry_at = 0;
 	c->connecting = true;
+	if (c->h.on_connecting)
+		c->h.on_connecting(c->arg); /* sets the will (control_set_will) before CONNECT */
 	if (first || control_prepare(c, err, sizeof(err)) == 0)
 		rc = mosquitto_connect_async(c->mosq, c->conf->broker.host, c->conf->broker.port,
 					     (int)c->conf->keyex.keepalive_seconds);
@@ -371,5 +373,24 @@ int control_set_will(struct control *c, const char *topic, const uint8_t *payloa
 	c->will_len = len;
 	c->will_qos = qos;
 	c->will_retain = retain;
-	return 0; /* applied at the next CONNECT (control_configure) */
+	/* For the connect about to start on this client; control_configure sets it again on a fresh one. */
+	if (c->will_topic && mosquitto_will_set(c->mosq, c->will_topic, (int)c->will_len, c->will_payload,
+						c->will_qos, c->will_retain) != MOSQ_ERR_SUCCESS)
+		return -1;
+	if (!c->will_topic)
+		(void)mosquitto_will_clear(c->mosq);
+	return 0;
+}
+
+void control_flush(struct control *c, unsigned timeout_ms)
+{
+	uint64_t end = clock_mono_ms() + timeout_ms;
+	unsigned n;
+
+	if (!c || !c->up)
+		return;
+	/* Bounded: at most 100 write rounds, each waiting up to 10 ms for the socket. */
+	for (n = 0; n < 100 && mosquitto_want_write(c->mosq) && clock_mono_ms() < end; n++)
+		if (mosquitto_loop_write(c->mosq, 1) != MOSQ_ERR_SUCCESS)
+			break;
 }

@@ -176,6 +176,13 @@ static void keyex_on_message(void *arg, const char *topic, const uint8_t *payloa
 		.type = KX_EV_MESSAGE, .topic = topic, .payload = payload, .len = len, .retained = retained});
 }
 
+static void keyex_on_connecting(void *arg)
+{
+	struct keyex *kx = arg;
+
+	keyex_event(kx, &(struct kx_event){.type = KX_EV_CONNECTING});
+}
+
 static char *keyex_path(const char *dir, const char *name)
 {
 	size_t n = strlen(dir) + strlen(name) + 2;
@@ -215,8 +222,10 @@ out:
 
 struct keyex *keyex_new(struct px_ctx *ctx, const struct keyex_hooks *hooks, char *err, size_t errlen)
 {
-	static const struct control_handlers handlers = {
-		.on_up = keyex_on_up, .on_down = keyex_on_down, .on_message = keyex_on_message};
+	static const struct control_handlers handlers = {.on_up = keyex_on_up,
+							   .on_down = keyex_on_down,
+							   .on_message = keyex_on_message,
+							   .on_connecting = keyex_on_connecting};
 	struct keyex *kx = calloc(1, sizeof(*kx));
 
 	snprintf(err, errlen, "out of memory");
@@ -261,6 +270,10 @@ void keyex_free(struct keyex *kx)
 {
 	if (!kx)
 		return;
+	if (kx->core && kx->ctl && control_is_up(kx->ctl)) {
+		keyex_event(kx, &(struct kx_event){.type = KX_EV_STOP}); /* presence: offline, retained */
+		control_flush(kx->ctl, 500);
+	}
 	control_free(kx->ctl);
 	if (kx->timer)
 		event_free(kx->timer);

@@ -331,7 +331,8 @@ void kx_rotate_(struct kx_core *kx, const char *why)
 	} else {
 		kx->activate_at_mono = now + kx_activation_ms(kx);
 		for (i = 0; i < kx->npeers; i++)
-			kx->peers[i].must_confirm = kx->peers[i].acked >= active;
+			kx->peers[i].must_confirm =
+				kx->peers[i].acked >= active && !kx_pres_away(&kx->peers[i].pres);
 		kx_count_unconfirmed_(kx);
 	}
 	kx_announce_(kx, false);
@@ -438,6 +439,7 @@ void kx_core_tick(struct kx_core *kx, const struct kx_now *now)
 		kx_activate(kx, "activation delay passed");
 	kx_process_pending_(kx);
 	kx->stats->peers_keyed = kx_core_peers_keyed(kx, now);
+	kx->stats->peers_present = kx_core_peers_present(kx);
 	kx_peers_tick_(kx);
 }
 
@@ -448,13 +450,18 @@ uint64_t kx_core_next_wakeup(const struct kx_core *kx)
 
 void kx_on_up_(struct kx_core *kx)
 {
-	const char *ack = kx->topic_ack_sub;
+	char own[KX_TOPIC_MAX];
+	const char *subs[2] = {kx->topic_ack_sub, own};
+	size_t n = 1;
 	uint64_t epoch;
 
 	kx->up = true;
 	kx->stats->control_connected = 1;
-	if (kx_push_filters_(kx, KX_ACT_SUBSCRIBE, &ack, 1) != 0 || kx_subscribe_peers_(kx, false) != 0)
+	if (kx_pres_on_(kx) && kx_pres_topic(kx->conf->keyex.topic_prefix, kx->conf->node_id, own, sizeof(own)))
+		n = 2; /* our own presence too: its retained copy is repaired if it says otherwise */
+	if (kx_push_filters_(kx, KX_ACT_SUBSCRIBE, subs, n) != 0 || kx_subscribe_peers_(kx, false) != 0)
 		log_error("keyex", "cannot subscribe to the key-exchange topics");
+	kx_pres_say_(kx, true);
 	if (!keyring_newest(kx->kr, &epoch))
 		kx_rotate_(kx, "start");
 	else

@@ -60,6 +60,7 @@ enum kx_event_type {
 	KX_EV_MESSAGE, /* a message arrived on a subscribed key-exchange topic */
 	KX_EV_SEALED,  /* the data path sealed a message: the soft usage limits may start a rotation */
 	KX_EV_STOP,    /* a clean stop is coming: last messages before DISCONNECT (presence offline) */
+	KX_EV_CONNECTING, /* a control connection is about to be opened: its will (SET_WILL) */
 };
 
 struct kx_event {
@@ -158,5 +159,7 @@ bool kx_core_peer_keyed(const struct kx_core *c, const struct kx_now *now, const
 /* A message sealed by sender was opened (reason < 0) or dropped for reason (enum stats_drop). */
 void kx_core_count_message(struct kx_core *c, const char *sender, int reason);
 uint64_t kx_core_ignored_not_a_peer(const struct kx_core *c);
+/* Peers whose last presence message said online (keyex.presence). */
+size_t kx_core_peers_present(const struct kx_core *c);
 
 #endif

@@ -11,6 +11,7 @@
 #include "identity.h"
 #include "keyex.h"
 #include "kx_core.h"
+#include "kx_presence.h"
 #include "keyring.h"
 #include "log.h"
 #include "stats.h"
@@ -106,6 +107,7 @@ struct kx_peer {
 	bool announce_due;         /* our message to it is still to be sent (connection down) */
 	bool reissue_pending;      /* a re-issue waits for its debounce */
 	bool added;                /* new in this reload: subscribe to it */
+	struct kx_pres_peer pres;  /* its presence (kx_presence.h) */
 	bool unknown_key;          /* ... has one, wrapped to an ephemeral key we do not hold */
 	uint8_t eph_pub[KEX_PUB_LEN];
 	uint8_t wrapped_to[KEX_PUB_LEN];
@@ -146,6 +148,8 @@ struct kx_core {
 	size_t index_cap;        /* a power of two >= 2 * npeers */
 	size_t unconfirmed;      /* must_confirm peers that have not confirmed the pending epoch */
 	uint64_t revoke_epoch;   /* an epoch begun because a peer was removed: its messages say REVOKE */
+	struct kx_pres_self pres_self; /* this node's presence sessions */
+	uint64_t pres_repair_mono;     /* own retained presence last said again */
 	char *topic_ack_sub;     /* <prefix>/ack/<node_id>/+ */
 	size_t prefix_len;
 	/* own epochs */
@@ -230,7 +234,15 @@ int kx_batch_add_(struct kx_core *kx, struct kx_batch *b, const char *filter);
 /* Queues what is gathered; b->rc. */
 int kx_batch_flush_(struct kx_core *kx, struct kx_batch *b);
 
+/* kx_core_pres.c: presence (keyex.presence) */
+bool kx_pres_on_(const struct kx_core *kx);
+void kx_pres_connecting_(struct kx_core *kx);
+void kx_pres_say_(struct kx_core *kx, bool online);
+void kx_on_presence_(struct kx_core *kx, const char *topic, const char *id, const uint8_t *buf, size_t len);
+
 /* kx_core_rx.c */
+/* One verification token of p's announcement bucket (and the global budget); false: none now. */
+bool kx_bucket_take_ann_(struct kx_core *kx, struct kx_peer *p);
 void kx_on_message_(struct kx_core *kx, const char *topic, const uint8_t *payload, size_t len, bool retained);
 void kx_process_pending_(struct kx_core *kx);
 /* Frees what peer p keeps for later (its deferred messages). */

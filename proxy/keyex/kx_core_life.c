@@ -165,7 +165,12 @@ int kx_peer_filters_(struct kx_core *kx, struct kx_batch *b, const struct kx_pee
 
 	if (kx_topic_(kx, topic, "kx", kx->conf->node_id, p->id) != 0)
 		return -1;
-	/* Presence (issue 15 item 5) adds <prefix>/presence/<p> here. */
+	if (kx_batch_add_(kx, b, topic) != 0)
+		return -1;
+	if (!kx_pres_on_(kx))
+		return 0;
+	if (kx_pres_topic(kx->conf->keyex.topic_prefix, p->id, topic, sizeof(topic)) == 0)
+		return -1;
 	return kx_batch_add_(kx, b, topic);
 }
 
@@ -408,7 +413,11 @@ int kx_core_handle(struct kx_core *kx, const struct kx_now *now, const struct kx
 		kx_on_sealed_(kx);
 		return 0;
 	case KX_EV_STOP:
-		return 0; /* presence (issue 15 item 5): the offline message goes here */
+		kx_pres_say_(kx, false);
+		return 0;
+	case KX_EV_CONNECTING:
+		kx_pres_connecting_(kx);
+		return 0;
 	}
 	return -1;
 }

@@ -118,6 +118,11 @@ void kx_core_peer_info(const struct kx_core *kx, const struct kx_now *now, size_
 	out->id = p->id;
 	out->keyed = kx_peer_keyed_(p, now);
 	out->why = kx_peer_why(p, live, out->keyed);
+	out->present = -1;
+	if (kx_pres_on_(kx) && kx_pres_state(&p->pres) != KX_PRES_UNKNOWN)
+		out->present = kx_pres_state(&p->pres) == KX_PRES_ONLINE;
+	if (!out->keyed && out->present == 0)
+		out->why = "away";
 	out->last_rejected = p->last_reject ? kx_reject_why(p->last_reject) : NULL;
 	out->their_epoch = p->last_ann_wall || p->have_ann ? p->epoch : 0;
 	out->their_epoch_held = p->held_epoch;

@@ -281,6 +281,21 @@ static bool kx_eph_ok(struct kx_core *kx, const uint8_t eph_pub[KEX_PUB_LEN])
 	return rc != PX_ERR_WEAK_KEY;
 }
 
+/* REVOKE (§9.6): p removed a node, which holds p's older epoch keys and could seal with them:
+ * those keys open messages only keyex.revoke_seconds more here. */
+static void kx_revoke_older(struct kx_core *kx, struct kx_peer *p, uint64_t epoch)
+{
+	uint64_t bound = (uint64_t)kx->conf->keyex.revoke_seconds * 1000u;
+	size_t n = keyring_recv_shorten(kx->kr, p->id, epoch, kx->now.mono_ms + bound);
+
+	log_emitf(LOG_INFO, "keyex", &(struct log_fields){.peer_id = p->id, .epoch = epoch, .has_epoch = true},
+		  "peer %s announced epoch %" PRIu64 " with REVOKE (it removed a node): %zu older key(s) of it "
+		  "erased in %u s",
+		  p->id, epoch, n, kx->conf->keyex.revoke_seconds);
+	if (p->held_epoch < epoch && p->held_until_mono > kx->now.mono_ms + bound)
+		p->held_until_mono = kx->now.mono_ms + bound;
+}
+
 static void kx_accept(struct kx_core *kx, struct kx_peer *p, const struct ann_view *a)
 {
 	uint64_t skew = (uint64_t)kx->conf->keyex.max_skew_seconds * 1000u;
@@ -300,6 +315,8 @@ static void kx_accept(struct kx_core *kx, struct kx_peer *p, const struct ann_vi
 	kx_peer_entry_(p, has_entry, has_entry && keyring_eph_for(kx->kr, e.recipient_eph), &kx->now);
 	if (new_epoch)
 		kx_set_acked_(kx, p, 0); /* a new epoch of the peer says afresh what it holds */
+	if (new_epoch && (a->flags & ANN_FLAG_REVOKE))
+		kx_revoke_older(kx, p, a->epoch);
 	/* The counter floor of our wraps to it (§6.3): a peer that holds no key of ours (it restarted,
 	 * or is new) may have delivered our messages before; it counts from when its epoch began. A
 	 * peer that still holds an older key of ours never had our newest one, so never delivered a
@@ -473,6 +490,11 @@ static struct kx_peer *kx_topic_peer(struct kx_core *kx, const char *topic, bool
 	return p;
 }
 
+bool kx_bucket_take_ann_(struct kx_core *kx, struct kx_peer *p)
+{
+	return kx_bucket_take(kx, p, &p->tokens, &p->tokens_at, kx->now.mono_ms);
+}
+
 void kx_on_message_(struct kx_core *kx, const char *topic, const uint8_t *payload, size_t len, bool retained)
 {
 	struct kx_peer *p;
@@ -481,11 +503,22 @@ void kx_on_message_(struct kx_core *kx, const char *topic, const uint8_t *payloa
 	if (strncmp(topic, kx->conf->keyex.topic_prefix, kx->prefix_len) != 0) {
 		return; /* not a key-exchange topic: the adapter hands those to the data path */
 	}
+	if (strncmp(topic + kx->prefix_len, "/presence/", 10) == 0) {
+		kx_on_presence_(kx, topic, topic + kx->prefix_len + 10, payload, len);
+		return;
+	}
 	p = kx_topic_peer(kx, topic, &is_ack);
 	if (!p)
 		return;
-	if (len == 0)
-		return; /* a cleared retained announcement */
+	if (len == 0) {
+		/* A cleared retained announcement: the peer withdrew its announcement to us (it removed
+		 * this node from its configuration, or stopped for good). Not live until the next one. */
+		if (!is_ack && p->have_ann) {
+			p->have_ann = false;
+			log_info("keyex", "peer %s withdrew its announcement to this node (removed it?)", p->id);
+		}
+		return;
+	}
 	if (len > ANN_MAX_LEN + 64) {
 		kx_reject_(kx, p, REJECT_MALFORMED, "%zu-byte message from %s is too large", len, p->id);
 		return;

@@ -477,21 +477,24 @@ def test_unknown_key_messages_held_aside(workdir):
 def rabbit_user(node, user, password, prefix, retained=None):
     """A RabbitMQ user for the mqseal node whose node_id is user, with the permissions of
     docs/BROKERS.md: the queues of its own key-exchange connection (client id mqseal-<id>) and the
-    exchange amq.topic only; topic permissions: publish <prefix>/kx/<peer>/<id> and
-    <prefix>/ack/<peer>/<id>, subscribe <prefix>/kx/<id>/<peer> (exact, one per peer) and
-    <prefix>/ack/<id>/+ (as AMQP routing keys: '/' is '.', '+' is '*'). retained: a routing-key regex of the sealed topics its devices
+    exchange amq.topic only; topic permissions: publish <prefix>/kx/<peer>/<id>,
+    <prefix>/ack/<peer>/<id> and <prefix>/presence/<id>, subscribe <prefix>/kx/<id>/<peer> (exact,
+    one per peer), <prefix>/ack/<id>/+ and <prefix>/presence/<peer> (as AMQP routing keys: '/' is
+    '.', '+' is '*'). retained: a routing-key regex of the sealed topics its devices
     publish retained messages on, which the node watches and re-publishes over its key-exchange
     connection (read and write)."""
     p = prefix.replace(".", "\\.")
     q = "mqtt-subscription-mqseal-%sqos[01]" % user
     node.ctl("add_user", user, password)
     node.ctl("set_permissions", "-p", "/", user, "^%s$" % q, "^(amq\\.topic|%s)$" % q, "^(amq\\.topic|%s)$" % q)
-    write = "^%s\\.(kx|ack)\\.[^.]+\\.{username}$" % p
+    own = "((kx|ack)\\.[^.]+\\.{username}|presence\\.{username})"
+    write = "^%s\\.%s$" % (p, own)
     if retained:
-        write = "^(%s\\.(kx|ack)\\.[^.]+\\.{username}|%s)$" % (p, retained)
-    read = "^%s\\.(kx\\.{username}\\.[^.*]+|ack\\.{username}\\.\\*)$" % p
+        write = "^(%s\\.%s|%s)$" % (p, own, retained)
+    mine = "(kx\\.{username}\\.[^.*]+|ack\\.{username}\\.\\*|presence\\.[^.*]+)"
+    read = "^%s\\.%s$" % (p, mine)
     if retained:  # the node watches the topics of its retained cache (PROTOCOL.md §10.1)
-        read = "^(%s\\.(kx\\.{username}\\.[^.*]+|ack\\.{username}\\.\\*)|%s)$" % (p, retained)
+        read = "^(%s\\.%s|%s)$" % (p, mine, retained)
     node.ctl("set_topic_permissions", "-p", "/", user, "amq.topic", write, read)
 
 
@@ -580,8 +583,10 @@ MOSQ_USERS = {"gw-a": "pw-a", "gw-b": "pw-b", "dev1": "pw-d"}
 # = its node_id); any client may read the announcements, which are public by design (PROTOCOL.md §2).
 MOSQ_ACL_PATTERN = """pattern write mqseal/kx/+/%u
 pattern write mqseal/ack/+/%u
+pattern write mqseal/presence/%u
 pattern read mqseal/kx/+/+
 pattern read mqseal/ack/%u/+
+pattern read mqseal/presence/+
 user dev1
 topic readwrite home/#
 """
@@ -590,9 +595,11 @@ topic readwrite home/#
 MOSQ_ACL_BLOCKS = "".join("""user %s
 topic write mqseal/kx/+/%s
 topic write mqseal/ack/+/%s
+topic write mqseal/presence/%s
 topic read mqseal/kx/%s/+
 topic read mqseal/ack/%s/+
-""" % ((n,) * 4) for n in ("gw-a", "gw-b")) + """user dev1
+topic read mqseal/presence/+
+""" % ((n,) * 6) for n in ("gw-a", "gw-b")) + """user dev1
 topic readwrite home/#
 """
 
@@ -641,8 +648,8 @@ def mosquitto_acl_case(workdir, acl, devices_see_announcements):
     dev = client("dev1")
     dev.publish("mqseal/kx/gw-b/gw-a", b"junk", 1, retain=True)
     seen = captured(client("dev1"), "mqseal/#")
-    check(len(seen) == (2 if devices_see_announcements else 0) and all(m.payload[:4] == b"MQSL" for m in seen),
-          "devices see %s: %r" % ("the announcements only" if devices_see_announcements else "nothing", seen))
+    check(len(seen) == (4 if devices_see_announcements else 0) and all(m.payload[:4] == b"MQSL" for m in seen),
+          "devices see %s: %r" % ("the announcements and presence only" if devices_see_announcements else "nothing", seen))
     return a, b
 
 

@@ -163,10 +163,11 @@ def test_livez_readyz_peer_dies(workdir):
     h = cli("health", "-c", a.conf_path)
     check(h.returncode == 1 and "not ready" in h.stdout, (h.returncode, h.stdout, h.stderr))
     _, peers = status_json(a)
-    check(peers["b"]["keyed"] is False and peers["b"]["why"] == "stale", peers)
+    # keyex.presence (default on): b's will tells a at once that b is away
+    check(peers["b"]["keyed"] is False and peers["b"]["why"] == "away" and peers["b"]["present"] is False, peers)
     table = status_table(a)
     print(table)
-    check("  b: its last announcement expired: the peer is down" in table, table)
+    check("  b: away: its presence says its key-exchange connection is gone" in table, table)
     broker.kill()
     eventually(lambda: "broker is down" in get(a, "/readyz")[1], 15, msg="readyz: broker down")
     check(get(a, "/livez")[0] == 200)

@@ -227,7 +227,7 @@ def read_file(path):
 
 
 def check(path):
-    want = {k: fmt(val) for k, val in compute()}
+    want = {k: fmt(val) for k, val in compute_all()}
     got = read_file(path)
     bad = 0
     for k in sorted(set(want) | set(got)):
@@ -242,10 +242,39 @@ def main(argv):
     if len(argv) == 3 and argv[1] == "--check":
         return check(argv[2])
     if len(argv) == 1:
-        sys.stdout.write(render(compute()))
+        sys.stdout.write(render(compute_all()))
         return 0
     sys.stderr.write("usage: golden.py [--check FILE]\n")
     return 2
+
+
+# ---- presence (key-exchange protocol version 2, type 0x03) --------------------------------
+# Kept apart from compute() so the announcement vectors can change beside it: node-a (id_seed_a)
+# says on its presence topic that the control connection opened at pres_session is online, and
+# signs its will (offline, issued_at = session).
+PRESENCE_INPUTS = [
+    ("topic_presence", "mqseal/presence/node-a"),
+    ("pres_session", 1764085541000),
+    ("pres_issued_at", 1764085541250),
+]
+
+
+def presence_msg(v, online, issued_at):
+    body = b"MQSL" + u8(2) + u8(3) + u8(1) + u8(0) + str8(v["id_a"])
+    body += u8(1 if online else 0) + u64(v["pres_session"]) + u64(issued_at)
+    return body + ed_key(v["id_seed_a"]).sign(signed("presence", v["topic_presence"], body))
+
+
+def presence_vectors():
+    v = dict(INPUTS + PRESENCE_INPUTS)
+    online = presence_msg(v, True, v["pres_issued_at"])
+    will = presence_msg(v, False, v["pres_session"])
+    assert len(online) == 90 + len(v["id_a"])
+    return PRESENCE_INPUTS + [("presence_online", online), ("presence_will", will)]
+
+
+def compute_all():
+    return compute() + presence_vectors()
 
 
 if __name__ == "__main__":
