@@ -61,7 +61,8 @@ static void make_events(struct sim_fault_plan *pl, struct sim_rng *r)
 
 		pl->ev[n++] = (struct sim_fault_ev){ .at = fault_time(p, r, down), .kind = SF_NODE_CRASH,
 						     .node = (uint32_t)sim_rng_below(r, pl->nodes),
-						     .down_ms = down, .host = sim_rng_below(r, 2) };
+						     .down_ms = down, .host = sim_rng_below(r, 2),
+						     .clean = sim_rng_below(r, 3) == 0 };
 	}
 	for (i = 0; i < p->drops; i++)
 		pl->ev[n++] = (struct sim_fault_ev){ .at = fault_time(p, r, 0), .kind = SF_CONN_DROP,
@@ -175,6 +176,6 @@ void sim_fault_plan_print(const struct sim_fault_plan *plan, void *file)
 		fprintf(f, "plan: %8llu ms %-14s node %u peer#%u down %u ms%s%s\n", (unsigned long long)e->at,
 			kind_name(e->kind), e->node, e->peer, e->down_ms,
 			e->kind == SF_BROKER_RESTART ? (e->keep_retained ? " keep-retained" : " lose-retained") : "",
-			e->kind == SF_NODE_CRASH ? (e->host ? " host" : " process") : "");
+			e->kind == SF_NODE_CRASH ? (e->clean ? " clean-stop" : e->host ? " host" : " process") : "");
 	}
 }

@@ -29,6 +29,7 @@ struct sim_fault_ev {
 	uint32_t down_ms;
 	bool keep_retained; /* SF_BROKER_RESTART */
 	bool host;          /* SF_NODE_CRASH: the host died (will after 1.5 x keepalive), not the process */
+	bool clean;         /* SF_NODE_CRASH: a clean stop (KX_EV_STOP, DISCONNECT) and start instead */
 };
 
 /* What a run's faults look like; sim_fault_defaults gives a moderate mix. */

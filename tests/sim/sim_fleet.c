@@ -221,7 +221,10 @@ static void on_fault(struct sim_fleet *f, const struct sim_fault_ev *e)
 		broker_restart(f, e);
 		break;
 	case SF_NODE_CRASH:
-		sim_node_crash_(f, n, e->host, e->down_ms);
+		if (e->clean)
+			sim_node_stop_(f, n, e->down_ms);
+		else
+			sim_node_crash_(f, n, e->host, e->down_ms);
 		break;
 	case SF_CONN_DROP:
 		if (n->conn == CONN_UP) {

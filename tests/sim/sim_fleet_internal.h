@@ -36,7 +36,7 @@ enum sim_ev_kind {
 	EV_CHECK,       /* the keyed check */
 };
 
-enum sim_pkt_type { PKT_PUBLISH, PKT_SUBSCRIBE, PKT_UNSUBSCRIBE };
+enum sim_pkt_type { PKT_PUBLISH, PKT_SUBSCRIBE, PKT_UNSUBSCRIBE, PKT_DISCONNECT };
 
 struct sim_pkt { /* what a node sent, on its way to the broker */
 	enum sim_pkt_type type;
@@ -129,6 +129,8 @@ int sim_node_init_(struct sim_fleet *f, struct sim_node *n);
 void sim_node_free_(struct sim_node *n);
 void sim_node_start_(struct sim_fleet *f, struct sim_node *n);
 void sim_node_crash_(struct sim_fleet *f, struct sim_node *n, bool host, uint32_t down_ms);
+/* A clean stop: KX_EV_STOP, its last messages, DISCONNECT (the will is discarded), then as a crash. */
+void sim_node_stop_(struct sim_fleet *f, struct sim_node *n, uint32_t down_ms);
 void sim_node_reload_(struct sim_fleet *f, struct sim_node *n, bool add, uint32_t which);
 void sim_node_handle_(struct sim_fleet *f, struct sim_node *n, const struct kx_event *ev);
 void sim_node_tick_(struct sim_fleet *f, struct sim_node *n, uint64_t gen);
@@ -143,6 +145,8 @@ int sim_net_send_(struct sim_fleet *f, struct sim_node *n, struct sim_pkt *p);
 /* The connection of n is cut now (broker side at once; the node notices a little later). */
 void sim_net_cut_(struct sim_fleet *f, struct sim_node *n, bool will_now);
 void sim_net_flush_(struct sim_fleet *f);
+/* A clean DISCONNECT, sent after what n has queued (the broker discards the will). */
+void sim_net_disconnect_(struct sim_fleet *f, struct sim_node *n);
 void sim_pkt_free_(struct sim_pkt *p);
 
 /* sim_sabotage.c */

@@ -32,9 +32,14 @@ static uint64_t link_delay(struct sim_fleet *f)
 
 void sim_net_connect_start_(struct sim_fleet *f, struct sim_node *n)
 {
+	struct kx_event ev = { .type = KX_EV_CONNECTING };
+
 	if (!n->core || n->conn != CONN_DOWN)
 		return;
-	n->conn = CONN_CONNECTING;
+	n->conn = CONN_CONNECTING; /* first: the event's actions must not start another attempt */
+	sim_node_handle_(f, n, &ev); /* the will of this connection (SET_WILL) */
+	if (!n->core || n->conn != CONN_CONNECTING)
+		return;
 	sim_push_(f, f->now + link_delay(f), EV_CONNECT, n->idx, ++n->attempt, NULL);
 }
 
@@ -64,6 +69,22 @@ int sim_net_send_(struct sim_fleet *f, struct sim_node *n, struct sim_pkt *p)
 		return -1;
 	}
 	return 0;
+}
+
+void sim_net_disconnect_(struct sim_fleet *f, struct sim_node *n)
+{
+	struct sim_pkt *p;
+
+	if (n->conn != CONN_UP)
+		return;
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		sim_violation_(f, "out of memory");
+		return;
+	}
+	p->type = PKT_DISCONNECT;
+	(void)sim_net_send_(f, n, p);
+	n->conn = CONN_DOWN; /* the process is about to end: sim_node_crash_ cuts nothing more */
 }
 
 void sim_net_cut_(struct sim_fleet *f, struct sim_node *n, bool will_now)
@@ -186,6 +207,11 @@ static void on_uplink(struct sim_fleet *f, uint32_t c, uint64_t gen, struct sim_
 	int rc = 0;
 
 	if (!f->broker_up || !sim_broker_connected(f->b, c) || sim_broker_gen(f->b, c) != gen) {
+		sim_pkt_free_(p);
+		return;
+	}
+	if (p->type == PKT_DISCONNECT) {
+		sim_broker_disconnect(f->b, c);
 		sim_pkt_free_(p);
 		return;
 	}

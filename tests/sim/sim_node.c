@@ -305,6 +305,18 @@ void sim_node_crash_(struct sim_fleet *f, struct sim_node *n, bool host, uint32_
 	sim_push_(f, f->now + down_ms, EV_NODE_START, n->idx, 0, NULL);
 }
 
+void sim_node_stop_(struct sim_fleet *f, struct sim_node *n, uint32_t down_ms)
+{
+	struct kx_event ev = { .type = KX_EV_STOP };
+
+	if (!n->core)
+		return;
+	sim_trace_(f, "%s STOP (clean), back in %u ms", n->id, down_ms);
+	sim_node_handle_(f, n, &ev); /* presence offline, on its way before the DISCONNECT */
+	sim_net_disconnect_(f, n);
+	sim_node_crash_(f, n, false, down_ms);
+}
+
 /* Picks the slot a reload removes (which-th trusted one) or adds back (the last removed). */
 static size_t reload_slot(struct sim_node *n, bool add, uint32_t which)
 {
