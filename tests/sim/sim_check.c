@@ -84,7 +84,7 @@ static void check_revoked(struct sim_fleet *f, const struct sim_node *n, size_t 
 	if (holds(p, n, &e) && e > rm->newest_at_reload)
 		sim_violation_(f, "revocation: %s holds epoch %" PRIu64 " of %s, started after %s removed it at %" PRIu64
 			       " ms (newest epoch then %" PRIu64 ")", p->id, e, n->id, n->id, rm->at, rm->newest_at_reload);
-	for (k = n->nactivated; k-- > 0 && n->activated_at[k] >= rm->at;)
+	for (k = n->nactivated; k-- > 0 && n->activated_ev[k] >= rm->ev;)
 		if (keyring_recv_has(kx_core_keyring(p->core), n->id, n->activated[k]))
 			sim_violation_(f, "revocation: %s holds epoch %" PRIu64 " of %s, activated at %" PRIu64
 				       " ms after %s removed it at %" PRIu64 " ms", p->id, n->activated[k], n->id,

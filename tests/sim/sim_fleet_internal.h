@@ -51,6 +51,7 @@ enum sim_conn { CONN_DOWN, CONN_CONNECTING, CONN_UP };
 struct sim_removal {
 	bool active;
 	uint64_t at;
+	uint64_t ev;               /* index of the reload's event (r->events): the order within a ms */
 	uint64_t newest_at_reload; /* the reloading node's newest epoch then (0: none) */
 };
 
@@ -86,6 +87,7 @@ struct sim_node {
 	uint64_t up_last, down_last; /* FIFO order on each link */
 	uint64_t *activated;       /* own epochs activated, in order (revocation invariant) */
 	uint64_t *activated_at;
+	uint64_t *activated_ev;    /* index of the event in which it was activated */
 	size_t nactivated, capactivated;
 	uint64_t last_scan_ms;     /* large nodes: rollback scan throttle */
 	uint64_t newest;           /* its newest own epoch seen so far (revocation invariant) */

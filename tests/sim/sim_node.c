@@ -81,6 +81,7 @@ void sim_node_free_(struct sim_node *n)
 	sim_msg_free(n->will);
 	free(n->activated);
 	free(n->activated_at);
+	free(n->activated_ev);
 }
 
 size_t sim_slot_(const struct sim_fleet *f, const struct sim_node *n, uint32_t peer)
@@ -206,17 +207,21 @@ static void act_activated(struct sim_fleet *f, struct sim_node *n)
 		size_t ncap = n->capactivated ? n->capactivated * 2 : 16;
 		uint64_t *a = realloc(n->activated, ncap * sizeof(*a));
 		uint64_t *t = a ? realloc(n->activated_at, ncap * sizeof(*t)) : NULL;
+		uint64_t *v = t ? realloc(n->activated_ev, ncap * sizeof(*v)) : NULL;
 
 		if (a)
 			n->activated = a;
-		if (!a || !t) {
+		if (t)
+			n->activated_at = t;
+		if (!a || !t || !v) {
 			sim_violation_(f, "out of memory");
 			return;
 		}
-		n->activated_at = t;
+		n->activated_ev = v;
 		n->capactivated = ncap;
 	}
 	n->activated[n->nactivated] = e;
+	n->activated_ev[n->nactivated] = f->r->events;
 	n->activated_at[n->nactivated++] = f->now;
 	sim_trace_(f, "%s activated epoch %llu", n->id, (unsigned long long)e);
 	sim_check_activated_(f, n);
@@ -347,7 +352,7 @@ void sim_node_reload_(struct sim_fleet *f, struct sim_node *n, bool add, uint32_
 		return;
 	n->trusts[slot] = add;
 	f->keys_dirty = true;
-	n->rm[slot] = (struct sim_removal){ .active = !add, .at = f->now, .newest_at_reload = n->newest };
+	n->rm[slot] = (struct sim_removal){ .active = !add, .at = f->now, .ev = f->r->events, .newest_at_reload = n->newest };
 	f->removals += !add;
 	sim_trace_(f, "%s RELOAD: %s peer %s", n->id, add ? "adds back" : "removes", f->n[n->topo[slot]].id);
 	if (build_conf(f, n, next) != 0) {
