@@ -121,7 +121,8 @@ class Observer:
             with self.lock:
                 self.sys[m.topic.rsplit("/", 2)[-2] + "_" + m.topic.rsplit("/", 1)[-1]] = (now, int(m.payload))
             return
-        kind = m.topic[len(self.prefix) + 1:].split("/", 1)[0]  # keyex | ack
+        kind = m.topic[len(self.prefix) + 1:].split("/", 1)[0]  # kx | ack | presence
+        kind = "keyex" if kind == "kx" else kind  # announcements keep their key in the results
         with self.lock:
             self.msgs.append((now, kind, m.topic, len(m.payload), bool(m.retain)))
 
@@ -155,7 +156,7 @@ class Observer:
 def summarize(msgs):
     """Counts and bytes per kind of a list of observed messages."""
     out = {"messages": len(msgs), "bytes": sum(m[3] for m in msgs)}
-    for kind in ("keyex", "ack"):
+    for kind in ("keyex", "ack", "presence"):
         sel = [m[3] for m in msgs if m[1] == kind]
         out[kind] = {"messages": len(sel), "bytes": sum(sel),
                      "size_min": min(sel) if sel else 0, "size_max": max(sel) if sel else 0}

@@ -5,7 +5,6 @@
  * session state at the broker (announcements are retained). */
 #include "control.h"
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,12 +343,14 @@ int control_unsubscribe(struct control *c, const char *filter)
 
 int control_subscribe_multiple(struct control *c, const char *const *filters, size_t n, int qos)
 {
+	char *const *sub;
 	int rc;
 
 	if (!c->up || n == 0 || n > CONTROL_SUB_BATCH)
 		return -1;
 	/* libmosquitto's prototype is not const-correct; it only reads the strings. */
-	rc = mosquitto_subscribe_multiple(c->mosq, NULL, (int)n, (char *const *)(uintptr_t)filters, qos, 0, NULL);
+	memcpy(&sub, &filters, sizeof(sub));
+	rc = mosquitto_subscribe_multiple(c->mosq, NULL, (int)n, sub, qos, 0, NULL);
 	control_rearm(c);
 	return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
 }

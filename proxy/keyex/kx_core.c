@@ -462,6 +462,7 @@ void kx_on_up_(struct kx_core *kx)
 	if (kx_push_filters_(kx, KX_ACT_SUBSCRIBE, subs, n) != 0 || kx_subscribe_peers_(kx, false) != 0)
 		log_error("keyex", "cannot subscribe to the key-exchange topics");
 	kx_pres_say_(kx, true);
+	kx_forget_pending_(kx);
 	if (!keyring_newest(kx->kr, &epoch))
 		kx_rotate_(kx, "start");
 	else

@@ -149,6 +149,8 @@ struct kx_core {
 	size_t unconfirmed;      /* must_confirm peers that have not confirmed the pending epoch */
 	uint64_t revoke_epoch;   /* an epoch begun because a peer was removed: its messages say REVOKE */
 	struct kx_pres_self pres_self; /* this node's presence sessions */
+	char **forget;           /* peers removed while disconnected: their retained message to clear */
+	size_t nforget;
 	uint64_t pres_repair_mono;     /* own retained presence last said again */
 	char *topic_ack_sub;     /* <prefix>/ack/<node_id>/+ */
 	size_t prefix_len;
@@ -193,6 +195,8 @@ int kx_topic_(const struct kx_core *kx, char out[static KX_TOPIC_MAX], const cha
 int kx_peer_filters_(struct kx_core *kx, struct kx_batch *b, const struct kx_peer *p);
 /* Subscribes to every peer's topics (only_added: the peers a reload added). */
 int kx_subscribe_peers_(struct kx_core *kx, bool only_added);
+/* Clears our retained messages to peers removed while the connection was down (on UP). */
+void kx_forget_pending_(struct kx_core *kx);
 /* Starts a new epoch (persisted before it is announced). */
 void kx_rotate_(struct kx_core *kx, const char *why);
 void kx_on_up_(struct kx_core *kx);

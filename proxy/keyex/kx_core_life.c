@@ -294,13 +294,37 @@ fail:
 static void kx_forget_peer(struct kx_core *kx, struct kx_batch *b, const struct kx_peer *p)
 {
 	char topic[KX_TOPIC_MAX];
+	char **nf;
 
-	if (!kx->up)
+	if (!kx->up) { /* cleared at the next connection (a fresh session has no subscriptions) */
+		nf = realloc(kx->forget, (kx->nforget + 1) * sizeof(*nf));
+		if (nf) {
+			kx->forget = nf;
+			nf[kx->nforget] = strdup(p->id);
+			kx->nforget += nf[kx->nforget] != NULL;
+		}
 		return;
+	}
 	if (kx_peer_filters_(kx, b, p) != 0)
 		b->rc = -1;
 	if (kx_topic_(kx, topic, "kx", p->id, kx->conf->node_id) == 0)
 		(void)kx_push_publish_(kx, topic, NULL, 0, true, KX_TAG_NONE, NULL);
+}
+
+void kx_forget_pending_(struct kx_core *kx)
+{
+	char topic[KX_TOPIC_MAX];
+	size_t i;
+
+	for (i = 0; i < kx->nforget; i++) {
+		if (!kx_peer_(kx, kx->forget[i], strlen(kx->forget[i])) &&
+		    kx_topic_(kx, topic, "kx", kx->forget[i], kx->conf->node_id) == 0)
+			(void)kx_push_publish_(kx, topic, NULL, 0, true, KX_TAG_NONE, NULL);
+		free(kx->forget[i]);
+	}
+	free(kx->forget);
+	kx->forget = NULL;
+	kx->nforget = 0;
 }
 
 /* Erases what a reload removed; returns how many peers went. */
@@ -390,6 +414,9 @@ void kx_core_free(struct kx_core *kx)
 	free(kx->peers);
 	free(kx->index);
 	free(kx->topic_ack_sub);
+	for (i = 0; i < kx->nforget; i++)
+		free(kx->forget[i]);
+	free(kx->forget);
 	kx_queue_free_(kx);
 	free(kx);
 }

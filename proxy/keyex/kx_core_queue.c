@@ -159,6 +159,11 @@ bool kx_core_next_action(struct kx_core *kx, struct kx_action *out)
 		kx_qaction_free(&kx->q[kx->qhead++]);
 	if (kx->qhead >= kx->qn) {
 		kx->qn = kx->qhead = 0;
+		if (kx->qcap > 256) { /* a burst (a rotation to 10,000 peers) does not keep its array */
+			free(kx->q);
+			kx->q = NULL;
+			kx->qcap = 0;
+		}
 		return false;
 	}
 	*out = kx->q[kx->qhead].a;

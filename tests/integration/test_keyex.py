@@ -278,7 +278,46 @@ def test_three_publishers_one_subscriber(workdir):
     fan(workdir, False)
 
 
+def test_star_per_recipient(workdir):
+    """Protocol v2 (issue 15 item 3): a star, backend h trusting sensors s1..s3, each sensor trusting
+    only h. An observer subscribed to everything at the broker sees one announcement per trusting
+    pair, each on <prefix>/kx/<recipient>/<sender> with at most one entry, addressed to that
+    recipient; no sensor's announcement is addressed to another sensor, and no sensor receives or
+    ignores anything of the others (mqseal_announcements_ignored_total stays 0)."""
+    broker = Broker(workdir).start()
+    eve = Client("eve-star")
+    eve.connect(broker.port)
+    eve.subscribe("mqseal/kx/#", 1)
+    h = Node(workdir, "h", broker.port)
+    sensors = [Node(workdir, "s%d" % i, broker.port) for i in (1, 2, 3)]
+    h.trust(*sensors)
+    for s in sensors:
+        s.trust(h)
+    for n in [h] + sensors:
+        n.start()
+    eventually(lambda: keyed(h, 3), 15, msg="h keyed with every sensor")
+    for s in sensors:
+        eventually(lambda: keyed(s, 1), 10, msg="%s keyed with h" % s.node_id)
+    seen = eve.quiet(1.0)
+    pairs = set()
+    for m in seen:
+        _, _, recipient, sender = m.topic.split("/")
+        pairs.add((sender, recipient))
+        check("h" in (sender, recipient), "an announcement between two sensors: %s" % m.topic)
+        n = struct.unpack_from(">H", m.payload, 8 + 1 + len(sender) + 56)[0]
+        check(n <= 1, "%d entries on %s" % (n, m.topic))
+        if n:
+            off = 8 + 1 + len(sender) + 58
+            rid = m.payload[off + 1:off + 1 + m.payload[off]].decode()
+            check(rid == recipient, "the entry on %s is addressed to %s" % (m.topic, rid))
+    want = {("h", s.node_id) for s in sensors} | {(s.node_id, "h") for s in sensors}
+    check(pairs == want, "announcements exactly between trusting pairs: %r" % sorted(pairs))
+    for s in sensors:
+        check(s.metric('mqseal_announcements_ignored_total{reason="not_a_peer"}') == 0, "%s heard others" % s.node_id)
+    print("  star of 1 + 3: %d announcements seen, all addressed to their recipient" % len(seen))
+
+
 if __name__ == "__main__":
     run([test_keyed_within_2s_either_order, test_rotation_under_traffic, test_activation_time_measured,
          test_peer_restart_mid_stream, test_forged_announcements_rejected, test_one_publisher_three_subscribers,
-         test_three_publishers_one_subscriber])
+         test_three_publishers_one_subscriber, test_star_per_recipient])

@@ -1,17 +1,23 @@
 /* test_kx_core.c - the sans-I/O key-exchange core (proxy/keyex/kx_core.h) with a fake clock and a
  * tiny in-process broker (exact and wildcard subscriptions, retained messages, an ordered queue
  * of deliveries, a drop filter): two cores keyed, rotation with activation on confirmation and
- * on the deadline, a restart from the persisted text, and rate-limited deferral of a flood. */
+ * on the deadline, a restart from the persisted text, rate-limited deferral of a flood, REVOKE
+ * (a reload that removes c: b keeps a's older keys only keyex.revoke_seconds), presence (away,
+ * back), and a core with 10,000 peers (subscriptions in batches of 100, keyed with the one that
+ * runs). Every delivered announcement is checked to be addressed to its receiver (protocol v2). */
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "announce.h"
 #include "check.h"
 #include "conf.h"
 #include "identity.h"
+#include "keyex.h"
 #include "keyring.h"
 #include "kx_core.h"
 #include "log.h"
@@ -19,16 +25,17 @@
 #include "stats.h"
 
 #define NODES 3
-#define MAX_SUBS 64
-#define MAX_RETAINED 64
+#define MAX_SUBS 32768
+#define MAX_RETAINED 16384
+#define BIG_PEERS 10000
 #define MAX_QUEUE 512
 #define WALL_BASE 1800000000000ull
 
 struct msg {
-	int to; /* node index */
 	char *topic;
 	uint8_t *data;
 	size_t len;
+	int to; /* node index */
 	bool retained;
 };
 
@@ -42,6 +49,11 @@ struct node {
 	char *subs[MAX_SUBS];
 	size_t nsubs;
 	char *persisted;
+	size_t nsub_actions_filters; /* filters subscribed to, all SUBSCRIBE actions together */
+	size_t max_batch;            /* the most filters in one SUBSCRIBE */
+	char *will_topic;            /* the will the core set for its connection */
+	uint8_t *will;
+	size_t will_len;
 	bool up;
 };
 
@@ -67,6 +79,8 @@ static uint32_t test_rng(void *arg)
 
 static bool matches(const char *filter, const char *topic)
 {
+	if (!strpbrk(filter, "+#"))
+		return strcmp(filter, topic) == 0;
 	return mqtt_topic_match((const uint8_t *)filter, strlen(filter), (const uint8_t *)topic, strlen(topic));
 }
 
@@ -105,14 +119,13 @@ static void broker_publish(int from, const struct kx_action *a)
 	int n;
 	size_t s;
 
-	(void)from;
 	if (drop_substr && strstr(a->topic, drop_substr))
 		return;
 	if (a->retain)
 		broker_retain(a->topic, a->data, a->len);
 	for (n = 0; n < NODES; n++) {
-		if (!nodes[n].up)
-			continue;
+		if (!nodes[n].up || n == from)
+			continue; /* (a node's own messages: only its presence repair would want them) */
 		for (s = 0; s < nodes[n].nsubs; s++)
 			if (matches(nodes[n].subs[s], a->topic)) {
 				enqueue(n, a->topic, a->data, a->len, false);
@@ -125,10 +138,10 @@ static void broker_subscribe(int n, const char *filter)
 {
 	size_t i;
 
-	for (i = 0; i < nodes[n].nsubs && strcmp(nodes[n].subs[i], filter) != 0; i++)
-		;
-	if (i == nodes[n].nsubs && nodes[n].nsubs < MAX_SUBS)
+	/* A filter subscribed twice is kept twice: delivery stops at the first match. */
+	if (nodes[n].nsubs < MAX_SUBS)
 		nodes[n].subs[nodes[n].nsubs++] = strdup(filter);
+	nodes[n].nsub_actions_filters++;
 	for (i = 0; i < nretained; i++)
 		if (retained[i].len && matches(filter, retained[i].topic))
 			enqueue(n, retained[i].topic, retained[i].data, retained[i].len, true);
@@ -148,8 +161,18 @@ static void drain(int n)
 				kx_core_action_failed(nodes[n].core, &now);
 			break;
 		case KX_ACT_SUBSCRIBE:
+			if (a.nfilters > nodes[n].max_batch)
+				nodes[n].max_batch = a.nfilters;
 			for (i = 0; i < a.nfilters; i++)
 				broker_subscribe(n, a.filters[i]);
+			break;
+		case KX_ACT_SET_WILL:
+			free(nodes[n].will_topic);
+			free(nodes[n].will);
+			nodes[n].will_topic = strdup(a.topic);
+			nodes[n].will = malloc(a.len);
+			memcpy(nodes[n].will, a.data, a.len);
+			nodes[n].will_len = a.len;
 			break;
 		case KX_ACT_PERSIST:
 			free(nodes[n].persisted);
@@ -163,6 +186,24 @@ static void drain(int n)
 	}
 }
 
+/* Protocol v2: an announcement reaches only its recipient, with no entry for anyone else. */
+static void check_addressed(const struct msg *m)
+{
+	const char *me = nodes[m->to].conf.node_id;
+	char want[64];
+	struct ann_view v;
+	struct ann_entry e;
+
+	if (!strstr(m->topic, "/kx/") || m->len == 0)
+		return;
+	snprintf(want, sizeof(want), "mqseal/kx/%s/", me);
+	CHECK(strncmp(m->topic, want, strlen(want)) == 0);
+	if (ann_parse(m->data, m->len, &v) != PX_OK || v.nentries == 0)
+		return;
+	ann_entry_at(&v, 0, &e);
+	CHECK(strcmp(e.recipient_id, me) == 0);
+}
+
 /* Delivers what is queued (and what that causes), in order. */
 static void deliver_all(void)
 {
@@ -173,6 +214,7 @@ static void deliver_all(void)
 		struct kx_event ev = {.type = KX_EV_MESSAGE, .topic = m->topic, .payload = m->data, .len = m->len,
 				      .retained = m->retained};
 		if (nodes[m->to].core && nodes[m->to].up) {
+			check_addressed(m);
 			CHECK_EQ(kx_core_handle(nodes[m->to].core, &now, &ev), 0);
 			drain(m->to);
 		}
@@ -217,6 +259,8 @@ static void node_conf(int n, int npeers)
 	nd->conf.keyex.activation_seconds = 5;
 	nd->conf.keyex.grace_seconds = 30;
 	nd->conf.keyex.max_skew_seconds = 30;
+	nd->conf.keyex.revoke_seconds = 10;
+	nd->conf.keyex.presence = true;
 	nd->conf.seal.padding = 16;
 	for (i = 0; i < NODES && k < npeers; i++) {
 		if (i == n)
@@ -239,6 +283,8 @@ static void node_start(int n)
 	nodes[n].core = kx_core_new(&env, nodes[n].persisted, &now, err, sizeof(err));
 	CHECK(nodes[n].core != NULL);
 	drain(n);
+	CHECK_EQ(kx_core_handle(nodes[n].core, &now, &(struct kx_event){.type = KX_EV_CONNECTING}), 0);
+	drain(n);
 	nodes[n].up = true;
 	CHECK_EQ(kx_core_handle(nodes[n].core, &now, &(struct kx_event){.type = KX_EV_UP}), 0);
 	drain(n);
@@ -254,6 +300,25 @@ static void node_stop(int n)
 	for (i = 0; i < nodes[n].nsubs; i++)
 		free(nodes[n].subs[i]);
 	nodes[n].nsubs = 0;
+	free(nodes[n].will_topic);
+	free(nodes[n].will);
+	nodes[n].will_topic = NULL;
+	nodes[n].will = NULL;
+}
+
+/* The node dies: the broker publishes its will (retained), the core is gone. */
+static void node_crash(int n)
+{
+	struct kx_action will = {.type = KX_ACT_PUBLISH, .qos = 1, .retain = true};
+
+	CHECK(nodes[n].will_topic != NULL);
+	will.topic = nodes[n].will_topic;
+	will.data = nodes[n].will;
+	will.len = nodes[n].will_len;
+	nodes[n].up = false;
+	if (will.topic)
+		broker_publish(n, &will);
+	node_stop(n);
 }
 
 static void setup(int count)
@@ -416,6 +481,161 @@ static void test_flood_is_deferred(void)
 	teardown();
 }
 
+static void test_revoke_shortens_older_keys(void)
+{
+	static struct conf_peer only_b[1];
+	static struct px_conf nc;
+	uint64_t old;
+	char err[256];
+	size_t i;
+
+	setup(3);
+	node_start(0);
+	node_start(1);
+	node_start(2);
+	advance(3000);
+	CHECK(keyed(1, "a") && keyed(2, "a"));
+	old = active_epoch(0);
+	CHECK(keyring_recv_has(kx_core_keyring(nodes[1].core), "a", old));
+	nc = nodes[0].conf; /* a reloads without c; c keeps its configuration */
+	for (i = 0; i < nodes[0].conf.npeers; i++)
+		if (strcmp(nodes[0].peers[i].id, "b") == 0)
+			only_b[0] = nodes[0].peers[i];
+	nc.peers = only_b;
+	nc.npeers = 1;
+	CHECK_EQ(kx_core_reload(nodes[0].core, &now, &nc, err, sizeof(err)), 0);
+	drain(0);
+	deliver_all();
+	advance(1000);
+	CHECK(active_epoch(0) > old); /* at once: the removed peer held the old key */
+	CHECK(keyed(1, "a"));
+	CHECK(!keyring_recv_has(kx_core_keyring(nodes[2].core), "a", active_epoch(0)));
+	CHECK(keyring_recv_has(kx_core_keyring(nodes[1].core), "a", old)); /* for revoke_seconds more */
+	advance(9500);
+	CHECK(!keyring_recv_has(kx_core_keyring(nodes[1].core), "a", old)); /* REVOKE: erased after 10 s */
+	CHECK(keyring_recv_has(kx_core_keyring(nodes[2].core), "a", old)); /* c got no REVOKE */
+	teardown();
+}
+
+/* The retained copy of the broker on topic, NULL if none. */
+static size_t retained_len(const char *topic, bool *found)
+{
+	size_t i;
+
+	for (i = 0; i < nretained; i++)
+		if (strcmp(retained[i].topic, topic) == 0) {
+			*found = true;
+			return retained[i].len;
+		}
+	*found = false;
+	return 0;
+}
+
+/* A reload that removes b while a's connection is down: the next connection clears a's retained
+ * message to b (and one while up clears it at once). */
+static void test_removed_while_down_is_cleared(void)
+{
+	static struct px_conf nc;
+	char err[256];
+	bool found;
+
+	setup(2);
+	node_start(0);
+	node_start(1);
+	advance(3000);
+	CHECK(retained_len("mqseal/kx/b/a", &found) > 0 && found);
+	nodes[0].up = false;
+	CHECK_EQ(kx_core_handle(nodes[0].core, &now, &(struct kx_event){.type = KX_EV_DOWN}), 0);
+	drain(0);
+	nc = nodes[0].conf;
+	nc.peers = NULL;
+	nc.npeers = 0;
+	CHECK_EQ(kx_core_reload(nodes[0].core, &now, &nc, err, sizeof(err)), 0);
+	drain(0);
+	CHECK(retained_len("mqseal/kx/b/a", &found) > 0); /* not connected: nothing sent yet */
+	nodes[0].up = true;
+	CHECK_EQ(kx_core_handle(nodes[0].core, &now, &(struct kx_event){.type = KX_EV_UP}), 0);
+	drain(0);
+	deliver_all();
+	CHECK(retained_len("mqseal/kx/b/a", &found) == 0 && found);
+	advance(500);
+	CHECK(!keyed(1, "a")); /* b: a withdrew its announcement to it */
+	teardown();
+}
+
+static void test_presence_away_and_back(void)
+{
+	struct keyex_peer_info pi;
+
+	setup(2);
+	node_start(0);
+	node_start(1);
+	advance(3000);
+	CHECK_EQ(kx_core_peers_present(nodes[0].core), 1);
+	node_crash(1);
+	advance(500);
+	CHECK_EQ(kx_core_peers_present(nodes[0].core), 0);
+	kx_core_peer_info(nodes[0].core, &now, 0, &pi);
+	CHECK_EQ(pi.present, 0);
+	node_start(1);
+	advance(2000);
+	CHECK_EQ(kx_core_peers_present(nodes[0].core), 1);
+	CHECK(keyed(0, "b") && keyed(1, "a"));
+	teardown();
+}
+
+/* A node with 10,000 peers, one of which runs: subscriptions in SUBSCRIBE batches of at most 100,
+ * one message per peer, keyed with the one that answers. */
+/* Resident set size in KiB (Linux), 0 if unknown. */
+static long rss_kib(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f) {
+		if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+			rss = 0;
+		fclose(f);
+	}
+	return rss * 4;
+}
+
+static void test_ten_thousand_peers(void)
+{
+	static struct conf_peer big[BIG_PEERS];
+	static char ids[BIG_PEERS][12];
+	size_t i;
+	long rss0 = rss_kib();
+	size_t heap0, heap1;
+
+	setup(2);
+	for (i = 0; i < BIG_PEERS; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "p%05zu", i);
+		big[i].id = i == BIG_PEERS / 2 ? (char *)"b" : ids[i];
+		big[i].public_key = i == BIG_PEERS / 2 ? nodes[1].pub_text : nodes[2].pub_text;
+		big[i].line = (unsigned)i + 1;
+	}
+	nodes[0].conf.peers = big;
+	nodes[0].conf.npeers = BIG_PEERS;
+	heap0 = mallinfo2().uordblks + mallinfo2().hblkhd;
+	node_start(0); /* a's core, its 10,000 messages queued and taken, and the broker's copies */
+	heap1 = mallinfo2().uordblks + mallinfo2().hblkhd;
+	node_start(1);
+	advance(3000);
+	CHECK_EQ(kx_core_peer_count(nodes[0].core), BIG_PEERS);
+	CHECK(nodes[0].max_batch <= KX_SUB_BATCH);
+	CHECK_EQ(nodes[0].nsub_actions_filters, 2 * BIG_PEERS + 2); /* kx + presence each, ack, own presence */
+	CHECK(nodes[0].stats.announcements_sent >= BIG_PEERS);
+	CHECK(keyed(0, "b") && keyed(1, "a"));
+	CHECK_EQ(kx_core_peers_keyed(nodes[0].core, &now), 1);
+	printf("  %d peers: RSS grew by %ld KiB (both cores, the test broker's %zu retained copies and subscriptions)\n",
+	       BIG_PEERS, rss_kib() - rss0, nretained);
+	printf("  heap in use after starting the 10,000-peer core: %zu KiB (%zu bytes a peer, with the broker's "
+	       "copy of its message, ~%zu bytes, and subscriptions)\n",
+	       (heap1 - heap0) / 1024, (heap1 - heap0) / BIG_PEERS, retained[0].len + 64);
+	teardown();
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -424,5 +644,9 @@ int main(void)
 	test_activation_on_deadline();
 	test_restart_from_persisted_state();
 	test_flood_is_deferred();
+	test_revoke_shortens_older_keys();
+	test_presence_away_and_back();
+	test_removed_while_down_is_cleared();
+	test_ten_thousand_peers();
 	CHECK_DONE();
 }
