@@ -480,7 +480,9 @@ class Phase:
 MODEL_TEXT = {
     2: ["per rotation round, D = directed trust pairs (sum over the nodes of their peers), ids of k bytes",
         "announcement A = 228 + k_S + k_R B (one entry), confirmation C = 90 + k_S + k_R B, each on its own topic",
-        "broker bytes in ~ sum over nodes of peers x (A + C) = D (A + C) + MQTT framing: O(D)",
+        "per pair 2 announcements (the sender's rotation, and the recipient's re-issue to the sender's new "
+        "eph_pub, PROTOCOL.md 7.4) and 1 confirmation",
+        "broker bytes in ~ sum over nodes of peers x (2A + C) = D (2A + C) + MQTT framing: O(D)",
         "broker bytes out ~ the same: each message has one subscriber: O(D)",
         "wraps actually needed = one entry (97 + k_R B) per trust pair: D (97 + k_R)"],
     1: ["per rotation round, N nodes, D = directed trust pairs, ids of k bytes",
@@ -505,8 +507,8 @@ def model(fleet, version):
         ann_pay = sum(228 + len(s) + len(r) for s, r in pairs)
         ann_wire = sum(publish_size(len("%s/kx/%s/%s" % (PREFIX, r, s)), 228 + len(s) + len(r), 1) + 4
                        for s, r in pairs)
-        out.update({"messages": 2 * len(pairs), "payload_bytes_in": ann_pay + ack_pay,
-                    "broker_bytes_in": ann_wire + ack_wire, "broker_bytes_out": ann_wire + ack_wire})
+        out.update({"messages": 3 * len(pairs), "payload_bytes_in": 2 * ann_pay + ack_pay,
+                    "broker_bytes_in": 2 * ann_wire + ack_wire, "broker_bytes_out": 2 * ann_wire + ack_wire})
     else:
         sizes = {n.node_id: 67 + len(n.node_id) + sum(97 + len(p.node_id) for p in fleet.peers[n.node_id]) + 64
                  for n in fleet.nodes}
