@@ -389,14 +389,20 @@ def cpu_delta(cpu0, cpu1):
 
 
 def rejected(pool, nodes):
-    """Rejected (and ignored) announcements and confirmations per reason, summed over the nodes."""
+    """Rejected (and ignored) announcements and confirmations per reason, summed over the nodes;
+    presence messages (version 2) as presence_<reason>."""
     out = {}
     for m in pool.map(lambda n: n.metrics(), nodes):
         for k, v in m.items():
-            if (k.startswith("mqseal_announcements_rejected_total") or
-                    k.startswith("mqseal_announcements_ignored_total")) and v:
+            if not v or 'reason="' not in k:
+                continue
+            if k.startswith("mqseal_announcements_rejected_total") or k.startswith("mqseal_announcements_ignored_total"):
                 reason = k.split('reason="', 1)[1].split('"', 1)[0]
-                out[reason] = out.get(reason, 0) + int(v)
+            elif k.startswith("mqseal_presence_rejected_total"):
+                reason = "presence_" + k.split('reason="', 1)[1].split('"', 1)[0]
+            else:
+                continue
+            out[reason] = out.get(reason, 0) + int(v)
     return out
 
 
