@@ -208,7 +208,7 @@ static void ann_build_one(struct ann_world *w, size_t n, uint8_t **out, size_t *
 			       .secret = w->secret,
 			       .recipients = w->r,
 			       .nrecipients = n};
-	enum px_err rc = ann_build(w->id, "mqseal/keyex/node-a", &p, out, len);
+	enum px_err rc = ann_build(w->id, "mqseal/kx/node-b/node-a", &p, out, len);
 
 	if (rc != PX_OK)
 		die("ann_build", rc);
@@ -223,7 +223,7 @@ static void ann_receive_one(const struct ann_world *w, size_t n, const uint8_t *
 	enum px_err rc;
 
 	if ((rc = ann_parse(buf, len, &v)) != PX_OK ||
-	    (rc = ann_verify(&v, w->pub, "mqseal/keyex/node-a")) != PX_OK)
+	    (rc = ann_verify(&v, w->pub, "mqseal/kx/node-b/node-a")) != PX_OK)
 		die("ann_parse/verify", rc);
 	if (!ann_find_entry(&v, w->peer_id[n - 1], &e))
 		die("ann_find_entry", PX_ERR_MALFORMED);
@@ -482,7 +482,7 @@ static void parse_args(int argc, char **argv, size_t *size, bool *keys, const ch
 int main(int argc, char **argv)
 {
 	static const size_t sizes[] = {64, 1024, 16384};
-	static const size_t entries[] = {1, 10, 50};
+	static const size_t entries[] = {1}; /* protocol v2: one recipient per announcement */
 	const char *telemetry = NULL;
 	double secs = 1.0;
 	struct ann_world w;

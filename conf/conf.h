@@ -74,6 +74,8 @@ struct px_conf {
 		char *username;
 		char *password;            /* masked when printed */
 		unsigned keepalive_seconds;
+		unsigned revoke_seconds;   /* older keys of a peer that revoked (REVOKE) end this soon */
+		bool presence;             /* will + retained presence on <prefix>/presence/<node_id> */
 	} keyex;
 
 	struct conf_peer *peers;

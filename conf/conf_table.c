@@ -93,8 +93,12 @@ const struct conf_key conf_keys_[] = {
 	 .help = "broker user name of the key-exchange connection"},
 	{"keyex.password", CONF_STRING, .min = 0, .max = 65535, F(keyex.password), .secret = true,
 	 .help = "its password; needs keyex.username"},
+	{"keyex.revoke_seconds", CONF_INT, .idef = 10, .min = 1, .max = 300, F(keyex.revoke_seconds),
+	 .help = "after a peer's REVOKE announcement (it removed a node), its older keys open messages this much longer"},
 	{"keyex.keepalive_seconds", CONF_INT, .idef = 30, .min = 5, .max = 3600, F(keyex.keepalive_seconds),
 	 .help = "MQTT keepalive of the key-exchange connection"},
+	{"keyex.presence", CONF_BOOL, .idef = 1, F(keyex.presence),
+	 .help = "MQTT will and signed presence: peers learn within 1.5 x keepalive that this node went away"},
 
 	/* 256 peers: each costs a key agreement per rotation; larger meshes need a different design. */
 	{"peers", CONF_PEERS, .min = 0, .max = 256, LIST(peers, npeers),

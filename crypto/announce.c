@@ -135,14 +135,14 @@ static size_t ann_size(const struct ann_params *p)
 
 	k = ann_id_len_(p->sender_id);
 	if (k == 0 || !p->eph || !p->secret || p->nrecipients > ANN_MAX_ENTRIES ||
-	    (!p->recipients && p->nrecipients))
+	    (!p->recipients && p->nrecipients) || (p->flags & (uint8_t)~ANN_FLAGS_KNOWN) != 0)
 		return 0;
 	n = ANN_PREAMBLE_LEN + 1 + k + ANN_FIXED_AFTER_ID + ANN_SIG_LEN;
 	for (i = 0; i < p->nrecipients; i++) {
 		k = ann_id_len_(p->recipients[i].id);
 		if (k == 0)
 			return 0;
-		n += 1 + k + ANN_ENTRY_AFTER_ID; /* at most 256 * 161 bytes: no overflow */
+		n += 1 + k + ANN_ENTRY_AFTER_ID; /* at most one entry of 161 bytes: no overflow */
 	}
 	return n;
 }
@@ -172,7 +172,7 @@ static void ann_write_header(struct ann_wr *w, const struct ann_params *p,
 	ann_wr_u8_(w, ANN_VERSION);
 	ann_wr_u8_(w, ANN_TYPE_ANNOUNCE);
 	ann_wr_u8_(w, ANN_SUITE_1);
-	ann_wr_u8_(w, 0);
+	ann_wr_u8_(w, p->flags);
 	ann_wr_id_(w, p->sender_id);
 	ann_wr_u64_(w, p->epoch);
 	ann_wr_u32_(w, p->rev);
@@ -243,7 +243,7 @@ enum px_err ann_peek(const uint8_t *buf, size_t len, struct ann_view *out)
 		return PX_ERR_TOO_LARGE;
 	if (len < ANN_MIN_LEN)
 		return PX_ERR_MALFORMED;
-	rc = ann_preamble_(&r, ANN_TYPE_ANNOUNCE, &out->suite);
+	rc = ann_preamble_(&r, ANN_TYPE_ANNOUNCE, ANN_FLAGS_KNOWN, &out->suite, &out->flags);
 	if (rc != PX_OK)
 		return rc;
 	ann_rd_id_(&r, out->sender_id);
@@ -396,6 +396,7 @@ enum px_err ack_build(const struct id_key *id, const char *topic, const char *se
 enum px_err ack_parse(const uint8_t *buf, size_t len, struct ack_view *out)
 {
 	struct ann_rd r = {.buf = buf, .len = len};
+	uint8_t flags = 0;
 	enum px_err rc;
 
 	if (!buf || !out)
@@ -405,7 +406,7 @@ enum px_err ack_parse(const uint8_t *buf, size_t len, struct ack_view *out)
 		return PX_ERR_TOO_LARGE;
 	if (len < ACK_MIN_LEN)
 		return PX_ERR_MALFORMED;
-	rc = ann_preamble_(&r, ANN_TYPE_ACK, &out->suite);
+	rc = ann_preamble_(&r, ANN_TYPE_ACK, 0, &out->suite, &flags);
 	if (rc != PX_OK)
 		return rc;
 	ann_rd_id_(&r, out->sender_id);

@@ -1,6 +1,7 @@
-/* announce.h - key announcements (PROTOCOL.md §7) and key confirmations (§8): build, parse,
- * verify, and the pairwise wrap of the epoch sender secret (§4.3); epoch key derivation (§4.2).
- * Pure: times and identities are given by the caller. */
+/* announce.h - key announcements (PROTOCOL.md §7, protocol version 2: one message per sender and
+ * recipient, 0 or 1 entry) and key confirmations (§8): build, parse, verify, and the pairwise
+ * wrap of the epoch sender secret (§4.3); epoch key derivation (§4.2). Pure: times and identities
+ * are given by the caller. */
 #ifndef PX_ANNOUNCE_H
 #define PX_ANNOUNCE_H
 
@@ -13,12 +14,14 @@
 #include "px_err.h"
 
 #define ANN_MAGIC	  "MQSL"
-#define ANN_VERSION	  0x01
+#define ANN_VERSION	  0x02 /* protocol version 2 (announcements and confirmations) */
 #define ANN_TYPE_ANNOUNCE 0x01
 #define ANN_TYPE_ACK	  0x02
 #define ANN_SUITE_1	  0x01
 #define ANN_MAX_LEN	  65536
-#define ANN_MAX_ENTRIES	  256
+#define ANN_MAX_ENTRIES	  1 /* v2: an announcement is addressed to one recipient */
+#define ANN_FLAG_REVOKE	  0x01 /* this epoch began because a peer was removed (§9.6) */
+#define ANN_FLAGS_KNOWN	  ANN_FLAG_REVOKE
 #define ANN_ID_MAX	  64
 #define ANN_SECRET_LEN	  32
 #define ANN_WRAPPED_LEN	  48
@@ -43,6 +46,7 @@ struct ann_recipient {
 
 struct ann_params {
 	const char *sender_id;
+	uint8_t flags; /* ANN_FLAG_*; reserved bits must be 0 */
 	uint64_t epoch;
 	uint32_t rev;
 	uint64_t issued_at_ms;
@@ -62,6 +66,7 @@ enum px_err ann_build(const struct id_key *id, const char *topic, const struct a
 /* A parsed announcement: scalar fields copied, entries as a view into the buffer. */
 struct ann_view {
 	uint8_t suite;
+	uint8_t flags; /* ANN_FLAG_* (reserved bits are refused as PX_ERR_VERSION) */
 	char sender_id[ANN_ID_MAX + 1];
 	uint64_t epoch;
 	uint32_t rev;
@@ -82,8 +87,10 @@ struct ann_entry {
 	const uint8_t *wrapped; /* ANN_WRAPPED_LEN bytes in the buffer */
 };
 
-/* Parses everything with strict checks (magic, version, type, suite 1, flags 0, lengths, ids
- * 1..64 bytes of [A-Za-z0-9._-], entries <= 256, exact total length); does NOT verify the signature.
+/* Parses everything with strict checks (magic, version 2, type, suite 1, flags within
+ * ANN_FLAGS_KNOWN, lengths, ids 1..64 bytes of [A-Za-z0-9._-], entries <= ANN_MAX_ENTRIES (more:
+ * PX_ERR_TOO_LARGE), exact total length); does NOT verify the signature, nor that the entry's
+ * recipient is the topic's (the key exchange checks that: wrong_topic).
  * Errors: PX_ERR_MALFORMED, PX_ERR_VERSION, PX_ERR_TOO_LARGE. */
 enum px_err ann_parse(const uint8_t *buf, size_t len, struct ann_view *out);
 /* Cheap header-only peek (magic..epoch, rev, issued_at) for the checks before verification. */

@@ -51,8 +51,9 @@ void ann_wr_id_(struct ann_wr *w, const char *id); /* str8; the id was checked b
 size_t ann_id_len_(const char *id);
 bool ann_id_ok_(const uint8_t *id, size_t len);
 
-/* Checks the 8-byte preamble (magic, version, type, suite 1, flags 0). */
-enum px_err ann_preamble_(struct ann_rd *r, uint8_t type, uint8_t *suite);
+/* Checks the 8-byte preamble (magic, version, type, suite 1, no flag outside known) and returns
+ * the suite and the flags. */
+enum px_err ann_preamble_(struct ann_rd *r, uint8_t type, uint8_t known, uint8_t *suite, uint8_t *flags);
 
 /* Signs label || u16(len(topic)) || topic || body[0..body_len) and writes the 64-byte signature
  * at body + body_len (the caller sized body for it). */

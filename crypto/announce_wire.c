@@ -142,19 +142,20 @@ size_t ann_id_len_(const char *id)
 	return ann_id_ok_((const uint8_t *)id, n) ? n : 0;
 }
 
-enum px_err ann_preamble_(struct ann_rd *r, uint8_t type, uint8_t *suite)
+enum px_err ann_preamble_(struct ann_rd *r, uint8_t type, uint8_t known, uint8_t *suite, uint8_t *flags)
 {
 	const uint8_t *p = ann_rd_take_(r, ANN_PREAMBLE_LEN);
 
 	if (!p || memcmp(p, ANN_MAGIC, ANN_MAGIC_LEN) != 0)
 		return PX_ERR_MALFORMED;
-	/* §7.2/§8: only version 1, suite 1, and no flag bits are defined; anything else is a
-	 * version this node does not speak (no negotiation, R42). */
-	if (p[4] != ANN_VERSION || p[6] != ANN_SUITE_1 || p[7] != 0)
+	/* §7.2/§8: only version 2, suite 1, and the flag bits of known are defined; anything else
+	 * is a version this node does not speak (no negotiation, R42). */
+	if (p[4] != ANN_VERSION || p[6] != ANN_SUITE_1 || (p[7] & (uint8_t)~known) != 0)
 		return PX_ERR_VERSION;
 	if (p[5] != type)
 		return PX_ERR_MALFORMED;
 	*suite = p[6];
+	*flags = p[7];
 	return PX_OK;
 }
 

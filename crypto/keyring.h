@@ -98,6 +98,10 @@ bool keyring_recv_newest(const struct keyring *kr, const char *peer_id, uint64_t
 bool keyring_recv_has(const struct keyring *kr, const char *peer_id, uint64_t epoch);
 /* Erases every receive key of peer_id. */
 void keyring_remove_peer(struct keyring *kr, const char *peer_id);
+/* Revocation (PROTOCOL.md §9.6, REVOKE): every receive key of peer_id for an epoch below
+ * below_epoch expires at until_ms at the latest (keyring_expire erases it then). Returns how many
+ * keys were shortened. */
+size_t keyring_recv_shorten(struct keyring *kr, const char *peer_id, uint64_t below_epoch, uint64_t until_ms);
 
 /* ---- per-receiver replay state (PROTOCOL.md §6.2, §6.3) ---- */
 /* Replay state of one receiver (one device client id) across all receive keys: for each key, a

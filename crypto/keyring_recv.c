@@ -271,6 +271,22 @@ void keyring_remove_peer(struct keyring *kr, const char *peer_id)
 	}
 }
 
+size_t keyring_recv_shorten(struct keyring *kr, const char *peer_id, uint64_t below_epoch, uint64_t until_ms)
+{
+	size_t i, n = 0;
+
+	if (!kr || !peer_id)
+		return 0;
+	for (i = 0; i < kr->cap; i++) {
+		struct kr_recv *r = kr->slots[i];
+		if (!r || r->epoch >= below_epoch || r->expires_ms <= until_ms || strcmp(r->peer_id, peer_id) != 0)
+			continue;
+		r->expires_ms = until_ms;
+		n++;
+	}
+	return n;
+}
+
 void kr_recv_expire_(struct keyring *kr, uint64_t now_ms)
 {
 	size_t i = 0;

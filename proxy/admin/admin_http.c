@@ -106,6 +106,14 @@ static void admin_keyex(struct evbuffer *b, const struct px_ctx *ctx)
 	for (i = 0; i < REJECT__COUNT; i++)
 		metric_label(b, "mqseal_announcements_rejected_total", "reason",
 			     stats_reject_name((enum stats_reject)i), st->rejected[i]);
+	if (ctx->conf->keyex.presence)
+		metric(b, "mqseal_peers_present", "gauge", "Peers whose last presence message said online.",
+		       st->peers_present);
+	metric_head(b, "mqseal_presence_rejected_total", "counter", "Peers' presence messages rejected, by reason.");
+	for (i = 0; i < REJECT__COUNT; i++)
+		if (i != REJECT_UNKNOWN_PEER && i != REJECT_WRONG_TOPIC && i != REJECT_EXPIRED && i != REJECT_BAD_WRAP)
+			metric_label(b, "mqseal_presence_rejected_total", "reason",
+				     stats_reject_name((enum stats_reject)i), st->presence_rejected[i]);
 	metric(b, "mqseal_broker_connected", "gauge", "1 when the key-exchange connection is up.",
 	       st->control_connected);
 	metric(b, "mqseal_control_reconnects_total", "counter", "Key-exchange connection attempts after a loss.",

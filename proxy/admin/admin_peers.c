@@ -92,7 +92,8 @@ static void admin_peer_json(struct evbuffer *b, const struct keyex_peer_info *pi
 				    pi->last_rejected, pi->last_rejected_ms);
 	else
 		evbuffer_add_printf(b, ",\"last_rejected\":null,\"last_rejected_ms\":0");
-	evbuffer_add_printf(b, ",\"opened\":%" PRIu64, pi->opened);
+	evbuffer_add_printf(b, ",\"present\":%s,\"opened\":%" PRIu64,
+			    pi->present < 0 ? "null" : (pi->present ? "true" : "false"), pi->opened);
 	admin_peer_dropped(b, pi->dropped);
 	evbuffer_add_printf(b, "}");
 }

@@ -64,6 +64,9 @@ struct stats {
 	uint64_t last_rotation_wall_ms;
 	uint64_t control_connected;   /* gauge: 1 when the key-exchange connection is up */
 	uint64_t control_reconnects;
+	/* presence (keyex.presence) */
+	uint64_t peers_present;       /* gauge: peers whose last presence message said online */
+	uint64_t presence_rejected[REJECT__COUNT]; /* malformed, version, stale, clock_skew, bad_signature, rate_limited */
 };
 
 const char *stats_drop_name(enum stats_drop d);

@@ -84,10 +84,10 @@ static void cli_cause(const char *me, const char *key, const char *id, const cha
 
 	cli_json_text(cli_json_member(pe, "last_rejected"), last, sizeof(last));
 	if (strcmp(why, "never_announced") == 0)
-		printf("  %s: no announcement received: it is not running, not connected to the broker, or "
-		       "uses another "
-		       "keyex.topic_prefix\n",
-		       id);
+		printf("  %s: no announcement received: it is not running, not connected to the broker, "
+		       "uses another keyex.topic_prefix, or does not list %s as a peer (a node announces "
+		       "only to its peers);\n     it must list { id = \"%s\"; public_key = \"%s\"; }\n",
+		       id, me, me, key);
 	else if (strcmp(why, "no_entry") == 0)
 		printf("  %s: announces without an entry for %s: %s does not list %s as a peer, or lists it "
 		       "with another "

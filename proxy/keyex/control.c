@@ -5,6 +5,7 @@
  * session state at the broker (announcements are retained). */
 #include "control.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,11 @@ struct control {
 	bool stopping;          /* control_free: the disconnect is ours */
 	char client_id[96];
 	uint64_t retry_at;      /* monotonic ms of the next connect attempt; 0 = none scheduled */
+	char *will_topic;       /* the MQTT will of every CONNECT from now on (NULL = none) */
+	uint8_t *will_payload;
+	size_t will_len;
+	int will_qos;
+	bool will_retain;
 	unsigned backoff_ms;
 };
 
@@ -142,6 +148,8 @@ static void control_attempt(struct control *c, bool first)
 
 	c->retry_at = 0;
 	c->connecting = true;
+	if (c->h.on_connecting)
+		c->h.on_connecting(c->arg); /* sets the will (control_set_will) before CONNECT */
 	if (first || control_prepare(c, err, sizeof(err)) == 0)
 		rc = mosquitto_connect_async(c->mosq, c->conf->broker.host, c->conf->broker.port,
 					     (int)c->conf->keyex.keepalive_seconds);
@@ -228,6 +236,9 @@ static int control_configure(struct control *c, char *err, size_t errlen)
 		rc = mosquitto_username_pw_set(c->mosq, conf->keyex.username, conf->keyex.password);
 	if (rc == MOSQ_ERR_SUCCESS && tls->enabled)
 		rc = control_tls(c->mosq, tls);
+	if (rc == MOSQ_ERR_SUCCESS && c->will_topic)
+		rc = mosquitto_will_set(c->mosq, c->will_topic, (int)c->will_len, c->will_payload, c->will_qos,
+					c->will_retain);
 	if (rc != MOSQ_ERR_SUCCESS)
 		snprintf(err, errlen, "key-exchange client: %s", mosquitto_strerror(rc));
 	return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
@@ -287,6 +298,8 @@ void control_free(struct control *c)
 		event_free(c->tick);
 	if (c->mosq)
 		mosquitto_destroy(c->mosq);
+	free(c->will_topic);
+	free(c->will_payload);
 	free(c);
 }
 
@@ -327,4 +340,57 @@ int control_unsubscribe(struct control *c, const char *filter)
 	rc = mosquitto_unsubscribe(c->mosq, NULL, filter);
 	control_rearm(c);
 	return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
+int control_subscribe_multiple(struct control *c, const char *const *filters, size_t n, int qos)
+{
+	int rc;
+
+	if (!c->up || n == 0 || n > CONTROL_SUB_BATCH)
+		return -1;
+	/* libmosquitto's prototype is not const-correct; it only reads the strings. */
+	rc = mosquitto_subscribe_multiple(c->mosq, NULL, (int)n, (char *const *)(uintptr_t)filters, qos, 0, NULL);
+	control_rearm(c);
+	return rc == MOSQ_ERR_SUCCESS ? 0 : -1;
+}
+
+int control_set_will(struct control *c, const char *topic, const uint8_t *payload, size_t len, int qos, bool retain)
+{
+	char *t = topic ? strdup(topic) : NULL;
+	uint8_t *p = topic ? malloc(len ? len : 1) : NULL;
+
+	if (topic && (!t || !p || len > (size_t)INT32_MAX)) {
+		free(t);
+		free(p);
+		return -1;
+	}
+	if (p && len)
+		memcpy(p, payload, len);
+	free(c->will_topic);
+	free(c->will_payload);
+	c->will_topic = t;
+	c->will_payload = p;
+	c->will_len = len;
+	c->will_qos = qos;
+	c->will_retain = retain;
+	/* For the connect about to start on this client; control_configure sets it again on a fresh one. */
+	if (c->will_topic && mosquitto_will_set(c->mosq, c->will_topic, (int)c->will_len, c->will_payload,
+						c->will_qos, c->will_retain) != MOSQ_ERR_SUCCESS)
+		return -1;
+	if (!c->will_topic)
+		(void)mosquitto_will_clear(c->mosq);
+	return 0;
+}
+
+void control_flush(struct control *c, unsigned timeout_ms)
+{
+	uint64_t end = clock_mono_ms() + timeout_ms;
+	unsigned n;
+
+	if (!c || !c->up)
+		return;
+	/* Bounded: at most 100 write rounds, each waiting up to 10 ms for the socket. */
+	for (n = 0; n < 100 && mosquitto_want_write(c->mosq) && clock_mono_ms() < end; n++)
+		if (mosquitto_loop_write(c->mosq, 1) != MOSQ_ERR_SUCCESS)
+			break;
 }

@@ -20,6 +20,8 @@ struct control_handlers {
 	void (*on_down)(void *arg);
 	/* A message arrived on a subscribed topic. */
 	void (*on_message)(void *arg, const char *topic, const uint8_t *payload, size_t len, bool retained);
+	/* A connection is about to be opened (before CONNECT): the time to set its will. May be NULL. */
+	void (*on_connecting)(void *arg);
 };
 
 /* client_id, username, password (NULL = none) are copied. NULL with err set on failure. */
@@ -34,5 +36,14 @@ int control_publish(struct control *c, const char *topic, const uint8_t *payload
 		    bool retain);
 int control_subscribe(struct control *c, const char *filter, int qos);
 int control_unsubscribe(struct control *c, const char *filter);
+/* One SUBSCRIBE with n (1..CONTROL_SUB_BATCH) filters. */
+#define CONTROL_SUB_BATCH 100
+int control_subscribe_multiple(struct control *c, const char *const *filters, size_t n, int qos);
+/* The will of the next CONNECTs (copied); topic NULL = none. 0 or -1 (out of memory). */
+/* Sends what libmosquitto has queued (a last publish before control_free), waiting at most
+ * timeout_ms. */
+void control_flush(struct control *c, unsigned timeout_ms);
+int control_set_will(struct control *c, const char *topic, const uint8_t *payload, size_t len, int qos,
+		     bool retain);
 
 #endif

@@ -79,6 +79,7 @@ struct keyex_peer_info {
 	uint64_t opened;               /* its messages opened for this node's devices */
 	const uint64_t *dropped;       /* DROP__COUNT counters (stats.h): its messages dropped */
 	bool keyed;                    /* live, and we hold its current key */
+	int present;                   /* presence: 1 online, 0 offline (away), -1 unknown or off */
 };
 
 /* This node's public key line ("ed25519:..."), as the peers must list it; "" if it does not fit. */

@@ -1,99 +1,90 @@
-/* keyex_state.c - the only persisted facts (PROTOCOL.md §9.5): this node's last epoch and, per
- * peer, the last accepted (epoch, rev). Written to a temporary file, fsync'd, renamed over the
- * old one and the directory fsync'd, so a crash leaves the old or the new file, never half of one. */
-#include "keyex_internal.h"
+/* keyex_state.c - the state file (PROTOCOL.md §9.5) on disk, for the adapter: read whole at start;
+ * each PERSIST action's text written to a temporary file, fsync'd, renamed over the old one and
+ * the directory fsync'd, so a crash leaves the old or the new file, never half of one. */
+#include "keyex_state.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "conf.h"
+#define STATE_READ_MAX (16u << 20) /* far above 10,000 peers' lines */
 
-#define STATE_MAGIC "mqseal-state 1"
-
-static void keyex_state_line(struct keyex *kx, const char *line)
+int keyex_state_read(const char *dir, const char *path, char **text)
 {
-	char id[ANN_ID_MAX + 2];
-	uint64_t epoch;
-	uint32_t rev;
-	struct kx_peer *p;
+	FILE *f = NULL;
+	char *buf = NULL;
+	size_t n = 0, cap = 4096;
+	int rc = -1;
 
-	if (sscanf(line, "epoch %" SCNu64, &epoch) == 1) {
-		kx->state_epoch = epoch;
-	} else if (sscanf(line, "peer %65s %" SCNu64 " %" SCNu32, id, &epoch, &rev) == 3) {
-		p = keyex_peer_(kx, id, strlen(id));
-		if (p) { /* peers no longer configured are forgotten */
-			p->epoch = epoch;
-			p->rev = rev;
-		}
-	}
-}
-
-int keyex_state_load_(struct keyex *kx)
-{
-	char line[256];
-	FILE *f;
-
-	if (mkdir(kx->ctx->conf->state_dir, 0700) != 0 && errno != EEXIST)
+	*text = NULL;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return -1;
-	f = fopen(kx->state_path, "r");
+	f = fopen(path, "r");
 	if (!f)
 		return errno == ENOENT ? 0 : -1;
-	if (!fgets(line, sizeof(line), f) || strncmp(line, STATE_MAGIC, strlen(STATE_MAGIC)) != 0) {
-		log_warn("keyex", "%s: not an mqseal state file; starting from the clock", kx->state_path);
-		fclose(f);
-		return 0;
+	buf = malloc(cap);
+	while (buf) {
+		size_t got = fread(buf + n, 1, cap - n - 1, f);
+		n += got;
+		if (n + 1 < cap || cap >= STATE_READ_MAX)
+			break;
+		char *nb = realloc(buf, cap * 2);
+		if (!nb)
+			goto out;
+		buf = nb;
+		cap *= 2;
 	}
-	while (fgets(line, sizeof(line), f))
-		keyex_state_line(kx, line);
+	if (!buf || ferror(f))
+		goto out;
+	buf[n] = '\0';
+	*text = buf;
+	buf = NULL;
+	rc = 0;
+out:
+	free(buf);
 	fclose(f);
-	return 0;
+	return rc;
 }
 
-static int keyex_state_write(struct keyex *kx, FILE *f)
+static int keyex_state_write_fd(int fd, const char *text, size_t len)
 {
-	size_t i;
+	size_t off = 0;
 
-	if (fprintf(f, "%s\nepoch %" PRIu64 "\n", STATE_MAGIC, kx->state_epoch) < 0)
-		return -1;
-	for (i = 0; i < kx->npeers; i++) {
-		const struct kx_peer *p = &kx->peers[i];
-		if (p->epoch && fprintf(f, "peer %s %" PRIu64 " %" PRIu32 "\n", p->id, p->epoch, p->rev) < 0)
+	while (off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
 			return -1;
+		off += (size_t)w;
 	}
-	return fflush(f) == 0 && fsync(fileno(f)) == 0 ? 0 : -1;
+	return fsync(fd);
 }
 
-int keyex_state_save_(struct keyex *kx)
+int keyex_state_write(const char *dir, const char *path, const char *text, size_t len)
 {
-	size_t n = strlen(kx->state_path) + 8;
+	size_t n = strlen(path) + 8;
 	char *tmp = malloc(n);
 	int rc = -1, fd, dfd;
-	FILE *f;
 
 	if (!tmp)
 		return -1;
-	snprintf(tmp, n, "%s.tmp", kx->state_path);
+	snprintf(tmp, n, "%s.tmp", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	f = fd >= 0 ? fdopen(fd, "w") : NULL;
-	if (!f) {
-		if (fd >= 0)
-			close(fd);
+	if (fd < 0)
 		goto out;
-	}
-	if (keyex_state_write(kx, f) != 0) {
-		fclose(f);
+	if (keyex_state_write_fd(fd, text, len) != 0) {
+		close(fd);
 		unlink(tmp);
 		goto out;
 	}
-	if (fclose(f) != 0 || rename(tmp, kx->state_path) != 0)
+	if (close(fd) != 0 || rename(tmp, path) != 0)
 		goto out;
-	dfd = open(kx->ctx->conf->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0) {
 		(void)fsync(dfd);
 		close(dfd);

@@ -211,7 +211,7 @@ def test_keyed_across_nodes_either_order(workdir):
         # delivery), and none was delivered as retained.
         for eve in eves:
             seen = eve.quiet(0.5)
-            anns = [m for m in seen if "/keyex/" in m.topic]
+            anns = [m for m in seen if "/kx/" in m.topic]
             check({m.topic.rsplit("/", 1)[1] for m in anns} == {n.node_id for n in ns}, "both announced: %r" % anns)
             check(not any(m.retain for m in seen), "nothing delivered as retained")
             eve.disconnect()
@@ -477,21 +477,24 @@ def test_unknown_key_messages_held_aside(workdir):
 def rabbit_user(node, user, password, prefix, retained=None):
     """A RabbitMQ user for the mqseal node whose node_id is user, with the permissions of
     docs/BROKERS.md: the queues of its own key-exchange connection (client id mqseal-<id>) and the
-    exchange amq.topic only; topic permissions: publish <prefix>/keyex/<id> and
-    <prefix>/ack/<peer>/<id>, subscribe <prefix>/keyex/+ and <prefix>/ack/<id>/+ (as AMQP routing
-    keys: '/' is '.', '+' is '*'). retained: a routing-key regex of the sealed topics its devices
+    exchange amq.topic only; topic permissions: publish <prefix>/kx/<peer>/<id>,
+    <prefix>/ack/<peer>/<id> and <prefix>/presence/<id>, subscribe <prefix>/kx/<id>/<peer> (exact,
+    one per peer), <prefix>/ack/<id>/+ and <prefix>/presence/<peer> (as AMQP routing keys: '/' is
+    '.', '+' is '*'). retained: a routing-key regex of the sealed topics its devices
     publish retained messages on, which the node watches and re-publishes over its key-exchange
     connection (read and write)."""
     p = prefix.replace(".", "\\.")
     q = "mqtt-subscription-mqseal-%sqos[01]" % user
     node.ctl("add_user", user, password)
     node.ctl("set_permissions", "-p", "/", user, "^%s$" % q, "^(amq\\.topic|%s)$" % q, "^(amq\\.topic|%s)$" % q)
-    write = "^%s\\.(keyex|ack\\.[^.]+)\\.{username}$" % p
+    own = "((kx|ack)\\.[^.]+\\.{username}|presence\\.{username})"
+    write = "^%s\\.%s$" % (p, own)
     if retained:
-        write = "^(%s\\.(keyex|ack\\.[^.]+)\\.{username}|%s)$" % (p, retained)
-    read = "^%s\\.(keyex\\.\\*|ack\\.{username}\\.\\*)$" % p
+        write = "^(%s\\.%s|%s)$" % (p, own, retained)
+    mine = "(kx\\.{username}\\.[^.*]+|ack\\.{username}\\.\\*|presence\\.[^.*]+)"
+    read = "^%s\\.%s$" % (p, mine)
     if retained:  # the node watches the topics of its retained cache (PROTOCOL.md §10.1)
-        read = "^(%s\\.(keyex\\.\\*|ack\\.{username}\\.\\*)|%s)$" % (p, retained)
+        read = "^(%s\\.%s|%s)$" % (p, mine, retained)
     node.ctl("set_topic_permissions", "-p", "/", user, "amq.topic", write, read)
 
 
@@ -549,15 +552,15 @@ def test_topic_permissions(workdir):
         check(ok == allowed and closed != allowed, "%s with b's credentials: %s" % (
             what, "allowed" if allowed else "refused"))
         m.disconnect()
-    as_b("subscribe keyex/+", lambda m: m.subscribe(prefix + "/keyex/+", 1, timeout=3), True)
+    as_b("subscribe kx/acl-b/acl-a", lambda m: m.subscribe(prefix + "/kx/acl-b/acl-a", 1, timeout=3), True)
     as_b("subscribe ack/acl-b/+", lambda m: m.subscribe(prefix + "/ack/acl-b/+", 1, timeout=3), True)
-    as_b("publish keyex/acl-b", lambda m: m.publish(prefix + "/keyex/acl-b", b"x", 1, timeout=3), True)
+    as_b("publish kx/acl-a/acl-b", lambda m: m.publish(prefix + "/kx/acl-a/acl-b", b"x", 1, timeout=3), True)
     as_b("publish ack/acl-a/acl-b", lambda m: m.publish(prefix + "/ack/acl-a/acl-b", b"x", 1, timeout=3), True)
     as_b("subscribe ack/acl-a/+ (a's confirmations)", lambda m: m.subscribe(prefix + "/ack/acl-a/+", 1, timeout=3),
          False)
     as_b("subscribe #", lambda m: m.subscribe("#", 1, timeout=3), False)
-    as_b("publish keyex/acl-a (impersonation)", lambda m: m.publish(prefix + "/keyex/acl-a", b"x", 1, timeout=3),
-         False)
+    as_b("publish kx/acl-b/acl-a (impersonation)",
+         lambda m: m.publish(prefix + "/kx/acl-b/acl-a", b"x", 1, timeout=3), False)
     as_b("publish ack/acl-b/acl-a", lambda m: m.publish(prefix + "/ack/acl-b/acl-a", b"x", 1, timeout=3), False)
     as_b("publish a data topic", lambda m: m.publish("acl/x", b"x", 1, timeout=3), False)
     spoof = Client("mqseal-acl-a-spoof")  # another client id: its subscription queue is not b's
@@ -565,7 +568,7 @@ def test_topic_permissions(workdir):
     spoof.connect(n2.port)
     check(not spoof.disconnected.is_set(), "connected")
     try:
-        spoof.subscribe(prefix + "/keyex/+", 1, timeout=3)
+        spoof.subscribe(prefix + "/kx/acl-b/acl-a", 1, timeout=3)
         raise TestFailure("a subscription under another client id was allowed")
     except TestFailure as e:
         check("SUBACK" in str(e) and spoof.disconnected.wait(3.0), "refused: %s" % e)
@@ -578,21 +581,25 @@ MOSQ_USERS = {"gw-a": "pw-a", "gw-b": "pw-b", "dev1": "pw-d"}
 
 # docs/BROKERS.md, mosquitto, variant 1: pattern lines (user name of a node's key-exchange connection
 # = its node_id); any client may read the announcements, which are public by design (PROTOCOL.md §2).
-MOSQ_ACL_PATTERN = """pattern write mqseal/keyex/%u
+MOSQ_ACL_PATTERN = """pattern write mqseal/kx/+/%u
 pattern write mqseal/ack/+/%u
-pattern read mqseal/keyex/+
+pattern write mqseal/presence/%u
+pattern read mqseal/kx/+/+
 pattern read mqseal/ack/%u/+
+pattern read mqseal/presence/+
 user dev1
 topic readwrite home/#
 """
 
 # Variant 2: one block per node; devices get nothing under mqseal/.
 MOSQ_ACL_BLOCKS = "".join("""user %s
-topic write mqseal/keyex/%s
+topic write mqseal/kx/+/%s
 topic write mqseal/ack/+/%s
-topic read mqseal/keyex/+
+topic write mqseal/presence/%s
+topic read mqseal/kx/%s/+
 topic read mqseal/ack/%s/+
-""" % ((n,) * 4) for n in ("gw-a", "gw-b")) + """user dev1
+topic read mqseal/presence/+
+""" % ((n,) * 6) for n in ("gw-a", "gw-b")) + """user dev1
 topic readwrite home/#
 """
 
@@ -626,10 +633,10 @@ def mosquitto_acl_case(workdir, acl, devices_see_announcements):
     check(sub.expect(1)[0].payload == b"through the ACL", "devices' sealed traffic flows")
     # b's credentials cannot overwrite a's retained announcement, nor confirm as a
     mallory = client("gw-b")
-    mallory.publish("mqseal/keyex/gw-a", b"junk", 1, retain=True)
+    mallory.publish("mqseal/kx/gw-b/gw-a", b"junk", 1, retain=True)
     mallory.publish("mqseal/ack/gw-b/gw-a", b"junk", 1)
-    check([m.payload[:4] for m in captured(client("gw-a"), "mqseal/keyex/gw-a")] == [b"MQSL"],
-          "a's retained announcement intact")
+    check([m.payload[:4] for m in captured(client("gw-b"), "mqseal/kx/gw-b/gw-a")] == [b"MQSL"],
+          "a's retained announcement to b intact")
     # b's credentials cannot read a's confirmations; a's can
     spy, reader = client("gw-b"), client("gw-a")
     spy.subscribe("mqseal/ack/gw-a/+", 1)
@@ -639,10 +646,10 @@ def mosquitto_acl_case(workdir, acl, devices_see_announcements):
     check(spy.quiet(1.0) == [], "b cannot read a's confirmations")
     # devices: no writing under mqseal/; reading announcements only with the pattern variant
     dev = client("dev1")
-    dev.publish("mqseal/keyex/gw-a", b"junk", 1, retain=True)
+    dev.publish("mqseal/kx/gw-b/gw-a", b"junk", 1, retain=True)
     seen = captured(client("dev1"), "mqseal/#")
-    check(len(seen) == (2 if devices_see_announcements else 0) and all(m.payload[:4] == b"MQSL" for m in seen),
-          "devices see %s: %r" % ("the announcements only" if devices_see_announcements else "nothing", seen))
+    check(len(seen) == (4 if devices_see_announcements else 0) and all(m.payload[:4] == b"MQSL" for m in seen),
+          "devices see %s: %r" % ("the announcements and presence only" if devices_see_announcements else "nothing", seen))
     return a, b
 
 
@@ -688,8 +695,8 @@ def test_dot_in_topic_fails_closed(workdir):
     check(sub.quiet(1.0) == [], "nothing delivered")
     pub.publish("dot/a-b", b"dashed", 1)
     check(sub.expect(1)[0].payload == b"dashed", "a topic without '.' goes through")
-    # A node id with a '.': its announcement topic mqseal-dotid/keyex/x.a has four AMQP words and
-    # matches no peer's '<prefix>/keyex/+'. Nothing is received, nothing keys.
+    # A node id with a '.': its announcement topic mqseal-dotid/kx/x.b/x.a has six AMQP words and
+    # arrives as another topic than the one signed. Nothing is accepted, nothing keys.
     x, y = nodes(os.path.join(workdir, "ids"), "dotid", ids=("x.a", "x.b"))
     time.sleep(5.0)
     for n in (x, y):

@@ -155,7 +155,7 @@ def run_viewer(workdir, sent, got, eve):
 def test_viewer_verdicts(workdir):
     """The demo's verdict: 0 only with nothing lost and no reading's bytes at the broker."""
     a, b = ("plant/gh", "#1 23.89C 67.3%"), ("plant/cs", "#2 3.52C 84.1%")
-    kex = ("mqseal/keyex/sensor", os.urandom(200))
+    kex = ("mqseal/kx/backend/sensor", os.urandom(200))
     sealed = [(a[0], os.urandom(66)), (b[0], os.urandom(66))]
     rc, out = run_viewer(workdir, [a + (0,), b + (0,)], [" ".join(a), " ".join(b)], [kex] + sealed)
     check(rc == 0 and "lost 0" in out and "OK:" in out, "clean run judged %d:\n%s" % (rc, out))

@@ -503,13 +503,13 @@ def test_peer_clock_skew(workdir):
         eventually(lambda: a.metric("mqseal_peers_keyed") == 2, 20, msg="keyed with true clocks")
         for n, off in ((fast, 120000), (slow, -120000)):
             n.stop()
-            ann = captured_retained(broker, "mqseal/keyex/" + n.node_id)
+            topic = "mqseal/kx/a/" + n.node_id  # its announcement to a (protocol v2: per recipient)
+            ann = captured_retained(broker, topic)
             with open(n.identity, "rb") as f:
                 key = load_pem_private_key(f.read(), None)
             inj = Client("inj-" + n.node_id)
             inj.connect(broker.port)
-            inj.publish("mqseal/keyex/" + n.node_id,
-                        resign(ann, "mqseal/keyex/" + n.node_id, key, int(time.time() * 1000) + off, 1000), 1)
+            inj.publish(topic, resign(ann, topic, key, int(time.time() * 1000) + off, 1000), 1)
             inj.disconnect()
 
     def rejected(reason):

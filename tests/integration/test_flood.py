@@ -100,8 +100,8 @@ def test_keyex_flood_restart(workdir):
         n.conf["peers"] = [{"id": other.node_id, "public_key": other.pubkey}, {"id": "c", "public_key": c_pub}]
         n.start()
     eventually(lambda: peers_keyed(a) == 1 and peers_keyed(b) == 1, 15, msg="a and b keyed")
-    ann_b = captured(broker, "mqseal/keyex/b")
-    flood = Flood(broker, [("mqseal/keyex/b", "b", ann_b), ("mqseal/keyex/c", "c", ann_b.replace(b"\x01b", b"\x01c", 1))])
+    ann_b = captured(broker, "mqseal/kx/a/b")  # b's announcement to a (protocol v2: per recipient)
+    flood = Flood(broker, [("mqseal/kx/a/b", "b", ann_b), ("mqseal/kx/a/c", "c", ann_b.replace(b"\x01b", b"\x01c", 1))])
     try:
         # Long enough for a's buckets for b and c to be empty (burst 10, 1 per second).
         eventually(lambda: a.metric('mqseal_announcements_rejected_total{reason="bad_signature"}') >= 10, 10,

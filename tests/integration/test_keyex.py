@@ -143,7 +143,7 @@ def captured(broker, topic_filter, n=1, timeout=10):
 def test_peer_restart_mid_stream(workdir):
     broker, (a, b) = pair(workdir, conf=FAST)
     wait_keyed([a, b])
-    old_ann = captured(broker, "mqseal/keyex/b")[0].payload  # b's retained announcement, pre-restart
+    old_ann = captured(broker, "mqseal/kx/a/b")[0].payload  # b's retained announcement to a, pre-restart
     sub = Client("restart-sub")
     sub.connect(b.port)
     sub.subscribe("rs/#", 1)
@@ -170,7 +170,7 @@ def test_peer_restart_mid_stream(workdir):
     stale_before = a.metric('mqseal_announcements_rejected_total{reason="stale"}')
     inj = Client("inject-replay")
     inj.connect(broker.port)
-    inj.publish("mqseal/keyex/b", old_ann, 1)
+    inj.publish("mqseal/kx/a/b", old_ann, 1)
     eventually(lambda: a.metric('mqseal_announcements_rejected_total{reason="stale"}') > stale_before, 5,
                msg="replayed pre-restart announcement refused")
     pub.publish("rs/x", b"still-flowing", 1)
@@ -185,7 +185,8 @@ def resign(body, topic, key):
 def test_forged_announcements_rejected(workdir):
     broker, (a, b, c) = pair(workdir, conf=FAST, names=("a", "b", "c"))
     wait_keyed([a, b, c])
-    ann_b = captured(broker, "mqseal/keyex/b")[0].payload
+    ann_b = captured(broker, "mqseal/kx/a/b")[0].payload  # b's announcement to a
+    ann_bc = captured(broker, "mqseal/kx/c/b")[0].payload  # b's announcement to c
     inj = Client("mallory")
     inj.connect(broker.port)
     sub = Client("forge-sub")
@@ -197,7 +198,7 @@ def test_forged_announcements_rejected(workdir):
     def rejected(reason):
         return a.metric('mqseal_announcements_rejected_total{reason="%s"}' % reason)
 
-    def expect_reject(reason, payload, topic="mqseal/keyex/b"):
+    def expect_reject(reason, payload, topic="mqseal/kx/a/b"):
         before = rejected(reason)
         inj.publish(topic, payload, 1)
         eventually(lambda: rejected(reason) > before, 5, msg="%s counted" % reason)
@@ -211,25 +212,28 @@ def test_forged_announcements_rejected(workdir):
     body = bytearray(ann_b[:-64])
     struct.pack_into(">I", body, rev_off, struct.unpack_from(">I", body, rev_off)[0] + 1000)
     # 1. signed by an untrusted key, on b's topic
-    expect_reject("bad_signature", resign(bytes(body), "mqseal/keyex/b", Ed25519PrivateKey.generate()))
+    expect_reject("bad_signature", resign(bytes(body), "mqseal/kx/a/b", Ed25519PrivateKey.generate()))
     # 2. b's genuine announcement with one flipped byte (a rev bit: fresh, so it reaches the signature)
     flipped = bytearray(ann_b)
     flipped[rev_off] ^= 0x40
     expect_reject("bad_signature", bytes(flipped))
-    # 3. b's genuine announcement re-routed to the topic of another peer
-    expect_reject("wrong_topic", ann_b, "mqseal/keyex/c")
+    # 3. b's genuine announcement re-routed to the topic of another peer, and b's announcement to c
+    #    re-routed to a (protocol v2: one message per recipient; the entry names c, not a)
+    expect_reject("wrong_topic", ann_b, "mqseal/kx/a/c")
+    expect_reject("wrong_topic", ann_bc, "mqseal/kx/a/b")
     # 4. replayed from an older epoch: once b has rotated, its captured announcement is old
     captured_epoch = struct.unpack_from(">Q", ann_b, 8 + 1 + len("b"))[0]
     eventually(lambda: b.metric("mqseal_epoch") > captured_epoch, 10, msg="b rotated")
     expect_reject("stale", ann_b)
-    # 5. an announcement from a node that is not a configured peer: counted apart, not a failure
-    #    (every node hears every announcement: OPERATIONS.md section 8); a confirmation addressed to
-    #    a by such a node is one (it lists a as its peer): unknown_peer
+    # 5. an announcement from a node that is not a configured peer never reaches a (v2: a
+    #    subscribes to its peers' exact topics only); a confirmation addressed to a by such a node
+    #    does, and is a failure (it lists a as its peer): unknown_peer
     ignored = lambda: a.metric('mqseal_announcements_ignored_total{reason="not_a_peer"}')  # noqa: E731
-    before = ignored(), rejected("unknown_peer")
-    inj.publish("mqseal/keyex/mallory", ann_b, 1)
-    eventually(lambda: ignored() > before[0], 5, msg="not_a_peer counted")
-    check(rejected("unknown_peer") == before[1], "an announcement of a non-peer is not unknown_peer")
+    before = ignored(), rejected("unknown_peer"), rejected("wrong_topic")
+    inj.publish("mqseal/kx/a/mallory", ann_b, 1)
+    time.sleep(1.0)
+    check((ignored(), rejected("unknown_peer"), rejected("wrong_topic")) == before,
+          "an announcement of a non-peer is not even delivered to a")
     expect_reject("unknown_peer", ann_b, "mqseal/ack/a/mallory")
     check(keyed(a, 2), "a still keyed with both peers")
 

@@ -508,8 +508,8 @@ def acl_broker(workdir):
     acl = os.path.join(workdir, "acl")
     with open(acl, "w") as f:
         for n in ("gw-a", "gw-b"):
-            f.write("user %s\ntopic write mqseal/keyex/%s\ntopic write mqseal/ack/+/%s\n"
-                    "topic read mqseal/keyex/+\ntopic read mqseal/ack/%s/+\n" % ((n,) * 4))
+            f.write("user %s\ntopic write mqseal/kx/+/%s\ntopic write mqseal/ack/+/%s\n"
+                    "topic read mqseal/kx/%s/+\ntopic read mqseal/ack/%s/+\n" % ((n,) * 5))
             if n == "gw-a":
                 f.write("topic readwrite home/#\n")
         f.write("user dev1\ntopic readwrite home/x/#\nuser dev2\ntopic read home/#\n")

@@ -22,10 +22,10 @@ struct node {
 
 struct world {
 	struct node a, b, c;
-	char topic_ann[80], topic_ack[80];
+	char topic_ann[80], topic_ann_c[80], topic_ack[80];
 	uint8_t secret[ANN_SECRET_LEN];
-	uint8_t ann[4096], ack[512];
-	size_t ann_len, ack_len;
+	uint8_t ann[4096], ann_c[4096], ack[512];
+	size_t ann_len, ann_c_len, ack_len;
 };
 
 static void load_node(struct node *n, const char *letter, int with_id)
@@ -67,12 +67,15 @@ static void load_world(struct world *w)
 	load_node(&w->b, "b", 1);
 	load_node(&w->c, "c", 0);
 	golden_str("topic_ann", w->topic_ann, sizeof(w->topic_ann));
+	golden_str("topic_ann_c", w->topic_ann_c, sizeof(w->topic_ann_c));
 	golden_str("topic_ack", w->topic_ack, sizeof(w->topic_ack));
 	golden_hex("sender_secret_a", w->secret, sizeof(w->secret));
 	w->ann_len = golden_hex("announce", w->ann, sizeof(w->ann));
+	w->ann_c_len = golden_hex("announce_c", w->ann_c, sizeof(w->ann_c));
 	w->ack_len = golden_hex("ack", w->ack, sizeof(w->ack));
 }
 
+/* A's announcement of epoch_a to B (r[0]); golden_params_c: the one to C (r[1], REVOKE). */
 static void golden_params(struct world *w, struct ann_recipient r[2], struct ann_params *p)
 {
 	r[0].id = w->b.id;
@@ -92,7 +95,15 @@ static void golden_params(struct world *w, struct ann_recipient r[2], struct ann
 	p->eph = w->a.eph;
 	p->secret = w->secret;
 	p->recipients = r;
-	p->nrecipients = 2;
+	p->nrecipients = 1;
+}
+
+static void golden_params_c(struct world *w, struct ann_recipient r[2], struct ann_params *p)
+{
+	golden_params(w, r, p);
+	p->recipients = &r[1];
+	p->rev = (uint32_t)golden_u64("rev_ac");
+	p->flags = (uint8_t)golden_u64("flags_ac");
 }
 
 static void test_golden_wrap_keys(struct world *w)
@@ -133,18 +144,20 @@ static void test_golden_announce(struct world *w)
 	if (out && len == w->ann_len)
 		CHECK_MEM(out, w->ann, len);
 	free(out);
-	/* §7.2 sizes: 67 + len(sender_id) of header, 97 + len(recipient_id) per entry, 64 of signature */
-	CHECK_EQ(w->ann_len, 67 + strlen(w->a.id) + 97 + strlen(w->b.id) + 97 + strlen(w->c.id) + 64);
+	out = NULL;
+	/* §7.2 sizes: 67 + len(sender_id) of header, 97 + len(recipient_id) for the entry, 64 of signature */
+	CHECK_EQ(w->ann_len, 67 + strlen(w->a.id) + 97 + strlen(w->b.id) + 64);
 
 	CHECK_EQ(ann_parse(w->ann, w->ann_len, &v), PX_OK);
 	CHECK(strcmp(v.sender_id, w->a.id) == 0);
 	CHECK_EQ(v.suite, ANN_SUITE_1);
+	CHECK_EQ(v.flags, 0);
 	CHECK_EQ(v.epoch, p.epoch);
 	CHECK_EQ(v.rev, p.rev);
 	CHECK_EQ(v.issued_at_ms, p.issued_at_ms);
 	CHECK_EQ(v.interval_s, p.interval_s);
 	CHECK_MEM(v.eph_pub, w->a.eph_pub, KEX_PUB_LEN);
-	CHECK_EQ(v.nentries, 2);
+	CHECK_EQ(v.nentries, 1);
 	ann_entry_at(&v, 0, &e);
 	CHECK(strcmp(e.recipient_id, w->b.id) == 0);
 	CHECK_MEM(e.recipient_eph, w->b.eph_pub, KEX_PUB_LEN);
@@ -152,26 +165,34 @@ static void test_golden_announce(struct world *w)
 	CHECK_EQ(e.counter_floor, r[0].counter_floor);
 	golden_hex("wrapped_ab", want, sizeof(want));
 	CHECK_MEM(e.wrapped, want, ANN_WRAPPED_LEN);
-	ann_entry_at(&v, 1, &e);
-	CHECK(strcmp(e.recipient_id, w->c.id) == 0);
-	CHECK_EQ(e.acked_epoch, 0);
-	CHECK_EQ(e.counter_floor, r[1].counter_floor);
-	CHECK(r[0].counter_floor != r[1].counter_floor); /* so a swap of the two would show */
-	golden_hex("wrapped_ac", want, sizeof(want));
-	CHECK_MEM(e.wrapped, want, ANN_WRAPPED_LEN);
-
 	CHECK_EQ(ann_verify(&v, w->a.pub, w->topic_ann), PX_OK);
+	CHECK_EQ(ann_verify(&v, w->a.pub, w->topic_ann_c), PX_ERR_AUTH); /* not re-routable */
 	CHECK(ann_find_entry(&v, w->b.id, &e));
 	CHECK_EQ(ann_unwrap(&v, &e, w->b.id, w->b.eph, secret), PX_OK);
 	CHECK_MEM(secret, w->secret, ANN_SECRET_LEN);
-	CHECK(ann_find_entry(&v, w->c.id, &e));
-	CHECK_EQ(ann_unwrap(&v, &e, w->c.id, w->c.eph, secret), PX_OK);
-	CHECK_MEM(secret, w->secret, ANN_SECRET_LEN);
 	/* B's entry does not open with C's key, nor under the wrong id */
-	CHECK(ann_find_entry(&v, w->b.id, &e));
 	CHECK_EQ(ann_unwrap(&v, &e, w->b.id, w->c.eph, secret), PX_ERR_AUTH);
 	CHECK_EQ(ann_unwrap(&v, &e, w->c.id, w->b.eph, secret), PX_ERR_AUTH);
-	CHECK(!ann_find_entry(&v, "node-x", &e));
+	CHECK(!ann_find_entry(&v, w->c.id, &e));
+
+	/* the one to C: REVOKE, rev 0 of its own (rev counts per recipient) */
+	golden_params_c(w, r, &p);
+	CHECK_EQ(ann_build(w->a.idk, w->topic_ann_c, &p, &out, &len), PX_OK);
+	CHECK_EQ(len, w->ann_c_len);
+	if (out && len == w->ann_c_len)
+		CHECK_MEM(out, w->ann_c, len);
+	free(out);
+	CHECK_EQ(ann_parse(w->ann_c, w->ann_c_len, &v), PX_OK);
+	CHECK_EQ(v.flags, ANN_FLAG_REVOKE);
+	CHECK_EQ(v.rev, 0);
+	CHECK(ann_find_entry(&v, w->c.id, &e));
+	CHECK_EQ(e.acked_epoch, 0);
+	CHECK_EQ(e.counter_floor, r[1].counter_floor);
+	golden_hex("wrapped_ac", want, sizeof(want));
+	CHECK_MEM(e.wrapped, want, ANN_WRAPPED_LEN);
+	CHECK_EQ(ann_verify(&v, w->a.pub, w->topic_ann_c), PX_OK);
+	CHECK_EQ(ann_unwrap(&v, &e, w->c.id, w->c.eph, secret), PX_OK);
+	CHECK_MEM(secret, w->secret, ANN_SECRET_LEN);
 }
 
 static void test_golden_ack(struct world *w)
@@ -237,8 +258,8 @@ static void test_announce_tamper(struct world *w)
 	/* signature by an untrusted key, and on another topic */
 	CHECK_EQ(ann_parse(w->ann, w->ann_len, &v), PX_OK);
 	CHECK_EQ(ann_verify(&v, w->b.pub, w->topic_ann), PX_ERR_AUTH);
-	CHECK_EQ(ann_verify(&v, w->a.pub, "mqseal/keyex/node-b"), PX_ERR_AUTH);
-	CHECK_EQ(ann_verify(&v, w->a.pub, "mqseal/keyex/node-a/"), PX_ERR_AUTH);
+	CHECK_EQ(ann_verify(&v, w->a.pub, "mqseal/kx/node-c/node-a"), PX_ERR_AUTH);
+	CHECK_EQ(ann_verify(&v, w->a.pub, "mqseal/kx/node-b/node-a/"), PX_ERR_AUTH);
 	CHECK_EQ(ann_verify(&v, w->a.pub, ""), PX_ERR_AUTH);
 }
 
@@ -250,7 +271,9 @@ static void test_announce_fields(struct world *w)
 	size_t idlen = strlen(w->a.id), nof = 8 + 1 + idlen + 56; /* offset of u16 n */
 
 	memcpy(buf, w->ann, w->ann_len);
-	buf[4] = 2; /* version */
+	buf[4] = 1; /* version 1: the protocol before per-recipient messages */
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_VERSION);
+	buf[4] = 3;
 	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_VERSION);
 	memcpy(buf, w->ann, w->ann_len);
 	buf[5] = ANN_TYPE_ACK; /* type */
@@ -259,8 +282,13 @@ static void test_announce_fields(struct world *w)
 	buf[6] = 2; /* suite */
 	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_VERSION);
 	memcpy(buf, w->ann, w->ann_len);
-	buf[7] = 0x80; /* flags */
+	buf[7] = 0x80; /* a reserved flag */
 	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_VERSION);
+	buf[7] = 0x02;
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_VERSION);
+	buf[7] = ANN_FLAG_REVOKE; /* known: parses (and the signature then fails) */
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_OK);
+	CHECK_EQ(ann_verify(&v, w->a.pub, w->topic_ann), PX_ERR_AUTH);
 	memcpy(buf, w->ann, w->ann_len);
 	buf[0] = 'm'; /* magic */
 	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_MALFORMED);
@@ -274,14 +302,14 @@ static void test_announce_fields(struct world *w)
 	memcpy(buf, w->ann, w->ann_len);
 	buf[8] = 0;
 	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_MALFORMED);
-	/* entry count: one more or one less than present, and too many */
+	/* entry count: one less than present, and more than one (v2: 0 or 1) */
 	memcpy(buf, w->ann, w->ann_len);
 	CHECK_EQ(buf[nof], 0);
-	CHECK_EQ(buf[nof + 1], 2);
-	buf[nof + 1] = 3;
+	CHECK_EQ(buf[nof + 1], 1);
+	buf[nof + 1] = 0;
 	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_MALFORMED);
-	buf[nof + 1] = 1;
-	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_MALFORMED);
+	buf[nof + 1] = 2;
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_TOO_LARGE);
 	buf[nof] = 1;
 	buf[nof + 1] = 1; /* 257 */
 	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_TOO_LARGE);
@@ -289,7 +317,7 @@ static void test_announce_fields(struct world *w)
 	CHECK_EQ(ann_parse(buf, ANN_MAX_LEN + 1, &v), PX_ERR_TOO_LARGE);
 	CHECK_EQ(ann_peek(w->ann, w->ann_len, &v), PX_OK);
 	CHECK_EQ(v.epoch, golden_u64("epoch_a"));
-	CHECK_EQ(v.nentries, 2);
+	CHECK_EQ(v.nentries, 1);
 }
 
 static void test_ack_tamper(struct world *w)
@@ -353,16 +381,16 @@ static void test_build_limits(struct world *w)
 	memset(longid, 'x', ANN_ID_MAX + 1);
 	longid[ANN_ID_MAX + 1] = '\0';
 	golden_params(w, r, &p);
-	r[1].id = longid;
+	r[0].id = longid;
 	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_ERR_INVAL);
 	longid[ANN_ID_MAX] = '\0'; /* exactly 64: fine */
 	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_OK);
 	CHECK_EQ(ann_parse(out, len, &v), PX_OK);
 	free(out);
 	out = NULL;
-	r[1].id = "";
+	r[0].id = "";
 	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_ERR_INVAL);
-	r[1].id = "a b";
+	r[0].id = "a b";
 	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_ERR_INVAL);
 	/* a small-order recipient key (all zero) makes the build fail (R8) */
 	golden_params(w, r, &p);
@@ -425,10 +453,10 @@ static void test_round_trip(void)
 	CHECK_EQ(r.counter_floor, 1);
 	p.recipients = &r;
 	p.nrecipients = 1;
-	CHECK_EQ(ann_build(ida, "mqseal/keyex/node-a", &p, &ann, &len), PX_OK);
+	CHECK_EQ(ann_build(ida, "mqseal/kx/node-b/node-a", &p, &ann, &len), PX_OK);
 
 	CHECK_EQ(ann_parse(ann, len, &v), PX_OK);
-	CHECK_EQ(ann_verify(&v, puba, "mqseal/keyex/node-a"), PX_OK);
+	CHECK_EQ(ann_verify(&v, puba, "mqseal/kx/node-b/node-a"), PX_OK);
 	CHECK(ann_find_entry(&v, "node-b", &e));
 	beph = keyring_eph_for(kb, e.recipient_eph);
 	CHECK(beph != NULL);

@@ -71,6 +71,8 @@ static const struct tc_opt tc_opts[] = {
 	{"keyex.username", K_STR, 1, 65535, "\"user\"", "1", "\"a\\x01\"", NULL, UTF8_RULE},
 	{"keyex.password", K_STR, 0, 65535, "\"s3cret\"", "1", .extra = {"keyex.username", "\"u\""}},
 	{"keyex.keepalive_seconds", K_INT, 5, 3600, "60", "\"60\""},
+	{"keyex.revoke_seconds", K_INT, 1, 300, "30", "\"10\""},
+	{"keyex.presence", K_BOOL, 0, 0, "false", "\"no\""},
 	{"peers", K_PEERS, 0, 256, "( { id = \"p1\"; public_key = " KEY1 "; } )", "\"p1\"",
 	 "( { id = \"p1\"; public_key = \"ed25519:AAAA\"; } )", "peers[0].public_key",
 	 "\"ed25519:AAAA\" is not \"ed25519:\" followed by 44 base64 characters (a 32-byte key, canonical "

@@ -49,6 +49,8 @@ static void test_defaults(void)
 	CHECK_EQ(c->keyex.max_skew_seconds, 60);
 	CHECK(!c->keyex.client_id && !c->keyex.username && !c->keyex.password);
 	CHECK_EQ(c->keyex.keepalive_seconds, 30);
+	CHECK_EQ(c->keyex.revoke_seconds, 10);
+	CHECK(c->keyex.presence);
 	CHECK(c->npeers == 0 && c->topics.nplaintext == 0 && c->topics.ndeny == 0);
 	CHECK_EQ(c->seal.padding, 16);
 	CHECK_EQ(c->seal.hold_seconds, 5);

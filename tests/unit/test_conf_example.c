@@ -25,7 +25,7 @@ static const char tc_rich[] =
 	"keyex = { topic_prefix = \"site/\xc3\xa9\"; interval_seconds = 86400; activation_seconds = 60;\n"
 	"  grace_seconds = 0; max_skew_seconds = 3600; client_id = \"caf\xc3\xa9-1\"; username = "
 	"\"u\\\"ser\";\n"
-	"  password = \"p\\\"w\\\\d\"; keepalive_seconds = 5; };\n"
+	"  password = \"p\\\"w\\\\d\"; keepalive_seconds = 5; revoke_seconds = 300; presence = false; };\n"
 	"peers = ( { id = \"p1\"; public_key = " KEY1 "; }, { id = \"p2\"; public_key = " KEY2 ";\n"
 	"  publish = [ \"sensors/p2/#\", \"st\\\"at\" ]; } );\n"
 	"topics = { plaintext = [ \"public/#\", \"a/+/b\" ]; deny = [ \"$SYS/#\" ]; };\n"

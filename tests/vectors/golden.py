@@ -2,7 +2,7 @@
 """golden.py - the golden vectors of docs/PROTOCOL.md §12, computed from the spec alone.
 
 An independent implementation of the bytes of PROTOCOL.md §4 (key derivation), §5 (sealed
-payload), §7 (announcement) and §8 (confirmation) on Python's `cryptography` (Debian
+payload), §7 (announcement, protocol version 2) and §8 (confirmation) on Python's `cryptography` (Debian
 python3-cryptography), sharing no code with crypto/. It prints every input and every output in
 the format of tests/vectors/golden.txt ("name = value", value: hex bytes, a decimal integer or a
 "quoted string"); the C unit tests (test_envelope, test_announce) read that file and check that
@@ -43,7 +43,10 @@ INPUTS = [
     ("acked_epoch_c", 0),  # entry for C: none
     ("counter_floor_b", 42),  # entry for B: A's counter when B's current epoch began (§6.3)
     ("counter_floor_c", 1337),  # entry for C: the same for C's epoch
-    ("topic_ann", "mqseal/keyex/node-a"),
+    ("rev_ac", 0),  # rev counts per (epoch, recipient): A's first message of epoch_a to C
+    ("flags_ac", 1),  # REVOKE: epoch_a began because a peer was removed
+    ("topic_ann", "mqseal/kx/node-b/node-a"),  # v2: <prefix>/kx/<recipient>/<sender>
+    ("topic_ann_c", "mqseal/kx/gw.site-2_C/node-a"),
     ("topic_ack", "mqseal/ack/node-a/node-b"),  # B confirms A's epoch_a
     ("issued_at_ack", 1764085543500),
     ("topic_data", "home/kitchen/temp"),
@@ -128,31 +131,36 @@ def signed(label, topic, body):
     return b"mqseal v1 " + label.encode() + u16(len(t)) + t + body
 
 
-# ---- §7: announcement ---------------------------------------------------------------------
+# ---- §7: announcement (version 2: one recipient, 0 or 1 entry) -----------------------------
+def announce_to(v, o, r, rev, flags, topic):
+    """A's announcement of epoch_a to recipient r (one entry), on topic."""
+    a_pub = o["eph_pub_a"]
+    body = b"MQSL" + u8(2) + u8(1) + u8(1) + u8(flags) + str8(v["id_a"])
+    body += u64(v["epoch_a"]) + u32(rev) + u64(v["issued_at_a"]) + u32(v["interval_a"])
+    body += a_pub + u16(1)
+    nonce = bytes(4) + u64(rev)
+    aad = b"mqseal v1 wrap" + u64(v["epoch_a"])
+    r_pub = o["eph_pub_" + r]
+    wk = wrap_key(v["eph_priv_a"], r_pub, v["id_a"], v["id_" + r], a_pub, r_pub)
+    o["wrap_key_a" + r] = wk
+    wrapped = AESGCM(wk).encrypt(nonce, v["sender_secret_a"], aad)
+    o["wrapped_a" + r] = wrapped
+    body += str8(v["id_" + r]) + r_pub + u64(v["acked_epoch_" + r]) + u64(v["counter_floor_" + r])
+    body += wrapped
+    return body + ed_key(v["id_seed_a"]).sign(signed("announce", topic, body))
+
+
 def announcement(v, o):
     a_pub = o["eph_pub_a"]
-    body = b"MQSL" + u8(1) + u8(1) + u8(1) + u8(0) + str8(v["id_a"])
-    body += u64(v["epoch_a"]) + u32(v["rev_a"]) + u64(v["issued_at_a"]) + u32(v["interval_a"])
-    body += a_pub + u16(2)
-    nonce = bytes(4) + u64(v["rev_a"])
-    aad = b"mqseal v1 wrap" + u64(v["epoch_a"])
-    for r in ("b", "c"):
-        r_pub = o["eph_pub_" + r]
-        wk = wrap_key(v["eph_priv_a"], r_pub, v["id_a"], v["id_" + r], a_pub, r_pub)
-        o["wrap_key_a" + r] = wk
-        wrapped = AESGCM(wk).encrypt(nonce, v["sender_secret_a"], aad)
-        o["wrapped_a" + r] = wrapped
-        body += str8(v["id_" + r]) + r_pub + u64(v["acked_epoch_" + r]) + u64(v["counter_floor_" + r])
-        body += wrapped
-    sig = ed_key(v["id_seed_a"]).sign(signed("announce", v["topic_ann"], body))
-    o["announce"] = body + sig
+    o["announce"] = announce_to(v, o, "b", v["rev_a"], 0, v["topic_ann"])
+    o["announce_c"] = announce_to(v, o, "c", v["rev_ac"], v["flags_ac"], v["topic_ann_c"])
     # The recipient's side of §4.3 gives the same key (X25519(b, A_pub)).
     assert wrap_key(v["eph_priv_b"], a_pub, v["id_a"], v["id_b"], a_pub, o["eph_pub_b"]) == o["wrap_key_ab"]
 
 
 # ---- §8: confirmation ---------------------------------------------------------------------
 def confirmation(v, o):
-    body = b"MQSL" + u8(1) + u8(2) + u8(1) + u8(0) + str8(v["id_b"]) + str8(v["id_a"])
+    body = b"MQSL" + u8(2) + u8(2) + u8(1) + u8(0) + str8(v["id_b"]) + str8(v["id_a"])
     body += u64(v["epoch_a"]) + u64(v["issued_at_ack"])
     o["ack"] = body + ed_key(v["id_seed_b"]).sign(signed("ack", v["topic_ack"], body))
 
@@ -183,7 +191,7 @@ def compute():
     confirmation(v, o)
     sealed(v, o)
     order = ["id_pub_a", "id_pub_b", "eph_pub_a", "eph_pub_b", "eph_pub_c", "data_key", "data_iv",
-             "key_id", "wrap_key_ab", "wrap_key_ac", "wrapped_ab", "wrapped_ac", "announce", "ack",
+             "key_id", "wrap_key_ab", "wrap_key_ac", "wrapped_ab", "wrapped_ac", "announce", "announce_c", "ack",
              "data_inner", "data_sealed"]
     assert sorted(order) == sorted(o)
     return INPUTS + [(k, o[k]) for k in order]
@@ -219,7 +227,7 @@ def read_file(path):
 
 
 def check(path):
-    want = {k: fmt(val) for k, val in compute()}
+    want = {k: fmt(val) for k, val in compute_all()}
     got = read_file(path)
     bad = 0
     for k in sorted(set(want) | set(got)):
@@ -234,10 +242,39 @@ def main(argv):
     if len(argv) == 3 and argv[1] == "--check":
         return check(argv[2])
     if len(argv) == 1:
-        sys.stdout.write(render(compute()))
+        sys.stdout.write(render(compute_all()))
         return 0
     sys.stderr.write("usage: golden.py [--check FILE]\n")
     return 2
+
+
+# ---- presence (key-exchange protocol version 2, type 0x03) --------------------------------
+# Kept apart from compute() so the announcement vectors can change beside it: node-a (id_seed_a)
+# says on its presence topic that the control connection opened at pres_session is online, and
+# signs its will (offline, issued_at = session).
+PRESENCE_INPUTS = [
+    ("topic_presence", "mqseal/presence/node-a"),
+    ("pres_session", 1764085541000),
+    ("pres_issued_at", 1764085541250),
+]
+
+
+def presence_msg(v, online, issued_at):
+    body = b"MQSL" + u8(2) + u8(3) + u8(1) + u8(0) + str8(v["id_a"])
+    body += u8(1 if online else 0) + u64(v["pres_session"]) + u64(issued_at)
+    return body + ed_key(v["id_seed_a"]).sign(signed("presence", v["topic_presence"], body))
+
+
+def presence_vectors():
+    v = dict(INPUTS + PRESENCE_INPUTS)
+    online = presence_msg(v, True, v["pres_issued_at"])
+    will = presence_msg(v, False, v["pres_session"])
+    assert len(online) == 90 + len(v["id_a"])
+    return PRESENCE_INPUTS + [("presence_online", online), ("presence_will", will)]
+
+
+def compute_all():
+    return compute() + presence_vectors()
 
 
 if __name__ == "__main__":
