@@ -486,9 +486,9 @@ class Phase:
 MODEL_TEXT = {
     2: ["per rotation round, D = directed trust pairs (sum over the nodes of their peers), ids of k bytes",
         "announcement A = 228 + k_S + k_R B (one entry), confirmation C = 90 + k_S + k_R B, each on its own topic",
-        "per pair 2 announcements (the sender's rotation, and the recipient's re-issue to the sender's new "
-        "eph_pub, PROTOCOL.md 7.4) and 1 confirmation",
-        "broker bytes in ~ sum over nodes of peers x (2A + C) = D (2A + C) + MQTT framing: O(D)",
+        "per pair 1 announcement and 1 confirmation (a re-issue to each peer's new eph_pub, PROTOCOL.md 7.4 "
+        "third case, would add D announcements)",
+        "broker bytes in ~ sum over nodes of peers x (A + C) = D (A + C) + MQTT framing: O(D)",
         "broker bytes out ~ the same: each message has one subscriber: O(D)",
         "wraps actually needed = one entry (97 + k_R B) per trust pair: D (97 + k_R)"],
     1: ["per rotation round, N nodes, D = directed trust pairs, ids of k bytes",
@@ -513,8 +513,8 @@ def model(fleet, version):
         ann_pay = sum(228 + len(s) + len(r) for s, r in pairs)
         ann_wire = sum(publish_size(len("%s/kx/%s/%s" % (PREFIX, r, s)), 228 + len(s) + len(r), 1) + 4
                        for s, r in pairs)
-        out.update({"messages": 3 * len(pairs), "payload_bytes_in": 2 * ann_pay + ack_pay,
-                    "broker_bytes_in": 2 * ann_wire + ack_wire, "broker_bytes_out": 2 * ann_wire + ack_wire})
+        out.update({"messages": 2 * len(pairs), "payload_bytes_in": ann_pay + ack_pay,
+                    "broker_bytes_in": ann_wire + ack_wire, "broker_bytes_out": ann_wire + ack_wire})
     else:
         sizes = {n.node_id: 67 + len(n.node_id) + sum(97 + len(p.node_id) for p in fleet.peers[n.node_id]) + 64
                  for n in fleet.nodes}
@@ -735,6 +735,10 @@ def fmt(b):
     return "%d B" % b
 
 
+def pct(v):
+    return "n/a" if v is None else "%s%%" % v
+
+
 def reasons(d):
     return ", ".join("%s: %d" % kv for kv in sorted(d.items())) or "none"
 
@@ -780,8 +784,8 @@ def markdown(r):
             "| start | payload bytes in / broker bytes in / out to the nodes ($SYS) | %s / %s / %s |" % (
                 fmt(s["bytes"]), fmt(s.get("broker_bytes_received_from_nodes")),
                 fmt(s.get("broker_bytes_sent_to_nodes"))),
-            "| start | broker CPU (avg over the phase / peak 0.5 s) | %.1f s (%.0f%% / %s%%) |" % (
-                s["broker_cpu_seconds"], s["broker_cpu_percent_avg"], s["broker_cpu_percent_peak_0_5s"]),
+            "| start | broker CPU (avg over the phase / peak 0.5 s) | %.1f s (%.0f%% / %s) |" % (
+                s["broker_cpu_seconds"], s["broker_cpu_percent_avg"], pct(s["broker_cpu_percent_peak_0_5s"])),
             "| start | CPU per node: median / max | %s |" % roles_text(s["cpu_seconds"], "s", digits=2),
         ]
     rot = r.get("rotation")
@@ -801,8 +805,8 @@ def markdown(r):
             "| rotation | first message until every node activated | %.1f s |" % rot["first_to_all_activated_s"],
             "| rotation | activations by confirmation (else by the 10 s delay) | %d of %d |" % (
                 rot["activations_by_confirmation"], rot["rotations"]),
-            "| rotation | broker CPU (avg / peak 0.5 s) | %.2f s (%.0f%% / %s%%) |" % (
-                rot["broker_cpu_seconds"], rot["broker_cpu_percent_avg"], rot["broker_cpu_percent_peak_0_5s"]),
+            "| rotation | broker CPU (avg / peak 0.5 s) | %.2f s (%.0f%% / %s) |" % (
+                rot["broker_cpu_seconds"], rot["broker_cpu_percent_avg"], pct(rot["broker_cpu_percent_peak_0_5s"])),
             "| rotation | CPU per node: median / max | %s |" % roles_text(rot["cpu_seconds"], "s", digits=3),
         ]
     rs = r.get("restart")
