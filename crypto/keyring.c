@@ -233,6 +233,12 @@ void keyring_epoch_retire(struct keyring *kr)
 		kr_send_retire(kr->active);
 }
 
+void keyring_epoch_drop_pending(struct keyring *kr)
+{
+	if (kr)
+		kr_drop_pending(kr);
+}
+
 bool keyring_active(const struct keyring *kr, uint64_t *epoch)
 {
 	if (!kr || !kr->active)

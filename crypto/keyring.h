@@ -50,6 +50,10 @@ enum px_err keyring_epoch_create_fixed(struct keyring *kr, uint64_t epoch, uint6
 enum px_err keyring_epoch_activate(struct keyring *kr, uint64_t now_ms);
 /* Erases the active sending key now (hard limit reached with no successor). */
 void keyring_epoch_retire(struct keyring *kr);
+/* Erases the pending epoch, if any, as if it had never been created (its sending key, secret,
+ * ephemeral key and receive key of self): a revocation (PROTOCOL.md §9.6) must not activate an
+ * epoch that was wrapped for the removed peer. */
+void keyring_epoch_drop_pending(struct keyring *kr);
 
 /* The newest own epoch (pending if any, else active): what announcements describe. */
 bool keyring_newest(const struct keyring *kr, uint64_t *epoch);

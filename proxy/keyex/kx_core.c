@@ -465,6 +465,8 @@ void kx_on_up_(struct kx_core *kx)
 	kx_forget_pending_(kx);
 	if (!keyring_newest(kx->kr, &epoch))
 		kx_rotate_(kx, "start");
+	else if (kx->revoking) /* a reload removed a peer while we were away: its epoch first */
+		kx_rotate_(kx, "peer removed");
 	else
 		kx_announce_(kx, true); /* the broker may have lost it: say it again, fresh */
 }

@@ -404,6 +404,10 @@ int kx_core_reload(struct kx_core *kx, const struct kx_now *now, const struct px
 		/* Nothing more under a key they hold, not even until the new epoch is confirmed: device
 		 * publishes wait for it (§9.3), and it is active as soon as it is announced. */
 		keyring_epoch_retire(kx->kr);
+		/* A pending epoch was wrapped for the removed peers too: never activate it (by its
+		 * deadline, or by the confirmations of the others), whether or not we can announce. */
+		keyring_epoch_drop_pending(kx->kr);
+		kx->activate_at_mono = 0;
 		kx_keys_changed_(kx);
 	}
 	if (kx->up && removed)
