@@ -467,6 +467,8 @@ void kx_on_up_(struct kx_core *kx)
 		kx_rotate_(kx, "start");
 	else if (kx->revoking) /* a reload removed a peer while we were away: its epoch first */
 		kx_rotate_(kx, "peer removed");
+	else if (!keyring_newest_secret(kx->kr) || !keyring_newest_eph(kx->kr))
+		kx_rotate_(kx, "the newest key reached its limits while the connection was down");
 	else
 		kx_announce_(kx, true); /* the broker may have lost it: say it again, fresh */
 }
