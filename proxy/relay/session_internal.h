@@ -24,6 +24,7 @@
 #define SESSION_CONNECT_MAX ((size_t)256 * 1024)
 #define SESSION_DRAIN_SECONDS 5
 #define SESSION_IO_CHUNK ((ev_ssize_t)256 * 1024) /* most bytes one read or write call moves */
+#define SESSION_READ_FULL ((size_t)4096) /* what libevent 2.1 reads at most per read event */
 
 /* Session states (ARCHITECTURE.md). Every transition goes through session_set_state_(). */
 enum session_state {
@@ -88,6 +89,8 @@ struct session {
 	enum session_state state;
 	uint32_t broker_max_packet;  /* CONNACK Maximum Packet Size (level 5); 0 = none */
 	uint32_t dev_max_packet;     /* the device's CONNECT Maximum Packet Size (level 5); 0 = none */
+	uint32_t in_left[2];         /* input of each direction's source left after its last pump:
+				      * what a read event adds on top is what it read (session_read_more) */
 	uint16_t keepalive;
 	uint8_t level;               /* MQTT protocol level learnt from CONNECT */
 	bool got_connack;
