@@ -372,8 +372,57 @@ static void session_pause(struct session *s, enum session_dir d)
  * at least the MQTT fixed header. */
 #define SESSION_SNIFF_MAX 8
 
-/* Takes the next complete frame from the source of d: OK with *bytes contiguous, NEED_MORE, or an
- * error with *why. */
+/* A large PUBLISH from the device (complete in the input): only its fixed and variable header
+ * are made contiguous (*bytes, s->frame_head[DIR_UP] bytes); the payload stays in the input's
+ * chains, to be sealed from there (session_payload_pieces) or moved on as it is. -1: take the
+ * whole frame instead (a header that is all of it or malformed, the payload in more than
+ * ENV_PARTS_MAX chains, or no memory for the header). */
+static int session_frame_head(struct session *s, struct evbuffer *in, const struct mqtt_frame *f,
+			      const uint8_t **bytes)
+{
+	size_t avail = 0, need = 2;
+	struct evbuffer_ptr pos;
+	const uint8_t *p = NULL;
+	int rounds = 0;
+
+	while (need > avail && avail < f->remaining && rounds++ < 8) {
+		avail = need + 8 < f->remaining ? need + 8 : f->remaining;
+		p = evbuffer_pullup(in, (ev_ssize_t)(f->hdr_len + avail));
+		if (!p)
+			return -1;
+		need = mqtt_publish_head_len(s->level, f->flags, p + f->hdr_len, avail);
+	}
+	if (!p || need > avail || need >= f->remaining ||
+	    evbuffer_ptr_set(in, &pos, f->hdr_len + need, EVBUFFER_PTR_SET) != 0 ||
+	    evbuffer_peek(in, (ev_ssize_t)(f->remaining - need), &pos, NULL, 0) > ENV_PARTS_MAX)
+		return -1;
+	s->frame_head[DIR_UP] = (uint32_t)(f->hdr_len + need);
+	*bytes = p;
+	return 0;
+}
+
+size_t session_payload_pieces_(struct session *s, const struct mqtt_frame *f, struct aead_part *parts)
+{
+	struct evbuffer *in = bufferevent_get_input(s->dev);
+	struct evbuffer_iovec v[ENV_PARTS_MAX];
+	size_t head = s->frame_head[DIR_UP], left = f->total - head;
+	struct evbuffer_ptr pos;
+	int n, i;
+
+	if (head >= f->total || evbuffer_ptr_set(in, &pos, head, EVBUFFER_PTR_SET) != 0)
+		return 0;
+	n = evbuffer_peek(in, (ev_ssize_t)left, &pos, v, ENV_PARTS_MAX);
+	if (n <= 0 || n > ENV_PARTS_MAX)
+		return 0;
+	for (i = 0; i < n; i++) { /* the last chain may hold more than this frame */
+		parts[i] = (struct aead_part){v[i].iov_base, v[i].iov_len < left ? v[i].iov_len : left};
+		left -= parts[i].len;
+	}
+	return left == 0 ? (size_t)n : 0;
+}
+
+/* Takes the next complete frame from the source of d: OK with *bytes contiguous (the whole frame,
+ * or its header alone, session_frame_head), NEED_MORE, or an error with *why. */
 static enum mqtt_parse session_next_frame(struct session *s, enum session_dir d, struct mqtt_frame *f,
 					  const uint8_t **bytes, const char **why)
 {
@@ -399,6 +448,10 @@ static enum mqtt_parse session_next_frame(struct session *s, enum session_dir d,
 		return rc;
 	if (evbuffer_get_length(in) < f->total)
 		return MQTT_PARSE_NEED_MORE;
+	if (d == DIR_UP && f->type == MQTT_PUBLISH && !(f->flags & MQTT_PUBLISH_FLAG_RETAIN) &&
+	    f->total > SESSION_LAZY_MIN && session_frame_head(s, in, f, bytes) == 0)
+		return MQTT_PARSE_OK;
+	s->frame_head[d] = (uint32_t)f->total;
 	*bytes = evbuffer_pullup(in, (ev_ssize_t)f->total);
 	if (!*bytes) {
 		*why = "out of memory";

@@ -10,6 +10,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "envelope.h"
 #include "mqtt_alias.h"
 #include "mqtt_codec.h"
 #include "mqtt_frame.h"
@@ -25,6 +26,8 @@
 #define SESSION_DRAIN_SECONDS 5
 #define SESSION_IO_CHUNK ((ev_ssize_t)256 * 1024) /* most bytes one read or write call moves */
 #define SESSION_READ_FULL ((size_t)4096) /* what libevent 2.1 reads at most per read event */
+/* A device PUBLISH larger than this is parsed from its header alone (session_frame_head). */
+#define SESSION_LAZY_MIN ((size_t)2048)
 
 /* Session states (ARCHITECTURE.md). Every transition goes through session_set_state_(). */
 enum session_state {
@@ -89,6 +92,8 @@ struct session {
 	enum session_state state;
 	uint32_t broker_max_packet;  /* CONNACK Maximum Packet Size (level 5); 0 = none */
 	uint32_t dev_max_packet;     /* the device's CONNECT Maximum Packet Size (level 5); 0 = none */
+	uint32_t frame_head[2];      /* contiguous leading bytes of the frame being handled: its total,
+				      * or only its header (a large device PUBLISH, session_frame_head) */
 	uint32_t in_left[2];         /* input of each direction's source left after its last pump:
 				      * what a read event adds on top is what it read (session_read_more) */
 	uint16_t keepalive;
@@ -126,6 +131,9 @@ void session_protocol_error_(struct session *s, enum session_dir d, const char *
  * met on the wrong port: a sentence naming it (a TLS ClientHello, an HTTP request), else NULL;
  * *need_more when n bytes are too few to tell (a prefix of an HTTP method). Sans-I/O. */
 const char *session_sniff_foreign_(const uint8_t *p, size_t n, bool *need_more);
+/* The payload of the device PUBLISH f being handled, when only its header is contiguous: the input
+ * chains that hold it, into parts (ENV_PARTS_MAX at most); 0 when the whole frame is contiguous. */
+size_t session_payload_pieces_(struct session *s, const struct mqtt_frame *f, struct aead_part *parts);
 /* Moves the frame of total bytes at the head of the source's input to the other side. */
 void session_forward_(struct session *s, enum session_dir d, size_t total);
 /* Drops the frame at the head of the source's input. */
