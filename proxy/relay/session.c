@@ -373,7 +373,7 @@ static void session_pause(struct session *s, enum session_dir d)
 #define SESSION_SNIFF_MAX 8
 
 /* A large PUBLISH from the device (complete in the input): only its fixed and variable header
- * are made contiguous (*bytes, s->frame_head[DIR_UP] bytes); the payload stays in the input's
+ * are made contiguous (*bytes, s->frame_head bytes); the payload stays in the input's
  * chains, to be sealed from there (session_payload_pieces) or moved on as it is. -1: take the
  * whole frame instead (a header that is all of it or malformed, the payload in more than
  * ENV_PARTS_MAX chains, or no memory for the header). */
@@ -396,7 +396,7 @@ static int session_frame_head(struct session *s, struct evbuffer *in, const stru
 	    evbuffer_ptr_set(in, &pos, f->hdr_len + need, EVBUFFER_PTR_SET) != 0 ||
 	    evbuffer_peek(in, (ev_ssize_t)(f->remaining - need), &pos, NULL, 0) > ENV_PARTS_MAX)
 		return -1;
-	s->frame_head[DIR_UP] = (uint32_t)(f->hdr_len + need);
+	s->frame_head = (uint32_t)(f->hdr_len + need);
 	*bytes = p;
 	return 0;
 }
@@ -405,7 +405,7 @@ size_t session_payload_pieces_(struct session *s, const struct mqtt_frame *f, st
 {
 	struct evbuffer *in = bufferevent_get_input(s->dev);
 	struct evbuffer_iovec v[ENV_PARTS_MAX];
-	size_t head = s->frame_head[DIR_UP], left = f->total - head;
+	size_t head = s->frame_head, left = f->total - head;
 	struct evbuffer_ptr pos;
 	int n, i;
 
@@ -451,7 +451,8 @@ static enum mqtt_parse session_next_frame(struct session *s, enum session_dir d,
 	if (d == DIR_UP && f->type == MQTT_PUBLISH && !(f->flags & MQTT_PUBLISH_FLAG_RETAIN) &&
 	    f->total > SESSION_LAZY_MIN && session_frame_head(s, in, f, bytes) == 0)
 		return MQTT_PARSE_OK;
-	s->frame_head[d] = (uint32_t)f->total;
+	if (d == DIR_UP)
+		s->frame_head = (uint32_t)f->total;
 	*bytes = evbuffer_pullup(in, (ev_ssize_t)f->total);
 	if (!*bytes) {
 		*why = "out of memory";
@@ -515,11 +516,13 @@ static size_t session_read_room(struct bufferevent *bev)
 
 /* Direct reads. libevent 2.1 reads at most 4096 bytes per read event (EVBUFFER_MAX_READ in
  * evbuffer_read, whatever bufferevent_set_max_single_read says): a 256 KiB message cost 64
- * epoll_wait + ioctl + readv rounds a side (bench/README.md, profile). When the bufferevent's
- * read filled those 4096 bytes (got), the rest the socket holds is read here at once, into
- * space reserved in the input (one readv). EOF and errors are left for the bufferevent's next
- * read to find and report. Plain TCP sides only: below a filter the bytes would skip it. */
-static void session_read_more(struct session *s, struct bufferevent *bev, size_t got)
+ * epoll_wait + ioctl + readv rounds a side (bench/README.md, profile). When the input holds
+ * 4096 bytes or more (a read that hit the cap, or a large packet still incomplete), the rest the
+ * socket holds is read here at once, into space reserved in the input (one readv); below that
+ * (small packets at a moderate rate) nothing is asked. EOF and errors are left for the
+ * bufferevent's next read to find and report. Plain TCP sides only: below a filter the bytes
+ * would skip it. */
+static void session_read_more(struct session *s, struct bufferevent *bev)
 {
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_iovec v[2];
@@ -528,7 +531,8 @@ static void session_read_more(struct session *s, struct bufferevent *bev, size_t
 	ev_ssize_t n;
 	int nv, i, avail = 0;
 
-	if (got < SESSION_READ_FULL || room == 0 || !(bev == s->dev ? s->dev_plain : s->direct_ok_up))
+	if (evbuffer_get_length(in) < SESSION_READ_FULL || room == 0 ||
+	    !(bev == s->dev ? s->dev_plain : s->direct_ok_up))
 		return;
 	if (ioctl(bufferevent_getfd(bev), FIONREAD, &avail) != 0 || avail <= 0)
 		return;
@@ -552,19 +556,15 @@ static void session_on_read(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	enum session_dir d = bev == s->dev ? DIR_UP : DIR_DOWN;
-	size_t len = evbuffer_get_length(in);
 
 	if (s->lingering && bev == s->dev) {
-		evbuffer_drain(in, len);
+		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
 	if (s->state >= SESSION_DRAINING)
 		return;
-	session_read_more(s, bev, len > s->in_left[d] ? len - s->in_left[d] : 0);
-	session_pump(s, d, false);
-	s->in_left[d] = s->state < SESSION_CLOSED && session_src(s, d) ?
-			(uint32_t)evbuffer_get_length(bufferevent_get_input(session_src(s, d))) : 0;
+	session_read_more(s, bev);
+	session_pump(s, bev == s->dev ? DIR_UP : DIR_DOWN, false);
 }
 
 /* Output drained to the low watermark: resume the paused source, or finish a close. */

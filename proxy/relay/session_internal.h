@@ -92,19 +92,18 @@ struct session {
 	enum session_state state;
 	uint32_t broker_max_packet;  /* CONNACK Maximum Packet Size (level 5); 0 = none */
 	uint32_t dev_max_packet;     /* the device's CONNECT Maximum Packet Size (level 5); 0 = none */
-	uint32_t frame_head[2];      /* contiguous leading bytes of the frame being handled: its total,
-				      * or only its header (a large device PUBLISH, session_frame_head) */
-	uint32_t in_left[2];         /* input of each direction's source left after its last pump:
-				      * what a read event adds on top is what it read (session_read_more) */
+	uint32_t frame_head;         /* contiguous leading bytes of the device frame being handled:
+				      * its total, or only its header (a large PUBLISH, session_frame_head) */
 	uint16_t keepalive;
 	uint8_t level;               /* MQTT protocol level learnt from CONNECT */
-	bool got_connack;
-	bool lingering;              /* draining done, FIN sent: discarding device input until it closes */
+	/* one bit each: an idle device connection should cost little (bench/README.md, memory) */
+	bool got_connack : 1;
+	bool lingering : 1;          /* draining done, FIN sent: discarding device input until it closes */
+	bool hold_expired : 1;       /* device side waited seal.hold_seconds: refuse until keys exist */
+	bool stopping : 1;           /* node shutdown: close once up_inflight is empty */
+	bool persistent : 1;         /* the broker keeps the session after the connection */
 	bool paused[2];              /* reading of the source of this direction stopped */
 	bool waiting[2];             /* the head frame waits for a key (device side only, see session_wait_) */
-	bool hold_expired;           /* device side waited seal.hold_seconds: refuse until keys exist */
-	bool stopping;               /* node shutdown: close once up_inflight is empty */
-	bool persistent;             /* the broker keeps the session after the connection */
 	/* Direct writes: a side is "direct" while its output queue is written by session_on_flush
 	 * with no write event registered. A capability of a plain TCP socket only (direct_ok_*):
 	 * the device side of a TLS or WebSocket listener, and a TLS upstream, never have it, since

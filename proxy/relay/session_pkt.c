@@ -275,7 +275,7 @@ static int session_parse_publish(struct session *s, enum session_dir d, const st
 	const char *why = NULL;
 	uint16_t alias = 0;
 
-	size_t head = s->frame_head[d] < f->total ? s->frame_head[d] : f->total;
+	size_t head = d == DIR_UP && s->frame_head < f->total ? s->frame_head : f->total;
 
 	/* A large device PUBLISH may have only its header contiguous: parsed from it, payload length
 	 * from the frame (the payload itself is read from the input chains, session_seal_up). */
