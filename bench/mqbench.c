@@ -742,20 +742,41 @@ static size_t mqb_read_file(const char *path, char *buf, size_t cap)
 	return n;
 }
 
-/* utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks; they cover every
- * thread of the process. The command name (field 2) may hold spaces, so parse after its ')'. */
-static double mqb_proc_cpu(pid_t pid)
+/* utime, stime, cutime and cstime are fields 14 to 17 of /proc/<pid>/stat, in clock ticks; they
+ * cover every thread of the process and its children reaped so far. The command name (field 2)
+ * may hold spaces, so parse after its ')'. */
+static double mqb_proc_cpu_one(pid_t pid)
 {
 	char path[64], buf[2048];
-	unsigned long long ut, st;
+	unsigned long long ut, st, cut, cst;
 	const char *p;
 
 	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
 	if (mqb_read_file(path, buf, sizeof(buf)) == 0 || (p = strrchr(buf, ')')) == NULL)
 		return -1.0;
-	if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+	if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu", &ut, &st, &cut,
+		   &cst) != 4)
 		return -1.0;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	return (double)(ut + st + cut + cst) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The CPU of pid and of its live children (a forking relay such as socat serves each connection
+ * in a child; those that ended are in the parent's cutime/cstime once reaped). */
+static double mqb_proc_cpu(pid_t pid)
+{
+	char path[96], buf[4096];
+	double total = mqb_proc_cpu_one(pid), c;
+	const char *p;
+	long child;
+	int used;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", (long)pid, (long)pid);
+	if (total < 0 || mqb_read_file(path, buf, sizeof(buf)) == 0)
+		return total;
+	for (p = buf; sscanf(p, "%ld%n", &child, &used) == 1; p += used)
+		if ((c = mqb_proc_cpu_one((pid_t)child)) > 0)
+			total += c;
+	return total;
 }
 
 /* VmHWM of /proc/<pid>/status: the peak resident set size in kB. */

@@ -16,9 +16,10 @@ import os
 import statistics
 import sys
 
-PATHS = ["direct", "stunnel", "relay", "sealed"]
+PATHS = ["direct", "socat", "stunnel", "relay", "sealed"]
 PATH_ROLE = {
     "direct": "devices talk to the broker",
+    "socat": "one socat per side, a plain TCP byte relay to the broker (the floor any pair of proxies costs)",
     "stunnel": "stunnel client per side, TLS 1.3 to a stunnel server in front of the broker",
     "relay": "one mqseal per side, every topic plaintext",
     "sealed": "one mqseal per side, payloads sealed (AES-256-GCM): the product",
@@ -172,8 +173,15 @@ def keys_of(runs, phase):
     return sorted(keys, key=lambda k: tuple(int(x.lstrip("q")) for x in k))
 
 
+def socat_cell(runs, phase, path, key, name):
+    """'× socat' for the mqseal paths."""
+    if path not in ("relay", "sealed"):
+        return ""
+    return fmt_ratio(paired_ratio(runs[(phase, path, key)], runs.get((phase, "socat", key), {}), name))
+
+
 def throughput_table(runs, paths):
-    header = ["size", "QoS", "path", "msgs/s", "MB/s", "× direct", "× stunnel", "lost",
+    header = ["size", "QoS", "path", "msgs/s", "MB/s", "× direct", "× stunnel", "× socat", "lost",
               "CPU µs/msg device sidecars", "CPU µs/msg broker side", "CPU µs/msg mqbench"]
     rows = []
     for key in keys_of(runs, "tput"):
@@ -186,6 +194,7 @@ def throughput_table(runs, paths):
                          fmt_spread(spread(metric(r, "msgs_per_s") for r in vals)),
                          fmt_spread(spread(metric(r, "mb_per_s") for r in vals)),
                          *ratio_cells(runs, "tput", path, key, "msgs_per_s"),
+                         socat_cell(runs, "tput", path, key, "msgs_per_s"),
                          fmt_anomalies(anomalies(by_round)),
                          fmt_spread(spread(cpu_us_per_msg(r, DEVICE_SIDE) for r in vals)),
                          fmt_spread(spread(cpu_us_per_msg(r, BROKER_SIDE) for r in vals)),
@@ -246,15 +255,15 @@ def memory_table(runs, memory):
     return table(header, rows)
 
 
-def glance_table(runs):
-    """sealed ÷ stunnel, paired per round, for every throughput configuration."""
+def glance_table(runs, ref="stunnel"):
+    """sealed ÷ ref, paired per round, for every throughput configuration."""
     header = ["size", "QoS", "msgs/s", "device-sidecar CPU per msg", "p50 latency at 1000 msgs/s"]
     rows = []
     for key in keys_of(runs, "tput"):
         cells = []
         for phase, name in (("tput", "msgs_per_s"), ("tput", "cpu_device"), ("lat", "lat_p50")):
-            sealed, tls = runs.get((phase, "sealed", key), {}), runs.get((phase, "stunnel", key), {})
-            cells.append(fmt_ratio(paired_ratio(sealed, tls, name)) or "—")
+            sealed, other = runs.get((phase, "sealed", key), {}), runs.get((phase, ref, key), {})
+            cells.append(fmt_ratio(paired_ratio(sealed, other, name)) or "—")
         rows.append([size_name(key[0]), key[1][1:], *cells])
     return table(header, rows)
 
@@ -298,11 +307,11 @@ def write_plot_data(runs, paths, outdir):
 INTRO = """# mqseal benchmark results
 
 Produced by `bench/run.sh` (see bench/README.md). All paths ran in one session, alternating
-(direct, stunnel, relay, sealed, direct, ...), on loopback. Each cell is the median over the rounds
+(direct, socat, stunnel, relay, sealed, direct, ...), on loopback. Each cell is the median over the rounds
 with [min–max]. Ratios are paired per round (a path's round r over the reference's round r) and
 then summarised the same way: above 1× is faster (throughput) or slower (latency) than the
-reference. "device sidecars" is the CPU of the pub-side and sub-side sidecars (stunnel clients or
-mqseal); "broker side" is mosquitto plus, for stunnel, the TLS server in front of it.
+reference. "device sidecars" is the CPU of the pub-side and sub-side sidecars (socat with its
+per-connection children, stunnel clients or mqseal); "broker side" is mosquitto plus, for stunnel, the TLS server in front of it.
 
 """
 
@@ -316,6 +325,9 @@ def summary(runs, machine, memory, skips):
     if "sealed" in paths and "stunnel" in paths:
         parts += ["\n## At a glance: sealed ÷ stunnel\n\nBelow 1× is less (fewer messages/s, less CPU, "
                   "less latency) than the TLS tunnel.\n\n", glance_table(runs)]
+    if "sealed" in paths and "socat" in paths:
+        parts += ["\n## At a glance: sealed ÷ socat\n\nThe sealed pair against a pair of plain byte relays "
+                  "(no MQTT, no crypto).\n\n", glance_table(runs, "socat")]
     parts += ["\n## Throughput (max rate)\n\n", throughput_table(runs, paths),
               "\n## Latency (fixed 1000 msgs/s, one-way publisher to subscriber)\n\n", latency_table(runs, paths),
               "\n## Scaling (64 B, QoS 0, max rate, K publishers behind one sidecar)\n\n",

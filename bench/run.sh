@@ -2,8 +2,9 @@
 # run.sh - the benchmark, in one command: bench/run.sh
 #
 # Builds the release tree, starts a private mosquitto on loopback and four paths to it, and measures
-# them side by side in one run, alternating the paths (direct stunnel relay sealed direct ...):
+# them side by side in one run, alternating the paths (direct socat stunnel relay sealed direct ...):
 #   direct   devices talk to the broker
+#   socat    device -> socat -> broker, a plain byte relay per side (the floor any pair of proxies costs)
 #   stunnel  device -> stunnel client -> TLS 1.3 -> stunnel server -> broker (one client per side)
 #   relay    device -> mqseal -> broker, every topic plaintext (one mqseal per side)
 #   sealed   device -> mqseal -> broker, payloads sealed with AES-256-GCM (the product)
@@ -14,7 +15,7 @@
 #
 # Knobs (environment): ROUNDS (3), TARGET_S (1.5: seconds one max-rate run aims at), OUT
 # (bench/results), BUILD_DIR (build), SKIP_BUILD=1 (use the binaries already in BUILD_DIR),
-# PATHS (default "direct stunnel relay sealed"), KEEP_WORK=1 (keep the temp dir with the logs),
+# PATHS (default "direct socat stunnel relay sealed"), KEEP_WORK=1 (keep the temp dir with the logs),
 # SOURCE_COMMIT (the commit to name in the results when the tree is an export, e.g. git archive).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,7 @@ ROUNDS=${ROUNDS:-3}
 TARGET_S=${TARGET_S:-1.5}
 OUT=${OUT:-bench/results}
 BUILD_DIR=${BUILD_DIR:-build}
-PATHS=${PATHS:-direct stunnel relay sealed}
+PATHS=${PATHS:-direct socat stunnel relay sealed}
 PY=/usr/bin/python3
 MQBENCH=$BUILD_DIR/bench/mqbench
 MQSEAL=$BUILD_DIR/proxy/mqseal
@@ -215,6 +216,24 @@ setup_stunnel() {
 	WATCH[stunnel]+=" --watch sub_side=${PID[stunnel-sub]} --watch tls_server=${PID[stunnel-server]}"
 }
 
+# setup_socat: one socat per side, each a plain TCP byte relay to the broker (a child per
+# connection; mqbench counts the children's CPU). TCP_NODELAY both ways like the others, and
+# reads/writes of up to 256 KiB (socat's default is 8 KiB) like mqseal's SESSION_IO_CHUNK.
+setup_socat() {
+	local pub sub side port
+	read -r pub sub <<<"$(free_ports 2)"
+	for side in pub sub; do
+		[ "$side" = pub ] && port=$pub || port=$sub
+		start "socat-$side" socat -b 262144 \
+			"TCP4-LISTEN:$port,bind=$HOST,reuseaddr,fork,nodelay,backlog=1024" \
+			"TCP4:$HOST:$BROKER_PORT,nodelay" || return 1
+		wait_listen "socat-$side" "$port" || return 1
+	done
+	PUB[socat]=$pub SUB[socat]=$sub
+	WATCH[socat]="--watch broker=${PID[broker]} --watch pub_side=${PID[socat-pub]}"
+	WATCH[socat]+=" --watch sub_side=${PID[socat-sub]}"
+}
+
 # mqseal_conf ID PEER PORT MODE: the libconfig file of one sidecar (relay: every topic plaintext).
 # Logging at warning level, like the broker (no connection messages) and stunnel (debug = warning).
 # Each pair has its own key-exchange topics, so the two pairs do not see each other's announcements.
@@ -297,6 +316,7 @@ setup_paths() {
 	for path in $PATHS; do
 		case $path in
 		direct) ok=0 ;;
+		socat) setup_socat && probe socat && ok=0 || ok=1 ;;
 		stunnel) setup_stunnel && probe stunnel && ok=0 || ok=1 ;;
 		relay | sealed) setup_mqseal "$path" "$path" && ok=0 || ok=1 ;;
 		*) die "unknown path $path" ;;

@@ -1,6 +1,7 @@
 /* envelope.c - the sealed payload of PROTOCOL.md §5: header parsing, sealing and opening.
  * Sealing streams the inner plaintext (§5.2: u32 props_len, props, u32 payload_len, payload, zero
- * padding) into the AEAD as a list of pieces, so the payload is never copied; opening decrypts into
+ * padding) into the AEAD as a list of pieces, so the payload is never copied (env_seal_parts takes
+ * the payload itself in pieces, e.g. the chains of an input buffer); opening decrypts into
  * the caller's buffer and then checks the inner lengths and the padding. Nothing here allocates. */
 #include "envelope.h"
 
@@ -111,17 +112,42 @@ static void env_aad(struct aead_part aad[static 4], const uint8_t *hdr, uint8_t 
 	aad[3] = (struct aead_part){topic, topic_len};
 }
 
+/* The payload length of parts[0..n), or SIZE_MAX if a piece is NULL with a length or the sum
+ * overflows. */
+static size_t env_parts_len(const struct aead_part *parts, size_t n)
+{
+	size_t i, total = 0;
+
+	for (i = 0; i < n; i++) {
+		if ((!parts[i].data && parts[i].len) || parts[i].len > SIZE_MAX - 1 - total)
+			return SIZE_MAX;
+		total += parts[i].len;
+	}
+	return total;
+}
+
 enum px_err env_seal(struct aead_key *key, const struct env_header *hdr, const uint8_t *topic,
 		     size_t topic_len, const uint8_t *props, size_t props_len, const uint8_t *payload,
 		     size_t payload_len, unsigned padding, uint8_t *out, size_t out_len)
 {
-	struct aead_part aad[4], pt[5];
+	struct aead_part part = {payload, payload_len};
+
+	if (!payload && payload_len)
+		return PX_ERR_INVAL;
+	return env_seal_parts(key, hdr, topic, topic_len, props, props_len, &part, 1, padding, out, out_len);
+}
+
+enum px_err env_seal_parts(struct aead_key *key, const struct env_header *hdr, const uint8_t *topic,
+			   size_t topic_len, const uint8_t *props, size_t props_len, const struct aead_part *payload,
+			   size_t npayload, unsigned padding, uint8_t *out, size_t out_len)
+{
+	struct aead_part aad[4], pt[ENV_PARTS_MAX + 4];
 	uint8_t tlen[2], plen[4], ylen[4];
-	size_t inner;
+	size_t inner, payload_len = payload ? env_parts_len(payload, npayload) : SIZE_MAX, i;
 	enum px_err rc;
 
-	if (!key || !hdr || !out || (!topic && topic_len) || (!props && props_len) ||
-	    (!payload && payload_len))
+	if (!key || !hdr || !out || (!topic && topic_len) || (!props && props_len) || npayload > ENV_PARTS_MAX ||
+	    payload_len == SIZE_MAX)
 		return PX_ERR_INVAL;
 	if ((hdr->flags & ~ENV_FLAG_KNOWN) != 0 || topic_len > ENV_TOPIC_MAX)
 		return PX_ERR_INVAL;
@@ -137,9 +163,10 @@ enum px_err env_seal(struct aead_key *key, const struct env_header *hdr, const u
 	pt[0] = (struct aead_part){plen, sizeof(plen)};
 	pt[1] = (struct aead_part){props, props_len};
 	pt[2] = (struct aead_part){ylen, sizeof(ylen)};
-	pt[3] = (struct aead_part){payload, payload_len};
-	pt[4] = (struct aead_part){env_zeros, inner - ENV_INNER_FIXED - props_len - payload_len};
-	rc = aead_seal(key, hdr->counter, aad, 4, pt, 5, out + ENV_HDR_LEN, out + ENV_HDR_LEN + inner);
+	for (i = 0; i < npayload; i++)
+		pt[3 + i] = payload[i];
+	pt[3 + npayload] = (struct aead_part){env_zeros, inner - ENV_INNER_FIXED - props_len - payload_len};
+	rc = aead_seal(key, hdr->counter, aad, 4, pt, npayload + 4, out + ENV_HDR_LEN, out + ENV_HDR_LEN + inner);
 	if (rc != PX_OK)
 		OPENSSL_cleanse(out, out_len);
 	return rc;

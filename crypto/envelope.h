@@ -62,6 +62,14 @@ enum px_err env_seal(struct aead_key *key, const struct env_header *hdr, const u
 		     size_t topic_len, const uint8_t *props, size_t props_len, const uint8_t *payload,
 		     size_t payload_len, unsigned padding, uint8_t *out, size_t out_len);
 
+/* env_seal with the payload given as the concatenation of payload[0..npayload) (at most
+ * ENV_PARTS_MAX pieces; empty ones may have NULL data), e.g. the chains a message arrived in:
+ * the same bytes as env_seal of the joined payload, however it is split. */
+#define ENV_PARTS_MAX 16
+enum px_err env_seal_parts(struct aead_key *key, const struct env_header *hdr, const uint8_t *topic,
+			   size_t topic_len, const uint8_t *props, size_t props_len, const struct aead_part *payload,
+			   size_t npayload, unsigned padding, uint8_t *out, size_t out_len);
+
 /* Opens env (len bytes, header already parsed into hdr) into inner (env_aead_len(env, len) -
  * ENV_OVERHEAD bytes, caller's; may not overlap env). A signed envelope's signature is not read
  * (env_source_verify checks it). PX_ERR_AUTH on a failed tag (inner wiped), PX_ERR_MALFORMED on

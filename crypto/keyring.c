@@ -351,13 +351,31 @@ enum px_err keyring_seal(struct keyring *kr, uint64_t now_ms, uint64_t sealed_at
 			 size_t topic_len, const uint8_t *props, size_t props_len, const uint8_t *payload,
 			 size_t payload_len, uint8_t *out, size_t out_len)
 {
+	struct aead_part part = {payload, payload_len};
+
+	if (!payload && payload_len)
+		return PX_ERR_INVAL;
+	return keyring_seal_parts(kr, now_ms, sealed_at, flags, topic, topic_len, props, props_len, &part, 1,
+				  out, out_len);
+}
+
+enum px_err keyring_seal_parts(struct keyring *kr, uint64_t now_ms, uint64_t sealed_at, uint8_t flags,
+			       const uint8_t *topic, size_t topic_len, const uint8_t *props, size_t props_len,
+			       const struct aead_part *payload, size_t npayload, uint8_t *out, size_t out_len)
+{
 	struct env_header hdr;
 	struct kr_send *s;
 	uint64_t blocks;
+	size_t payload_len = 0, i;
 	enum px_err rc;
 
-	if (!kr || !out || (flags & ~ENV_FLAG_KNOWN) != 0)
+	if (!kr || !out || !payload || npayload > ENV_PARTS_MAX || (flags & ~ENV_FLAG_KNOWN) != 0)
 		return PX_ERR_INVAL;
+	for (i = 0; i < npayload; i++) {
+		if (payload[i].len > SIZE_MAX - payload_len)
+			return PX_ERR_INVAL;
+		payload_len += payload[i].len;
+	}
 	rc = keyring_can_seal(kr, now_ms);
 	if (rc != PX_OK)
 		return rc;
@@ -371,8 +389,8 @@ enum px_err keyring_seal(struct keyring *kr, uint64_t now_ms, uint64_t sealed_at
 	memcpy(hdr.key_id, s->key_id, ENV_KEY_ID_LEN);
 	hdr.counter = s->counter;
 	hdr.sealed_at = sealed_at;
-	rc = env_seal(s->aead, &hdr, topic, topic_len, props, props_len, payload, payload_len, kr->padding,
-		      out, out_len);
+	rc = env_seal_parts(s->aead, &hdr, topic, topic_len, props, props_len, payload, npayload, kr->padding,
+			    out, out_len);
 	/* The counter moves whatever happened: a nonce that reached the cipher is never reused. */
 	s->counter++;
 	s->blocks += blocks;

@@ -86,6 +86,11 @@ size_t keyring_sealed_size(const struct keyring *kr, size_t props_len, size_t pa
 enum px_err keyring_seal(struct keyring *kr, uint64_t now_ms, uint64_t sealed_at, uint8_t flags, const uint8_t *topic,
 			 size_t topic_len, const uint8_t *props, size_t props_len, const uint8_t *payload,
 			 size_t payload_len, uint8_t *out, size_t out_len);
+/* keyring_seal with the payload in pieces (env_seal_parts): payload[0..npayload), at most
+ * ENV_PARTS_MAX. */
+enum px_err keyring_seal_parts(struct keyring *kr, uint64_t now_ms, uint64_t sealed_at, uint8_t flags,
+			       const uint8_t *topic, size_t topic_len, const uint8_t *props, size_t props_len,
+			       const struct aead_part *payload, size_t npayload, uint8_t *out, size_t out_len);
 
 /* ---- receive keys ---- */
 /* Installs the key of (peer_id, epoch) from its sender secret (which the caller erases), with the

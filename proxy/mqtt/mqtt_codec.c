@@ -233,6 +233,26 @@ enum mqtt_parse mqtt_publish_parse(uint8_t level, uint8_t flags, const uint8_t *
 	return MQTT_PARSE_OK;
 }
 
+size_t mqtt_publish_head_len(uint8_t level, uint8_t flags, const uint8_t *body, size_t avail)
+{
+	size_t n = 2, i;
+	uint32_t v = 0;
+
+	if (avail < n)
+		return n;
+	n += (size_t)((unsigned)body[0] << 8 | body[1]) + (MQTT_PUBLISH_QOS(flags) ? 2 : 0);
+	if (level != MQTT_LEVEL_5)
+		return n;
+	for (i = 0; i < 4; i++) { /* the property length: a varint of at most 4 bytes */
+		if (avail < n + i + 1)
+			return n + i + 1;
+		v |= (uint32_t)(body[n + i] & 0x7f) << (7 * i);
+		if (!(body[n + i] & 0x80))
+			return n + i + 1 + v;
+	}
+	return n + 4; /* overlong: mqtt_publish_parse says so */
+}
+
 /* Variable header size (topic, packet id, properties), 0 if p cannot be encoded as a valid
  * PUBLISH. */
 static size_t publish_head_size(uint8_t level, const struct mqtt_publish *p)

@@ -146,6 +146,12 @@ struct mqtt_publish {
  * free of wildcards, properties valid for PUBLISH. */
 enum mqtt_parse mqtt_publish_parse(uint8_t level, uint8_t flags, const uint8_t *body, size_t len,
 				   struct mqtt_publish *out, const char **why);
+/* The length of a PUBLISH's variable header (topic, packet id, properties) as far as the first
+ * avail bytes of its body tell: a result above avail means "at least that many, look again with
+ * more"; at most avail, it is the length (the payload follows). Reads nothing beyond avail and
+ * checks nothing (mqtt_publish_parse of the first that many bytes does), so a session can parse a
+ * large PUBLISH's header without its payload being contiguous. */
+size_t mqtt_publish_head_len(uint8_t level, uint8_t flags, const uint8_t *body, size_t avail);
 /* Size of the whole packet with a payload of payload_len bytes (p->payload is ignored); 0 if it
  * would exceed MQTT_MAX_REMAINING. */
 size_t mqtt_publish_size(uint8_t level, const struct mqtt_publish *p, size_t payload_len);

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/time.h>
 
 #include <event2/util.h>
@@ -370,8 +372,57 @@ static void session_pause(struct session *s, enum session_dir d)
  * at least the MQTT fixed header. */
 #define SESSION_SNIFF_MAX 8
 
-/* Takes the next complete frame from the source of d: OK with *bytes contiguous, NEED_MORE, or an
- * error with *why. */
+/* A large PUBLISH from the device (complete in the input): only its fixed and variable header
+ * are made contiguous (*bytes, s->frame_head bytes); the payload stays in the input's
+ * chains, to be sealed from there (session_payload_pieces) or moved on as it is. -1: take the
+ * whole frame instead (a header that is all of it or malformed, the payload in more than
+ * ENV_PARTS_MAX chains, or no memory for the header). */
+static int session_frame_head(struct session *s, struct evbuffer *in, const struct mqtt_frame *f,
+			      const uint8_t **bytes)
+{
+	size_t avail = 0, need = 2;
+	struct evbuffer_ptr pos;
+	const uint8_t *p = NULL;
+	int rounds = 0;
+
+	while (need > avail && avail < f->remaining && rounds++ < 8) {
+		avail = need + 8 < f->remaining ? need + 8 : f->remaining;
+		p = evbuffer_pullup(in, (ev_ssize_t)(f->hdr_len + avail));
+		if (!p)
+			return -1;
+		need = mqtt_publish_head_len(s->level, f->flags, p + f->hdr_len, avail);
+	}
+	if (!p || need > avail || need >= f->remaining ||
+	    evbuffer_ptr_set(in, &pos, f->hdr_len + need, EVBUFFER_PTR_SET) != 0 ||
+	    evbuffer_peek(in, (ev_ssize_t)(f->remaining - need), &pos, NULL, 0) > ENV_PARTS_MAX)
+		return -1;
+	s->frame_head = (uint32_t)(f->hdr_len + need);
+	*bytes = p;
+	return 0;
+}
+
+size_t session_payload_pieces_(struct session *s, const struct mqtt_frame *f, struct aead_part *parts)
+{
+	struct evbuffer *in = bufferevent_get_input(s->dev);
+	struct evbuffer_iovec v[ENV_PARTS_MAX];
+	size_t head = s->frame_head, left = f->total - head;
+	struct evbuffer_ptr pos;
+	int n, i;
+
+	if (head >= f->total || evbuffer_ptr_set(in, &pos, head, EVBUFFER_PTR_SET) != 0)
+		return 0;
+	n = evbuffer_peek(in, (ev_ssize_t)left, &pos, v, ENV_PARTS_MAX);
+	if (n <= 0 || n > ENV_PARTS_MAX)
+		return 0;
+	for (i = 0; i < n; i++) { /* the last chain may hold more than this frame */
+		parts[i] = (struct aead_part){v[i].iov_base, v[i].iov_len < left ? v[i].iov_len : left};
+		left -= parts[i].len;
+	}
+	return left == 0 ? (size_t)n : 0;
+}
+
+/* Takes the next complete frame from the source of d: OK with *bytes contiguous (the whole frame,
+ * or its header alone, session_frame_head), NEED_MORE, or an error with *why. */
 static enum mqtt_parse session_next_frame(struct session *s, enum session_dir d, struct mqtt_frame *f,
 					  const uint8_t **bytes, const char **why)
 {
@@ -397,6 +448,11 @@ static enum mqtt_parse session_next_frame(struct session *s, enum session_dir d,
 		return rc;
 	if (evbuffer_get_length(in) < f->total)
 		return MQTT_PARSE_NEED_MORE;
+	if (d == DIR_UP && f->type == MQTT_PUBLISH && !(f->flags & MQTT_PUBLISH_FLAG_RETAIN) &&
+	    f->total > SESSION_LAZY_MIN && session_frame_head(s, in, f, bytes) == 0)
+		return MQTT_PARSE_OK;
+	if (d == DIR_UP)
+		s->frame_head = (uint32_t)f->total;
 	*bytes = evbuffer_pullup(in, (ev_ssize_t)f->total);
 	if (!*bytes) {
 		*why = "out of memory";
@@ -446,16 +502,68 @@ static void session_pump(struct session *s, enum session_dir d, bool final)
 	}
 }
 
+/* How many more bytes a plain socket side may read now: up to its read high watermark (one
+ * maximal packet), at most SESSION_IO_CHUNK; 0 when its reading is off. */
+static size_t session_read_room(struct bufferevent *bev)
+{
+	size_t low = 0, high = 0, have = evbuffer_get_length(bufferevent_get_input(bev)), room;
+
+	if (!(bufferevent_get_enabled(bev) & EV_READ) || bufferevent_getwatermark(bev, EV_READ, &low, &high) != 0)
+		return 0;
+	room = high == 0 ? (size_t)SESSION_IO_CHUNK : (high > have ? high - have : 0);
+	return room < (size_t)SESSION_IO_CHUNK ? room : (size_t)SESSION_IO_CHUNK;
+}
+
+/* Direct reads. libevent 2.1 reads at most 4096 bytes per read event (EVBUFFER_MAX_READ in
+ * evbuffer_read, whatever bufferevent_set_max_single_read says): a 256 KiB message cost 64
+ * epoll_wait + ioctl + readv rounds a side (bench/README.md, profile). When the input holds
+ * 4096 bytes or more (a read that hit the cap, or a large packet still incomplete), the rest the
+ * socket holds is read here at once, into space reserved in the input (one readv); below that
+ * (small packets at a moderate rate) nothing is asked. EOF and errors are left for the
+ * bufferevent's next read to find and report. Plain TCP sides only: below a filter the bytes
+ * would skip it. */
+static void session_read_more(struct session *s, struct bufferevent *bev)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_iovec v[2];
+	struct iovec iov[2];
+	size_t room = session_read_room(bev);
+	ev_ssize_t n;
+	int nv, i, avail = 0;
+
+	if (evbuffer_get_length(in) < SESSION_READ_FULL || room == 0 ||
+	    !(bev == s->dev ? s->dev_plain : s->direct_ok_up))
+		return;
+	if (ioctl(bufferevent_getfd(bev), FIONREAD, &avail) != 0 || avail <= 0)
+		return;
+	if ((size_t)avail < room)
+		room = (size_t)avail;
+	evbuffer_unfreeze(in, 0); /* the bufferevent keeps the end of its input frozen */
+	nv = evbuffer_reserve_space(in, (ev_ssize_t)room, v, 2);
+	for (i = 0; i < nv; i++)
+		iov[i] = (struct iovec){v[i].iov_base, v[i].iov_len};
+	n = nv > 0 ? readv(bufferevent_getfd(bev), iov, nv) : -1;
+	if (n > 0) {
+		v[0].iov_len = (size_t)n < v[0].iov_len ? (size_t)n : v[0].iov_len;
+		if (nv > 1)
+			v[1].iov_len = (size_t)n - v[0].iov_len;
+		(void)evbuffer_commit_space(in, v, nv > 1 && v[1].iov_len ? 2 : 1);
+	}
+	evbuffer_freeze(in, 0);
+}
+
 static void session_on_read(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
 
 	if (s->lingering && bev == s->dev) {
-		evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
 	if (s->state >= SESSION_DRAINING)
 		return;
+	session_read_more(s, bev);
 	session_pump(s, bev == s->dev ? DIR_UP : DIR_DOWN, false);
 }
 

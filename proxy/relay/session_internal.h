@@ -10,6 +10,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "envelope.h"
 #include "mqtt_alias.h"
 #include "mqtt_codec.h"
 #include "mqtt_frame.h"
@@ -24,6 +25,9 @@
 #define SESSION_CONNECT_MAX ((size_t)256 * 1024)
 #define SESSION_DRAIN_SECONDS 5
 #define SESSION_IO_CHUNK ((ev_ssize_t)256 * 1024) /* most bytes one read or write call moves */
+#define SESSION_READ_FULL ((size_t)4096) /* what libevent 2.1 reads at most per read event */
+/* A device PUBLISH larger than this is parsed from its header alone (session_frame_head). */
+#define SESSION_LAZY_MIN ((size_t)2048)
 
 /* Session states (ARCHITECTURE.md). Every transition goes through session_set_state_(). */
 enum session_state {
@@ -88,15 +92,18 @@ struct session {
 	enum session_state state;
 	uint32_t broker_max_packet;  /* CONNACK Maximum Packet Size (level 5); 0 = none */
 	uint32_t dev_max_packet;     /* the device's CONNECT Maximum Packet Size (level 5); 0 = none */
+	uint32_t frame_head;         /* contiguous leading bytes of the device frame being handled:
+				      * its total, or only its header (a large PUBLISH, session_frame_head) */
 	uint16_t keepalive;
 	uint8_t level;               /* MQTT protocol level learnt from CONNECT */
-	bool got_connack;
-	bool lingering;              /* draining done, FIN sent: discarding device input until it closes */
+	/* one bit each: an idle device connection should cost little (bench/README.md, memory) */
+	bool got_connack : 1;
+	bool lingering : 1;          /* draining done, FIN sent: discarding device input until it closes */
+	bool hold_expired : 1;       /* device side waited seal.hold_seconds: refuse until keys exist */
+	bool stopping : 1;           /* node shutdown: close once up_inflight is empty */
+	bool persistent : 1;         /* the broker keeps the session after the connection */
 	bool paused[2];              /* reading of the source of this direction stopped */
 	bool waiting[2];             /* the head frame waits for a key (device side only, see session_wait_) */
-	bool hold_expired;           /* device side waited seal.hold_seconds: refuse until keys exist */
-	bool stopping;               /* node shutdown: close once up_inflight is empty */
-	bool persistent;             /* the broker keeps the session after the connection */
 	/* Direct writes: a side is "direct" while its output queue is written by session_on_flush
 	 * with no write event registered. A capability of a plain TCP socket only (direct_ok_*):
 	 * the device side of a TLS or WebSocket listener, and a TLS upstream, never have it, since
@@ -123,6 +130,9 @@ void session_protocol_error_(struct session *s, enum session_dir d, const char *
  * met on the wrong port: a sentence naming it (a TLS ClientHello, an HTTP request), else NULL;
  * *need_more when n bytes are too few to tell (a prefix of an HTTP method). Sans-I/O. */
 const char *session_sniff_foreign_(const uint8_t *p, size_t n, bool *need_more);
+/* The payload of the device PUBLISH f being handled, when only its header is contiguous: the input
+ * chains that hold it, into parts (ENV_PARTS_MAX at most); 0 when the whole frame is contiguous. */
+size_t session_payload_pieces_(struct session *s, const struct mqtt_frame *f, struct aead_part *parts);
 /* Moves the frame of total bytes at the head of the source's input to the other side. */
 void session_forward_(struct session *s, enum session_dir d, size_t total);
 /* Drops the frame at the head of the source's input. */

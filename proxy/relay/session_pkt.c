@@ -275,10 +275,16 @@ static int session_parse_publish(struct session *s, enum session_dir d, const st
 	const char *why = NULL;
 	uint16_t alias = 0;
 
-	if (mqtt_publish_parse(s->level, f->flags, pkt_body(f, bytes), f->remaining, p, &why) != MQTT_PARSE_OK) {
+	size_t head = d == DIR_UP && s->frame_head < f->total ? s->frame_head : f->total;
+
+	/* A large device PUBLISH may have only its header contiguous: parsed from it, payload length
+	 * from the frame (the payload itself is read from the input chains, session_seal_up). */
+	if (mqtt_publish_parse(s->level, f->flags, pkt_body(f, bytes), head - f->hdr_len, p, &why) != MQTT_PARSE_OK) {
 		session_protocol_error_(s, d, why ? why : "malformed PUBLISH");
 		return -1;
 	}
+	if (head < f->total)
+		p->payload = (struct mqtt_buf){NULL, f->total - head};
 	if (s->level == MQTT_LEVEL_5)
 		alias = session_prop_u16(p->props, MQTT_PROP_TOPIC_ALIAS);
 	if (mqtt_alias_resolve(s->alias[d], alias, p->topic, topic, &why) != MQTT_PARSE_OK) {

@@ -170,8 +170,17 @@ static int session_seal_up(struct session *s, const struct mqtt_frame *f, const 
 	struct evbuffer *out = bufferevent_get_output(s->up);
 	size_t before = evbuffer_get_length(out);
 	struct env_header sent;
-	enum seal_rc rc = seal_publish(s->ctx->seal, s->level, p, topic, s->broker_max_packet, clock_wall_ms(),
-				       &sent, out);
+	struct aead_part pieces[ENV_PARTS_MAX];
+	size_t npieces = session_payload_pieces_(s, f, pieces);
+	enum seal_rc rc;
+
+	if (!p->payload.p && p->payload.len && npieces == 0) {
+		session_abort_(s, DIR_UP, "cannot read a PUBLISH payload");
+		return -1;
+	}
+	/* Sealed from the input chains straight into the broker's output buffer. */
+	rc = seal_publish(s->ctx->seal, s->level, p, topic, s->broker_max_packet, clock_wall_ms(), &sent, out, pieces,
+			  npieces);
 
 	switch (rc) {
 	case SEAL_OK:

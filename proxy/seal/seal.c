@@ -1,7 +1,7 @@
 /* seal.c - the bytes of sealing (PROTOCOL.md §5): split MQTT 5 properties into the protected set
  * (inside the envelope) and the broker-facing set (outside), and write the sealed PUBLISH or
  * CONNECT straight into the destination buffer (one reservation, no intermediate copy of the
- * payload). Opening is seal_deliver.c, the retained cache seal_cache.c. */
+ * payload, which may come in pieces: the input chains). Opening is seal_deliver.c, the retained cache seal_cache.c. */
 #include "seal_internal.h"
 
 #include <stdlib.h>
@@ -113,11 +113,13 @@ static enum seal_rc seal_map_send_error(enum px_err rc)
 }
 
 enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
-			  uint32_t max_packet, uint64_t sealed_at, struct env_header *sent, struct evbuffer *out)
+			  uint32_t max_packet, uint64_t sealed_at, struct env_header *sent, struct evbuffer *out,
+			  const struct aead_part *pieces, size_t npieces)
 {
 	struct keyring *kr = keyex_keyring(s->ctx->keyex);
 	struct mqtt_buf inner = {0}, outer = {0}, aad;
 	struct mqtt_publish np = *p;
+	struct aead_part whole = {p->payload.p, p->payload.len};
 	struct evbuffer_iovec v;
 	uint8_t *buf = NULL;
 	size_t env_len, total, head;
@@ -139,8 +141,12 @@ enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publi
 	if (evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) < 1)
 		goto out;
 	head = mqtt_publish_encode_head(level, &np, env_len, v.iov_base, total);
-	px = keyring_seal(kr, clock_mono_ms(), sealed_at, p->retain ? ENV_FLAG_RETAIN : 0, aad.p, aad.len, inner.p, inner.len,
-			  p->payload.p, p->payload.len, (uint8_t *)v.iov_base + head, env_len);
+	if (npieces == 0) {
+		pieces = &whole;
+		npieces = 1;
+	}
+	px = keyring_seal_parts(kr, clock_mono_ms(), sealed_at, p->retain ? ENV_FLAG_RETAIN : 0, aad.p, aad.len, inner.p,
+				inner.len, pieces, npieces, (uint8_t *)v.iov_base + head, env_len);
 	if (head == 0 || px != PX_OK) {
 		rc = head == 0 ? SEAL_ERROR : seal_map_send_error(px);
 		goto out;

@@ -39,8 +39,12 @@ uint32_t seal_overhead_max(unsigned padding);
 /* Device -> broker: writes the sealed form of p (whose real topic is topic) at level to out.
  * max_packet: the broker's Maximum Packet Size (0 = MQTT's own limit); sealed_at: the wall clock
  * (ms) that goes into the envelope (§5.1); *sent (if not NULL): the envelope header written. */
+/* pieces: the payload as the chains it arrived in (npieces <= ENV_PARTS_MAX, p->payload.len bytes
+ * in all; p->payload.p is then not read), sealed from there straight into out; npieces 0: the
+ * payload is p->payload. */
 enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
-			  uint32_t max_packet, uint64_t sealed_at, struct env_header *sent, struct evbuffer *out);
+			  uint32_t max_packet, uint64_t sealed_at, struct env_header *sent, struct evbuffer *out,
+			  const struct aead_part *pieces, size_t npieces);
 /* The same for the will of a CONNECT: writes the whole CONNECT with the will sealed. */
 enum seal_rc seal_connect(struct seal *s, const struct mqtt_connect *c, struct evbuffer *out);
 /* Broker -> device: opens p and writes the plaintext PUBLISH for a device at level to out (always

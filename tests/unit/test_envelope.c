@@ -346,6 +346,56 @@ static void test_round_trips(struct fixture *f)
 	}
 }
 
+/* env_seal_parts gives the bytes of env_seal for every split of the payload: into two pieces at
+ * every byte boundary, into three around every pair of a stride of boundaries, into one piece per
+ * byte (at most ENV_PARTS_MAX), with empty and NULL pieces among them; too many pieces refused. */
+static void test_seal_parts(struct fixture *f)
+{
+	uint8_t payload[300], want[400], got[400];
+	struct aead_part parts[ENV_PARTS_MAX + 1];
+	size_t n = sizeof(payload), len = env_sealed_size(3, n, 16), i, j;
+
+	for (i = 0; i < n; i++)
+		payload[i] = (uint8_t)(i * 13 + 5);
+	CHECK_EQ(env_seal(f->key, &f->hdr, (const uint8_t *)"t/x", 3, payload, 3, payload, n, 16, want, len), PX_OK);
+	for (i = 0; i <= n; i++) {
+		parts[0] = (struct aead_part){payload, i};
+		parts[1] = (struct aead_part){payload + i, n - i};
+		memset(got, 0, sizeof(got));
+		CHECK_EQ(env_seal_parts(f->key, &f->hdr, (const uint8_t *)"t/x", 3, payload, 3, parts, 2, 16, got, len),
+			 PX_OK);
+		CHECK_MEM(got, want, len);
+	}
+	for (i = 0; i <= n; i += 7) {
+		for (j = i; j <= n; j += 11) {
+			parts[0] = (struct aead_part){payload, i};
+			parts[1] = (struct aead_part){j == i ? NULL : payload + i, j - i};
+			parts[2] = (struct aead_part){payload + j, n - j};
+			CHECK_EQ(env_seal_parts(f->key, &f->hdr, (const uint8_t *)"t/x", 3, payload, 3, parts, 3, 16,
+						got, len),
+				 PX_OK);
+			CHECK_MEM(got, want, len);
+		}
+	}
+	len = env_sealed_size(3, ENV_PARTS_MAX, 16);
+	CHECK_EQ(env_seal(f->key, &f->hdr, (const uint8_t *)"t/x", 3, payload, 3, payload, ENV_PARTS_MAX, 16, want,
+			  len),
+		 PX_OK);
+	for (i = 0; i < ENV_PARTS_MAX; i++)
+		parts[i] = (struct aead_part){payload + i, 1};
+	CHECK_EQ(env_seal_parts(f->key, &f->hdr, (const uint8_t *)"t/x", 3, payload, 3, parts, ENV_PARTS_MAX, 16, got,
+				len),
+		 PX_OK);
+	CHECK_MEM(got, want, len);
+	parts[ENV_PARTS_MAX] = (struct aead_part){NULL, 0};
+	CHECK_EQ(env_seal_parts(f->key, &f->hdr, (const uint8_t *)"t/x", 3, payload, 3, parts, ENV_PARTS_MAX + 1, 16,
+				got, len),
+		 PX_ERR_INVAL);
+	parts[0] = (struct aead_part){NULL, 1}; /* a NULL piece with a length */
+	CHECK_EQ(env_seal_parts(f->key, &f->hdr, (const uint8_t *)"t/x", 3, payload, 3, parts, 2, 16, got, len),
+		 PX_ERR_INVAL);
+}
+
 int main(int argc, char **argv)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -361,6 +411,7 @@ int main(int argc, char **argv)
 	test_header();
 	test_sizes();
 	test_round_trips(f);
+	test_seal_parts(f);
 	aead_key_free(f->key);
 	free(f);
 	CHECK_DONE();

@@ -290,6 +290,24 @@ static void check_publish_payload(uint8_t level, const struct mqtt_publish *p, s
 	free(payload);
 }
 
+/* mqtt_publish_head_len: from any prefix it asks for more or gives the variable header's length
+ * (the body less the 2-byte payload "hi"), and parsing just that many bytes gives the same header
+ * with an empty payload. */
+static void check_publish_head(const struct pub_case *pc, const struct mqtt_frame *f, const struct mqtt_publish *full)
+{
+	const uint8_t *body = pc->k.p + 2;
+	size_t want = f->remaining - 2, avail, got;
+	struct mqtt_publish p;
+
+	for (avail = 0; avail <= f->remaining; avail++) {
+		got = mqtt_publish_head_len(pc->level, f->flags, body, avail);
+		CHECK(got > avail ? got <= want : got == want);
+	}
+	CHECK_EQ(mqtt_publish_parse(pc->level, f->flags, body, want, &p, NULL), MQTT_PARSE_OK);
+	CHECK(buf_eq(p.topic, pc->topic) && p.packet_id == full->packet_id && p.props.len == full->props.len);
+	CHECK_EQ(p.payload.len, 0);
+}
+
 static void check_publish(const struct pub_case *pc)
 {
 	static const size_t sizes[] = {0, 1, 127, 128, 16383, 16384, 2u << 20};
@@ -309,6 +327,7 @@ static void check_publish(const struct pub_case *pc)
 	CHECK_MEM(out, pc->k.p, pc->k.len);
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		check_publish_payload(pc->level, &p, f.remaining - 2, sizes[i]);
+	check_publish_head(pc, &f, &p);
 }
 
 static void test_publish(void)
