@@ -369,13 +369,14 @@ static bool kx_ann_addressed(struct kx_core *kx, struct kx_peer *p, const struct
 			   p->id);
 		return false;
 	}
-	if (a->nentries == 0)
-		return true;
-	ann_entry_at(a, 0, &e);
-	if (strcmp(e.recipient_id, kx->conf->node_id) != 0) {
-		kx_reject_(kx, p, REJECT_WRONG_TOPIC, "announcement of %s to %s published on our topic", p->id,
-			   e.recipient_id);
-		return false;
+	/* §7.3 step 3: every entry (one per group, §7.2) must be addressed to this node. */
+	for (size_t i = 0; i < a->nentries; i++) {
+		ann_entry_at(a, i, &e);
+		if (strcmp(e.recipient_id, kx->conf->node_id) != 0) {
+			kx_reject_(kx, p, REJECT_WRONG_TOPIC, "announcement of %s to %s published on our topic",
+				   p->id, e.recipient_id);
+			return false;
+		}
 	}
 	return true;
 }
