@@ -117,28 +117,28 @@ static void kr_insert(struct keyring *kr, struct kr_recv *r)
 	kr->nrecv++;
 }
 
-/* Slot of (peer, epoch), or SIZE_MAX. Per-peer questions scan the table: they come with
- * announcements (rare), never with data messages. */
-static size_t kr_find_peer_epoch(const struct keyring *kr, const char *peer_id, uint64_t epoch)
+/* Slot of (peer, epoch, group) (group "" the default), or SIZE_MAX. Per-peer questions scan the
+ * table: they come with announcements (rare), never with data messages. */
+static size_t kr_find_peer_epoch(const struct keyring *kr, const char *peer_id, uint64_t epoch, const char *group)
 {
 	size_t i;
 
 	for (i = 0; i < kr->cap; i++)
-		if (kr->slots[i] && kr->slots[i]->epoch == epoch &&
-		    strcmp(kr->slots[i]->peer_id, peer_id) == 0)
+		if (kr->slots[i] && kr->slots[i]->epoch == epoch && strcmp(kr->slots[i]->peer_id, peer_id) == 0 &&
+		    strcmp(kr->slots[i]->group, group) == 0)
 			return i;
 	return SIZE_MAX;
 }
 
-/* Number of keys of peer_id and the slot of its oldest (SIZE_MAX if none). */
-static size_t kr_peer_keys(const struct keyring *kr, const char *peer_id, size_t *oldest)
+/* Number of keys of (peer_id, group) and the slot of its oldest (SIZE_MAX if none). */
+static size_t kr_peer_keys(const struct keyring *kr, const char *peer_id, const char *group, size_t *oldest)
 {
 	size_t i, n = 0;
 
 	*oldest = SIZE_MAX;
 	for (i = 0; i < kr->cap; i++) {
 		const struct kr_recv *r = kr->slots[i];
-		if (!r || strcmp(r->peer_id, peer_id) != 0)
+		if (!r || strcmp(r->peer_id, peer_id) != 0 || strcmp(r->group, group) != 0)
 			continue;
 		if (*oldest == SIZE_MAX || r->epoch < kr->slots[*oldest]->epoch)
 			*oldest = i;
@@ -147,7 +147,7 @@ static size_t kr_peer_keys(const struct keyring *kr, const char *peer_id, size_t
 	return n;
 }
 
-static enum px_err kr_recv_new(const struct keyring *kr, const char *peer_id, uint64_t epoch,
+static enum px_err kr_recv_new(const struct keyring *kr, const char *peer_id, uint64_t epoch, const char *group,
 			       const struct epoch_keys *k, uint64_t floor, uint64_t expires_ms,
 			       struct kr_recv **out)
 {
@@ -159,6 +159,7 @@ static enum px_err kr_recv_new(const struct keyring *kr, const char *peer_id, ui
 		return PX_ERR_NOMEM;
 	memcpy(r->key_id, k->key_id, ENV_KEY_ID_LEN);
 	memcpy(r->peer_id, peer_id, strlen(peer_id));
+	memcpy(r->group, group, strlen(group)); /* checked by the caller: at most ANN_GROUP_MAX */
 	r->epoch = epoch;
 	r->expires_ms = expires_ms;
 	r->floor = floor;
@@ -173,23 +174,25 @@ static enum px_err kr_recv_new(const struct keyring *kr, const char *peer_id, ui
 	return PX_OK;
 }
 
-enum px_err kr_recv_install_keys_(struct keyring *kr, const char *peer_id, uint64_t epoch,
+enum px_err kr_recv_install_keys_(struct keyring *kr, const char *peer_id, uint64_t epoch, const char *group,
 				  const struct epoch_keys *k, uint32_t interval_s, uint64_t floor,
 				  uint64_t now_ms)
 {
 	struct kr_recv *r = NULL;
-	size_t oldest, n;
+	size_t oldest, n, glen;
 	uint64_t life;
 	enum px_err rc;
 
-	if (!kr || !k || ann_id_len_(peer_id) == 0 || interval_s == 0)
+	if (!kr || !k || ann_id_len_(peer_id) == 0 || interval_s == 0 || !ann_group_len_(group, &glen))
 		return PX_ERR_INVAL;
-	if (kr_find_peer_epoch(kr, peer_id, epoch) != SIZE_MAX)
+	group = group ? group : "";
+	if (kr_find_peer_epoch(kr, peer_id, epoch, group) != SIZE_MAX)
 		return PX_ERR_EXISTS;
-	/* §7.3 step 8: a key id that collides with another (peer, epoch) is refused. */
+	/* §7.3 step 8: a key id that collides with another (peer, epoch, group) is refused. */
 	if (kr_lookup_(kr, k->key_id))
 		return PX_ERR_INVAL;
-	n = kr_peer_keys(kr, peer_id, &oldest);
+	/* Previous, current and next per (peer, group): each group rotates with the peer's epochs. */
+	n = kr_peer_keys(kr, peer_id, group, &oldest);
 	if (n >= KR_RECV_PER_PEER && kr->slots[oldest]->epoch > epoch)
 		return PX_ERR_STALE;
 	if (n < KR_RECV_PER_PEER)
@@ -198,7 +201,7 @@ enum px_err kr_recv_install_keys_(struct keyring *kr, const char *peer_id, uint6
 		return PX_ERR_LIMIT;
 	/* §9.6: 1.5 * the sender's interval + grace after installation. */
 	life = kr_lifetime_ms_(interval_s) + (uint64_t)kr->grace_s * KR_MS_PER_S;
-	rc = kr_recv_new(kr, peer_id, epoch, k, floor,
+	rc = kr_recv_new(kr, peer_id, epoch, group, k, floor,
 			 now_ms > UINT64_MAX - life ? UINT64_MAX : now_ms + life, &r);
 	if (rc != PX_OK)
 		return rc;
@@ -214,24 +217,52 @@ enum px_err keyring_recv_install(struct keyring *kr, const char *peer_id, uint64
 				 const uint8_t secret[static ANN_SECRET_LEN], uint32_t interval_s,
 				 uint64_t floor, uint64_t now_ms)
 {
+	return keyring_recv_install_group(kr, peer_id, epoch, NULL, secret, interval_s, floor, now_ms);
+}
+
+enum px_err keyring_recv_install_group(struct keyring *kr, const char *peer_id, uint64_t epoch, const char *group,
+				       const uint8_t secret[static ANN_SECRET_LEN], uint32_t interval_s,
+				       uint64_t floor, uint64_t now_ms)
+{
 	struct epoch_keys k;
 	enum px_err rc;
 
 	if (!kr || !secret || ann_id_len_(peer_id) == 0)
 		return PX_ERR_INVAL;
-	rc = epoch_derive(secret, peer_id, epoch, ANN_SUITE_1, &k);
+	/* §4.2: the group's name is in the derivation, so the key is bound to it. */
+	rc = epoch_derive_group(secret, peer_id, epoch, ANN_SUITE_1, group, &k);
 	if (rc == PX_OK)
-		rc = kr_recv_install_keys_(kr, peer_id, epoch, &k, interval_s, floor, now_ms);
+		rc = kr_recv_install_keys_(kr, peer_id, epoch, group, &k, interval_s, floor, now_ms);
 	OPENSSL_cleanse(&k, sizeof(k));
 	return rc;
 }
 
 void kr_recv_remove_epoch_(struct keyring *kr, const char *peer_id, uint64_t epoch)
 {
-	size_t i = kr_find_peer_epoch(kr, peer_id, epoch);
+	size_t i = 0;
 
-	if (i != SIZE_MAX)
-		kr_slot_delete(kr, i);
+	/* A deletion may move a later key into slot i, so i is looked at again before moving on. */
+	while (i < kr->cap) {
+		if (kr->slots[i] && kr->slots[i]->epoch == epoch && strcmp(kr->slots[i]->peer_id, peer_id) == 0)
+			kr_slot_delete(kr, i);
+		else
+			i++;
+	}
+}
+
+bool keyring_recv_has_group(const struct keyring *kr, const char *peer_id, uint64_t epoch, const char *group)
+{
+	size_t glen;
+
+	return kr && peer_id && ann_group_len_(group, &glen) &&
+	       kr_find_peer_epoch(kr, peer_id, epoch, group ? group : "") != SIZE_MAX;
+}
+
+const char *keyring_key_group(const struct keyring *kr, const uint8_t key_id[static ENV_KEY_ID_LEN])
+{
+	const struct kr_recv *r = kr && key_id ? kr_lookup_(kr, key_id) : NULL;
+
+	return r ? r->group : NULL;
 }
 
 bool keyring_recv_newest(const struct keyring *kr, const char *peer_id, uint64_t *epoch)
@@ -243,7 +274,7 @@ bool keyring_recv_newest(const struct keyring *kr, const char *peer_id, uint64_t
 		return false;
 	for (i = 0; i < kr->cap; i++) {
 		const struct kr_recv *r = kr->slots[i];
-		if (!r || strcmp(r->peer_id, peer_id) != 0 || (any && r->epoch <= *epoch))
+		if (!r || r->group[0] != '\0' || strcmp(r->peer_id, peer_id) != 0 || (any && r->epoch <= *epoch))
 			continue;
 		any = true;
 		*epoch = r->epoch;
@@ -253,7 +284,7 @@ bool keyring_recv_newest(const struct keyring *kr, const char *peer_id, uint64_t
 
 bool keyring_recv_has(const struct keyring *kr, const char *peer_id, uint64_t epoch)
 {
-	return kr && peer_id && kr_find_peer_epoch(kr, peer_id, epoch) != SIZE_MAX;
+	return kr && peer_id && kr_find_peer_epoch(kr, peer_id, epoch, "") != SIZE_MAX;
 }
 
 void keyring_remove_peer(struct keyring *kr, const char *peer_id)
@@ -483,6 +514,7 @@ enum px_err keyring_open_source(struct keyring *kr, struct keyring_rx *rx, uint6
 	if (rc == PX_OK || rc == PX_ERR_SOURCE) {
 		out->sender = r->peer_id;
 		out->epoch = r->epoch;
+		out->group = r->group;
 	}
 	return rc;
 }
