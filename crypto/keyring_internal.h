@@ -54,8 +54,15 @@ struct kr_recv {
 	uint64_t expires_ms;
 	uint64_t floor;	 /* counter floor from the announcement entry (§6.3) */
 	uint64_t serial; /* unique per installation in this ring: tells a reinstalled key apart */
+	struct kr_recv *peer_next; /* the next key of the same peer (keyring_peers.c) */
 	struct aead_key *aead;
 	struct kr_state own; /* used when keyring_open gets no keyring_rx */
+};
+
+/* A peer's entry in the index by peer id (keyring_peers.c): the list of its receive keys. */
+struct kr_peer_ix {
+	char id[ANN_ID_MAX + 1];
+	struct kr_recv *keys; /* linked through kr_recv.peer_next; never empty in the table */
 };
 
 /* One own sending key of an epoch (pending or active) and a group (§4.2: one secret per group
@@ -99,6 +106,7 @@ struct keyring {
 	size_t cap;		/* a power of two >= 2 * max_keys */
 	size_t nrecv;
 	uint64_t next_serial; /* kr_recv.serial of the next installation */
+	struct kr_peer_ix **peers; /* index by peer id: open addressing, cap slots, keyring_peers.c */
 
 	/* key ids of the latest erased receive keys (not secret: they travel in every envelope), so
 	 * a message under one is dropped at once as stale instead of waiting for an announcement */
@@ -124,6 +132,16 @@ void kr_recv_remove_epoch_(struct keyring *kr, const char *peer_id, uint64_t epo
 struct kr_recv *kr_lookup_(const struct keyring *kr, const uint8_t key_id[static ENV_KEY_ID_LEN]);
 /* Table slot of a key id: its first 8 bytes (uniform HKDF output, see keyring_recv.c) masked. */
 size_t kr_key_home_(const uint8_t key_id[static ENV_KEY_ID_LEN], size_t cap);
+
+/* keyring_peers.c: the index of receive keys by peer id. */
+enum px_err kr_peers_init_(struct keyring *kr); /* after kr->cap is set */
+void kr_peers_free_(struct keyring *kr);	/* frees the index only, not the keys */
+/* The first of peer_id's keys (then through peer_next), or NULL. */
+struct kr_recv *kr_peer_keys_(const struct keyring *kr, const char *peer_id);
+/* Adds r (r->peer_id set) to its peer's list; PX_ERR_NOMEM if a new entry cannot be made. */
+enum px_err kr_peer_link_(struct keyring *kr, struct kr_recv *r);
+/* Removes r from its peer's list (a peer left without keys leaves the index). */
+void kr_peer_unlink_(struct keyring *kr, const struct kr_recv *r);
 
 /* keyring_rx.c */
 enum px_err kr_state_init_(struct kr_state *st, unsigned bits, uint64_t floor);

@@ -2,8 +2,9 @@
  * an epoch's sending key per group, each with its own secret, key id, counter and usage limits;
  * own keys of every group open own messages; receive keys tagged with their group, counted per
  * (peer, group), and the group reported by the open path and by keyring_key_group; dropping a
- * pending epoch erases its keys of every group. */
+ * pending epoch erases its keys of every group; the index of keys by peer (keyring_peers.c). */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,10 +189,73 @@ static void test_recv_group_keys(void)
 	keyring_free(kr);
 }
 
+/* Keys of peer_id as the table holds them, and as its index list does: the same count. */
+static void check_index(const struct keyring *kr, const char *peer_id)
+{
+	const struct kr_recv *r;
+	size_t i, in_table = 0, in_list = 0;
+
+	for (i = 0; i < kr->cap; i++)
+		in_table += kr->slots[i] && strcmp(kr->slots[i]->peer_id, peer_id) == 0;
+	for (r = kr_peer_keys_(kr, peer_id); r && in_list <= in_table; r = r->peer_next) {
+		CHECK(strcmp(r->peer_id, peer_id) == 0);
+		CHECK(kr_lookup_(kr, r->key_id) == r);
+		in_list++;
+	}
+	CHECK_EQ(in_list, in_table);
+}
+
+/* The index by peer stays the table's view through installs (with the fourth key of a group
+ * pushing out the oldest), epoch removal, shortening and expiry, peer removal, over many peers. */
+static void test_peer_index(void)
+{
+	struct keyring_params p = {.self_id = "me", .interval_s = 3600, .padding = 16,
+				   .replay_bits = REPLAY_BITS_DEFAULT, .max_keys = 4096};
+	static const char *groups[] = {NULL, "g1", "g2"};
+	struct keyring *kr = NULL;
+	uint8_t secret[ANN_SECRET_LEN] = {0};
+	char id[16];
+	size_t peer, g, e;
+
+	CHECK_EQ(keyring_new(&p, &kr), PX_OK);
+	for (peer = 0; peer < 300; peer++) {
+		snprintf(id, sizeof(id), "peer-%zu", peer);
+		for (e = 1; e <= 4; e++)
+			for (g = 0; g < 3; g++) {
+				secret[0] = (uint8_t)peer;
+				secret[1] = (uint8_t)(peer >> 8);
+				secret[2] = (uint8_t)e;
+				secret[3] = (uint8_t)g;
+				CHECK_EQ(keyring_recv_install_group(kr, id, e, groups[g], secret, 3600, 0,
+								    e * 1000u),
+					 PX_OK);
+			}
+	}
+	CHECK_EQ(kr->nrecv, 300u * 3 * 3); /* epoch 1 of each group pushed out */
+	for (peer = 0; peer < 300; peer += 7) {
+		snprintf(id, sizeof(id), "peer-%zu", peer);
+		check_index(kr, id);
+		CHECK(!keyring_recv_has_group(kr, id, 1, "g1") && keyring_recv_has_group(kr, id, 4, "g2"));
+		if (peer % 2)
+			keyring_remove_peer(kr, id);
+		else
+			kr_recv_remove_epoch_(kr, id, 3);
+		CHECK_EQ(keyring_recv_shorten(kr, id, 4, 5000), peer % 2 ? 0u : 3u);
+		check_index(kr, id);
+	}
+	keyring_expire(kr, 5000); /* the shortened epoch-2 keys go */
+	for (peer = 0; peer < 300; peer++) {
+		snprintf(id, sizeof(id), "peer-%zu", peer);
+		check_index(kr, id);
+	}
+	keyring_free(kr);
+}
+
 int main(void)
 {
 	test_own_group_keys();
 	test_drop_pending_all_groups();
 	test_recv_group_keys();
+	test_peer_index();
 	CHECK_DONE();
 }
