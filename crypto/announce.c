@@ -59,7 +59,7 @@ enum px_err epoch_derive_group(const uint8_t secret[static ANN_SECRET_LEN], cons
 	ann_be64(ctx + 1 + idlen, epoch);
 	ctx[1 + idlen + 8] = suite;
 	n = 1 + idlen + 8 + 1;
-	if (glen) {
+	if (glen && group) {
 		ctx[n++] = (uint8_t)glen;
 		memcpy(ctx + n, group, glen);
 		n += glen;
@@ -139,7 +139,7 @@ static enum px_err ann_wrap_run(const uint8_t wrap_key[static AEAD_KEY_LEN], con
 	iv[2] = (uint8_t)(at->index >> 8); /* u32(index), index < 65536: bytes 0..1 stay 0 */
 	iv[3] = (uint8_t)at->index;
 	ann_be64(ep, at->epoch);
-	if (glen) {
+	if (glen && at->group) {
 		ep[8] = (uint8_t)glen;
 		memcpy(ep + 9, at->group, glen);
 	}

@@ -138,7 +138,7 @@ static enum px_err kr_send_new(const struct keyring *kr, uint64_t epoch, uint64_
 	size_t glen;
 	enum px_err rc;
 
-	if (!ann_group_len_(group, &glen))
+	if (!group || !ann_group_len_(group, &glen))
 		return PX_ERR_INVAL;
 	s = OPENSSL_zalloc(sizeof(*s));
 	if (!s)
@@ -415,10 +415,13 @@ enum px_err keyring_can_seal(const struct keyring *kr, uint64_t now_ms)
 
 enum px_err keyring_can_seal_group(const struct keyring *kr, const char *group, uint64_t now_ms)
 {
-	const struct kr_send *s = kr_send_group(kr ? kr->active : NULL, group);
+	const struct kr_send *s;
 	uint64_t age;
 	enum px_err rc;
 
+	if (!kr)
+		return PX_ERR_UNKNOWN_KEY;
+	s = kr_send_group(kr->active, group);
 	if (!s)
 		return PX_ERR_UNKNOWN_KEY;
 	age = now_ms > s->created_ms ? now_ms - s->created_ms : 0;
