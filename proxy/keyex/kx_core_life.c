@@ -424,6 +424,7 @@ void kx_core_free(struct kx_core *kx)
 	if (!kx)
 		return;
 	keyring_free(kx->kr);
+	free(kx->ghist);
 	for (i = 0; kx->peers && i < kx->npeers; i++)
 		kx_peer_clear(&kx->peers[i]);
 	free(kx->peers);
