@@ -19,7 +19,8 @@
 #define KR_HARD_MESSAGES (1ull << 24)
 #define KR_SOFT_BLOCKS	 (1ull << 34)
 #define KR_HARD_BLOCKS	 (1ull << 35)
-#define KR_RECV_PER_PEER 3 /* previous, current, next */
+#define KR_RECV_PER_PEER 3 /* previous, current, next (per peer and group) */
+#define KR_MAX_KEYS	 (1u << 21) /* keyring_params.max_keys bound: 3 keys x 10,000 peers x groups (§14) */
 
 struct keyring;
 

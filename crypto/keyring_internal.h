@@ -19,7 +19,6 @@
 
 #define KR_DIGEST_LEN 32    /* SHA-256 of a topic name */
 #define KR_TOPICS_MAX 1024  /* retained topics remembered per receive key (PROTOCOL.md §6.3) */
-#define KR_MAX_KEYS   (1u << 21) /* receive-table capacity bound: 3 keys x 10,000 peers x groups (§14) */
 #define KR_MS_PER_S   1000u
 
 /* One slot of a receive key's retained map: topic -> last counter accepted with retain_intent. */

@@ -225,6 +225,14 @@ uint64_t kx_group_floor_at_(const struct kx_core *kx, size_t k, uint64_t wall_ms
 const struct conf_group *kx_group_(const struct kx_core *kx, const char *name);
 bool kx_group_reader_(const struct conf_group *g, const char *id);
 bool kx_group_sealed_(const struct kx_core *kx, const struct conf_group *g);
+
+/* kx_core_groups.c: what reloading `groups` (nc's, against the running kx->conf's) requires. */
+enum kx_groups_change {
+	KX_GROUPS_SAME,	  /* nothing, or re-issues only (marked on the peers that gained a group) */
+	KX_GROUPS_ROTATE, /* this node seals for a new group: a new epoch makes its key */
+	KX_GROUPS_REVOKE, /* a reader lost a group this node seals for: a new epoch at once, REVOKE */
+};
+enum kx_groups_change kx_groups_reload_(struct kx_core *kx, const struct px_conf *nc);
 /* The longest key-exchange topic as signed (after topic_prefix_map), NUL included. */
 #define KX_SIGNED_TOPIC_MAX 2048
 /* The name an announcement or confirmation on topic is signed and verified under: topic through

@@ -140,6 +140,10 @@ static void node_take_reloadable(struct px_conf *cur, struct px_conf *nc)
 	cur->topic_prefix_map = nc->topic_prefix_map;
 	cur->ntopic_prefix_map = nc->ntopic_prefix_map;
 	cur->log = nc->log;
+	cur->groups = nc->groups; /* after keyex_reload, which compared them with the running ones */
+	cur->ngroups = nc->ngroups;
+	nc->groups = old.groups;
+	nc->ngroups = old.ngroups;
 	nc->topic_prefix_map = old.topic_prefix_map;
 	nc->ntopic_prefix_map = old.ntopic_prefix_map;
 	nc->peers = old.peers;

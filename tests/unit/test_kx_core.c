@@ -822,6 +822,65 @@ static void test_group_keys_distributed(void)
 	teardown();
 }
 
+/* Reload of groups (PROTOCOL.md §11.1, §9.6). Group g (read by b and c) loses c on a: a starts a
+ * new epoch at once with REVOKE, wraps its g key to b only, and c (whose own definition still
+ * lists it, the worst case) keeps a's older g key only keyex.revoke_seconds. Then c is added
+ * back: a re-issues to c with the g entry, in the same epoch. */
+static char *g_readers_bc[] = {"b", "c"};
+static struct conf_group reload_groups[NODES], reload_groups_b;
+
+static void reload_a_groups(struct conf_group *g)
+{
+	struct px_conf nc = nodes[0].conf;
+	char err[128];
+
+	nc.groups = g;
+	nc.ngroups = 1;
+	CHECK_EQ(kx_core_reload(nodes[0].core, &now, &nc, err, sizeof(err)), 0);
+	nodes[0].conf.groups = g; /* what the node does after the core's reload (node_take_reloadable) */
+	drain(0);
+}
+
+static void test_group_reload(void)
+{
+	uint64_t e1, e2;
+	int n;
+
+	setup(3);
+	for (n = 0; n < 3; n++) {
+		reload_groups[n] = (struct conf_group){.name = (char *)"g", .topics = g_topics, .ntopics = 1,
+						       .readers = g_readers_bc, .nreaders = 2};
+		nodes[n].conf.groups = &reload_groups[n];
+		nodes[n].conf.ngroups = 1;
+		node_start(n);
+	}
+	deliver_all();
+	advance(3000);
+	e1 = active_epoch(0);
+	CHECK(holds(1, 0, "g") && holds(2, 0, "g"));
+	/* c removed from g on a */
+	reload_groups_b = reload_groups[0];
+	reload_groups_b.readers = g_readers;
+	reload_groups_b.nreaders = 1;
+	reload_a_groups(&reload_groups_b);
+	CHECK_EQ(kx_core_can_seal(nodes[0].core, &now), false); /* nothing under the revoked keys */
+	advance(3000);
+	e2 = active_epoch(0);
+	CHECK(e2 > e1);
+	CHECK(keyring_recv_has_group(kx_core_keyring(nodes[1].core), "a", e2, "g"));
+	CHECK(!keyring_recv_has_group(kx_core_keyring(nodes[2].core), "a", e2, "g"));
+	CHECK(keyring_recv_has(kx_core_keyring(nodes[2].core), "a", e2)); /* c is still a peer */
+	CHECK(keyring_recv_has_group(kx_core_keyring(nodes[2].core), "a", e1, "g"));
+	advance(12000); /* keyex.revoke_seconds = 10 */
+	CHECK(!keyring_recv_has_group(kx_core_keyring(nodes[2].core), "a", e1, "g"));
+	/* c added back: a re-issue in the same epoch gives it the g key */
+	reload_a_groups(&reload_groups[0]);
+	advance(3000);
+	CHECK_EQ(active_epoch(0), e2);
+	CHECK(keyring_recv_has_group(kx_core_keyring(nodes[2].core), "a", e2, "g"));
+	teardown();
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -836,6 +895,7 @@ int main(void)
 	test_refused_reload_changes_nothing();
 	test_floor_across_rotation_before_keyed();
 	test_group_keys_distributed();
+	test_group_reload();
 	test_ten_thousand_peers();
 	CHECK_DONE();
 }
