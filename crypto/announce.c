@@ -21,7 +21,7 @@
 #define ANN_FIXED_AFTER_ID 58
 /* The smallest announcement: preamble, a 1-byte id, the fixed fields, no entry, the signature. */
 #define ANN_MIN_LEN (ANN_PREAMBLE_LEN + 2 + ANN_FIXED_AFTER_ID + ANN_SIG_LEN)
-/* An entry after its recipient id: recipient_eph 32, acked_epoch 8, counter_floor 8, wrapped 48. */
+/* An entry after its recipient id and group: recipient_eph 32, acked_epoch 8, counter_floor 8, wrapped 48. */
 #define ANN_ENTRY_AFTER_ID (KEX_PUB_LEN + 8 + 8 + ANN_WRAPPED_LEN)
 #define ACK_LABEL_SIG	   "mqseal v1 ack"
 /* After the two ids: acked_epoch 8, issued_at 8. */
@@ -40,18 +40,30 @@ static void ann_be64(uint8_t p[static 8], uint64_t v)
 enum px_err epoch_derive(const uint8_t secret[static ANN_SECRET_LEN], const char *sender_id, uint64_t epoch,
 			 uint8_t suite, struct epoch_keys *out)
 {
-	uint8_t prk[KDF_PRK_LEN], ctx[1 + ANN_ID_MAX + 8 + 1];
-	size_t idlen = ann_id_len_(sender_id), n;
+	return epoch_derive_group(secret, sender_id, epoch, suite, NULL, out);
+}
+
+enum px_err epoch_derive_group(const uint8_t secret[static ANN_SECRET_LEN], const char *sender_id,
+			       uint64_t epoch, uint8_t suite, const char *group, struct epoch_keys *out)
+{
+	uint8_t prk[KDF_PRK_LEN], ctx[1 + ANN_ID_MAX + 8 + 1 + 1 + ANN_GROUP_MAX];
+	size_t idlen = ann_id_len_(sender_id), glen, n;
 	enum px_err rc;
 
-	if (!secret || !out || idlen == 0)
+	if (!secret || !out || idlen == 0 || !ann_group_len_(group, &glen))
 		return PX_ERR_INVAL;
-	/* ctx_epoch = str8(sender_id) || u64(epoch) || u8(suite) (§4.2). */
+	/* ctx_epoch = str8(sender_id) || u64(epoch) || u8(suite), then str8(group) for a named
+	 * group (§4.2): a key is bound to its group. */
 	ctx[0] = (uint8_t)idlen;
 	memcpy(ctx + 1, sender_id, idlen);
 	ann_be64(ctx + 1 + idlen, epoch);
 	ctx[1 + idlen + 8] = suite;
 	n = 1 + idlen + 8 + 1;
+	if (glen && group) {
+		ctx[n++] = (uint8_t)glen;
+		memcpy(ctx + n, group, glen);
+		n += glen;
+	}
 	rc = kdf_extract((const uint8_t *)ANN_SALT_EPOCH, strlen(ANN_SALT_EPOCH), secret, ANN_SECRET_LEN,
 			 prk);
 	if (rc == PX_OK)
@@ -101,65 +113,102 @@ enum px_err ann_wrap_key_(const struct kex_key *mine, const uint8_t peer_pub[sta
 	return rc;
 }
 
-/* AES-256-GCM under the wrap key with nonce 0^4 || u64(rev), i.e. a zero IV and counter rev, and
- * AAD "mqseal v1 wrap" || u64(epoch) (§7.2). seal: in = secret, out = 48 bytes; else the reverse. */
-static enum px_err ann_wrap_run(const uint8_t wrap_key[static AEAD_KEY_LEN], uint32_t rev, uint64_t epoch,
+/* Where an entry's wrap sits: its index in the message (the nonce is u32(index) || u64(rev)) and
+ * its group (the AAD ends with str8(group) for a named group). */
+struct ann_wrap_at {
+	uint16_t index;
+	uint32_t rev;
+	uint64_t epoch;
+	const char *group; /* NULL or "": the default group */
+};
+
+/* AES-256-GCM under the wrap key with nonce u32(index) || u64(rev) - an IV of u32(index) || 0^8
+ * XORed with counter rev - and AAD "mqseal v1 wrap" || u64(epoch) [|| str8(group)] (§7.2). seal:
+ * in = secret, out = 48 bytes; else the reverse. */
+static enum px_err ann_wrap_run(const uint8_t wrap_key[static AEAD_KEY_LEN], const struct ann_wrap_at *at,
 				bool seal, const uint8_t *in, uint8_t *out)
 {
-	static const uint8_t zero_iv[AEAD_IV_LEN];
+	uint8_t iv[AEAD_IV_LEN] = {0}, ep[8 + 1 + ANN_GROUP_MAX];
 	struct aead_key *k = NULL;
-	uint8_t ep[8];
 	struct aead_part aad[2], pt;
+	size_t glen = 0;
 	enum px_err rc;
 
-	ann_be64(ep, epoch);
+	if (!ann_group_len_(at->group, &glen))
+		return PX_ERR_INVAL;
+	iv[2] = (uint8_t)(at->index >> 8); /* u32(index), index < 65536: bytes 0..1 stay 0 */
+	iv[3] = (uint8_t)at->index;
+	ann_be64(ep, at->epoch);
+	if (glen && at->group) {
+		ep[8] = (uint8_t)glen;
+		memcpy(ep + 9, at->group, glen);
+	}
 	aad[0] = (struct aead_part){(const uint8_t *)ANN_LABEL_WRAP, strlen(ANN_LABEL_WRAP)};
-	aad[1] = (struct aead_part){ep, sizeof(ep)};
-	rc = aead_key_new(wrap_key, zero_iv, &k);
+	aad[1] = (struct aead_part){ep, 8 + (glen ? 1 + glen : 0)};
+	rc = aead_key_new(wrap_key, iv, &k);
 	if (rc != PX_OK)
 		goto out;
 	if (seal) {
 		pt = (struct aead_part){in, ANN_SECRET_LEN};
-		rc = aead_seal(k, rev, aad, 2, &pt, 1, out, out + ANN_SECRET_LEN);
+		rc = aead_seal(k, at->rev, aad, 2, &pt, 1, out, out + ANN_SECRET_LEN);
 	} else {
-		rc = aead_open(k, rev, aad, 2, in, ANN_SECRET_LEN, in + ANN_SECRET_LEN, out);
+		rc = aead_open(k, at->rev, aad, 2, in, ANN_SECRET_LEN, in + ANN_SECRET_LEN, out);
 	}
 out:
 	aead_key_free(k);
 	return rc;
 }
 
+/* Entry i's group appears in no earlier entry (§7.2: each group at most once per message). */
+static bool ann_group_first(const struct ann_recipient *r, size_t i)
+{
+	const char *g = r[i].group ? r[i].group : "";
+	size_t k;
+
+	for (k = 0; k < i; k++)
+		if (strcmp(r[k].group ? r[k].group : "", g) == 0)
+			return false;
+	return true;
+}
+
 static size_t ann_size(const struct ann_params *p)
 {
-	size_t n, i, k;
+	size_t n, i, k, g;
 
 	k = ann_id_len_(p->sender_id);
-	if (k == 0 || !p->eph || !p->secret || p->nrecipients > ANN_MAX_ENTRIES ||
-	    (!p->recipients && p->nrecipients) || (p->flags & (uint8_t)~ANN_FLAGS_KNOWN) != 0)
+	if (k == 0 || !p->eph || p->nrecipients > ANN_MAX_ENTRIES || (!p->recipients && p->nrecipients) ||
+	    (p->flags & (uint8_t)~ANN_FLAGS_KNOWN) != 0)
 		return 0;
 	n = ANN_PREAMBLE_LEN + 1 + k + ANN_FIXED_AFTER_ID + ANN_SIG_LEN;
 	for (i = 0; i < p->nrecipients; i++) {
 		k = ann_id_len_(p->recipients[i].id);
-		if (k == 0)
+		if (k == 0 || !ann_group_len_(p->recipients[i].group, &g) || !ann_group_first(p->recipients, i) ||
+		    (!p->recipients[i].secret && !p->secret))
 			return 0;
-		n += 1 + k + ANN_ENTRY_AFTER_ID; /* at most one entry of 161 bytes: no overflow */
+		n += 1 + k + 1 + g + ANN_ENTRY_AFTER_ID; /* at most 65 entries of 195 bytes: no overflow */
 	}
 	return n;
 }
 
 static enum px_err ann_write_entry(struct ann_wr *w, const struct ann_params *p,
-				   const uint8_t s_pub[static KEX_PUB_LEN], const struct ann_recipient *r)
+				   const uint8_t s_pub[static KEX_PUB_LEN], size_t index)
 {
+	const struct ann_recipient *r = &p->recipients[index];
+	const struct ann_wrap_at at = {(uint16_t)index, p->rev, p->epoch, r->group};
 	uint8_t wrap_key[AEAD_KEY_LEN];
+	size_t glen = r->group ? strlen(r->group) : 0; /* checked by ann_size */
 	enum px_err rc;
 
 	ann_wr_id_(w, r->id);
+	ann_wr_u8_(w, (uint8_t)glen);
+	if (glen)
+		ann_wr_bytes_(w, r->group, glen);
 	ann_wr_bytes_(w, r->eph_pub, KEX_PUB_LEN);
 	ann_wr_u64_(w, r->acked_epoch);
 	ann_wr_u64_(w, r->counter_floor);
 	rc = ann_wrap_key_(p->eph, r->eph_pub, p->sender_id, r->id, s_pub, r->eph_pub, wrap_key);
 	if (rc == PX_OK)
-		rc = ann_wrap_run(wrap_key, p->rev, p->epoch, true, p->secret, w->buf + w->pos);
+		rc = ann_wrap_run(wrap_key, &at, true, r->secret ? r->secret : p->secret, w->buf + w->pos);
 	OPENSSL_cleanse(wrap_key, sizeof(wrap_key));
 	w->pos += ANN_WRAPPED_LEN;
 	return rc;
@@ -222,7 +271,7 @@ enum px_err ann_build(const struct id_key *id, const char *topic, const struct a
 		return PX_ERR_NOMEM;
 	ann_write_header(&w, p, s_pub);
 	for (i = 0; i < p->nrecipients && rc == PX_OK; i++)
-		rc = ann_write_entry(&w, p, s_pub, &p->recipients[i]);
+		rc = ann_write_entry(&w, p, s_pub, i);
 	if (rc == PX_OK)
 		rc = ann_finish_signed(id, ANN_LABEL_SIG, topic, &w, out, out_len);
 	free(w.buf);
@@ -265,12 +314,14 @@ enum px_err ann_peek(const uint8_t *buf, size_t len, struct ann_view *out)
 	return PX_OK;
 }
 
-/* Reads one entry at the cursor; leaves r->bad set if it does not parse. */
-static void ann_rd_entry(struct ann_rd *r, struct ann_entry *e)
+/* Reads entry index at the cursor; leaves r->bad set if it does not parse. */
+static void ann_rd_entry(struct ann_rd *r, size_t index, struct ann_entry *e)
 {
 	const uint8_t *eph;
 
+	e->index = (uint16_t)index; /* < ANN_MAX_ENTRIES */
 	ann_rd_id_(r, e->recipient_id);
+	ann_rd_group_(r, e->group);
 	eph = ann_rd_take_(r, KEX_PUB_LEN);
 	if (eph)
 		memcpy(e->recipient_eph, eph, KEX_PUB_LEN);
@@ -282,16 +333,22 @@ static void ann_rd_entry(struct ann_rd *r, struct ann_entry *e)
 enum px_err ann_parse(const uint8_t *buf, size_t len, struct ann_view *out)
 {
 	struct ann_rd r = {.buf = buf, .len = len};
+	char groups[ANN_MAX_ENTRIES][ANN_GROUP_MAX + 1];
 	struct ann_entry e;
-	size_t i;
+	size_t i, k;
 	enum px_err rc;
 
 	rc = ann_peek(buf, len, out);
 	if (rc != PX_OK)
 		return rc;
 	r.pos = out->entries_off;
-	for (i = 0; i < out->nentries && !r.bad; i++)
-		ann_rd_entry(&r, &e);
+	/* §7.3 step 3: no group twice in a message (at most 65 x 64 short compares). */
+	for (i = 0; i < out->nentries && !r.bad; i++) {
+		ann_rd_entry(&r, i, &e);
+		memcpy(groups[i], e.group, sizeof(e.group));
+		for (k = 0; k < i && !r.bad; k++)
+			r.bad = strcmp(groups[k], e.group) == 0;
+	}
 	/* Exactly the signature may follow the last entry (§7.2). */
 	if (r.bad || len - r.pos != ANN_SIG_LEN) {
 		memset(out, 0, sizeof(*out));
@@ -309,7 +366,7 @@ void ann_entry_at(const struct ann_view *a, size_t i, struct ann_entry *out)
 	if (i >= a->nentries)
 		return;
 	for (k = 0; k <= i && !r.bad; k++)
-		ann_rd_entry(&r, out);
+		ann_rd_entry(&r, k, out);
 	/* a came from ann_parse, so every entry reads; a view that did not is answered with nothing. */
 	if (r.bad)
 		memset(out, 0, sizeof(*out));
@@ -323,10 +380,10 @@ bool ann_find_entry(const struct ann_view *a, const char *recipient_id, struct a
 	if (!recipient_id)
 		return false;
 	for (k = 0; k < a->nentries; k++) {
-		ann_rd_entry(&r, out);
+		ann_rd_entry(&r, k, out);
 		if (r.bad)
 			break;
-		if (strcmp(out->recipient_id, recipient_id) == 0)
+		if (strcmp(out->recipient_id, recipient_id) == 0 && out->group[0] == '\0')
 			return true;
 	}
 	memset(out, 0, sizeof(*out));
@@ -354,7 +411,8 @@ enum px_err ann_unwrap(const struct ann_view *a, const struct ann_entry *e, cons
 	if (rc == PX_OK)
 		rc = ann_wrap_key_(my_eph, a->eph_pub, a->sender_id, my_id, a->eph_pub, my_pub, wrap_key);
 	if (rc == PX_OK)
-		rc = ann_wrap_run(wrap_key, a->rev, a->epoch, false, e->wrapped, secret);
+		rc = ann_wrap_run(wrap_key, &(const struct ann_wrap_at){e->index, a->rev, a->epoch, e->group}, false,
+				  e->wrapped, secret);
 	OPENSSL_cleanse(wrap_key, sizeof(wrap_key));
 	if (rc != PX_OK)
 		OPENSSL_cleanse(secret, ANN_SECRET_LEN);

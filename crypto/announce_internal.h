@@ -47,6 +47,12 @@ void ann_wr_u32_(struct ann_wr *w, uint32_t v);
 void ann_wr_u64_(struct ann_wr *w, uint64_t v);
 void ann_wr_id_(struct ann_wr *w, const char *id); /* str8; the id was checked by ann_id_len_ */
 
+/* A group name: true and *len (0 for NULL or "", the default group) if it is empty or 1..ANN_GROUP_MAX
+ * bytes of [A-Za-z0-9._-] (§7.2); false otherwise. */
+bool ann_group_len_(const char *group, size_t *len);
+/* str8 group: 0..ANN_GROUP_MAX bytes of [A-Za-z0-9._-], copied NUL-terminated into out. */
+void ann_rd_group_(struct ann_rd *r, char out[static ANN_GROUP_MAX + 1]);
+
 /* Length of a valid node id (1..ANN_ID_MAX of [A-Za-z0-9._-], PROTOCOL.md §1), 0 if invalid. */
 size_t ann_id_len_(const char *id);
 bool ann_id_ok_(const uint8_t *id, size_t len);

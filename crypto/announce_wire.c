@@ -116,6 +116,32 @@ void ann_wr_id_(struct ann_wr *w, const char *id)
 	ann_wr_bytes_(w, id, n);
 }
 
+bool ann_group_len_(const char *group, size_t *len)
+{
+	size_t n = group ? strnlen(group, ANN_GROUP_MAX + 1) : 0;
+
+	*len = n;
+	return n == 0 || (n <= ANN_GROUP_MAX && ann_id_ok_((const uint8_t *)group, n));
+}
+
+void ann_rd_group_(struct ann_rd *r, char out[static ANN_GROUP_MAX + 1])
+{
+	size_t n = ann_rd_u8_(r);
+	const uint8_t *p;
+
+	out[0] = '\0';
+	if (r->bad || n == 0)
+		return;
+	/* Length and charset are checked before anything is copied. */
+	p = n <= ANN_GROUP_MAX ? ann_rd_take_(r, n) : NULL;
+	if (!p || !ann_id_ok_(p, n)) {
+		r->bad = true;
+		return;
+	}
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
 bool ann_id_ok_(const uint8_t *id, size_t len)
 {
 	size_t i;

@@ -68,12 +68,16 @@ out:
 	return rc;
 }
 
+/* Frees s and the group keys chained after it. */
 static void kr_send_free(struct kr_send *s)
 {
-	if (!s)
-		return;
-	aead_key_free(s->aead);
-	OPENSSL_clear_free(s, sizeof(*s));
+	struct kr_send *next;
+
+	for (; s; s = next) {
+		next = s->next;
+		aead_key_free(s->aead);
+		OPENSSL_clear_free(s, sizeof(*s));
+	}
 }
 
 /* Erases the sending key and the sender secret, keeping the epoch's number and usage. */
@@ -84,6 +88,24 @@ static void kr_send_retire(struct kr_send *s)
 	aead_key_free(s->aead);
 	s->aead = NULL;
 	OPENSSL_cleanse(s->secret, sizeof(s->secret));
+}
+
+/* The same for every group key of the epoch that s heads. */
+static void kr_send_retire_all(struct kr_send *s)
+{
+	for (; s; s = s->next)
+		kr_send_retire(s);
+}
+
+/* The key of group (NULL or "": the default, the head) in the epoch that s heads, or NULL. */
+static struct kr_send *kr_send_group(struct kr_send *s, const char *group)
+{
+	const char *g = group ? group : "";
+
+	for (; s; s = s->next)
+		if (strcmp(s->group, g) == 0)
+			return s;
+	return NULL;
 }
 
 static void kr_eph_clear(struct kr_eph *e)
@@ -106,21 +128,26 @@ void keyring_free(struct keyring *kr)
 	OPENSSL_clear_free(kr, sizeof(*kr));
 }
 
-/* The sending half of a new epoch from its secret: derived keys, cipher context, key id. */
-static enum px_err kr_send_new(const struct keyring *kr, uint64_t epoch, uint64_t now_ms,
+/* The sending half of a new epoch's key of group ("" the default) from its secret: derived keys
+ * (§4.2, bound to the group), cipher context, key id. */
+static enum px_err kr_send_new(const struct keyring *kr, uint64_t epoch, uint64_t now_ms, const char *group,
 			       const uint8_t secret[static ANN_SECRET_LEN], struct epoch_keys *k,
 			       struct kr_send **out)
 {
 	struct kr_send *s;
+	size_t glen;
 	enum px_err rc;
 
+	if (!group || !ann_group_len_(group, &glen))
+		return PX_ERR_INVAL;
 	s = OPENSSL_zalloc(sizeof(*s));
 	if (!s)
 		return PX_ERR_NOMEM;
 	memcpy(s->secret, secret, ANN_SECRET_LEN);
+	memcpy(s->group, group, glen);
 	s->epoch = epoch;
 	s->created_ms = now_ms;
-	rc = epoch_derive(s->secret, kr->self_id, epoch, ANN_SUITE_1, k);
+	rc = epoch_derive_group(s->secret, kr->self_id, epoch, ANN_SUITE_1, group, k);
 	if (rc == PX_OK)
 		rc = aead_key_new(k->key, k->iv, &s->aead);
 	if (rc != PX_OK) {
@@ -172,12 +199,12 @@ enum px_err keyring_epoch_create_fixed(struct keyring *kr, uint64_t epoch, uint6
 		goto out;
 	rc = kex_key_public(eph, pub);
 	if (rc == PX_OK)
-		rc = kr_send_new(kr, epoch, now_ms, secret, &k, &s);
+		rc = kr_send_new(kr, epoch, now_ms, "", secret, &k, &s);
 	if (rc != PX_OK)
 		goto out;
 	kr_drop_pending(kr);
 	/* Own keys open own messages (§6): this node's devices subscribe to what they publish. */
-	rc = kr_recv_install_keys_(kr, kr->self_id, epoch, &k, kr->interval_s, 0, now_ms);
+	rc = kr_recv_install_keys_(kr, kr->self_id, epoch, "", &k, kr->interval_s, 0, now_ms);
 	if (rc != PX_OK)
 		goto out;
 	kr_eph_push(kr, eph, pub, now_ms);
@@ -214,6 +241,48 @@ enum px_err keyring_epoch_create(struct keyring *kr, uint64_t epoch, uint64_t no
 	return rc;
 }
 
+enum px_err keyring_epoch_add_group_fixed(struct keyring *kr, const char *group,
+					  const uint8_t secret[static ANN_SECRET_LEN])
+{
+	struct kr_send *s = NULL, *tail;
+	struct epoch_keys k;
+	size_t glen;
+	enum px_err rc;
+
+	if (!kr || !kr->pending || !secret || !ann_group_len_(group, &glen) || glen == 0)
+		return PX_ERR_INVAL;
+	if (kr_send_group(kr->pending, group))
+		return PX_ERR_EXISTS;
+	memset(&k, 0, sizeof(k));
+	rc = kr_send_new(kr, kr->pending->epoch, kr->pending->created_ms, group, secret, &k, &s);
+	/* Own keys of every group open own messages, reader or not (§11.1). */
+	if (rc == PX_OK)
+		rc = kr_recv_install_keys_(kr, kr->self_id, s->epoch, group, &k, kr->interval_s, 0,
+					   s->created_ms);
+	OPENSSL_cleanse(&k, sizeof(k));
+	if (rc != PX_OK) {
+		kr_send_free(s);
+		return rc;
+	}
+	for (tail = kr->pending; tail->next; tail = tail->next)
+		;
+	tail->next = s;
+	return PX_OK;
+}
+
+enum px_err keyring_epoch_add_group(struct keyring *kr, const char *group)
+{
+	uint8_t secret[ANN_SECRET_LEN];
+	enum px_err rc;
+
+	/* §4.2: each group's secret is drawn independently from the private DRBG. */
+	if (RAND_priv_bytes(secret, sizeof(secret)) != 1)
+		return PX_ERR_CRYPTO;
+	rc = keyring_epoch_add_group_fixed(kr, group, secret);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	return rc;
+}
+
 enum px_err keyring_epoch_activate(struct keyring *kr, uint64_t now_ms)
 {
 	(void)now_ms;
@@ -230,7 +299,7 @@ enum px_err keyring_epoch_activate(struct keyring *kr, uint64_t now_ms)
 void keyring_epoch_retire(struct keyring *kr)
 {
 	if (kr)
-		kr_send_retire(kr->active);
+		kr_send_retire_all(kr->active);
 }
 
 void keyring_epoch_drop_pending(struct keyring *kr)
@@ -282,16 +351,35 @@ const struct kex_key *keyring_newest_eph(const struct keyring *kr)
 
 const uint8_t *keyring_newest_secret(const struct keyring *kr)
 {
-	const struct kr_send *s = kr_newest(kr);
-
-	return s && s->aead ? s->secret : NULL;
+	return keyring_newest_group_secret(kr, NULL);
 }
 
 uint64_t keyring_newest_next_counter(const struct keyring *kr)
 {
-	const struct kr_send *s = kr_newest(kr);
+	return keyring_newest_group_next_counter(kr, NULL);
+}
+
+const uint8_t *keyring_newest_group_secret(const struct keyring *kr, const char *group)
+{
+	const struct kr_send *s = kr_send_group((struct kr_send *)kr_newest(kr), group);
+
+	return s && s->aead ? s->secret : NULL;
+}
+
+uint64_t keyring_newest_group_next_counter(const struct keyring *kr, const char *group)
+{
+	const struct kr_send *s = kr_send_group((struct kr_send *)kr_newest(kr), group);
 
 	return s ? s->counter : 0;
+}
+
+const char *keyring_newest_group_at(const struct keyring *kr, size_t i)
+{
+	const struct kr_send *s = kr_newest(kr);
+
+	for (s = s ? s->next : NULL; s && i > 0; i--)
+		s = s->next;
+	return s ? s->group : NULL;
 }
 
 const struct kex_key *keyring_eph_for(const struct keyring *kr, const uint8_t pub[static KEX_PUB_LEN])
@@ -322,10 +410,18 @@ bool keyring_limit_soft(uint64_t messages, uint64_t blocks)
 
 enum px_err keyring_can_seal(const struct keyring *kr, uint64_t now_ms)
 {
-	const struct kr_send *s = kr ? kr->active : NULL;
+	return keyring_can_seal_group(kr, NULL, now_ms);
+}
+
+enum px_err keyring_can_seal_group(const struct keyring *kr, const char *group, uint64_t now_ms)
+{
+	const struct kr_send *s;
 	uint64_t age;
 	enum px_err rc;
 
+	if (!kr)
+		return PX_ERR_UNKNOWN_KEY;
+	s = kr_send_group(kr->active, group);
 	if (!s)
 		return PX_ERR_UNKNOWN_KEY;
 	age = now_ms > s->created_ms ? now_ms - s->created_ms : 0;
@@ -337,9 +433,13 @@ enum px_err keyring_can_seal(const struct keyring *kr, uint64_t now_ms)
 
 bool keyring_wants_rotation(const struct keyring *kr)
 {
-	const struct kr_send *s = kr ? kr->active : NULL;
+	const struct kr_send *s;
 
-	return s && keyring_limit_soft(s->counter, s->blocks);
+	/* The epoch rotates as a whole when any of its group keys reaches a soft limit. */
+	for (s = kr ? kr->active : NULL; s; s = s->next)
+		if (keyring_limit_soft(s->counter, s->blocks))
+			return true;
+	return false;
 }
 
 size_t keyring_sealed_size(const struct keyring *kr, size_t props_len, size_t payload_len)
@@ -351,17 +451,35 @@ enum px_err keyring_seal(struct keyring *kr, uint64_t now_ms, uint64_t sealed_at
 			 size_t topic_len, const uint8_t *props, size_t props_len, const uint8_t *payload,
 			 size_t payload_len, uint8_t *out, size_t out_len)
 {
+	return keyring_seal_group(kr, NULL, now_ms, sealed_at, flags, topic, topic_len, props, props_len, payload,
+				  payload_len, out, out_len);
+}
+
+enum px_err keyring_seal_group(struct keyring *kr, const char *group, uint64_t now_ms, uint64_t sealed_at,
+			       uint8_t flags, const uint8_t *topic, size_t topic_len, const uint8_t *props,
+			       size_t props_len, const uint8_t *payload, size_t payload_len, uint8_t *out,
+			       size_t out_len)
+{
 	struct aead_part part = {payload, payload_len};
 
 	if (!payload && payload_len)
 		return PX_ERR_INVAL;
-	return keyring_seal_parts(kr, now_ms, sealed_at, flags, topic, topic_len, props, props_len, &part, 1,
-				  out, out_len);
+	return keyring_seal_group_parts(kr, group, now_ms, sealed_at, flags, topic, topic_len, props, props_len,
+					&part, 1, out, out_len);
 }
 
 enum px_err keyring_seal_parts(struct keyring *kr, uint64_t now_ms, uint64_t sealed_at, uint8_t flags,
 			       const uint8_t *topic, size_t topic_len, const uint8_t *props, size_t props_len,
 			       const struct aead_part *payload, size_t npayload, uint8_t *out, size_t out_len)
+{
+	return keyring_seal_group_parts(kr, NULL, now_ms, sealed_at, flags, topic, topic_len, props, props_len,
+					payload, npayload, out, out_len);
+}
+
+enum px_err keyring_seal_group_parts(struct keyring *kr, const char *group, uint64_t now_ms, uint64_t sealed_at,
+				     uint8_t flags, const uint8_t *topic, size_t topic_len, const uint8_t *props,
+				     size_t props_len, const struct aead_part *payload, size_t npayload, uint8_t *out,
+				     size_t out_len)
 {
 	struct env_header hdr;
 	struct kr_send *s;
@@ -376,12 +494,12 @@ enum px_err keyring_seal_parts(struct keyring *kr, uint64_t now_ms, uint64_t sea
 			return PX_ERR_INVAL;
 		payload_len += payload[i].len;
 	}
-	rc = keyring_can_seal(kr, now_ms);
+	rc = keyring_can_seal_group(kr, group, now_ms);
 	if (rc != PX_OK)
 		return rc;
 	if (out_len == 0 || out_len != keyring_sealed_size(kr, props_len, payload_len))
 		return PX_ERR_INVAL;
-	s = kr->active;
+	s = kr_send_group(kr->active, group); /* found by keyring_can_seal_group */
 	blocks = env_blocks(topic_len, out_len);
 	if (blocks > KR_HARD_BLOCKS - s->blocks)
 		return PX_ERR_LIMIT;
@@ -408,9 +526,17 @@ void keyring_expire(struct keyring *kr, uint64_t now_ms)
 	if (kr->eph[1].key && now_ms >= kr->eph[1].expires_ms)
 		kr_eph_clear(&kr->eph[1]);
 	/* §9.4: never used past 1.5 T; with no successor activated the key is erased then. */
-	if (kr->active && kr->active->aead &&
-	    now_ms >= kr_add_sat(kr->active->created_ms, kr_lifetime_ms_(kr->interval_s)))
-		kr_send_retire(kr->active);
+	if (kr->active && now_ms >= kr_add_sat(kr->active->created_ms, kr_lifetime_ms_(kr->interval_s)))
+		kr_send_retire_all(kr->active); /* the group keys were created with it */
+}
+
+/* Does the epoch that s heads still hold a sending key of some group? */
+static bool kr_send_live(const struct kr_send *s)
+{
+	for (; s; s = s->next)
+		if (s->aead)
+			return true;
+	return false;
 }
 
 uint64_t keyring_next_expiry(const struct keyring *kr)
@@ -422,7 +548,7 @@ uint64_t keyring_next_expiry(const struct keyring *kr)
 	t = kr_recv_next_expiry_(kr);
 	if (kr->eph[1].key && kr->eph[1].expires_ms < t)
 		t = kr->eph[1].expires_ms;
-	if (kr->active && kr->active->aead) {
+	if (kr_send_live(kr->active)) {
 		uint64_t end = kr_add_sat(kr->active->created_ms, kr_lifetime_ms_(kr->interval_s));
 		if (end < t)
 			t = end;

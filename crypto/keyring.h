@@ -19,7 +19,8 @@
 #define KR_HARD_MESSAGES (1ull << 24)
 #define KR_SOFT_BLOCKS	 (1ull << 34)
 #define KR_HARD_BLOCKS	 (1ull << 35)
-#define KR_RECV_PER_PEER 3 /* previous, current, next */
+#define KR_RECV_PER_PEER 3 /* previous, current, next (per peer and group) */
+#define KR_MAX_KEYS	 (1u << 21) /* keyring_params.max_keys bound: 3 keys x 10,000 peers x groups (§14) */
 
 struct keyring;
 
@@ -45,6 +46,14 @@ enum px_err keyring_epoch_create(struct keyring *kr, uint64_t epoch, uint64_t no
  * keyring, also on failure) and the secret. */
 enum px_err keyring_epoch_create_fixed(struct keyring *kr, uint64_t epoch, uint64_t now_ms,
 				       struct kex_key *eph, const uint8_t secret[static ANN_SECRET_LEN]);
+/* Adds to the pending epoch a sending key of the named group (1..ANN_GROUP_MAX bytes of
+ * [A-Za-z0-9._-]) from a fresh secret (§4.2: one per group this node seals for, drawn
+ * independently), with its own counter and usage limits, and installs it as a receive key of
+ * self tagged with the group. PX_ERR_INVAL without a pending epoch or for an invalid name,
+ * PX_ERR_EXISTS if the epoch has that group already. _fixed: the caller gives the secret. */
+enum px_err keyring_epoch_add_group(struct keyring *kr, const char *group);
+enum px_err keyring_epoch_add_group_fixed(struct keyring *kr, const char *group,
+					  const uint8_t secret[static ANN_SECRET_LEN]);
 /* Makes the pending epoch the active one; the previously active sending key, IV and secret are
  * erased. PX_ERR_INVAL if nothing is pending. */
 enum px_err keyring_epoch_activate(struct keyring *kr, uint64_t now_ms);
@@ -64,6 +73,13 @@ const uint8_t *keyring_newest_secret(const struct keyring *kr); /* ANN_SECRET_LE
 /* Counter the newest epoch will use next (what the caller samples to compute the per-recipient
  * counter floor of announcement entries, §6.3). */
 uint64_t keyring_newest_next_counter(const struct keyring *kr);
+/* The same two for the newest epoch's key of group (NULL or "": the default group, as above):
+ * NULL / 0 if the epoch has no key of that group. */
+const uint8_t *keyring_newest_group_secret(const struct keyring *kr, const char *group);
+uint64_t keyring_newest_group_next_counter(const struct keyring *kr, const char *group);
+/* The name of the newest epoch's i-th named group (in the order they were added), NULL past the
+ * last: what its announcements wrap besides the default group (§7.2). */
+const char *keyring_newest_group_at(const struct keyring *kr, size_t i);
 /* The own ephemeral key (newest or previous, while kept) whose public key is pub; NULL if none. */
 const struct kex_key *keyring_eph_for(const struct keyring *kr, const uint8_t pub[static KEX_PUB_LEN]);
 
@@ -75,7 +91,10 @@ bool keyring_limit_soft(uint64_t messages, uint64_t blocks);
 /* Can the active key seal one more message now? PX_OK, or PX_ERR_UNKNOWN_KEY (no active epoch),
  * PX_ERR_LIMIT (message/block hard limit), PX_ERR_EXPIRED (older than 1.5 T). */
 enum px_err keyring_can_seal(const struct keyring *kr, uint64_t now_ms);
-/* Should a new epoch start early (soft limits reached)? */
+/* The same for the active epoch's key of group (NULL or "": exactly keyring_can_seal);
+ * PX_ERR_UNKNOWN_KEY if the active epoch has no key of that group. */
+enum px_err keyring_can_seal_group(const struct keyring *kr, const char *group, uint64_t now_ms);
+/* Should a new epoch start early (a soft limit reached by any of its group keys)? */
 bool keyring_wants_rotation(const struct keyring *kr);
 /* Envelope size for a message of these lengths under this keyring's padding. */
 size_t keyring_sealed_size(const struct keyring *kr, size_t props_len, size_t payload_len);
@@ -92,6 +111,18 @@ enum px_err keyring_seal_parts(struct keyring *kr, uint64_t now_ms, uint64_t sea
 			       const uint8_t *topic, size_t topic_len, const uint8_t *props, size_t props_len,
 			       const struct aead_part *payload, size_t npayload, uint8_t *out, size_t out_len);
 
+/* keyring_seal under the active epoch's key of group (NULL or "": exactly keyring_seal), with
+ * that key's own counter and usage (§4.2, §9.4, §11.1). Errors as keyring_can_seal_group. */
+enum px_err keyring_seal_group(struct keyring *kr, const char *group, uint64_t now_ms, uint64_t sealed_at,
+			       uint8_t flags, const uint8_t *topic, size_t topic_len, const uint8_t *props,
+			       size_t props_len, const uint8_t *payload, size_t payload_len, uint8_t *out,
+			       size_t out_len);
+/* keyring_seal_group with the payload in pieces (at most ENV_PARTS_MAX). */
+enum px_err keyring_seal_group_parts(struct keyring *kr, const char *group, uint64_t now_ms, uint64_t sealed_at,
+				     uint8_t flags, const uint8_t *topic, size_t topic_len, const uint8_t *props,
+				     size_t props_len, const struct aead_part *payload, size_t npayload, uint8_t *out,
+				     size_t out_len);
+
 /* ---- receive keys ---- */
 /* Installs the key of (peer_id, epoch) from its sender secret (which the caller erases), with the
  * counter floor (the counter_floor of the announcement entry, §6.3) and a lifetime of
@@ -102,9 +133,22 @@ enum px_err keyring_seal_parts(struct keyring *kr, uint64_t now_ms, uint64_t sea
 enum px_err keyring_recv_install(struct keyring *kr, const char *peer_id, uint64_t epoch,
 				 const uint8_t secret[static ANN_SECRET_LEN], uint32_t interval_s,
 				 uint64_t floor, uint64_t now_ms);
-/* Newest installed epoch of peer_id (false if none): the acked_epoch of announcement entries. */
+/* The same for a key of group (NULL or "": the default group, exactly keyring_recv_install; else
+ * a group name, 1..ANN_GROUP_MAX bytes of [A-Za-z0-9._-]), derived with epoch_derive_group and
+ * tagged with the group (PROTOCOL.md §7.3 step 8). The limits count per (peer, group): the
+ * previous, current and next key of each group; PX_ERR_EXISTS per (peer, epoch, group). */
+enum px_err keyring_recv_install_group(struct keyring *kr, const char *peer_id, uint64_t epoch, const char *group,
+				       const uint8_t secret[static ANN_SECRET_LEN], uint32_t interval_s,
+				       uint64_t floor, uint64_t now_ms);
+/* Newest installed epoch of peer_id's default-group key (false if none): the acked_epoch of
+ * announcement entries. */
 bool keyring_recv_newest(const struct keyring *kr, const char *peer_id, uint64_t *epoch);
+/* Is the default-group key of (peer_id, epoch) installed? _group: the key of that group. */
 bool keyring_recv_has(const struct keyring *kr, const char *peer_id, uint64_t epoch);
+bool keyring_recv_has_group(const struct keyring *kr, const char *peer_id, uint64_t epoch, const char *group);
+/* The group ("" for the default) of the installed key with this id, or NULL if none: the open
+ * path's check before it holds or opens a message (§6.1 step 3). Valid until the key is erased. */
+const char *keyring_key_group(const struct keyring *kr, const uint8_t key_id[static ENV_KEY_ID_LEN]);
 /* Erases every receive key of peer_id. */
 void keyring_remove_peer(struct keyring *kr, const char *peer_id);
 /* Revocation (PROTOCOL.md §9.6, REVOKE): every receive key of peer_id for an epoch below
@@ -165,6 +209,8 @@ struct kr_opened {
 	struct env_opened o;  /* views into inner */
 	struct env_header h;
 	const char *sender;   /* the sender's id (valid until the key is erased) */
+	const char *group;    /* the key's group, "" for the default (valid as sender): the caller
+			       * checks it is the topic's (§6.1 step 3, not_a_reader) */
 	uint64_t epoch;       /* the sender's epoch of the key */
 	enum kr_seen seen;
 };

@@ -19,7 +19,6 @@
 
 #define KR_DIGEST_LEN 32    /* SHA-256 of a topic name */
 #define KR_TOPICS_MAX 1024  /* retained topics remembered per receive key (PROTOCOL.md §6.3) */
-#define KR_MAX_KEYS   65536 /* receive-table capacity bound: 256 peers * 3 is far below */
 #define KR_MS_PER_S   1000u
 
 /* One slot of a receive key's retained map: topic -> last counter accepted with retain_intent. */
@@ -44,20 +43,34 @@ struct kr_state {
 	struct kr_topics topics;
 };
 
-/* One receive key of (peer, epoch), PROTOCOL.md §6. From OPENSSL_zalloc, freed cleansed. */
+/* One receive key of (peer, epoch, group), PROTOCOL.md §6, §11.1. From OPENSSL_zalloc, freed
+ * cleansed. */
 struct kr_recv {
 	uint8_t key_id[ENV_KEY_ID_LEN];
 	char peer_id[ANN_ID_MAX + 1];
+	char group[ANN_GROUP_MAX + 1]; /* "" for the default group */
 	uint64_t epoch;
 	uint64_t expires_ms;
 	uint64_t floor;	 /* counter floor from the announcement entry (§6.3) */
 	uint64_t serial; /* unique per installation in this ring: tells a reinstalled key apart */
+	struct kr_recv *peer_next; /* the next key of the same peer (keyring_peers.c) */
 	struct aead_key *aead;
 	struct kr_state own; /* used when keyring_open gets no keyring_rx */
 };
 
-/* One own sending epoch (pending or active). aead is NULL once the key is retired (§9.6). */
+/* A peer's entry in the index by peer id (keyring_peers.c): the list of its receive keys. */
+struct kr_peer_ix {
+	char id[ANN_ID_MAX + 1];
+	struct kr_recv *keys; /* linked through kr_recv.peer_next; never empty in the table */
+};
+
+/* One own sending key of an epoch (pending or active) and a group (§4.2: one secret per group
+ * this node seals for): the default group's heads the epoch, the named groups' follow through
+ * next, each with its own counter and usage limits (§9.4). aead is NULL once the key is retired
+ * (§9.6). */
 struct kr_send {
+	struct kr_send *next;	       /* the epoch's next group key, or NULL */
+	char group[ANN_GROUP_MAX + 1]; /* "" for the default group */
 	uint64_t epoch;
 	uint8_t key_id[ENV_KEY_ID_LEN];
 	uint8_t secret[ANN_SECRET_LEN];
@@ -92,6 +105,7 @@ struct keyring {
 	size_t cap;		/* a power of two >= 2 * max_keys */
 	size_t nrecv;
 	uint64_t next_serial; /* kr_recv.serial of the next installation */
+	struct kr_peer_ix **peers; /* index by peer id: open addressing, cap slots, keyring_peers.c */
 
 	/* key ids of the latest erased receive keys (not secret: they travel in every envelope), so
 	 * a message under one is dropped at once as stale instead of waiting for an announcement */
@@ -106,15 +120,27 @@ struct keyring {
 /* keyring_recv.c */
 enum px_err kr_table_init_(struct keyring *kr);
 void kr_table_free_(struct keyring *kr);
-/* Installs already derived keys (the caller erases k). Errors as keyring_recv_install. */
-enum px_err kr_recv_install_keys_(struct keyring *kr, const char *peer_id, uint64_t epoch,
+/* Installs already derived keys of group (NULL or "": default; the caller checked the name and
+ * erases k). Errors as keyring_recv_install_group. */
+enum px_err kr_recv_install_keys_(struct keyring *kr, const char *peer_id, uint64_t epoch, const char *group,
 				  const struct epoch_keys *k, uint32_t interval_s, uint64_t floor,
 				  uint64_t now_ms);
+/* Erases every key (of every group) of (peer_id, epoch). */
 void kr_recv_remove_epoch_(struct keyring *kr, const char *peer_id, uint64_t epoch);
 /* The receive key with this key id, or NULL. */
 struct kr_recv *kr_lookup_(const struct keyring *kr, const uint8_t key_id[static ENV_KEY_ID_LEN]);
 /* Table slot of a key id: its first 8 bytes (uniform HKDF output, see keyring_recv.c) masked. */
 size_t kr_key_home_(const uint8_t key_id[static ENV_KEY_ID_LEN], size_t cap);
+
+/* keyring_peers.c: the index of receive keys by peer id. */
+enum px_err kr_peers_init_(struct keyring *kr); /* after kr->cap is set */
+void kr_peers_free_(struct keyring *kr);	/* frees the index only, not the keys */
+/* The first of peer_id's keys (then through peer_next), or NULL. */
+struct kr_recv *kr_peer_keys_(const struct keyring *kr, const char *peer_id);
+/* Adds r (r->peer_id set) to its peer's list; PX_ERR_NOMEM if a new entry cannot be made. */
+enum px_err kr_peer_link_(struct keyring *kr, struct kr_recv *r);
+/* Removes r from its peer's list (a peer left without keys leaves the index). */
+void kr_peer_unlink_(struct keyring *kr, const struct kr_recv *r);
 
 /* keyring_rx.c */
 enum px_err kr_state_init_(struct kr_state *st, unsigned bits, uint64_t floor);

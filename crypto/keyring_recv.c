@@ -1,6 +1,6 @@
 /* keyring_recv.c - the receive keys of the key ring (PROTOCOL.md §6, §9.6): a hash table keyed
- * by the 8-byte key id, installing keys from sender secrets (at most three per peer), erasing
- * them, and opening sealed payloads in the order of §6.1 with the replay state (window, counter
+ * by the 8-byte key id (and an index by peer, keyring_peers.c), installing keys from sender
+ * secrets (at most three per peer and group), erasing them, and opening sealed payloads in the order of §6.1 with the replay state (window, counter
  * floor, retained exception of §6.2-6.3) of the key itself or of one receiver (keyring_rx.c). */
 #include "keyring_internal.h"
 
@@ -36,7 +36,7 @@ enum px_err kr_table_init_(struct keyring *kr)
 	if (!kr->slots)
 		return PX_ERR_NOMEM;
 	kr->cap = cap;
-	return PX_OK;
+	return kr_peers_init_(kr);
 }
 
 static void kr_recv_free(struct kr_recv *r)
@@ -52,6 +52,7 @@ void kr_table_free_(struct keyring *kr)
 {
 	size_t i;
 
+	kr_peers_free_(kr);
 	if (!kr->slots)
 		return;
 	for (i = 0; i < kr->cap; i++)
@@ -90,6 +91,7 @@ static void kr_slot_delete(struct keyring *kr, size_t i)
 	kr->erased_next = (kr->erased_next + 1) % KR_ERASED_IDS;
 	if (kr->nerased < KR_ERASED_IDS)
 		kr->nerased++;
+	kr_peer_unlink_(kr, kr->slots[i]);
 	kr_recv_free(kr->slots[i]);
 	kr->slots[i] = NULL;
 	kr->nrecv--;
@@ -117,37 +119,44 @@ static void kr_insert(struct keyring *kr, struct kr_recv *r)
 	kr->nrecv++;
 }
 
-/* Slot of (peer, epoch), or SIZE_MAX. Per-peer questions scan the table: they come with
- * announcements (rare), never with data messages. */
-static size_t kr_find_peer_epoch(const struct keyring *kr, const char *peer_id, uint64_t epoch)
+/* Erases key r (in the table). */
+static void kr_recv_delete(struct keyring *kr, const struct kr_recv *r)
 {
-	size_t i;
-
-	for (i = 0; i < kr->cap; i++)
-		if (kr->slots[i] && kr->slots[i]->epoch == epoch &&
-		    strcmp(kr->slots[i]->peer_id, peer_id) == 0)
-			return i;
-	return SIZE_MAX;
+	kr_slot_delete(kr, kr_find_slot(kr, r->key_id));
 }
 
-/* Number of keys of peer_id and the slot of its oldest (SIZE_MAX if none). */
-static size_t kr_peer_keys(const struct keyring *kr, const char *peer_id, size_t *oldest)
+/* The key of (peer, epoch, group) (group "" the default), or NULL. Per-peer questions walk the
+ * peer's own keys (keyring_peers.c), not the table. */
+static struct kr_recv *kr_find_peer_epoch(const struct keyring *kr, const char *peer_id, uint64_t epoch,
+					  const char *group)
 {
-	size_t i, n = 0;
+	struct kr_recv *r;
 
-	*oldest = SIZE_MAX;
-	for (i = 0; i < kr->cap; i++) {
-		const struct kr_recv *r = kr->slots[i];
-		if (!r || strcmp(r->peer_id, peer_id) != 0)
+	for (r = kr_peer_keys_(kr, peer_id); r; r = r->peer_next)
+		if (r->epoch == epoch && strcmp(r->group, group) == 0)
+			return r;
+	return NULL;
+}
+
+/* Number of keys of (peer_id, group) and its oldest (NULL if none). */
+static size_t kr_peer_keys(const struct keyring *kr, const char *peer_id, const char *group,
+			   struct kr_recv **oldest)
+{
+	struct kr_recv *r;
+	size_t n = 0;
+
+	*oldest = NULL;
+	for (r = kr_peer_keys_(kr, peer_id); r; r = r->peer_next) {
+		if (strcmp(r->group, group) != 0)
 			continue;
-		if (*oldest == SIZE_MAX || r->epoch < kr->slots[*oldest]->epoch)
-			*oldest = i;
+		if (!*oldest || r->epoch < (*oldest)->epoch)
+			*oldest = r;
 		n++;
 	}
 	return n;
 }
 
-static enum px_err kr_recv_new(const struct keyring *kr, const char *peer_id, uint64_t epoch,
+static enum px_err kr_recv_new(const struct keyring *kr, const char *peer_id, uint64_t epoch, const char *group,
 			       const struct epoch_keys *k, uint64_t floor, uint64_t expires_ms,
 			       struct kr_recv **out)
 {
@@ -159,6 +168,7 @@ static enum px_err kr_recv_new(const struct keyring *kr, const char *peer_id, ui
 		return PX_ERR_NOMEM;
 	memcpy(r->key_id, k->key_id, ENV_KEY_ID_LEN);
 	memcpy(r->peer_id, peer_id, strlen(peer_id));
+	memcpy(r->group, group, strlen(group)); /* checked by the caller: at most ANN_GROUP_MAX */
 	r->epoch = epoch;
 	r->expires_ms = expires_ms;
 	r->floor = floor;
@@ -173,38 +183,44 @@ static enum px_err kr_recv_new(const struct keyring *kr, const char *peer_id, ui
 	return PX_OK;
 }
 
-enum px_err kr_recv_install_keys_(struct keyring *kr, const char *peer_id, uint64_t epoch,
+enum px_err kr_recv_install_keys_(struct keyring *kr, const char *peer_id, uint64_t epoch, const char *group,
 				  const struct epoch_keys *k, uint32_t interval_s, uint64_t floor,
 				  uint64_t now_ms)
 {
-	struct kr_recv *r = NULL;
-	size_t oldest, n;
+	struct kr_recv *r = NULL, *oldest;
+	size_t n, glen;
 	uint64_t life;
 	enum px_err rc;
 
-	if (!kr || !k || ann_id_len_(peer_id) == 0 || interval_s == 0)
+	if (!kr || !k || ann_id_len_(peer_id) == 0 || interval_s == 0 || !ann_group_len_(group, &glen))
 		return PX_ERR_INVAL;
-	if (kr_find_peer_epoch(kr, peer_id, epoch) != SIZE_MAX)
+	group = group ? group : "";
+	if (kr_find_peer_epoch(kr, peer_id, epoch, group))
 		return PX_ERR_EXISTS;
-	/* §7.3 step 8: a key id that collides with another (peer, epoch) is refused. */
+	/* §7.3 step 8: a key id that collides with another (peer, epoch, group) is refused. */
 	if (kr_lookup_(kr, k->key_id))
 		return PX_ERR_INVAL;
-	n = kr_peer_keys(kr, peer_id, &oldest);
-	if (n >= KR_RECV_PER_PEER && kr->slots[oldest]->epoch > epoch)
+	/* Previous, current and next per (peer, group): each group rotates with the peer's epochs. */
+	n = kr_peer_keys(kr, peer_id, group, &oldest);
+	if (n >= KR_RECV_PER_PEER && oldest->epoch > epoch)
 		return PX_ERR_STALE;
 	if (n < KR_RECV_PER_PEER)
-		oldest = SIZE_MAX;
-	if (kr->nrecv - (size_t)(oldest != SIZE_MAX) >= kr->max_keys)
+		oldest = NULL;
+	if (kr->nrecv - (size_t)(oldest != NULL) >= kr->max_keys)
 		return PX_ERR_LIMIT;
 	/* §9.6: 1.5 * the sender's interval + grace after installation. */
 	life = kr_lifetime_ms_(interval_s) + (uint64_t)kr->grace_s * KR_MS_PER_S;
-	rc = kr_recv_new(kr, peer_id, epoch, k, floor,
+	rc = kr_recv_new(kr, peer_id, epoch, group, k, floor,
 			 now_ms > UINT64_MAX - life ? UINT64_MAX : now_ms + life, &r);
-	if (rc != PX_OK)
+	if (rc == PX_OK)
+		rc = kr_peer_link_(kr, r); /* before the oldest goes, so the peer's entry stays */
+	if (rc != PX_OK) {
+		kr_recv_free(r);
 		return rc;
+	}
 	/* A fourth key of the peer erases its oldest: previous, current and next are kept. */
-	if (oldest != SIZE_MAX)
-		kr_slot_delete(kr, oldest);
+	if (oldest)
+		kr_recv_delete(kr, oldest);
 	r->serial = kr->next_serial++;
 	kr_insert(kr, r);
 	return PX_OK;
@@ -214,36 +230,61 @@ enum px_err keyring_recv_install(struct keyring *kr, const char *peer_id, uint64
 				 const uint8_t secret[static ANN_SECRET_LEN], uint32_t interval_s,
 				 uint64_t floor, uint64_t now_ms)
 {
+	return keyring_recv_install_group(kr, peer_id, epoch, NULL, secret, interval_s, floor, now_ms);
+}
+
+enum px_err keyring_recv_install_group(struct keyring *kr, const char *peer_id, uint64_t epoch, const char *group,
+				       const uint8_t secret[static ANN_SECRET_LEN], uint32_t interval_s,
+				       uint64_t floor, uint64_t now_ms)
+{
 	struct epoch_keys k;
 	enum px_err rc;
 
 	if (!kr || !secret || ann_id_len_(peer_id) == 0)
 		return PX_ERR_INVAL;
-	rc = epoch_derive(secret, peer_id, epoch, ANN_SUITE_1, &k);
+	/* §4.2: the group's name is in the derivation, so the key is bound to it. */
+	rc = epoch_derive_group(secret, peer_id, epoch, ANN_SUITE_1, group, &k);
 	if (rc == PX_OK)
-		rc = kr_recv_install_keys_(kr, peer_id, epoch, &k, interval_s, floor, now_ms);
+		rc = kr_recv_install_keys_(kr, peer_id, epoch, group, &k, interval_s, floor, now_ms);
 	OPENSSL_cleanse(&k, sizeof(k));
 	return rc;
 }
 
 void kr_recv_remove_epoch_(struct keyring *kr, const char *peer_id, uint64_t epoch)
 {
-	size_t i = kr_find_peer_epoch(kr, peer_id, epoch);
+	struct kr_recv *r, *next;
 
-	if (i != SIZE_MAX)
-		kr_slot_delete(kr, i);
+	for (r = kr_peer_keys_(kr, peer_id); r; r = next) {
+		next = r->peer_next; /* r may go; the others stay where they are in the list */
+		if (r->epoch == epoch)
+			kr_recv_delete(kr, r);
+	}
+}
+
+bool keyring_recv_has_group(const struct keyring *kr, const char *peer_id, uint64_t epoch, const char *group)
+{
+	size_t glen;
+
+	return kr && peer_id && ann_group_len_(group, &glen) &&
+	       kr_find_peer_epoch(kr, peer_id, epoch, group ? group : "") != NULL;
+}
+
+const char *keyring_key_group(const struct keyring *kr, const uint8_t key_id[static ENV_KEY_ID_LEN])
+{
+	const struct kr_recv *r = kr && key_id ? kr_lookup_(kr, key_id) : NULL;
+
+	return r ? r->group : NULL;
 }
 
 bool keyring_recv_newest(const struct keyring *kr, const char *peer_id, uint64_t *epoch)
 {
+	const struct kr_recv *r;
 	bool any = false;
-	size_t i;
 
 	if (!kr || !peer_id)
 		return false;
-	for (i = 0; i < kr->cap; i++) {
-		const struct kr_recv *r = kr->slots[i];
-		if (!r || strcmp(r->peer_id, peer_id) != 0 || (any && r->epoch <= *epoch))
+	for (r = kr_peer_keys_(kr, peer_id); r; r = r->peer_next) {
+		if (r->group[0] != '\0' || (any && r->epoch <= *epoch))
 			continue;
 		any = true;
 		*epoch = r->epoch;
@@ -253,33 +294,30 @@ bool keyring_recv_newest(const struct keyring *kr, const char *peer_id, uint64_t
 
 bool keyring_recv_has(const struct keyring *kr, const char *peer_id, uint64_t epoch)
 {
-	return kr && peer_id && kr_find_peer_epoch(kr, peer_id, epoch) != SIZE_MAX;
+	return kr && peer_id && kr_find_peer_epoch(kr, peer_id, epoch, "") != NULL;
 }
 
 void keyring_remove_peer(struct keyring *kr, const char *peer_id)
 {
-	size_t i = 0;
+	struct kr_recv *r, *next;
 
 	if (!kr || !peer_id)
 		return;
-	/* A deletion may move a later key into slot i, so i is looked at again before moving on. */
-	while (i < kr->cap) {
-		if (kr->slots[i] && strcmp(kr->slots[i]->peer_id, peer_id) == 0)
-			kr_slot_delete(kr, i);
-		else
-			i++;
+	for (r = kr_peer_keys_(kr, peer_id); r; r = next) {
+		next = r->peer_next;
+		kr_recv_delete(kr, r);
 	}
 }
 
 size_t keyring_recv_shorten(struct keyring *kr, const char *peer_id, uint64_t below_epoch, uint64_t until_ms)
 {
-	size_t i, n = 0;
+	struct kr_recv *r;
+	size_t n = 0;
 
 	if (!kr || !peer_id)
 		return 0;
-	for (i = 0; i < kr->cap; i++) {
-		struct kr_recv *r = kr->slots[i];
-		if (!r || r->epoch >= below_epoch || r->expires_ms <= until_ms || strcmp(r->peer_id, peer_id) != 0)
+	for (r = kr_peer_keys_(kr, peer_id); r; r = r->peer_next) {
+		if (r->epoch >= below_epoch || r->expires_ms <= until_ms)
 			continue;
 		r->expires_ms = until_ms;
 		n++;
@@ -483,6 +521,7 @@ enum px_err keyring_open_source(struct keyring *kr, struct keyring_rx *rx, uint6
 	if (rc == PX_OK || rc == PX_ERR_SOURCE) {
 		out->sender = r->peer_id;
 		out->epoch = r->epoch;
+		out->group = r->group;
 	}
 	return rc;
 }

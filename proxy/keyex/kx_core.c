@@ -104,6 +104,21 @@ bool kx_peer_live_(const struct kx_peer *p, uint64_t now_wall)
 	return kx_peer_live(p, now_wall);
 }
 
+/* The named-group counters of sample slot i (§6.3 per group key). Without memory for them the
+ * group floors fall back to the key's counter now (kx_group_floor_at_): higher, never lower. */
+static void kx_sample_groups(struct kx_core *kx, size_t i)
+{
+	const char *g;
+	size_t k;
+
+	if (!keyring_newest_group_at(kx->kr, 0))
+		return;
+	if (!kx->ghist)
+		kx->ghist = calloc((size_t)KX_HISTORY * KX_GROUPS_MAX, sizeof(*kx->ghist));
+	for (k = 0; kx->ghist && k < KX_GROUPS_MAX && (g = keyring_newest_group_at(kx->kr, k)); k++)
+		kx->ghist[i * KX_GROUPS_MAX + k] = keyring_newest_group_next_counter(kx->kr, g);
+}
+
 void kx_sample_(struct kx_core *kx)
 {
 	struct kx_sample *smp = &kx->hist[kx->hist_next];
@@ -112,45 +127,113 @@ void kx_sample_(struct kx_core *kx)
 		return;
 	smp->wall_ms = kx->now.wall_ms;
 	smp->counter = keyring_newest_next_counter(kx->kr);
+	kx_sample_groups(kx, kx->hist_next);
 	kx->hist_next = (kx->hist_next + 1) % KX_HISTORY;
 	if (kx->hist_n < KX_HISTORY)
 		kx->hist_n++;
 }
 
-/* The newest epoch's counter at wall_ms (rounded down to the last sample before it): 0 if the
- * epoch began after that moment, the oldest sample if history does not reach back that far. */
-uint64_t kx_floor_at_(const struct kx_core *kx, uint64_t wall_ms)
+/* The counter of key k (SIZE_MAX: the default group's, else the k-th named group's) in sample
+ * slot i. */
+static uint64_t kx_sampled(const struct kx_core *kx, size_t i, size_t k)
+{
+	return k == SIZE_MAX ? kx->hist[i].counter : kx->ghist[i * KX_GROUPS_MAX + k];
+}
+
+/* The newest epoch's counter of key k at wall_ms (rounded down to the last sample before it): 0
+ * if the epoch began after that moment, the oldest sample if history does not reach back that
+ * far. */
+static uint64_t kx_floor_of(const struct kx_core *kx, size_t k, uint64_t wall_ms)
 {
 	uint64_t newest, floor = 0;
-	size_t i;
+	size_t i, slot;
 
 	if (wall_ms == 0 || !keyring_newest(kx->kr, &newest))
 		return 0;
 	for (i = 1; i <= kx->hist_n; i++) {
-		const struct kx_sample *smp = &kx->hist[(kx->hist_next + KX_HISTORY - i) % KX_HISTORY];
-		if (smp->epoch != newest)
+		slot = (kx->hist_next + KX_HISTORY - i) % KX_HISTORY;
+		if (kx->hist[slot].epoch != newest)
 			return 0; /* wall_ms is before the newest epoch began: all of it is later */
-		floor = smp->counter;
-		if (smp->wall_ms <= wall_ms)
+		floor = kx_sampled(kx, slot, k);
+		if (kx->hist[slot].wall_ms <= wall_ms)
 			return floor;
 	}
 	return floor;
 }
 
-/* The entry of p's message: only when we know its current ephemeral key (its announcement is
- * live) and that key is usable; else the message has no entry (p learns our ephemeral key). */
-static size_t kx_recipient(struct kx_core *kx, struct kx_peer *p, struct ann_recipient *r)
+uint64_t kx_floor_at_(const struct kx_core *kx, uint64_t wall_ms)
 {
+	return kx_floor_of(kx, SIZE_MAX, wall_ms);
+}
+
+uint64_t kx_group_floor_at_(const struct kx_core *kx, size_t k, uint64_t wall_ms)
+{
+	const char *g = keyring_newest_group_at(kx->kr, k);
+
+	if (!kx->ghist || k >= KX_GROUPS_MAX)
+		return wall_ms == 0 ? 0 : keyring_newest_group_next_counter(kx->kr, g);
+	return kx_floor_of(kx, k, wall_ms);
+}
+
+const struct conf_group *kx_group_(const struct kx_core *kx, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < kx->conf->ngroups; i++)
+		if (strcmp(kx->conf->groups[i].name, name) == 0)
+			return &kx->conf->groups[i];
+	return NULL;
+}
+
+static bool kx_ids_have(char *const *ids, size_t n, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(ids[i], id) == 0)
+			return true;
+	return false;
+}
+
+bool kx_group_reader_(const struct conf_group *g, const char *id)
+{
+	return g && kx_ids_have(g->readers, g->nreaders, id);
+}
+
+bool kx_group_sealed_(const struct kx_core *kx, const struct conf_group *g)
+{
+	return !g->has_writers || kx_ids_have(g->writers, g->nwriters, kx->conf->node_id);
+}
+
+/* The entries of p's message (§7.2): only when we know its current ephemeral key (its
+ * announcement is live) and that key is usable, else none (p learns our ephemeral key); then the
+ * default group's, and one per named group of the newest epoch that p reads, in that order. */
+static size_t kx_recipient(struct kx_core *kx, struct kx_peer *p, struct ann_recipient r[ANN_MAX_ENTRIES])
+{
+	const char *g;
+	size_t n = 1, k;
+
 	p->wrapped_valid = false;
 	if (!kx_peer_live(p, kx->now.wall_ms) || p->eph_weak)
 		return 0;
-	r->id = p->id;
-	memcpy(r->eph_pub, p->eph_pub, KEX_PUB_LEN);
-	r->acked_epoch = p->held_epoch;
-	r->counter_floor = kx_floor_at_(kx, p->epoch_start_wall);
+	r[0].id = p->id;
+	memcpy(r[0].eph_pub, p->eph_pub, KEX_PUB_LEN);
+	r[0].acked_epoch = p->held_epoch;
+	r[0].counter_floor = kx_floor_at_(kx, p->epoch_start_wall);
+	for (k = 0; n < ANN_MAX_ENTRIES && (g = keyring_newest_group_at(kx->kr, k)); k++) {
+		/* §11.1: a group's key is wrapped only for its readers */
+		if (!kx_group_reader_(kx_group_(kx, g), p->id))
+			continue;
+		r[n] = r[0];
+		r[n].group = g;
+		r[n].secret = keyring_newest_group_secret(kx->kr, g);
+		r[n].counter_floor = kx_group_floor_at_(kx, k, p->epoch_start_wall);
+		if (r[n].secret)
+			n++;
+	}
 	p->wrapped_valid = true;
 	memcpy(p->wrapped_to, p->eph_pub, KEX_PUB_LEN);
-	return 1;
+	return n;
 }
 
 /* The rev of p's next message of epoch: 0 for the first of an epoch, one more for each re-issue
@@ -175,14 +258,14 @@ static void kx_announce_sent(struct kx_core *kx, struct kx_peer *p, const struct
 	p->announced_mono = kx->now.mono_ms;
 	p->announced_wall = ap->issued_at_ms;
 	kx->stats->announcements_sent++;
-	log_emit(LOG_DEBUG, "keyex", NULL, NULL, "announced epoch %" PRIu64 " rev %" PRIu32 " to %s (%zu entry)",
+	log_emit(LOG_DEBUG, "keyex", NULL, NULL, "announced epoch %" PRIu64 " rev %" PRIu32 " to %s (%zu entries)",
 		 ap->epoch, ap->rev, p->id, ap->nrecipients);
 }
 
 /* Builds, signs and queues our announcement to p: <prefix>/kx/<p>/<me>, retained. */
 void kx_announce_peer_(struct kx_core *kx, struct kx_peer *p, bool reissue)
 {
-	struct ann_recipient r = {0};
+	struct ann_recipient r[ANN_MAX_ENTRIES] = {0};
 	struct ann_params ap = {0};
 	char topic[KX_TOPIC_MAX], tbuf[KX_SIGNED_TOPIC_MAX];
 	const char *signed_topic = NULL;
@@ -201,8 +284,8 @@ void kx_announce_peer_(struct kx_core *kx, struct kx_peer *p, bool reissue)
 	ap.interval_s = kx->conf->keyex.interval_seconds;
 	ap.eph = keyring_newest_eph(kx->kr);
 	ap.secret = keyring_newest_secret(kx->kr);
-	ap.recipients = &r;
-	ap.nrecipients = kx_recipient(kx, p, &r);
+	ap.recipients = r;
+	ap.nrecipients = kx_recipient(kx, p, r);
 	if (kx_topic_(kx, topic, "kx", p->id, kx->conf->node_id) == 0)
 		signed_topic = kx_signed_topic_(kx, topic, tbuf);
 	if (signed_topic)
@@ -303,6 +386,20 @@ void kx_check_activation_(struct kx_core *kx)
 	kx_activate(kx, "confirmed by every live peer");
 }
 
+/* §4.2: the new (pending) epoch's key of every named group this node seals for, each from its own
+ * secret. A group whose key cannot be made has none in this epoch: its messages are refused
+ * until the next (fail closed). */
+static void kx_epoch_groups(struct kx_core *kx, uint64_t epoch)
+{
+	size_t i;
+
+	for (i = 0; i < kx->conf->ngroups; i++) {
+		const struct conf_group *g = &kx->conf->groups[i];
+		if (kx_group_sealed_(kx, g) && keyring_epoch_add_group(kx->kr, g->name) != PX_OK)
+			log_error("keyex", "epoch %" PRIu64 ": cannot create the key of group %s", epoch, g->name);
+	}
+}
+
 /* Starts a new epoch (PROTOCOL.md §9.2, §9.5): persisted before it is announced. */
 void kx_rotate_(struct kx_core *kx, const char *why)
 {
@@ -317,6 +414,7 @@ void kx_rotate_(struct kx_core *kx, const char *why)
 		log_error("keyex", "cannot create epoch %" PRIu64 "; retrying at the next tick", epoch);
 		return;
 	}
+	kx_epoch_groups(kx, epoch);
 	kx->epoch_created_mono = now;
 	if (kx->revoking)
 		kx->revoke_epoch = epoch; /* its messages carry REVOKE, re-issues too */

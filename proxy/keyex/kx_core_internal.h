@@ -49,6 +49,7 @@
 #define KX_REREQUEST_MS 2000
 #define KX_TICK_MS 250                /* housekeeping timer, and counter sampling */
 #define KX_HISTORY 1024               /* counter samples kept: 256 s at one per tick */
+#define KX_GROUPS_MAX (ANN_MAX_ENTRIES - 1) /* named groups per epoch (§7.2: 1 + groups entries) */
 
 /* A message kept for later because the verification budget was spent. */
 struct kx_deferred {
@@ -171,7 +172,12 @@ struct kx_core {
 	unsigned global_suspect;     /* of which for suspect peers */
 	struct kx_sample hist[KX_HISTORY];
 	size_t hist_next, hist_n;
+	/* the named-group keys' counters of each sample, KX_GROUPS_MAX per sample in the order of the
+	 * newest epoch's groups (keyring_newest_group_at); NULL until an epoch has named groups */
+	uint64_t *ghist;
 	struct log_limit log_reject;
+	struct log_limit log_group;  /* entries of groups this node does not read (§7.3 step 8) */
+	uint64_t ignored_group_entries;
 	uint64_t ignored_not_a_peer; /* announcements of nodes that are not our peers (a star fleet) */
 	/* the action queue: q[qhead..qn) wait; q[qhead - 1] is the one last taken */
 	struct kx_qaction *q;
@@ -212,6 +218,21 @@ void kx_reject_(struct kx_core *kx, struct kx_peer *peer, int reason, const char
 void kx_sample_(struct kx_core *kx);
 bool kx_peer_live_(const struct kx_peer *p, uint64_t now_wall);
 uint64_t kx_floor_at_(const struct kx_core *kx, uint64_t wall_ms);
+/* The same for the newest epoch's k-th named group key (keyring_newest_group_at order). */
+uint64_t kx_group_floor_at_(const struct kx_core *kx, size_t k, uint64_t wall_ms);
+/* The configured group named name, or NULL; does id read it / does this node seal for it (§4.2:
+ * it has no writers, or lists this node among them)? */
+const struct conf_group *kx_group_(const struct kx_core *kx, const char *name);
+bool kx_group_reader_(const struct conf_group *g, const char *id);
+bool kx_group_sealed_(const struct kx_core *kx, const struct conf_group *g);
+
+/* kx_core_groups.c: what reloading `groups` (nc's, against the running kx->conf's) requires. */
+enum kx_groups_change {
+	KX_GROUPS_SAME,	  /* nothing, or re-issues only (marked on the peers that gained a group) */
+	KX_GROUPS_ROTATE, /* this node seals for a new group: a new epoch makes its key */
+	KX_GROUPS_REVOKE, /* a reader lost a group this node seals for: a new epoch at once, REVOKE */
+};
+enum kx_groups_change kx_groups_reload_(struct kx_core *kx, const struct px_conf *nc);
 /* The longest key-exchange topic as signed (after topic_prefix_map), NUL included. */
 #define KX_SIGNED_TOPIC_MAX 2048
 /* The name an announcement or confirmation on topic is signed and verified under: topic through

@@ -249,12 +249,16 @@ static int kx_make_topics(struct kx_core *kx)
 }
 
 /* The receive table: KR_RECV_PER_PEER keys a peer and our own, for twice the configured peers
- * (at least 256: peers may be added by reload), within the key ring's bound of 65,536 keys. */
-static size_t kx_keyring_size(size_t npeers)
+ * (at least 256: peers may be added by reload), within 65,536 keys; as many again per group
+ * configured at start (§11.1: keys per (peer, group)), within the key ring's bound. Groups
+ * added by a reload fit in what is left (a restart sizes the table for them). */
+static size_t kx_keyring_size(size_t npeers, size_t ngroups)
 {
 	size_t room = npeers * 2 < 256 ? 256 : npeers * 2, n = (room + 1) * (KR_RECV_PER_PEER + 1);
 
-	return n > KX_KEYRING_MAX ? KX_KEYRING_MAX : n;
+	n = n > KX_KEYRING_MAX ? KX_KEYRING_MAX : n;
+	n *= 1 + ngroups; /* <= 65,536 * 65 */
+	return n > KR_MAX_KEYS ? KR_MAX_KEYS : n;
 }
 
 static int kx_make_keyring(struct kx_core *kx)
@@ -266,7 +270,7 @@ static int kx_make_keyring(struct kx_core *kx)
 		.grace_s = conf->keyex.grace_seconds,
 		.padding = conf->seal.padding,
 		.replay_bits = REPLAY_BITS_DEFAULT,
-		.max_keys = kx_keyring_size(conf->npeers),
+		.max_keys = kx_keyring_size(conf->npeers, conf->ngroups),
 	};
 
 	return keyring_new(&kp, &kx->kr) == PX_OK ? 0 : -1;
@@ -384,6 +388,7 @@ int kx_core_reload(struct kx_core *kx, const struct kx_now *now, const struct px
 {
 	struct kx_peer *old = kx->peers, *peers;
 	size_t nold = kx->npeers, removed;
+	enum kx_groups_change change;
 
 	kx->now = *now;
 	peers = kx_build_peers(kx, nc, err, errlen);
@@ -398,7 +403,11 @@ int kx_core_reload(struct kx_core *kx, const struct kx_now *now, const struct px
 		log_error("keyex", "out of memory: peers cannot be looked up");
 	kx_count_unconfirmed_(kx);
 	(void)kx_push_persist_(kx);
-	if (removed) { /* R15: what is sent from now on must be unreadable to the removed peers */
+	change = kx_groups_reload_(kx, nc);
+	if (change == KX_GROUPS_REVOKE)
+		log_info("keyex", "a reader was removed from a group we seal for: new epoch (revoke)");
+	/* R15, §11.1: what is sent from now on must be unreadable to the removed peers and readers */
+	if (removed || change == KX_GROUPS_REVOKE) {
 		kx->rotate_at_mono = 0;
 		kx->revoking = true;
 		/* Nothing more under a key they hold, not even until the new epoch is confirmed: device
@@ -410,7 +419,12 @@ int kx_core_reload(struct kx_core *kx, const struct kx_now *now, const struct px
 		kx->activate_at_mono = 0;
 		kx_keys_changed_(kx);
 	}
-	if (kx->up && removed)
+	/* With groups changed, the new epoch waits for the next tick, when the running configuration
+	 * holds nc's groups (the caller installs them after this returns); meanwhile nothing seals
+	 * under a revoked key (retired above) */
+	if (change != KX_GROUPS_SAME)
+		kx->rotate_at_mono = 0;
+	else if (kx->up && removed)
 		kx_rotate_(kx, "peer removed"); /* announces to every peer, the added ones too */
 	kx_greet_added(kx);
 	kx_check_activation_(kx);
@@ -424,6 +438,7 @@ void kx_core_free(struct kx_core *kx)
 	if (!kx)
 		return;
 	keyring_free(kx->kr);
+	free(kx->ghist);
 	for (i = 0; kx->peers && i < kx->npeers; i++)
 		kx_peer_clear(&kx->peers[i]);
 	free(kx->peers);

@@ -216,6 +216,59 @@ static void kx_install_from(struct kx_core *kx, struct kx_peer *p, const struct 
 	kx_keys_changed_(kx);
 }
 
+/* Step 8 for one named-group entry e: installed, tagged with its group, if this node reads the
+ * group (its own configuration) and holds the ephemeral key it is wrapped to; an entry of a
+ * group this node does not read is ignored and logged: the two configurations differ. Returns
+ * whether a key was installed. */
+static bool kx_install_group(struct kx_core *kx, struct kx_peer *p, const struct ann_view *a,
+			     const struct ann_entry *e)
+{
+	const struct kex_key *eph = keyring_eph_for(kx->kr, e->recipient_eph);
+	uint8_t secret[ANN_SECRET_LEN];
+	unsigned suppressed = 0;
+	char note[LOG_NOTE_MAX];
+	enum px_err rc;
+
+	if (!kx_group_reader_(kx_group_(kx, e->group), kx->conf->node_id)) {
+		kx->ignored_group_entries++;
+		if (log_limit_allow(&kx->log_group, kx->now.mono_ms, &suppressed))
+			log_emitf(LOG_WARN, "keyex", &(struct log_fields){.peer_id = p->id},
+				  "peer %s wraps its key of group %s for us, which our configuration does not "
+				  "let us read: ignored (the fleet's groups differ)%s",
+				  p->id, e->group, log_suppressed_note(suppressed, note));
+		return false;
+	}
+	if (!eph || keyring_recv_has_group(kx->kr, p->id, a->epoch, e->group))
+		return false;
+	rc = ann_unwrap(a, e, kx->conf->node_id, eph, secret);
+	if (rc == PX_OK)
+		rc = keyring_recv_install_group(kx->kr, p->id, a->epoch, e->group, secret, a->interval_s,
+						e->counter_floor, kx->now.mono_ms);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	if (rc != PX_OK) {
+		kx_reject_(kx, p, REJECT_BAD_WRAP, "peer %s epoch %" PRIu64 " group %s: %s", p->id, a->epoch,
+			   e->group, px_strerror(rc));
+		return false;
+	}
+	return true;
+}
+
+/* Step 8 for the named-group entries (the default group's is kx_install_from). */
+static void kx_install_groups(struct kx_core *kx, struct kx_peer *p, const struct ann_view *a)
+{
+	struct ann_entry e;
+	bool any = false;
+	size_t i;
+
+	for (i = 1; i < a->nentries; i++) {
+		ann_entry_at(a, i, &e);
+		if (e.group[0] != '\0' && kx_install_group(kx, p, a, &e))
+			any = true;
+	}
+	if (any)
+		kx_keys_changed_(kx);
+}
+
 /* §7.4: re-issue our message to p (only p's) when p does not hold our newest key and nothing we
  * sent it can give it. */
 static void kx_maybe_reissue(struct kx_core *kx, struct kx_peer *p, bool has_entry, uint64_t entry_acked,
@@ -333,6 +386,7 @@ static void kx_accept(struct kx_core *kx, struct kx_peer *p, const struct ann_vi
 	p->holds_none = !has_entry || e.acked_epoch == 0;
 	if (has_entry) {
 		kx_install_from(kx, p, a, &e);
+		kx_install_groups(kx, p, a);
 		kx_peer_acked(kx, p, e.acked_epoch);
 	}
 	kx_maybe_reissue(kx, p, has_entry, has_entry ? e.acked_epoch : 0, a->issued_at_ms);
@@ -369,13 +423,14 @@ static bool kx_ann_addressed(struct kx_core *kx, struct kx_peer *p, const struct
 			   p->id);
 		return false;
 	}
-	if (a->nentries == 0)
-		return true;
-	ann_entry_at(a, 0, &e);
-	if (strcmp(e.recipient_id, kx->conf->node_id) != 0) {
-		kx_reject_(kx, p, REJECT_WRONG_TOPIC, "announcement of %s to %s published on our topic", p->id,
-			   e.recipient_id);
-		return false;
+	/* §7.3 step 3: every entry (one per group, §7.2) must be addressed to this node. */
+	for (size_t i = 0; i < a->nentries; i++) {
+		ann_entry_at(a, i, &e);
+		if (strcmp(e.recipient_id, kx->conf->node_id) != 0) {
+			kx_reject_(kx, p, REJECT_WRONG_TOPIC, "announcement of %s to %s published on our topic",
+				   p->id, e.recipient_id);
+			return false;
+		}
 	}
 	return true;
 }

@@ -140,6 +140,10 @@ static void node_take_reloadable(struct px_conf *cur, struct px_conf *nc)
 	cur->topic_prefix_map = nc->topic_prefix_map;
 	cur->ntopic_prefix_map = nc->ntopic_prefix_map;
 	cur->log = nc->log;
+	cur->groups = nc->groups; /* after keyex_reload, which compared them with the running ones */
+	cur->ngroups = nc->ngroups;
+	nc->groups = old.groups;
+	nc->ngroups = old.ngroups;
 	nc->topic_prefix_map = old.topic_prefix_map;
 	nc->ntopic_prefix_map = old.ntopic_prefix_map;
 	nc->peers = old.peers;
@@ -173,6 +177,10 @@ static int node_reload_apply(struct node *n, char *out, size_t len)
 	for (i = 0; i < errs.nwarnings; i++)
 		log_warn("node", "reload: %s", errs.warnings[i]);
 	conf_errors_clear(&errs);
+	if (node_groups_unenforced_(nc, out, len) != 0) {
+		conf_free(nc);
+		return -1;
+	}
 	if (node_fixed_changed(cur, nc, what, sizeof(what)) && strcmp(what, "node_id") == 0) {
 		snprintf(out, len, "node_id changed; restart to use another identity");
 		conf_free(nc);

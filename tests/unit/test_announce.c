@@ -78,6 +78,7 @@ static void load_world(struct world *w)
 /* A's announcement of epoch_a to B (r[0]); golden_params_c: the one to C (r[1], REVOKE). */
 static void golden_params(struct world *w, struct ann_recipient r[2], struct ann_params *p)
 {
+	memset(r, 0, 2 * sizeof(*r));
 	r[0].id = w->b.id;
 	memcpy(r[0].eph_pub, w->b.eph_pub, KEX_PUB_LEN);
 	r[0].acked_epoch = golden_u64("acked_epoch_b");
@@ -145,8 +146,9 @@ static void test_golden_announce(struct world *w)
 		CHECK_MEM(out, w->ann, len);
 	free(out);
 	out = NULL;
-	/* §7.2 sizes: 67 + len(sender_id) of header, 97 + len(recipient_id) for the entry, 64 of signature */
-	CHECK_EQ(w->ann_len, 67 + strlen(w->a.id) + 97 + strlen(w->b.id) + 64);
+	/* §7.2 sizes: 67 + len(sender_id) of header, 98 + len(recipient_id) + len(group) for the entry
+	 * (the default group: an empty str8), 64 of signature */
+	CHECK_EQ(w->ann_len, 67 + strlen(w->a.id) + 98 + strlen(w->b.id) + 64);
 
 	CHECK_EQ(ann_parse(w->ann, w->ann_len, &v), PX_OK);
 	CHECK(strcmp(v.sender_id, w->a.id) == 0);
@@ -160,6 +162,8 @@ static void test_golden_announce(struct world *w)
 	CHECK_EQ(v.nentries, 1);
 	ann_entry_at(&v, 0, &e);
 	CHECK(strcmp(e.recipient_id, w->b.id) == 0);
+	CHECK(strcmp(e.group, "") == 0);
+	CHECK_EQ(e.index, 0);
 	CHECK_MEM(e.recipient_eph, w->b.eph_pub, KEX_PUB_LEN);
 	CHECK_EQ(e.acked_epoch, r[0].acked_epoch);
 	CHECK_EQ(e.counter_floor, r[0].counter_floor);
@@ -193,6 +197,131 @@ static void test_golden_announce(struct world *w)
 	CHECK_EQ(ann_verify(&v, w->a.pub, w->topic_ann_c), PX_OK);
 	CHECK_EQ(ann_unwrap(&v, &e, w->c.id, w->c.eph, secret), PX_OK);
 	CHECK_MEM(secret, w->secret, ANN_SECRET_LEN);
+}
+
+/* §4.2 with a group: "" is the default group's ctx_epoch; a named group's keys are the golden
+ * ones and differ from the same secret's default-group keys; invalid names are refused. */
+static void test_golden_group_keys(void)
+{
+	uint8_t secret[ANN_SECRET_LEN], want[32];
+	struct epoch_keys k, d;
+	char id[16], group[ANN_GROUP_MAX + 2];
+	uint64_t epoch = golden_u64("epoch_a");
+
+	golden_str("id_a", id, sizeof(id));
+	golden_str("group_g", group, sizeof(group));
+	golden_hex("sender_secret_g", secret, sizeof(secret));
+	CHECK_EQ(epoch_derive_group(secret, id, epoch, ANN_SUITE_1, group, &k), PX_OK);
+	golden_hex("data_key_g", want, sizeof(want));
+	CHECK_MEM(k.key, want, sizeof(k.key));
+	golden_hex("data_iv_g", want, sizeof(want));
+	CHECK_MEM(k.iv, want, sizeof(k.iv));
+	golden_hex("key_id_g", want, sizeof(want));
+	CHECK_MEM(k.key_id, want, sizeof(k.key_id));
+	CHECK_EQ(epoch_derive(secret, id, epoch, ANN_SUITE_1, &d), PX_OK);
+	CHECK(memcmp(d.key, k.key, sizeof(k.key)) != 0);
+	CHECK(memcmp(d.key_id, k.key_id, sizeof(k.key_id)) != 0);
+	CHECK_EQ(epoch_derive_group(secret, id, epoch, ANN_SUITE_1, "", &k), PX_OK);
+	CHECK_MEM(k.key, d.key, sizeof(k.key));
+	CHECK_MEM(k.key_id, d.key_id, sizeof(k.key_id));
+	CHECK_EQ(epoch_derive_group(secret, id, epoch, ANN_SUITE_1, "a b", &k), PX_ERR_INVAL);
+	memset(group, 'g', ANN_GROUP_MAX + 1);
+	group[ANN_GROUP_MAX + 1] = '\0';
+	CHECK_EQ(epoch_derive_group(secret, id, epoch, ANN_SUITE_1, group, &k), PX_ERR_INVAL);
+	group[ANN_GROUP_MAX] = '\0'; /* exactly 32: fine */
+	CHECK_EQ(epoch_derive_group(secret, id, epoch, ANN_SUITE_1, group, &k), PX_OK);
+}
+
+/* §7.2 with a named group: A's message to B with the default entry and one for group_g, golden
+ * bytes; entry 1 carries the group, its own index (nonce u32(1) || u64(rev)) and the group's
+ * secret; the wrap is bound to its index and to its group (AAD), so neither can be changed. */
+static void test_golden_group_announce(struct world *w)
+{
+	uint8_t want[4096], secret_g[ANN_SECRET_LEN], secret[ANN_SECRET_LEN], *out = NULL;
+	struct ann_recipient r[2];
+	struct ann_params p;
+	struct ann_view v;
+	struct ann_entry e;
+	char group[ANN_GROUP_MAX + 1];
+	size_t want_len, len = 0;
+
+	golden_str("group_g", group, sizeof(group));
+	golden_hex("sender_secret_g", secret_g, sizeof(secret_g));
+	want_len = golden_hex("announce_g", want, sizeof(want));
+	golden_params(w, r, &p);
+	r[1] = r[0];
+	r[1].group = group;
+	r[1].secret = secret_g;
+	p.nrecipients = 2;
+	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_OK);
+	CHECK_EQ(len, want_len);
+	if (out && len == want_len)
+		CHECK_MEM(out, want, len);
+	free(out);
+	CHECK_EQ(want_len, 67 + strlen(w->a.id) + 2 * (98 + strlen(w->b.id)) + strlen(group) + 64);
+	CHECK_EQ(ann_parse(want, want_len, &v), PX_OK);
+	CHECK_EQ(ann_verify(&v, w->a.pub, w->topic_ann), PX_OK);
+	CHECK_EQ(v.nentries, 2);
+	ann_entry_at(&v, 1, &e);
+	CHECK(strcmp(e.recipient_id, w->b.id) == 0);
+	CHECK(strcmp(e.group, group) == 0);
+	CHECK_EQ(e.index, 1);
+	golden_hex("wrapped_abg", want, sizeof(want)); /* want is free again: reused */
+	CHECK_MEM(e.wrapped, want, ANN_WRAPPED_LEN);
+	CHECK_EQ(ann_unwrap(&v, &e, w->b.id, w->b.eph, secret), PX_OK);
+	CHECK_MEM(secret, secret_g, ANN_SECRET_LEN);
+	e.index = 0; /* another nonce */
+	CHECK_EQ(ann_unwrap(&v, &e, w->b.id, w->b.eph, secret), PX_ERR_AUTH);
+	e.index = 1;
+	e.group[0] = 'C'; /* another group in the AAD */
+	CHECK_EQ(ann_unwrap(&v, &e, w->b.id, w->b.eph, secret), PX_ERR_AUTH);
+	e.group[0] = '\0'; /* the default group's AAD */
+	CHECK_EQ(ann_unwrap(&v, &e, w->b.id, w->b.eph, secret), PX_ERR_AUTH);
+	/* the first entry is the default group's, with the default secret */
+	CHECK(ann_find_entry(&v, w->b.id, &e));
+	CHECK(strcmp(e.group, "") == 0);
+	CHECK_EQ(ann_unwrap(&v, &e, w->b.id, w->b.eph, secret), PX_OK);
+	CHECK_MEM(secret, w->secret, ANN_SECRET_LEN);
+}
+
+/* Groups on the wire: each at most once per message (build and parse), 0..32 bytes of the id
+ * charset. The parse checks run before the signature (§7.3 step 3). */
+static void test_group_limits(struct world *w)
+{
+	struct ann_recipient r[2];
+	struct ann_params p;
+	struct ann_view v;
+	uint8_t *out = NULL;
+	size_t len = 0, at;
+	char longg[ANN_GROUP_MAX + 2];
+
+	golden_params(w, r, &p);
+	r[1] = r[0];
+	p.nrecipients = 2;
+	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_ERR_INVAL); /* default twice */
+	r[0].group = "aa";
+	r[1].group = "aa";
+	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_ERR_INVAL);
+	r[1].group = "a b";
+	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_ERR_INVAL);
+	memset(longg, 'g', sizeof(longg) - 1);
+	longg[sizeof(longg) - 1] = '\0'; /* 33 bytes */
+	r[1].group = longg;
+	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_ERR_INVAL);
+	r[1].group = "bb";
+	CHECK_EQ(ann_build(w->a.idk, w->topic_ann, &p, &out, &len), PX_OK);
+	CHECK_EQ(ann_parse(out, len, &v), PX_OK);
+	/* entry 2's group "bb" -> "aa": a group twice is malformed */
+	at = len - 64 - ANN_WRAPPED_LEN - 16 - KEX_PUB_LEN - 2;
+	CHECK(out[at] == 'b' && out[at + 1] == 'b');
+	out[at] = out[at + 1] = 'a';
+	CHECK_EQ(ann_parse(out, len, &v), PX_ERR_MALFORMED);
+	out[at] = ' '; /* a bad character */
+	CHECK_EQ(ann_parse(out, len, &v), PX_ERR_MALFORMED);
+	out[at] = out[at + 1] = 'b';
+	out[at - 1] = 33; /* a length over 32 */
+	CHECK_EQ(ann_parse(out, len, &v), PX_ERR_MALFORMED);
+	free(out);
 }
 
 static void test_golden_ack(struct world *w)
@@ -302,13 +431,17 @@ static void test_announce_fields(struct world *w)
 	memcpy(buf, w->ann, w->ann_len);
 	buf[8] = 0;
 	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_MALFORMED);
-	/* entry count: one less than present, and more than one (v2: 0 or 1) */
+	/* entry count: one less, one more than present (too short), and more than 65 (§7.2) */
 	memcpy(buf, w->ann, w->ann_len);
 	CHECK_EQ(buf[nof], 0);
 	CHECK_EQ(buf[nof + 1], 1);
 	buf[nof + 1] = 0;
 	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_MALFORMED);
 	buf[nof + 1] = 2;
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_MALFORMED);
+	buf[nof + 1] = ANN_MAX_ENTRIES;
+	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_MALFORMED);
+	buf[nof + 1] = ANN_MAX_ENTRIES + 1;
 	CHECK_EQ(ann_parse(buf, w->ann_len, &v), PX_ERR_TOO_LARGE);
 	buf[nof] = 1;
 	buf[nof + 1] = 1; /* 257 */
@@ -352,7 +485,7 @@ static void test_ack_tamper(struct world *w)
 static void test_build_limits(struct world *w)
 {
 	static struct ann_recipient many[ANN_MAX_ENTRIES + 1];
-	static char ids[ANN_MAX_ENTRIES + 1][8];
+	static char ids[ANN_MAX_ENTRIES + 1][8], groups[ANN_MAX_ENTRIES + 1][8];
 	struct ann_recipient r[2];
 	struct ann_params p;
 	struct ann_view v;
@@ -364,6 +497,8 @@ static void test_build_limits(struct world *w)
 	for (i = 0; i <= ANN_MAX_ENTRIES; i++) {
 		snprintf(ids[i], sizeof(ids[i]), "n%zu", i);
 		many[i].id = ids[i];
+		snprintf(groups[i], sizeof(groups[i]), "g%zu", i);
+		many[i].group = i ? groups[i] : NULL; /* each group once: the default, then 64 named */
 		memcpy(many[i].eph_pub, w->b.eph_pub, KEX_PUB_LEN);
 	}
 	p.recipients = many;
@@ -507,6 +642,9 @@ int main(int argc, char **argv)
 	load_world(w);
 	test_golden_wrap_keys(w);
 	test_golden_announce(w);
+	test_golden_group_keys();
+	test_golden_group_announce(w);
+	test_group_limits(w);
 	test_golden_ack(w);
 	test_announce_tamper(w);
 	test_announce_fields(w);

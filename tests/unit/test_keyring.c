@@ -450,11 +450,11 @@ static void test_collision(void)
 	struct epoch_keys k;
 
 	CHECK_EQ(epoch_derive(secret_p, "p", 1, ANN_SUITE_1, &k), PX_OK);
-	CHECK_EQ(kr_recv_install_keys_(kr, "p", 1, &k, 3600, 0, 0), PX_OK);
+	CHECK_EQ(kr_recv_install_keys_(kr, "p", 1, NULL, &k, 3600, 0, 0), PX_OK);
 	/* another (peer, epoch) whose key id happens to be the same */
 	k.key[0] ^= 1;
-	CHECK_EQ(kr_recv_install_keys_(kr, "q", 1, &k, 3600, 0, 0), PX_ERR_INVAL);
-	CHECK_EQ(kr_recv_install_keys_(kr, "p", 2, &k, 3600, 0, 0), PX_ERR_INVAL);
+	CHECK_EQ(kr_recv_install_keys_(kr, "q", 1, NULL, &k, 3600, 0, 0), PX_ERR_INVAL);
+	CHECK_EQ(kr_recv_install_keys_(kr, "p", 2, NULL, &k, 3600, 0, 0), PX_ERR_INVAL);
 	CHECK(!keyring_recv_has(kr, "q", 1));
 	keyring_free(kr);
 }

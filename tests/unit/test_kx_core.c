@@ -710,6 +710,177 @@ static void test_ten_thousand_peers(void)
 	teardown();
 }
 
+
+/* Read groups in the key exchange (PROTOCOL.md §4.2, §7.2, §7.3 step 8, §11.1). a's definition of
+ * group g lets b and c read it; b's and c's let only b: c must ignore a's g entry (the fleet's
+ * definitions differ). Group w is read by everyone and written by b alone, so only b has a key of
+ * it. Checks who holds which group key of whom, and that no node holds a key of a group its own
+ * configuration does not let it read. */
+static char *g_topics[] = {"g/#"}, *w_topics[] = {"w/#"};
+static char *g_readers_a[] = {"b", "c"}, *g_readers[] = {"b"}, *w_readers[] = {"a", "b", "c"}, *w_writers[] = {"b"};
+static struct conf_group groups_of[NODES][2];
+
+static void node_groups(int n)
+{
+	groups_of[n][0] = (struct conf_group){.name = (char *)"g", .topics = g_topics, .ntopics = 1,
+					      .readers = n == 0 ? g_readers_a : g_readers,
+					      .nreaders = n == 0 ? 2 : 1};
+	groups_of[n][1] = (struct conf_group){.name = (char *)"w", .topics = w_topics, .ntopics = 1,
+					      .readers = w_readers, .nreaders = 3, .writers = w_writers,
+					      .nwriters = 1, .has_writers = true};
+	nodes[n].conf.groups = groups_of[n];
+	nodes[n].conf.ngroups = 2;
+}
+
+/* Does n hold sender m's key of group g for m's newest epoch? */
+static bool holds(int n, int m, const char *g)
+{
+	uint64_t e = 0;
+
+	CHECK(keyring_newest(kx_core_keyring(nodes[m].core), &e));
+	return keyring_recv_has_group(kx_core_keyring(nodes[n].core), nodes[m].conf.node_id, e, g);
+}
+
+static bool reads(int n, const char *g)
+{
+	size_t i, k;
+
+	for (i = 0; i < nodes[n].conf.ngroups; i++)
+		for (k = 0; strcmp(nodes[n].conf.groups[i].name, g) == 0 && k < nodes[n].conf.groups[i].nreaders; k++)
+			if (strcmp(nodes[n].conf.groups[i].readers[k], nodes[n].conf.node_id) == 0)
+				return true;
+	return false;
+}
+
+/* The groups of the entries in the retained announcement on topic, as "|g1|g2|" ("||" for the
+ * default group's alone). */
+static void entry_groups(const char *topic, char *out, size_t cap)
+{
+	struct ann_view v;
+	struct ann_entry e;
+	size_t i, k;
+
+	snprintf(out, cap, "|");
+	for (i = 0; i < nretained && strcmp(retained[i].topic, topic) != 0; i++)
+		;
+	CHECK(i < nretained && ann_parse(retained[i].data, retained[i].len, &v) == PX_OK);
+	for (k = 0; i < nretained && k < v.nentries; k++) {
+		ann_entry_at(&v, k, &e);
+		snprintf(out + strlen(out), cap - strlen(out), "%s|", e.group);
+	}
+}
+
+static void test_group_keys_distributed(void)
+{
+	char seen[128];
+	static const char *gs[] = {"g", "w"};
+	uint64_t e0;
+	int n, m;
+	size_t i;
+
+	setup(3);
+	for (n = 0; n < 3; n++)
+		node_groups(n);
+	for (n = 0; n < 3; n++)
+		node_start(n);
+	deliver_all();
+	advance(3000);
+	for (n = 0; n < 3; n++)
+		CHECK(kx_core_can_seal(nodes[n].core, &now));
+	/* own keys: g by all (no writers), w by its writer b only */
+	CHECK(keyring_newest_group_secret(kx_core_keyring(nodes[0].core), "g") != NULL);
+	CHECK(keyring_newest_group_secret(kx_core_keyring(nodes[0].core), "w") == NULL);
+	CHECK(keyring_newest_group_secret(kx_core_keyring(nodes[1].core), "w") != NULL);
+	CHECK(keyring_newest_group_secret(kx_core_keyring(nodes[2].core), "w") == NULL);
+	CHECK(holds(1, 0, "g"));  /* b reads a's g */
+	CHECK(!holds(2, 0, "g")); /* c does not: its configuration says it is no reader */
+	CHECK(!holds(0, 1, "g")); /* b wraps g for b alone */
+	CHECK(holds(0, 1, "w") && holds(2, 1, "w"));
+	/* the entries each sender wraps, per its own definition: a wraps g for b and c, b for b only */
+	entry_groups("mqseal/kx/b/a", seen, sizeof(seen));
+	CHECK(strcmp(seen, "||g|") == 0);
+	entry_groups("mqseal/kx/c/a", seen, sizeof(seen));
+	CHECK(strcmp(seen, "||g|") == 0);
+	entry_groups("mqseal/kx/a/b", seen, sizeof(seen));
+	CHECK(strcmp(seen, "||w|") == 0);
+	entry_groups("mqseal/kx/a/c", seen, sizeof(seen));
+	CHECK(strcmp(seen, "||") == 0);
+	/* every pair: the default group always, and no group key its holder may not read */
+	for (n = 0; n < 3; n++)
+		for (m = 0; m < 3; m++) {
+			if (m == n)
+				continue;
+			CHECK(holds(n, m, ""));
+			for (i = 0; i < 2; i++)
+				CHECK(!holds(n, m, gs[i]) || reads(n, gs[i]));
+		}
+	/* a rotation (at most 60 s + jitter) carries the group keys along */
+	e0 = active_epoch(0);
+	advance(80000);
+	CHECK(active_epoch(0) > e0);
+	CHECK(holds(1, 0, "g") && !holds(2, 0, "g") && holds(0, 1, "w") && holds(2, 1, "w"));
+	teardown();
+}
+
+/* Reload of groups (PROTOCOL.md §11.1, §9.6). Group g (read by b and c) loses c on a: a starts a
+ * new epoch at once with REVOKE, wraps its g key to b only, and c (whose own definition still
+ * lists it, the worst case) keeps a's older g key only keyex.revoke_seconds. Then c is added
+ * back: a re-issues to c with the g entry, in the same epoch. */
+static char *g_readers_bc[] = {"b", "c"};
+static struct conf_group reload_groups[NODES], reload_groups_b;
+
+static void reload_a_groups(struct conf_group *g)
+{
+	struct px_conf nc = nodes[0].conf;
+	char err[128];
+
+	nc.groups = g;
+	nc.ngroups = 1;
+	CHECK_EQ(kx_core_reload(nodes[0].core, &now, &nc, err, sizeof(err)), 0);
+	nodes[0].conf.groups = g; /* what the node does after the core's reload (node_take_reloadable) */
+	drain(0);
+}
+
+static void test_group_reload(void)
+{
+	uint64_t e1, e2;
+	int n;
+
+	setup(3);
+	for (n = 0; n < 3; n++) {
+		reload_groups[n] = (struct conf_group){.name = (char *)"g", .topics = g_topics, .ntopics = 1,
+						       .readers = g_readers_bc, .nreaders = 2};
+		nodes[n].conf.groups = &reload_groups[n];
+		nodes[n].conf.ngroups = 1;
+		node_start(n);
+	}
+	deliver_all();
+	advance(3000);
+	e1 = active_epoch(0);
+	CHECK(holds(1, 0, "g") && holds(2, 0, "g"));
+	/* c removed from g on a */
+	reload_groups_b = reload_groups[0];
+	reload_groups_b.readers = g_readers;
+	reload_groups_b.nreaders = 1;
+	reload_a_groups(&reload_groups_b);
+	CHECK_EQ(kx_core_can_seal(nodes[0].core, &now), false); /* nothing under the revoked keys */
+	advance(3000);
+	e2 = active_epoch(0);
+	CHECK(e2 > e1);
+	CHECK(keyring_recv_has_group(kx_core_keyring(nodes[1].core), "a", e2, "g"));
+	CHECK(!keyring_recv_has_group(kx_core_keyring(nodes[2].core), "a", e2, "g"));
+	CHECK(keyring_recv_has(kx_core_keyring(nodes[2].core), "a", e2)); /* c is still a peer */
+	CHECK(keyring_recv_has_group(kx_core_keyring(nodes[2].core), "a", e1, "g"));
+	advance(12000); /* keyex.revoke_seconds = 10 */
+	CHECK(!keyring_recv_has_group(kx_core_keyring(nodes[2].core), "a", e1, "g"));
+	/* c added back: a re-issue in the same epoch gives it the g key */
+	reload_a_groups(&reload_groups[0]);
+	advance(3000);
+	CHECK_EQ(active_epoch(0), e2);
+	CHECK(keyring_recv_has_group(kx_core_keyring(nodes[2].core), "a", e2, "g"));
+	teardown();
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -723,6 +894,8 @@ int main(void)
 	test_removed_while_down_is_cleared();
 	test_refused_reload_changes_nothing();
 	test_floor_across_rotation_before_keyed();
+	test_group_keys_distributed();
+	test_group_reload();
 	test_ten_thousand_peers();
 	CHECK_DONE();
 }

@@ -45,6 +45,8 @@ INPUTS = [
     ("counter_floor_c", 1337),  # entry for C: the same for C's epoch
     ("rev_ac", 0),  # rev counts per (epoch, recipient): A's first message of epoch_a to C
     ("flags_ac", 1),  # REVOKE: epoch_a began because a peer was removed
+    ("group_g", "commands"),  # a named group (§11.1) that B reads
+    ("sender_secret_g", bytes.fromhex("9a7c0e11d2b3a4958677e6d5c4b3a291807f6e5d4c3b2a190807f6e5d4c3b2a1")),
     ("topic_ann", "mqseal/kx/node-b/node-a"),  # v2: <prefix>/kx/<recipient>/<sender>
     ("topic_ann_c", "mqseal/kx/gw.site-2_C/node-a"),
     ("topic_ack", "mqseal/ack/node-a/node-b"),  # B confirms A's epoch_a
@@ -84,6 +86,13 @@ def str8(s):
     return u8(len(b)) + b
 
 
+def str8_group(g):
+    """str8 group of §7.2: empty for the default group, else 1..32 bytes."""
+    b = g.encode()
+    assert len(b) <= 32
+    return u8(len(b)) + b
+
+
 # ---- §4: HKDF-SHA256 (RFC 5869) and the labelled expand -----------------------------------
 def hkdf_extract(salt, ikm):
     return hmac.new(salt, ikm, hashlib.sha256).digest()
@@ -104,9 +113,11 @@ def lexpand(prk, label, ctx, length):
     return hkdf_expand(prk, info, length)
 
 
-def epoch_keys(secret, sender_id, epoch, suite=1):
+def epoch_keys(secret, sender_id, epoch, suite=1, group=""):
     prk = hkdf_extract(b"mqseal v1 epoch", secret)
     ctx = str8(sender_id) + u64(epoch) + u8(suite)
+    if group:  # §4.2: a named group's key is bound to its name
+        ctx += str8(group)
     return (lexpand(prk, "data key", ctx, 32), lexpand(prk, "data iv", ctx, 12),
             lexpand(prk, "key id", ctx, 8))
 
@@ -131,22 +142,29 @@ def signed(label, topic, body):
     return b"mqseal v1 " + label.encode() + u16(len(t)) + t + body
 
 
-# ---- §7: announcement (version 2: one recipient, 0 or 1 entry) -----------------------------
-def announce_to(v, o, r, rev, flags, topic):
-    """A's announcement of epoch_a to recipient r (one entry), on topic."""
-    a_pub = o["eph_pub_a"]
-    body = b"MQSL" + u8(2) + u8(1) + u8(1) + u8(flags) + str8(v["id_a"])
-    body += u64(v["epoch_a"]) + u32(rev) + u64(v["issued_at_a"]) + u32(v["interval_a"])
-    body += a_pub + u16(1)
-    nonce = bytes(4) + u64(rev)
-    aad = b"mqseal v1 wrap" + u64(v["epoch_a"])
-    r_pub = o["eph_pub_" + r]
+# ---- §7: announcement (version 2: one recipient; one entry per group it reads) -------------
+def entry(v, o, r, i, rev, group, secret):
+    """Entry i of A's message of epoch_a to r: str8 recipient_id, str8 group, the rest, the wrap with
+    nonce u32(i) || u64(rev) and AAD "mqseal v1 wrap" || u64(epoch) [|| str8(group)]."""
+    a_pub, r_pub = o["eph_pub_a"], o["eph_pub_" + r]
+    nonce = u32(i) + u64(rev)
+    aad = b"mqseal v1 wrap" + u64(v["epoch_a"]) + (str8(group) if group else b"")
     wk = wrap_key(v["eph_priv_a"], r_pub, v["id_a"], v["id_" + r], a_pub, r_pub)
     o["wrap_key_a" + r] = wk
-    wrapped = AESGCM(wk).encrypt(nonce, v["sender_secret_a"], aad)
-    o["wrapped_a" + r] = wrapped
-    body += str8(v["id_" + r]) + r_pub + u64(v["acked_epoch_" + r]) + u64(v["counter_floor_" + r])
-    body += wrapped
+    wrapped = AESGCM(wk).encrypt(nonce, secret, aad)
+    body = str8(v["id_" + r]) + str8_group(group) + r_pub + u64(v["acked_epoch_" + r]) + u64(v["counter_floor_" + r])
+    return body + wrapped, wrapped
+
+
+def announce_to(v, o, r, rev, flags, topic, groups=("",)):
+    """A's announcement of epoch_a to recipient r (one entry per group of groups), on topic."""
+    body = b"MQSL" + u8(2) + u8(1) + u8(1) + u8(flags) + str8(v["id_a"])
+    body += u64(v["epoch_a"]) + u32(rev) + u64(v["issued_at_a"]) + u32(v["interval_a"])
+    body += o["eph_pub_a"] + u16(len(groups))
+    for i, g in enumerate(groups):
+        e, wrapped = entry(v, o, r, i, rev, g, v["sender_secret_g"] if g else v["sender_secret_a"])
+        o["wrapped_a" + r + ("g" if g else "")] = wrapped
+        body += e
     return body + ed_key(v["id_seed_a"]).sign(signed("announce", topic, body))
 
 
@@ -154,6 +172,8 @@ def announcement(v, o):
     a_pub = o["eph_pub_a"]
     o["announce"] = announce_to(v, o, "b", v["rev_a"], 0, v["topic_ann"])
     o["announce_c"] = announce_to(v, o, "c", v["rev_ac"], v["flags_ac"], v["topic_ann_c"])
+    # B reads group_g: its message carries the default entry (index 0) and group_g's (index 1).
+    o["announce_g"] = announce_to(v, o, "b", v["rev_a"], 0, v["topic_ann"], ("", v["group_g"]))
     # The recipient's side of §4.3 gives the same key (X25519(b, A_pub)).
     assert wrap_key(v["eph_priv_b"], a_pub, v["id_a"], v["id_b"], a_pub, o["eph_pub_b"]) == o["wrap_key_ab"]
 
@@ -187,12 +207,15 @@ def compute():
     for n in ("a", "b", "c"):
         o["eph_pub_" + n] = x_pub(v["eph_priv_" + n])
     o["data_key"], o["data_iv"], o["key_id"] = epoch_keys(v["sender_secret_a"], v["id_a"], v["epoch_a"])
+    o["data_key_g"], o["data_iv_g"], o["key_id_g"] = epoch_keys(v["sender_secret_g"], v["id_a"], v["epoch_a"],
+                                                                group=v["group_g"])
     announcement(v, o)
     confirmation(v, o)
     sealed(v, o)
     sealed_signed(v, o)
     order = ["id_pub_a", "id_pub_b", "eph_pub_a", "eph_pub_b", "eph_pub_c", "data_key", "data_iv",
-             "key_id", "wrap_key_ab", "wrap_key_ac", "wrapped_ab", "wrapped_ac", "announce", "announce_c", "ack",
+             "key_id", "data_key_g", "data_iv_g", "key_id_g", "wrap_key_ab", "wrap_key_ac", "wrapped_ab",
+             "wrapped_ac", "wrapped_abg", "announce", "announce_c", "announce_g", "ack",
              "data_inner", "data_sealed", "data_sealed_signed"]
     assert sorted(order) == sorted(o)
     return INPUTS + [(k, o[k]) for k in order]
