@@ -522,12 +522,25 @@ static size_t session_read_room(struct bufferevent *bev)
  * (small packets at a moderate rate) nothing is asked. EOF and errors are left for the
  * bufferevent's next read to find and report. Plain TCP sides only: below a filter the bytes
  * would skip it. */
+/* The bytes the packet at the head of in still lacks (0 when it is complete or its header is not). */
+static size_t session_head_missing(struct evbuffer *in)
+{
+	uint8_t hdr[MQTT_FIXED_HDR_MAX];
+	ev_ssize_t n = evbuffer_copyout(in, hdr, sizeof(hdr));
+	size_t used = 0, have = evbuffer_get_length(in);
+	uint32_t remaining = 0;
+
+	if (n < 2 || mqtt_varint_decode(hdr + 1, (size_t)n - 1, &remaining, &used) != MQTT_PARSE_OK)
+		return 0;
+	return 1 + used + remaining > have ? 1 + used + remaining - have : 0;
+}
+
 static void session_read_more(struct session *s, struct bufferevent *bev)
 {
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_iovec v[2];
 	struct iovec iov[2];
-	size_t room = session_read_room(bev);
+	size_t room = session_read_room(bev), missing;
 	ev_ssize_t n;
 	int nv, i, avail = 0;
 
@@ -538,6 +551,9 @@ static void session_read_more(struct session *s, struct bufferevent *bev)
 		return;
 	if ((size_t)avail < room)
 		room = (size_t)avail;
+	missing = session_head_missing(in);
+	if (room > missing && room > SESSION_READ_BATCH)
+		room = missing > SESSION_READ_BATCH ? missing : SESSION_READ_BATCH;
 	evbuffer_unfreeze(in, 0); /* the bufferevent keeps the end of its input frozen */
 	nv = evbuffer_reserve_space(in, (ev_ssize_t)room, v, 2);
 	for (i = 0; i < nv; i++)

@@ -26,6 +26,10 @@
 #define SESSION_DRAIN_SECONDS 5
 #define SESSION_IO_CHUNK ((ev_ssize_t)256 * 1024) /* most bytes one read or write call moves */
 #define SESSION_READ_FULL ((size_t)4096) /* what libevent 2.1 reads at most per read event */
+/* A direct read takes at most the rest of the packet at the head of the input, or this much when
+ * that is less: a burst fanned out to many sessions then waits in the sockets, not in every
+ * session's input (test_flood test_held_amplification). */
+#define SESSION_READ_BATCH ((size_t)64 * 1024)
 /* A device PUBLISH larger than this is parsed from its header alone (session_frame_head). */
 #define SESSION_LAZY_MIN ((size_t)2048)
 
