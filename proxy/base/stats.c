@@ -7,6 +7,7 @@ static const char *const stats_drop_names[DROP__COUNT] = {
 	[DROP_AUTH] = "auth",         [DROP_PLAINTEXT] = "plaintext", [DROP_POLICY] = "policy",
 	[DROP_UNAUTHORIZED] = "unauthorized", [DROP_BEFORE_SUB] = "before_subscription",
 	[DROP_ROLLBACK] = "rollback", [DROP_TOO_LARGE] = "too_large",
+	[DROP_NOT_A_READER] = "not_a_reader", [DROP_WRITER_NOT_PROVEN] = "writer_not_proven",
 };
 
 static const char *const stats_reject_names[REJECT__COUNT] = {

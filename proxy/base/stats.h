@@ -21,6 +21,8 @@ enum stats_drop {
 	DROP_BEFORE_SUB,   /* sealed before the device's subscription (or this node) began (§6.2) */
 	DROP_ROLLBACK,     /* a retained value older than the topic's newest (§6.3) */
 	DROP_TOO_LARGE,    /* larger than the device's Maximum Packet Size once opened (MQTT 5 §3.1.2.11.4) */
+	DROP_NOT_A_READER, /* its topic's group is one this node does not read, or another key's (§6.1 step 3) */
+	DROP_WRITER_NOT_PROVEN, /* a group with writers: no valid signature by a writer (§5.8, §6.1 step 6) */
 	DROP__COUNT
 };
 

@@ -27,6 +27,7 @@ struct keyex {
 	struct px_ctx *ctx;
 	struct kx_core *core;
 	struct id_key *id;
+	struct id_pub *self_pub; /* id's public half: proves this node's own signed messages (§5.8) */
 	struct control *ctl;
 	struct event *timer;     /* kx_core_next_wakeup */
 	char *state_path;        /* <state_dir>/state */
@@ -220,6 +221,17 @@ out:
 	return rc;
 }
 
+/* The public half of the identity key, ready to verify this node's own signed messages. */
+static enum px_err keyex_make_self_pub(struct keyex *kx)
+{
+	uint8_t raw[ID_PUB_LEN];
+	enum px_err rc = id_key_public(kx->id, raw);
+
+	if (rc == PX_OK)
+		rc = id_pub_new(raw, &kx->self_pub);
+	return rc;
+}
+
 struct keyex *keyex_new(struct px_ctx *ctx, const struct keyex_hooks *hooks, char *err, size_t errlen)
 {
 	static const struct control_handlers handlers = {.on_up = keyex_on_up,
@@ -236,6 +248,8 @@ struct keyex *keyex_new(struct px_ctx *ctx, const struct keyex_hooks *hooks, cha
 	if (keyfile_load(ctx->conf->identity_file, true, &kx->id, err, errlen) != PX_OK)
 		goto fail;
 	snprintf(err, errlen, "out of memory");
+	if (keyex_make_self_pub(kx) != PX_OK)
+		goto fail;
 	kx->state_dir = strdup(ctx->conf->state_dir);
 	kx->state_path = keyex_path(ctx->conf->state_dir, "state");
 	if (!kx->state_dir || !kx->state_path || keyex_make_core(kx, err, errlen) != 0)
@@ -279,9 +293,24 @@ void keyex_free(struct keyex *kx)
 		event_free(kx->timer);
 	kx_core_free(kx->core);
 	id_key_free(kx->id);
+	id_pub_free(kx->self_pub);
 	free(kx->state_path);
 	free(kx->state_dir);
 	free(kx);
+}
+
+const struct id_key *keyex_identity(const struct keyex *kx)
+{
+	return kx->id;
+}
+
+const struct id_pub *keyex_sender_pub(const struct keyex *kx, const char *sender)
+{
+	if (!sender)
+		return NULL;
+	if (strcmp(sender, kx->ctx->conf->node_id) == 0)
+		return kx->self_pub;
+	return kx_core_peer_pub(kx->core, sender);
 }
 
 struct keyring *keyex_keyring(struct keyex *kx)

@@ -48,6 +48,15 @@ bool keyex_republish_allowed(const struct keyex *kx);
  * the peer's publish filters matches. */
 bool keyex_may_publish(const struct keyex *kx, const char *sender, const uint8_t *topic, size_t len);
 
+/* Source authentication (PROTOCOL.md §5.8): the identity key this node signs its messages on
+ * groups with writers with, and the pinned public identity key of sender (this node's own for its
+ * own id, a configured peer's, NULL for anyone else). Both owned by kx; a peer's is valid until
+ * the next reload. */
+struct id_key;
+struct id_pub;
+const struct id_key *keyex_identity(const struct keyex *kx);
+const struct id_pub *keyex_sender_pub(const struct keyex *kx, const char *sender);
+
 /* Applies a reloaded configuration's peers (PROTOCOL.md R15): a removed peer's keys are erased and
  * a new epoch starts at once without it; an added peer gets the current key as soon as its
  * announcement is seen. nc must stay alive while in use (it becomes ctx->conf). -1 with err set

@@ -148,6 +148,9 @@ bool kx_core_is_up(const struct kx_core *c);
 bool kx_core_can_seal(const struct kx_core *c, const struct kx_now *now);
 /* R6: may a message sealed by sender carry this topic (see keyex_may_publish)? */
 bool kx_core_may_publish(const struct kx_core *c, const char *sender, const uint8_t *topic, size_t len);
+struct id_pub;
+/* The pinned identity key of the configured peer sender; NULL if sender is not one. */
+const struct id_pub *kx_core_peer_pub(const struct kx_core *c, const char *sender);
 /* Peers keyed now: live, and this node holds their current key (the peers_keyed gauge). */
 size_t kx_core_peers_keyed(const struct kx_core *c, const struct kx_now *now);
 size_t kx_core_peer_count(const struct kx_core *c);

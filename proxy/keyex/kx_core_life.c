@@ -237,6 +237,13 @@ bool kx_core_may_publish(const struct kx_core *kx, const char *sender, const uin
 	return false;
 }
 
+const struct id_pub *kx_core_peer_pub(const struct kx_core *kx, const char *sender)
+{
+	const struct kx_peer *p = sender ? kx_peer_(kx, sender, strlen(sender)) : NULL;
+
+	return p ? p->pub : NULL;
+}
+
 static int kx_make_topics(struct kx_core *kx)
 {
 	const struct px_conf *conf = kx->conf;

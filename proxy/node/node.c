@@ -49,19 +49,6 @@ void node_print_conf_errors_(const struct conf_errors *errs)
 	}
 }
 
-int node_groups_unenforced_(const struct px_conf *conf, char *err, size_t errlen)
-{
-	/* Issue 17: `groups` is parsed, validated and printed by `mqseal check`, but the sealing
-	 * and opening paths do not enforce it yet. Running with it would promise read and write
-	 * rights that nothing checks, so a node refuses such a configuration (fail closed). */
-	if (conf->ngroups == 0)
-		return 0;
-	snprintf(err, errlen,
-		 "groups: read groups are not enforced by this build yet (issue 17); remove `groups` to run "
-		 "this node (`mqseal check` still prints the rights)");
-	return -1;
-}
-
 void node_apply_log_(const struct px_conf *conf, int verbosity)
 {
 	int level = (int)conf->log.level + verbosity;
@@ -342,12 +329,6 @@ int node_main(const char *conf_path, int verbosity)
 		return NODE_EXIT_USAGE;
 	}
 	node_apply_log_(n.conf, verbosity);
-	if (node_groups_unenforced_(n.conf, err, sizeof(err)) != 0) {
-		log_error("node", "%s: %s", conf_path, err);
-		conf_free(n.conf);
-		conf_errors_clear(&errs);
-		return NODE_EXIT_USAGE;
-	}
 	/* Through the logger (its format, its escaping), like the warnings of a reload. */
 	for (size_t i = 0; i < errs.nwarnings; i++)
 		log_warn("node", "%s", errs.warnings[i]);

@@ -35,9 +35,6 @@ struct node {
 };
 
 void node_apply_log_(const struct px_conf *conf, int verbosity);
-/* -1 (err: why) if conf has `groups`, which this build does not enforce yet: start and reload
- * refuse it. */
-int node_groups_unenforced_(const struct px_conf *conf, char *err, size_t errlen);
 void node_print_conf_errors_(const struct conf_errors *errs);
 
 /* node_signal.c */

@@ -177,10 +177,6 @@ static int node_reload_apply(struct node *n, char *out, size_t len)
 	for (i = 0; i < errs.nwarnings; i++)
 		log_warn("node", "reload: %s", errs.warnings[i]);
 	conf_errors_clear(&errs);
-	if (node_groups_unenforced_(nc, out, len) != 0) {
-		conf_free(nc);
-		return -1;
-	}
 	if (node_fixed_changed(cur, nc, what, sizeof(what)) && strcmp(what, "node_id") == 0) {
 		snprintf(out, len, "node_id changed; restart to use another identity");
 		conf_free(nc);

@@ -83,7 +83,7 @@ static int session_connect_limit(struct session *s, struct mqtt_connect *c, uint
 	if (c->level != MQTT_LEVEL_5 || !mqtt_prop_find(c->props, MQTT_PROP_MAX_PACKET_SIZE, &p))
 		return 0;
 	s->dev_max_packet = p.num;
-	raised = mqtt_max_packet_add(p.num, seal_overhead_max(SEAL_PADDING_ANY));
+	raised = mqtt_max_packet_add(p.num, seal_overhead_max(SEAL_PADDING_ANY, s->ctx->policy));
 	if (raised > s->ctx->conf->listen.max_packet_size)
 		raised = s->ctx->conf->listen.max_packet_size;
 	if (raised == p.num)
@@ -200,7 +200,7 @@ static int session_on_connect(struct session *s, const struct mqtt_frame *f, con
 static int session_connack_limit(struct session *s, const struct mqtt_frame *f, struct mqtt_connack *ack,
 				 uint32_t broker_max)
 {
-	uint32_t ovh = seal_overhead_max(s->ctx->conf->seal.padding), told = broker_max;
+	uint32_t ovh = seal_overhead_max(s->ctx->conf->seal.padding, s->ctx->policy), told = broker_max;
 	uint8_t *props = NULL, *pkt = NULL;
 	size_t n, size;
 	int rc = -1;

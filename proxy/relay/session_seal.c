@@ -163,6 +163,18 @@ static int session_close_too_large(struct session *s)
 	return -1;
 }
 
+/* A device PUBLISH on a group with writers this node is not one of (PROTOCOL.md §11.1): refused
+ * like a denied topic, counted as denied, logged. */
+static int session_refuse_writer(struct session *s, const struct mqtt_frame *f, const struct mqtt_publish *p,
+				 struct mqtt_buf topic)
+{
+	static struct log_limit lim;
+
+	s->ctx->stats->denied++;
+	session_log_topic(s, &lim, "PUBLISH refused: this node is not a writer of the topic's group", topic);
+	return session_refuse_up(s, f, p, MQTT_RC_NOT_AUTHORIZED, false, "not a writer");
+}
+
 static int session_seal_up(struct session *s, const struct mqtt_frame *f, const struct mqtt_publish *p,
 			   struct mqtt_buf topic)
 {
@@ -192,6 +204,8 @@ static int session_seal_up(struct session *s, const struct mqtt_frame *f, const 
 		return 0;
 	case SEAL_NO_KEY:
 		return 1;
+	case SEAL_DENIED: /* checked before (session_publish_up_); kept for a reload in between */
+		return session_refuse_writer(s, f, p, topic);
 	case SEAL_TOO_LARGE:
 		s->ctx->stats->refused++;
 		session_log_topic(s, &lim, "refused: the sealed PUBLISH would exceed the broker's maximum packet size",
@@ -222,6 +236,8 @@ int session_publish_up_(struct session *s, const struct mqtt_frame *f, const uin
 	case POLICY_SEALED:
 		break;
 	}
+	if (!seal_may_write(s->ctx->seal, topic))
+		return session_refuse_writer(s, f, p, topic);
 	if (p->retain && p->payload.len == 0) { /* a retained delete cannot be sealed (§10.2) */
 		seal_retained_delete(s->ctx->seal, topic);
 		session_inflight_add_(s, p);
@@ -257,6 +273,12 @@ int session_connect_up_(struct session *s, const struct mqtt_frame *f, const str
 		return 0;
 	case POLICY_SEALED:
 		break;
+	}
+	if (!seal_may_write(s->ctx->seal, topic)) {
+		s->ctx->stats->denied++;
+		session_refuse_connect_(s, MQTT_CONNACK_311_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
+					"will topic in a group this node does not write");
+		return -1;
 	}
 	if (keyex_can_seal(s->ctx->keyex))
 		return 2;

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "clock.h"
+#include "conf.h"
 #include "devstate.h"
 #include "envelope.h"
 #include "keyex.h"
@@ -87,12 +88,73 @@ static int seal_split(struct mqtt_buf props, struct mqtt_buf *inner, struct mqtt
 /* The envelope of an empty payload without padding (header, inner lengths, tag), padding - 1 bytes
  * of padding at most, and one more byte of Remaining Length: a few hundred bytes cross at most one
  * of its steps (128, 16384, 2097152). Protected properties add nothing: they leave the property
- * block (whose length can only shrink) for the envelope, byte for byte. */
-uint32_t seal_overhead_max(unsigned padding)
+ * block (whose length can only shrink) for the envelope, byte for byte. A group with writers adds
+ * the source signature (§5.8). */
+uint32_t seal_overhead_max(unsigned padding, const struct policy *pol)
 {
+	uint32_t sig = seal_policy_signs_(pol) ? ENV_SIG_LEN : 0;
+
 	if (padding == SEAL_PADDING_ANY || padding > ENV_PAD_MAX)
 		padding = ENV_PAD_MAX;
-	return (uint32_t)env_sealed_size(0, 0, 1) + (padding - 1) + 1;
+	return (uint32_t)env_sealed_size(0, 0, 1) + (padding - 1) + 1 + sig;
+}
+
+bool seal_policy_signs_(const struct policy *pol)
+{
+	size_t i, n = pol ? policy_group_count(pol) : 0;
+
+	for (i = 0; i < n; i++)
+		if (policy_group_has_writers(pol, (int)i))
+			return true;
+	return false;
+}
+
+enum seal_rc seal_how_(const struct seal *s, struct mqtt_buf aad, struct seal_how *how)
+{
+	const struct policy *pol = s->ctx->policy;
+	int g = policy_group(pol, aad.p, aad.len);
+
+	if (!policy_group_is_writer(pol, g, s->ctx->conf->node_id))
+		return SEAL_DENIED;
+	how->group = policy_group_name(pol, g);
+	how->sign = policy_group_has_writers(pol, g);
+	return how->group ? SEAL_OK : SEAL_DENIED;
+}
+
+size_t seal_env_size_(const struct seal *s, const struct seal_how *how, size_t props_len, size_t payload_len)
+{
+	size_t n = keyring_sealed_size(keyex_keyring(s->ctx->keyex), props_len, payload_len);
+
+	return n && how->sign ? n + ENV_SIG_LEN : n;
+}
+
+enum px_err seal_env_(struct seal *s, const struct seal_how *how, uint64_t sealed_at, uint8_t flags,
+		      struct mqtt_buf aad, struct mqtt_buf props, const struct aead_part *pieces, size_t npieces,
+		      uint8_t *env, size_t env_len)
+{
+	struct keyring *kr = keyex_keyring(s->ctx->keyex);
+	size_t n = how->sign ? env_len - ENV_SIG_LEN : env_len;
+	enum px_err rc;
+
+	if (how->sign && env_len < ENV_MIN_LEN_SIGNED)
+		return PX_ERR_INVAL;
+	rc = keyring_seal_group_parts(kr, how->group, clock_mono_ms(), sealed_at,
+				      (uint8_t)(flags | (how->sign ? ENV_FLAG_SIGNED : 0)), aad.p, aad.len, props.p,
+				      props.len, pieces, npieces, env, n);
+	if (rc == PX_OK && how->sign)
+		rc = env_source_sign(keyex_identity(s->ctx->keyex), aad.p, aad.len, env, env_len);
+	return rc;
+}
+
+bool seal_may_write(struct seal *s, struct mqtt_buf topic)
+{
+	struct seal_how how;
+	struct mqtt_buf aad;
+
+	/* A name too long once rewritten is refused later as too large, not here. */
+	if (seal_aad_topic_(s, topic.p, topic.len, &aad) != SEAL_OK)
+		return true;
+	return seal_how_(s, aad, &how) == SEAL_OK;
 }
 
 enum seal_rc seal_aad_topic_(struct seal *s, const uint8_t *topic, size_t len, struct mqtt_buf *out)
@@ -116,9 +178,9 @@ enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publi
 			  uint32_t max_packet, uint64_t sealed_at, struct env_header *sent, struct evbuffer *out,
 			  const struct aead_part *pieces, size_t npieces)
 {
-	struct keyring *kr = keyex_keyring(s->ctx->keyex);
 	struct mqtt_buf inner = {0}, outer = {0}, aad;
 	struct mqtt_publish np = *p;
+	struct seal_how how;
 	struct aead_part whole = {p->payload.p, p->payload.len};
 	struct evbuffer_iovec v;
 	uint8_t *buf = NULL;
@@ -126,13 +188,15 @@ enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publi
 	enum seal_rc rc = seal_aad_topic_(s, topic.p, topic.len, &aad);
 	enum px_err px;
 
+	if (rc == SEAL_OK)
+		rc = seal_how_(s, aad, &how); /* the key of the topic's group, the one place it is chosen */
 	if (rc != SEAL_OK)
 		return rc;
 	rc = SEAL_ERROR;
 	if (level == MQTT_LEVEL_5 && seal_split(p->props, &inner, &outer, &buf) != 0)
 		return SEAL_ERROR;
 	np.props = outer;
-	env_len = keyring_sealed_size(kr, inner.len, p->payload.len);
+	env_len = seal_env_size_(s, &how, inner.len, p->payload.len);
 	total = env_len ? mqtt_publish_size(level, &np, env_len) : 0;
 	if (!total || (max_packet && total > max_packet)) {
 		rc = SEAL_TOO_LARGE;
@@ -145,8 +209,8 @@ enum seal_rc seal_publish(struct seal *s, uint8_t level, const struct mqtt_publi
 		pieces = &whole;
 		npieces = 1;
 	}
-	px = keyring_seal_parts(kr, clock_mono_ms(), sealed_at, p->retain ? ENV_FLAG_RETAIN : 0, aad.p, aad.len, inner.p,
-				inner.len, pieces, npieces, (uint8_t *)v.iov_base + head, env_len);
+	px = seal_env_(s, &how, sealed_at, p->retain ? ENV_FLAG_RETAIN : 0, aad, inner, pieces, npieces,
+		       (uint8_t *)v.iov_base + head, env_len);
 	if (head == 0 || px != PX_OK) {
 		rc = head == 0 ? SEAL_ERROR : seal_map_send_error(px);
 		goto out;
@@ -166,30 +230,32 @@ out:
 
 enum seal_rc seal_connect(struct seal *s, const struct mqtt_connect *c, struct evbuffer *out)
 {
-	struct keyring *kr = keyex_keyring(s->ctx->keyex);
 	struct mqtt_buf inner = {0}, outer = {0}, aad;
 	struct mqtt_connect nc = *c;
+	struct aead_part whole = {c->will_payload.p, c->will_payload.len};
+	struct seal_how how;
 	struct evbuffer_iovec v;
 	uint8_t *props_buf = NULL, *env = NULL;
 	size_t env_len, total;
 	enum seal_rc rc = seal_aad_topic_(s, c->will_topic.p, c->will_topic.len, &aad);
 	enum px_err px;
 
+	if (rc == SEAL_OK)
+		rc = seal_how_(s, aad, &how);
 	if (rc != SEAL_OK)
 		return rc;
 	rc = SEAL_ERROR;
 	if (c->level == MQTT_LEVEL_5 && seal_split(c->will_props, &inner, &outer, &props_buf) != 0)
 		return SEAL_ERROR;
-	env_len = keyring_sealed_size(kr, inner.len, c->will_payload.len);
+	env_len = seal_env_size_(s, &how, inner.len, c->will_payload.len);
 	env = env_len ? malloc(env_len) : NULL;
 	if (!env)
 		goto out;
 	/* A will is published by the broker at a time nobody knows yet: flagged, so receivers do not
 	 * hold its seal time against their subscriptions (§6.2). */
-	px = keyring_seal(kr, clock_mono_ms(), clock_wall_ms(),
-			  ENV_FLAG_WILL | ((c->flags & MQTT_CONNECT_FLAG_WILL_RETAIN) ? ENV_FLAG_RETAIN : 0),
-			  aad.p, aad.len, inner.p, inner.len, c->will_payload.p,
-			  c->will_payload.len, env, env_len);
+	px = seal_env_(s, &how, clock_wall_ms(),
+		       ENV_FLAG_WILL | ((c->flags & MQTT_CONNECT_FLAG_WILL_RETAIN) ? ENV_FLAG_RETAIN : 0), aad, inner,
+		       &whole, 1, env, env_len);
 	if (px != PX_OK) {
 		rc = seal_map_send_error(px);
 		goto out;

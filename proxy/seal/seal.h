@@ -24,17 +24,23 @@ enum seal_rc {
 	SEAL_DROP,      /* incoming: not delivered; *reason says why */
 	SEAL_UNKNOWN_KEY, /* incoming: key id not (yet) known */
 	SEAL_SUPPRESS,  /* incoming: a re-sealed retained value on a live subscription (§10.1) */
+	SEAL_DENIED,    /* outgoing: the topic's group has writers and this node is not one (§11.1) */
 	SEAL_ERROR,     /* out of memory or a library failure */
 };
 
 struct seal *seal_new(struct px_ctx *ctx);
 void seal_free(struct seal *s); /* erases the retained cache; accepts NULL */
 
-/* The most bytes sealing adds to one PUBLISH packet (PROTOCOL.md §5.1), for a sender padding to a
- * multiple of padding (1..256; SEAL_PADDING_ANY: any sender, e.g. for what other nodes seal). The
- * one number the Maximum Packet Size rewriting is based on (session_pkt.c). */
+/* The most bytes sealing adds to one PUBLISH packet (PROTOCOL.md §5.1, §5.7), for a sender padding
+ * to a multiple of padding (1..256; SEAL_PADDING_ANY: any sender, e.g. for what other nodes seal),
+ * with the 64-byte source signature (§5.8) when a group of pol (NULL: none) has writers. The one
+ * number the Maximum Packet Size rewriting is based on (session_pkt.c). */
 #define SEAL_PADDING_ANY 0u
-uint32_t seal_overhead_max(unsigned padding);
+struct policy;
+uint32_t seal_overhead_max(unsigned padding, const struct policy *pol);
+/* May this node's devices publish on topic (a sealed one)? False when the topic's group has
+ * writers and this node is not one of them (PROTOCOL.md §11.1): refused like a denied topic. */
+bool seal_may_write(struct seal *s, struct mqtt_buf topic);
 
 /* Device -> broker: writes the sealed form of p (whose real topic is topic) at level to out.
  * max_packet: the broker's Maximum Packet Size (0 = MQTT's own limit); sealed_at: the wall clock

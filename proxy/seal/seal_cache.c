@@ -128,19 +128,23 @@ size_t seal_retained_count(const struct seal *s)
 	return s->count;
 }
 
-static void seal_republish_one(struct seal *s, struct keyring *kr, struct seal_entry *e)
+static void seal_republish_one(struct seal *s, struct seal_entry *e)
 {
-	size_t len = keyring_sealed_size(kr, e->props_len, e->payload_len);
-	uint8_t *env = len ? malloc(len) : NULL;
+	struct aead_part whole = {e->payload, e->payload_len};
+	struct mqtt_buf props = {e->inner_props, e->props_len}, aad;
 	enum px_err rc = PX_ERR_NOMEM;
 	struct env_header h = {0};
-	struct mqtt_buf aad;
+	struct seal_how how = {0};
+	uint8_t *env = NULL;
+	size_t len = 0;
 
-	if (env && seal_aad_topic_(s, (const uint8_t *)e->topic, e->topic_len, &aad) != SEAL_OK)
+	if (seal_aad_topic_(s, (const uint8_t *)e->topic, e->topic_len, &aad) != SEAL_OK)
 		rc = PX_ERR_TOO_LARGE;
-	else if (env)
-		rc = keyring_seal(kr, clock_mono_ms(), e->sealed_at, ENV_FLAG_RETAIN | ENV_FLAG_REPUBLISH, aad.p,
-				  aad.len, e->inner_props, e->props_len, e->payload, e->payload_len, env, len);
+	else if (seal_how_(s, aad, &how) != SEAL_OK) /* no longer a writer of its group (a reload) */
+		rc = PX_ERR_INVAL;
+	else if ((len = seal_env_size_(s, &how, e->props_len, e->payload_len)) > 0 && (env = malloc(len)) != NULL)
+		rc = seal_env_(s, &how, e->sealed_at, ENV_FLAG_RETAIN | ENV_FLAG_REPUBLISH, aad, props, &whole, 1,
+			       env, len);
 	if (rc == PX_OK)
 		rc = env_parse_header(env, len, &h);
 	if (rc != PX_OK || keyex_publish_retained(s->ctx->keyex, e->topic, env, len) != 0) {
@@ -156,7 +160,6 @@ static void seal_republish_one(struct seal *s, struct keyring *kr, struct seal_e
 
 void seal_retained_republish(struct seal *s)
 {
-	struct keyring *kr = keyex_keyring(s->ctx->keyex);
 	size_t i, n = 0;
 
 	if (!keyex_republish_allowed(s->ctx->keyex))
@@ -165,7 +168,7 @@ void seal_retained_republish(struct seal *s)
 		struct seal_entry *e;
 		for (e = s->buckets[i]; e; e = e->next)
 			if (e->confirmed) {
-				seal_republish_one(s, kr, e);
+				seal_republish_one(s, e);
 				n++;
 			}
 	}

@@ -15,6 +15,7 @@
 #include "keyex.h"
 #include "keyring.h"
 #include "marks.h"
+#include "policy.h"
 #include "conf.h"
 
 static enum stats_drop seal_map_open_error(enum px_err rc)
@@ -28,6 +29,8 @@ static enum stats_drop seal_map_open_error(enum px_err rc)
 		return DROP_REPLAY;
 	case PX_ERR_AUTH:
 		return DROP_AUTH;
+	case PX_ERR_SOURCE:
+		return DROP_WRITER_NOT_PROVEN;
 	default:
 		return DROP_MALFORMED;
 	}
@@ -96,20 +99,66 @@ static int seal_digest(struct seal *s, const struct mqtt_buf *aad, uint8_t out[s
 	return 0;
 }
 
+/* The source rule of a group with writers (§5.8) for keyring_open_source: the pinned identity key
+ * of the key's sender if it is a writer of the topic's group (this node's own for its own keys). */
+struct seal_writers {
+	struct seal *s;
+	int group;
+};
+
+static const struct id_pub *seal_writer_pub(void *arg, const char *sender)
+{
+	const struct seal_writers *w = arg;
+
+	if (!policy_group_is_writer(w->s->ctx->policy, w->group, sender))
+		return NULL;
+	return keyex_sender_pub(w->s->ctx->keyex, sender);
+}
+
+/* §6.1 step 3, before a message is held for its key: the topic's group must be one this node
+ * reads (or the key must be its own), and a known key must be of the topic's group. */
+static bool seal_group_ok(struct seal *s, const struct mqtt_publish *p, int group)
+{
+	const struct policy *pol = s->ctx->policy;
+	struct keyring *kr = keyex_keyring(s->ctx->keyex);
+	const char *name = policy_group_name(pol, group), *kg;
+	struct env_header h;
+
+	if (!name || env_parse_header(p->payload.p, p->payload.len, &h) != PX_OK)
+		return false;
+	kg = keyring_key_group(kr, h.key_id);
+	if (kg)
+		return strcmp(kg, name) == 0; /* a key carries only its own group's topics */
+	/* Unknown: no key of a group this node does not read will ever come. */
+	return policy_group_is_reader(pol, group, s->ctx->conf->node_id);
+}
+
 /* Opens p for dev into k and describes it for the delivery rule in m. */
 static enum seal_rc seal_open_dev(struct seal *s, struct devstate *dev, const struct mqtt_publish *p,
 				  struct mqtt_buf topic, const struct mqtt_buf *aad, struct kr_opened *k,
 				  struct deliver_msg *m, enum stats_drop *reason)
 {
 	struct keyring *kr = keyex_keyring(s->ctx->keyex);
+	struct seal_writers w = {s, policy_group(s->ctx->policy, aad->p, aad->len)};
+	const struct kr_source src = {seal_writer_pub, &w};
 	enum px_err rc;
 
-	rc = keyring_open_decide(kr, devstate_rx(dev), clock_mono_ms(), aad->p, aad->len, p->payload.p,
-				 p->payload.len, s->scratch, k);
+	if (!seal_group_ok(s, p, w.group)) {
+		*reason = DROP_NOT_A_READER;
+		return SEAL_DROP;
+	}
+	rc = keyring_open_source(kr, devstate_rx(dev), clock_mono_ms(), aad->p, aad->len, p->payload.p,
+				 p->payload.len, policy_group_has_writers(s->ctx->policy, w.group) ? &src : NULL,
+				 s->scratch, k);
 	if (rc == PX_ERR_UNKNOWN_KEY && !keyring_recv_erased(kr, k->h.key_id))
 		return SEAL_UNKNOWN_KEY;
 	if (rc == PX_ERR_UNKNOWN_KEY)
 		rc = PX_ERR_EXPIRED; /* a key erased lately: stale at once, nothing to wait for */
+	if (rc == PX_ERR_SOURCE) {
+		*reason = DROP_WRITER_NOT_PROVEN;
+		keyex_peer_count_message(s->ctx->keyex, k->sender, (int)*reason);
+		return SEAL_DROP;
+	}
 	if (rc != PX_OK) {
 		*reason = seal_map_open_error(rc);
 		return SEAL_DROP;

@@ -46,4 +46,24 @@ void seal_entry_free_(struct seal_entry *e);
  * SEAL_TOO_LARGE (the rewritten name is too long) or SEAL_ERROR (out of memory). */
 enum seal_rc seal_aad_topic_(struct seal *s, const uint8_t *topic, size_t len, struct mqtt_buf *out);
 
+/* How this node seals a message on the AAD topic aad (§11.1): under its key of the topic's group
+ * (group: its name, "" for the default group), signed (§5.8) on a group with writers. SEAL_DENIED
+ * if the group has writers and this node is not one of them. */
+struct seal_how {
+	const char *group;
+	bool sign;
+};
+struct policy;
+enum seal_rc seal_how_(const struct seal *s, struct mqtt_buf aad, struct seal_how *how);
+/* Does some group have writers (so some messages carry a signature)? False for NULL. */
+bool seal_policy_signs_(const struct policy *pol);
+/* The envelope size of a message sealed as how (0 if too large). */
+size_t seal_env_size_(const struct seal *s, const struct seal_how *how, size_t props_len, size_t payload_len);
+/* Seals into env (env_len = seal_env_size_) as how says, with the group key's counter; signs
+ * with this node's identity key when how->sign. Errors of keyring_seal_group_parts and
+ * env_source_sign. */
+enum px_err seal_env_(struct seal *s, const struct seal_how *how, uint64_t sealed_at, uint8_t flags,
+		      struct mqtt_buf aad, struct mqtt_buf props, const struct aead_part *pieces, size_t npieces,
+		      uint8_t *env, size_t env_len);
+
 #endif

@@ -139,24 +139,5 @@ def test_overlap_refused_with_both_lines(workdir):
            % (path, plain, path, cmd)) in out.stderr, "plaintext in a group: %r" % out.stderr)
 
 
-def test_start_refuses_unenforced_groups(workdir):
-    """Until the seal and open paths enforce `groups` (issue 17 step 3), a node must not run with a
-    configuration that promises rights nothing checks: start exits 2 naming why. (check still works,
-    above.) Without the refusal the node starts and keeps running."""
-    paths = fleet(workdir)
-    proc = subprocess.Popen([MQSEAL, "-c", paths["sensor-1"]], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        check(False, "a node with groups started and kept running")
-        return
-    check(proc.returncode == 2, "start with groups: exit %d: %r" % (proc.returncode, err))
-    check("read groups are not enforced by this build yet" in err + out, "start with groups: %r" % err)
-
-
 if __name__ == "__main__":
-    run([test_fleet_rights_printed_by_check, test_overlap_refused_with_both_lines,
-         test_start_refuses_unenforced_groups])
+    run([test_fleet_rights_printed_by_check, test_overlap_refused_with_both_lines])

@@ -1,7 +1,8 @@
 /* test_policy_groups.c - read groups in the topic policy (issue 17): the group of a topic (the
  * example fleet by hand; then 64 groups of 64 filters, literal- and wildcard-first, against a
  * plain scan of every filter), names and lookup by name, readers and writers (sorted, repeats
- * dropped, the default group and a group without writers open to every node). */
+ * dropped, the default group and a group without writers open to every node); the Maximum Packet
+ * Size overhead with writers (seal_overhead_max). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "conf.h"
 #include "mqtt_topic.h"
 #include "policy.h"
+#include "seal.h"
 
 #define T(s) (const uint8_t *)(s), strlen(s)
 
@@ -110,6 +112,31 @@ static void test_no_groups(void)
 	policy_free(p);
 }
 
+/* PROTOCOL.md §5.7: the Maximum Packet Size overhead includes the 64-byte source signature (§5.8)
+ * as soon as one group has writers, and only then. */
+static void test_overhead_signed(void)
+{
+	char *t0[] = {"sensors/#"}, *r0[] = {"backend"}, *t1[] = {"cmd/#"}, *r1[] = {"actuator-1"};
+	char *w1[] = {"backend"};
+	struct conf_group g[2] = {
+		{.name = "telemetry", .topics = t0, .ntopics = 1, .readers = r0, .nreaders = 1},
+		{.name = "commands", .topics = t1, .ntopics = 1, .readers = r1, .nreaders = 1, .writers = w1,
+		 .nwriters = 1, .has_writers = true},
+	};
+	struct policy *none = make(NULL, 0), *unsigned_only = make(g, 1), *with_writers = make(g, 2);
+
+	CHECK(none && unsigned_only && with_writers);
+	CHECK_EQ(seal_overhead_max(16, NULL), 66);
+	CHECK_EQ(seal_overhead_max(SEAL_PADDING_ANY, NULL), 306);
+	CHECK_EQ(seal_overhead_max(16, none), 66);
+	CHECK_EQ(seal_overhead_max(16, unsigned_only), 66);
+	CHECK_EQ(seal_overhead_max(16, with_writers), 130);
+	CHECK_EQ(seal_overhead_max(SEAL_PADDING_ANY, with_writers), 370);
+	policy_free(none);
+	policy_free(unsigned_only);
+	policy_free(with_writers);
+}
+
 /* 64 groups of 64 filters, disjoint by construction (a sample checked so): group i holds four
  * wildcard-first filters "+/w<i>x<j>" and literal-first ones "l<i%8>/h<n>/#" and "l<i%8>/p/<n>"
  * (n unique), eight groups sharing each first level; the group of many topics is compared with a
@@ -177,5 +204,6 @@ int main(void)
 	test_fleet();
 	test_no_groups();
 	test_many();
+	test_overhead_signed();
 	CHECK_DONE();
 }
