@@ -19,6 +19,7 @@ backend and each other, the backend everyone.
     gets nothing.
 (e) a reload on every node removes actuator-2 from the readers of commands: afterwards
     actuator-2's device receives no new command (counted not_a_reader), actuator-1's still does.
+(f) a reload on every node adds actuator-2 back: it reads new commands again.
 
 Every attack is tried and reported before any check fails, so a run on a build without the
 enforcement shows which of them got through."""
@@ -160,6 +161,23 @@ def test_groups_enforced(workdir):
     attack("(e) removed actuator-2 reads a new command", not got, "actuator-2's device got %r" % got)
     nar = dropped(n["actuator-2"], "not_a_reader") - before
     attack("(e) counted at actuator-2", nar == 1, "not_a_reader +%d" % nar)
+
+    # (f) the other direction: actuator-2 added back to the readers on every node; the backend
+    # re-issues its message with the commands entry, and actuator-2 reads new commands again.
+    for i in FLEET:
+        reload_groups(n[i], groups())
+    for i, want in (("backend", 4), ("actuator-1", 2), ("actuator-2", 2)):
+        eventually(lambda: n[i].metric("mqseal_peers_keyed") == want, 30, msg="%s keyed after the reload" % i)
+    got_a2 = []
+    for k in range(10):  # until actuator-2 holds the backend's commands key again
+        be_pub.publish("cmd/valve/4", b"open valve 4.%d" % k, 1, timeout=15)
+        got_a1 = payloads(a1_cmd.expect(1, timeout=15))
+        check(got_a1 == [b"open valve 4.%d" % k], "actuator-1's device gets commands: %r" % got_a1)
+        got_a2 = payloads(a2_cmd.quiet(1.0))
+        if got_a2:
+            break
+    check(got_a2 and got_a2[-1].startswith(b"open valve 4."),
+          "actuator-2, a reader again, reads new commands: %r" % got_a2)
 
     for c in (be_tel, be_pub, s1_pub, s2_tel, s1_cmd, a1_cmd, a2_cmd, a1_pub):
         c.disconnect()
