@@ -117,33 +117,41 @@ static const struct id_pub *seal_writer_pub(void *arg, const char *sender)
 
 /* §6.1 step 3, before a message is held for its key: the topic's group must be one this node
  * reads (or the key must be its own), and a known key must be of the topic's group. */
-static bool seal_group_ok(struct seal *s, const struct mqtt_publish *p, int group)
+static bool seal_group_ok(struct seal *s, const struct env_header *h, int group)
 {
 	const struct policy *pol = s->ctx->policy;
-	struct keyring *kr = keyex_keyring(s->ctx->keyex);
-	const char *name = policy_group_name(pol, group), *kg;
-	struct env_header h;
+	const char *name, *kg;
 
-	if (!name || env_parse_header(p->payload.p, p->payload.len, &h) != PX_OK)
+	if (policy_group_count(pol) == 0)
+		return true; /* no groups: every key is of the default group, as every topic */
+	name = policy_group_name(pol, group);
+	if (!name)
 		return false;
-	kg = keyring_key_group(kr, h.key_id);
+	kg = keyring_key_group(keyex_keyring(s->ctx->keyex), h->key_id);
 	if (kg)
 		return strcmp(kg, name) == 0; /* a key carries only its own group's topics */
 	/* Unknown: no key of a group this node does not read will ever come. */
 	return policy_group_is_reader(pol, group, s->ctx->conf->node_id);
 }
 
+/* A drop after the key was found: the sender is known, so it counts for that peer too. */
+static enum seal_rc seal_peer_drop(struct seal *s, const char *sender, enum stats_drop reason)
+{
+	keyex_peer_count_message(s->ctx->keyex, sender, (int)reason);
+	return SEAL_DROP;
+}
+
 /* Opens p for dev into k and describes it for the delivery rule in m. */
 static enum seal_rc seal_open_dev(struct seal *s, struct devstate *dev, const struct mqtt_publish *p,
-				  struct mqtt_buf topic, const struct mqtt_buf *aad, struct kr_opened *k,
-				  struct deliver_msg *m, enum stats_drop *reason)
+				  const struct env_header *h, struct mqtt_buf topic, const struct mqtt_buf *aad,
+				  struct kr_opened *k, struct deliver_msg *m, enum stats_drop *reason)
 {
 	struct keyring *kr = keyex_keyring(s->ctx->keyex);
 	struct seal_writers w = {s, policy_group(s->ctx->policy, aad->p, aad->len)};
 	const struct kr_source src = {seal_writer_pub, &w};
 	enum px_err rc;
 
-	if (!seal_group_ok(s, p, w.group)) {
+	if (!seal_group_ok(s, h, w.group)) {
 		*reason = DROP_NOT_A_READER;
 		return SEAL_DROP;
 	}
@@ -156,8 +164,7 @@ static enum seal_rc seal_open_dev(struct seal *s, struct devstate *dev, const st
 		rc = PX_ERR_EXPIRED; /* a key erased lately: stale at once, nothing to wait for */
 	if (rc == PX_ERR_SOURCE) {
 		*reason = DROP_WRITER_NOT_PROVEN;
-		keyex_peer_count_message(s->ctx->keyex, k->sender, (int)*reason);
-		return SEAL_DROP;
+		return seal_peer_drop(s, k->sender, *reason);
 	}
 	if (rc != PX_OK) {
 		*reason = seal_map_open_error(rc);
@@ -175,18 +182,9 @@ static enum seal_rc seal_open_dev(struct seal *s, struct devstate *dev, const st
 	return SEAL_OK;
 }
 
-/* A drop after the key was found: the sender is known, so it counts for that peer too. */
-static enum seal_rc seal_peer_drop(struct seal *s, const char *sender, enum stats_drop reason)
+/* Header checks that need no key (§6.1 steps 1-2); the parsed header into h. */
+static bool seal_precheck(const struct mqtt_publish *p, struct env_header *h, enum stats_drop *reason)
 {
-	keyex_peer_count_message(s->ctx->keyex, sender, (int)reason);
-	return SEAL_DROP;
-}
-
-/* Header checks that need no key (§6.1 steps 1-2). */
-static bool seal_precheck(const struct mqtt_publish *p, enum stats_drop *reason)
-{
-	struct env_header h;
-
 	if (p->payload.len == 0) {
 		*reason = DROP_EMPTY;
 		return false;
@@ -195,7 +193,7 @@ static bool seal_precheck(const struct mqtt_publish *p, enum stats_drop *reason)
 		*reason = DROP_PLAINTEXT;
 		return false;
 	}
-	if (env_parse_header(p->payload.p, p->payload.len, &h) != PX_OK) {
+	if (env_parse_header(p->payload.p, p->payload.len, h) != PX_OK) {
 		*reason = DROP_MALFORMED;
 		return false;
 	}
@@ -208,6 +206,7 @@ enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, cons
 	const struct deliver_params dp = {.tolerance_ms = (uint64_t)s->ctx->conf->keyex.max_skew_seconds * 1000u,
 					  .started_ms = s->ctx->started_wall_ms, .now_ms = clock_wall_ms()};
 	enum deliver_verdict v;
+	struct env_header h;
 	struct deliver_msg m;
 	struct kr_opened k;
 	struct mqtt_buf aad;
@@ -215,7 +214,7 @@ enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, cons
 
 	if (!dev)
 		return SEAL_ERROR; /* every session has a device state (session_attach_devstate) */
-	if (!seal_precheck(p, reason))
+	if (!seal_precheck(p, &h, reason))
 		return SEAL_DROP;
 	if (seal_scratch(s, p->payload.len) != 0)
 		return SEAL_ERROR;
@@ -225,7 +224,7 @@ enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, cons
 		return res == SEAL_TOO_LARGE ? SEAL_DROP : res;
 	}
 	memset(&m, 0, sizeof(m));
-	res = seal_open_dev(s, dev, p, topic, &aad, &k, &m, reason);
+	res = seal_open_dev(s, dev, p, &h, topic, &aad, &k, &m, reason);
 	if (res != SEAL_OK)
 		return res;
 	if (!keyex_may_publish(s->ctx->keyex, k.sender, topic.p, topic.len)) {
