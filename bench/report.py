@@ -245,7 +245,8 @@ def memory_table(runs, memory):
     header = ["path (pub-side sidecar)", "RSS kB, 0 idle", "100 idle", "1000 idle", "kB per idle device",
               "peak RSS kB in max-rate runs (pub side / sub side)"]
     rows = []
-    for rec in sorted(memory, key=lambda m: PATHS.index(m["path"])):
+    # "sealed-tls", "sealed-ws": the sealed sidecar's TLS and WebSocket listeners, after "sealed"
+    for rec in sorted(memory, key=lambda m: (PATHS.index(m["path"].split("-")[0]), m["path"])):
         rss, conn = rec["rss_kb"], rec["connected"]
         cells = ["{:,}".format(rss[n]) + ("" if conn[n] == int(n) else " (%d connected)" % conn[n])
                  for n in ("0", "100", "1000")]
@@ -346,7 +347,7 @@ def main():
     ap.add_argument("--plot-dir")
     args = ap.parse_args()
     runs, machine, memory, skips = load(args.raw)
-    if not runs:
+    if not runs and not memory:
         sys.exit("report.py: no runs in %s" % args.raw)
     with open(args.summary, "w") as f:
         f.write(summary(runs, machine, memory, skips))

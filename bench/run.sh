@@ -16,7 +16,8 @@
 # Knobs (environment): ROUNDS (3), TARGET_S (1.5: seconds one max-rate run aims at), OUT
 # (bench/results), BUILD_DIR (build), SKIP_BUILD=1 (use the binaries already in BUILD_DIR),
 # PATHS (default "direct socat stunnel relay sealed"), KEEP_WORK=1 (keep the temp dir with the logs),
-# SOURCE_COMMIT (the commit to name in the results when the tree is an export, e.g. git archive).
+# SOURCE_COMMIT (the commit to name in the results when the tree is an export, e.g. git archive),
+# PHASES (default "throughput latency scaling memory": the phases to run, for a partial run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,7 @@ TARGET_S=${TARGET_S:-1.5}
 OUT=${OUT:-bench/results}
 BUILD_DIR=${BUILD_DIR:-build}
 PATHS=${PATHS:-direct socat stunnel relay sealed}
+PHASES=${PHASES:-throughput latency scaling memory}
 PY=/usr/bin/python3
 MQBENCH=$BUILD_DIR/bench/mqbench
 MQSEAL=$BUILD_DIR/proxy/mqseal
@@ -251,7 +253,31 @@ mqseal_conf() {
 		log = { level = "warn"; };
 	EOF
 	[ "$4" = relay ] && echo 'topics = { plaintext = [ "#" ]; };' >>"$dir.conf"
+	# The sealed pub side also serves devices over TLS and over WebSocket (memory phase: RSS per
+	# idle TLS and WebSocket device); idle listeners, unused by the throughput runs.
+	if [ "$1" = spub ]; then
+		read -r TLS_PORT WS_PORT <<<"$(free_ports 2)"
+		cat >>"$dir.conf" <<-EOF
+			listeners = (
+			  { host = "$HOST"; port = $TLS_PORT; tls = { cert_file = "$WORK/tls/server.crt"; key_file = "$WORK/tls/server.key"; }; },
+			  { host = "$HOST"; port = $WS_PORT; websocket = { path = "/mqtt"; }; }
+			);
+		EOF
+	fi
 	return 0
+}
+
+# tls_files: a CA and a server certificate for 127.0.0.1 (the TLS listener of the memory phase).
+tls_files() {
+	local d=$WORK/tls
+	mkdir -p "$d"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench-ca \
+		-keyout "$d/ca.key" -out "$d/ca.crt" 2>>"$WORK/tls.log" &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+			-keyout "$d/server.key" -out "$d/server.csr" 2>>"$WORK/tls.log" &&
+		printf 'subjectAltName=IP:127.0.0.1\n' >"$d/ext.cnf" &&
+		openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+			-days 2 -extfile "$d/ext.cnf" -out "$d/server.crt" 2>>"$WORK/tls.log"
 }
 
 start_mqseal() {
@@ -442,11 +468,13 @@ scaling() {
 
 rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
 
-# idle PATH NAME N: opens N more idle devices on PATH's pub side; IDLE_OK = how many connected.
+# idle PORT NAME N [ARGS...]: opens N more idle devices on PORT (ARGS: idle_clients.py's --tls CA,
+# --ws PATH); IDLE_OK = how many connected.
 idle() {
-	local ready=$WORK/$2.ready
-	start "$2" "$PY" bench/idle_clients.py --port "${PUB[$1]}" --count "$3" --ready-file "$ready" \
-		--hold 300 --tag "$2"
+	local port=$1 name=$2 n=$3 ready=$WORK/$2.ready
+	shift 3
+	start "$name" "$PY" bench/idle_clients.py --port "$port" --count "$n" --ready-file "$ready" \
+		--hold 300 --tag "$name" "$@"
 	for _ in $(seq 600); do
 		[ -s "$ready" ] && break
 		sleep 0.1
@@ -454,30 +482,34 @@ idle() {
 	IDLE_OK=$(cat "$ready" 2>/dev/null || echo 0)
 }
 
-# memory PATH NAME: restarts the pub-side sidecar fresh and reads its RSS with 0, 100, 1000 idle
-# devices (cumulative), then closes them. Last step: the peak RSS of the runs is already recorded.
+# memory PATH NAME [LABEL PORT ARGS...]: restarts the pub-side sidecar fresh and reads its RSS with
+# 0, 100, 1000 idle devices (cumulative), then closes them. LABEL/PORT/ARGS: the row's name and the
+# listener the idle devices use (default PATH and the plain listener). The peak RSS of the runs is
+# already recorded.
 memory() {
-	local path=$1 name=$2 port=${PUB[$1]} ok100 ok1000 rss0 rss100 rss1000
+	local path=$1 name=$2 label=${3:-$1} port=${4:-${PUB[$1]}} ok100 ok1000 rss0 rss100 rss1000
+	shift $(($# < 4 ? $# : 4))
 	stop "$name"
 	case $path in
-	stunnel) start_stunnel "$name" "$port" ;;
-	*) start_mqseal "${name#mqseal-}" "$port" ;;
+	stunnel) start_stunnel "$name" "${PUB[$path]}" ;;
+	*) start_mqseal "${name#mqseal-}" "${PUB[$path]}" ;;
 	esac || return 0
+	wait_listen "$name" "$port" || return 0
 	sleep 1
 	rss0=$(rss_kb "${PID[$name]}")
-	idle "$path" "idle100-$path" 100
+	idle "$port" "idle100-$label" 100 "$@"
 	ok100=$IDLE_OK
 	sleep 1
 	rss100=$(rss_kb "${PID[$name]}")
-	idle "$path" "idle900-$path" 900
+	idle "$port" "idle900-$label" 900 "$@"
 	ok1000=$((IDLE_OK + ok100))
 	sleep 1
 	rss1000=$(rss_kb "${PID[$name]}")
-	stop "idle100-$path"
-	stop "idle900-$path"
+	stop "idle100-$label"
+	stop "idle900-$label"
 	record "$(printf '{"kind":"memory","path":"%s","rss_kb":{"0":%s,"100":%s,"1000":%s},"connected":{"0":0,"100":%s,"1000":%s}}' \
-		"$path" "$rss0" "$rss100" "$rss1000" "$ok100" "$ok1000")"
-	say "memory $path: RSS ${rss0} / ${rss100} / ${rss1000} kB with 0 / $ok100 / $ok1000 idle devices"
+		"$label" "$rss0" "$rss100" "$rss1000" "$ok100" "$ok1000")"
+	say "memory $label: RSS ${rss0} / ${rss100} / ${rss1000} kB with 0 / $ok100 / $ok1000 idle devices"
 }
 
 memory_all() {
@@ -486,7 +518,11 @@ memory_all() {
 		case $path in
 		stunnel) memory stunnel stunnel-pub ;;
 		relay) memory relay mqseal-rpub ;;
-		sealed) memory sealed mqseal-spub ;;
+		sealed)
+			memory sealed mqseal-spub
+			memory sealed mqseal-spub sealed-tls "$TLS_PORT" --tls "$WORK/tls/ca.crt"
+			memory sealed mqseal-spub sealed-ws "$WS_PORT" --ws /mqtt
+			;;
 		esac
 	done
 }
@@ -495,7 +531,10 @@ report() {
 	mkdir -p "$OUT" "$WORK/plot"
 	cp "$RAW" "$OUT/raw.jsonl"
 	"$PY" bench/report.py --raw "$OUT/raw.jsonl" --summary "$OUT/summary.md" --plot-dir "$WORK/plot"
-	gnuplot -e "datadir='$WORK/plot'; outdir='$OUT'" bench/plot.gp
+	# a partial run (PHASES without throughput and latency) has nothing to plot
+	if ls "$WORK/plot"/tput_*.dat >/dev/null 2>&1; then
+		gnuplot -e "datadir='$WORK/plot'; outdir='$OUT'" bench/plot.gp
+	fi
 	say "results: $OUT/summary.md, raw.jsonl, throughput.png, latency.png"
 }
 
@@ -507,12 +546,17 @@ main() {
 	machine_info
 	read -r BROKER_PORT <<<"$(free_ports 1)"
 	start_broker
+	tls_files || die "openssl could not make the TLS listener's certificate (see $WORK/tls.log)"
 	setup_paths
 	calibrate
-	throughput
-	latency
-	scaling
-	memory_all
+	local phase
+	for phase in $PHASES; do
+		case $phase in
+		throughput | latency | scaling) "$phase" ;;
+		memory) memory_all ;;
+		*) die "unknown phase $phase" ;;
+		esac
+	done
 	report
 	say "done in $((SECONDS - t0)) s"
 }
