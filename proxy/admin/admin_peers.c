@@ -186,6 +186,12 @@ void admin_peers_metrics_(const struct admin_http *a, struct evbuffer *b)
 		"mqseal_announcements_ignored_total{reason=\"not_a_peer\"} %" PRIu64 "\n",
 		kx ? keyex_ignored_not_a_peer(kx) : 0);
 	evbuffer_add_printf(b,
+			    "# HELP mqseal_group_entries_ignored_total Key entries of a read group this node's "
+			    "configuration does not let it read (the fleet's groups definitions differ).\n"
+			    "# TYPE mqseal_group_entries_ignored_total counter\nmqseal_group_entries_ignored_total %" PRIu64
+			    "\n",
+			    kx ? keyex_group_entries_ignored(kx) : 0);
+	evbuffer_add_printf(b,
 			    "# HELP mqseal_peer_series_limit Per-peer series are exported only while the "
 			    "peers are at most this many (metrics.peer_series_max).\n"
 			    "# TYPE mqseal_peer_series_limit gauge\nmqseal_peer_series_limit %u\n",

@@ -405,6 +405,11 @@ void keyex_peer_count_message(struct keyex *kx, const char *sender, int reason)
 		kx_core_count_message(kx->core, sender, reason);
 }
 
+uint64_t keyex_group_entries_ignored(const struct keyex *kx)
+{
+	return kx_core_ignored_group_entries(kx->core);
+}
+
 uint64_t keyex_ignored_not_a_peer(const struct keyex *kx)
 {
 	return kx_core_ignored_not_a_peer(kx->core);

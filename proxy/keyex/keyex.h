@@ -101,6 +101,8 @@ void keyex_peer_info(const struct keyex *kx, size_t i, struct keyex_peer_info *o
 void keyex_peer_count_message(struct keyex *kx, const char *sender, int reason);
 /* Announcements from nodes that are not configured peers (not a failure: mqseal_announcements_ignored_total). */
 uint64_t keyex_ignored_not_a_peer(const struct keyex *kx);
+/* Entries of named groups this node's configuration does not let it read (the fleet's groups differ). */
+uint64_t keyex_group_entries_ignored(const struct keyex *kx);
 /* 1 when the control connection is up and at least need peers are keyed (need is capped at the
  * number of peers); otherwise 0 and a short reason. */
 int keyex_ready(const struct keyex *kx, size_t need, char *reason, size_t len);

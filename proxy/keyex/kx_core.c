@@ -522,6 +522,21 @@ static void kx_tick_announce(struct kx_core *kx, uint64_t now)
 		kx_rotate_(kx, now >= kx->rotate_at_mono ? "interval" : "usage limit");
 }
 
+/* Subscribes again to the topics of the peers marked refetch (kx_core_groups.c): the broker sends
+ * their retained announcements again (MQTT 3.1.1 §3.8.4), accepted once more (kx_fresh). */
+static void kx_refetch(struct kx_core *kx)
+{
+	struct kx_batch b = {.type = KX_ACT_SUBSCRIBE};
+	size_t i;
+
+	kx->refetch_due = false;
+	for (i = 0; i < kx->npeers; i++)
+		if (kx->peers[i].refetch && kx_peer_filters_(kx, &b, &kx->peers[i]) != 0)
+			b.rc = -1;
+	if (kx_batch_flush_(kx, &b) != 0)
+		log_warn("keyex", "cannot ask the broker for the announcements of groups we now read");
+}
+
 void kx_core_tick(struct kx_core *kx, const struct kx_now *now)
 {
 	kx->now = *now;
@@ -533,6 +548,8 @@ void kx_core_tick(struct kx_core *kx, const struct kx_now *now)
 		(void)kx_push_persist_(kx);
 	if (kx->up)
 		kx_tick_announce(kx, now->mono_ms);
+	if (kx->up && kx->refetch_due)
+		kx_refetch(kx);
 	if (kx->activate_at_mono && now->mono_ms >= kx->activate_at_mono)
 		kx_activate(kx, "activation delay passed");
 	kx_process_pending_(kx);
@@ -554,6 +571,7 @@ void kx_on_up_(struct kx_core *kx)
 	uint64_t epoch;
 
 	kx->up = true;
+	kx->refetch_due = false; /* every peer's topic is subscribed to below */
 	kx->stats->control_connected = 1;
 	if (kx_pres_on_(kx) && kx_pres_topic(kx->conf->keyex.topic_prefix, kx->conf->node_id, own, sizeof(own)))
 		n = 2; /* our own presence too: its retained copy is repaired if it says otherwise */

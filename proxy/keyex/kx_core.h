@@ -162,6 +162,8 @@ bool kx_core_peer_keyed(const struct kx_core *c, const struct kx_now *now, const
 /* A message sealed by sender was opened (reason < 0) or dropped for reason (enum stats_drop). */
 void kx_core_count_message(struct kx_core *c, const char *sender, int reason);
 uint64_t kx_core_ignored_not_a_peer(const struct kx_core *c);
+/* Entries of a named group this node's configuration does not let it read (PROTOCOL.md §7.3 step 8). */
+uint64_t kx_core_ignored_group_entries(const struct kx_core *c);
 /* Peers whose last presence message said online (keyex.presence). */
 size_t kx_core_peers_present(const struct kx_core *c);
 

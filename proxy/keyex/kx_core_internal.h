@@ -109,6 +109,8 @@ struct kx_peer {
 	bool announce_due;         /* our message to it is still to be sent (connection down) */
 	bool reissue_pending;      /* a re-issue waits for its debounce */
 	bool added;                /* new in this reload: subscribe to it */
+	bool refetch;              /* a reload made us a reader of a group it seals: its current
+				    * announcement (the retained copy) is taken once more (§7.3 step 4) */
 	struct kx_pres_peer pres;  /* its presence (kx_presence.h) */
 	bool unknown_key;          /* ... has one, wrapped to an ephemeral key we do not hold */
 	uint8_t eph_pub[KEX_PUB_LEN];
@@ -178,6 +180,7 @@ struct kx_core {
 	struct log_limit log_reject;
 	struct log_limit log_group;  /* entries of groups this node does not read (§7.3 step 8) */
 	uint64_t ignored_group_entries;
+	bool refetch_due;            /* peers with refetch: subscribe to their topics again (next tick) */
 	uint64_t ignored_not_a_peer; /* announcements of nodes that are not our peers (a star fleet) */
 	/* the action queue: q[qhead..qn) wait; q[qhead - 1] is the one last taken */
 	struct kx_qaction *q;

@@ -154,6 +154,11 @@ uint64_t kx_core_ignored_not_a_peer(const struct kx_core *kx)
 	return kx->ignored_not_a_peer;
 }
 
+uint64_t kx_core_ignored_group_entries(const struct kx_core *kx)
+{
+	return kx->ignored_group_entries;
+}
+
 bool kx_core_peer_keyed(const struct kx_core *kx, const struct kx_now *now, const char *id)
 {
 	const struct kx_peer *p = kx_peer_(kx, id, strlen(id));

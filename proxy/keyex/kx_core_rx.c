@@ -292,14 +292,15 @@ static void kx_maybe_reissue(struct kx_core *kx, struct kx_peer *p, bool has_ent
 }
 
 /* Freshness (step 4): strictly newer (epoch, rev), or the same one again while we hold none
- * (our own restart: the retained copy tells us the peer's ephemeral key). */
+ * (our own restart: the retained copy tells us the peer's ephemeral key) or after a reload made
+ * us a reader of a group the peer seals (p->refetch: its entry of that group was ignored). */
 static bool kx_fresh(struct kx_core *kx, struct kx_peer *p, const struct ann_view *a, bool *duplicate)
 {
 	uint64_t now = kx->now.wall_ms, skew = (uint64_t)kx->conf->keyex.max_skew_seconds * 1000u;
 	uint64_t max_age = (uint64_t)a->interval_s * 1500u + skew;
 
 	*duplicate = a->epoch == p->epoch && a->rev == p->rev;
-	if (a->epoch < p->epoch || (a->epoch == p->epoch && a->rev < p->rev) || (*duplicate && p->have_ann)) {
+	if (a->epoch < p->epoch || (a->epoch == p->epoch && a->rev < p->rev) || (*duplicate && p->have_ann && !p->refetch)) {
 		if (!*duplicate)
 			kx_reject_(kx, p, REJECT_STALE, "peer %s epoch %" PRIu64 " rev %" PRIu32
 				      " is not newer than %" PRIu64 " rev %" PRIu32 " (replay?)",
@@ -358,6 +359,7 @@ static void kx_accept(struct kx_core *kx, struct kx_peer *p, const struct ann_vi
 	p->epoch = a->epoch;
 	p->rev = a->rev;
 	p->have_ann = true;
+	p->refetch = false;
 	p->interval_s = a->interval_s;
 	p->ann_expires_wall = a->issued_at_ms + (uint64_t)a->interval_s * 1500u + skew;
 	memcpy(p->eph_pub, a->eph_pub, KEX_PUB_LEN);

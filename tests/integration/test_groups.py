@@ -162,10 +162,17 @@ def test_groups_enforced(workdir):
     nar = dropped(n["actuator-2"], "not_a_reader") - before
     attack("(e) counted at actuator-2", nar == 1, "not_a_reader +%d" % nar)
 
-    # (f) the other direction: actuator-2 added back to the readers on every node; the backend
-    # re-issues its message with the commands entry, and actuator-2 reads new commands again.
+    # (f) the other direction: actuator-2 added back to the readers on every node, actuator-2
+    # last: the backend re-issues its message with the commands entry at its own reload, which
+    # actuator-2, not a reader yet by its own configuration, ignores. Its reload must then take the
+    # backend's announcement again (PROTOCOL.md §11.1): actuator-2 reads new commands again.
+    ignored = n["actuator-2"].metric("mqseal_group_entries_ignored_total")
     for i in FLEET:
-        reload_groups(n[i], groups())
+        if i != "actuator-2":
+            reload_groups(n[i], groups())
+    eventually(lambda: n["actuator-2"].metric("mqseal_group_entries_ignored_total") > ignored, 30,
+               msg="actuator-2 ignored the backend's commands entry before its own reload")
+    reload_groups(n["actuator-2"], groups())
     for i, want in (("backend", 4), ("actuator-1", 2), ("actuator-2", 2)):
         eventually(lambda: n[i].metric("mqseal_peers_keyed") == want, 30, msg="%s keyed after the reload" % i)
     got_a2 = []

@@ -822,6 +822,46 @@ static void test_group_keys_distributed(void)
 	teardown();
 }
 
+/* A node made a reader by its own reload after the sender's entry came (PROTOCOL.md §7.3 step 8,
+ * §11.1): c ignored a's g entry (c's definition did not list c), then c's reload lists it. The
+ * sender's configuration did not change, so nothing new comes from a: c must take a's current
+ * announcement again (its retained copy) and install the g entry, in a's same epoch. */
+static void test_group_reader_after_own_reload(void)
+{
+	static char *g_readers_c[] = {"b", "c"};
+	struct conf_group ng[2];
+	struct px_conf nc;
+	char err[128];
+	uint64_t e0, ignored;
+	int n;
+
+	setup(3);
+	for (n = 0; n < 3; n++)
+		node_groups(n);
+	for (n = 0; n < 3; n++)
+		node_start(n);
+	deliver_all();
+	advance(3000);
+	e0 = active_epoch(0);
+	CHECK(holds(1, 0, "g") && !holds(2, 0, "g"));
+	ignored = kx_core_ignored_group_entries(nodes[2].core);
+	CHECK(ignored >= 1);
+	memcpy(ng, groups_of[2], sizeof(ng));
+	ng[0].readers = g_readers_c;
+	ng[0].nreaders = 2;
+	nc = nodes[2].conf;
+	nc.groups = ng;
+	CHECK_EQ(kx_core_reload(nodes[2].core, &now, &nc, err, sizeof(err)), 0);
+	memcpy(groups_of[2], ng, sizeof(ng)); /* the node installs the reloaded groups */
+	drain(2);
+	deliver_all();
+	advance(2000);
+	CHECK_EQ(active_epoch(0), e0); /* no rotation of a helped */
+	CHECK(holds(2, 0, "g"));
+	CHECK(holds(1, 0, "g") && holds(2, 1, "w"));
+	teardown();
+}
+
 /* Reload of groups (PROTOCOL.md §11.1, §9.6). Group g (read by b and c) loses c on a: a starts a
  * new epoch at once with REVOKE, wraps its g key to b only, and c (whose own definition still
  * lists it, the worst case) keeps a's older g key only keyex.revoke_seconds. Then c is added
@@ -895,6 +935,7 @@ int main(void)
 	test_refused_reload_changes_nothing();
 	test_floor_across_rotation_before_keyed();
 	test_group_keys_distributed();
+	test_group_reader_after_own_reload();
 	test_group_reload();
 	test_ten_thousand_peers();
 	CHECK_DONE();
