@@ -461,6 +461,33 @@ static enum mqtt_parse session_next_frame(struct session *s, enum session_dir d,
 	return MQTT_PARSE_OK;
 }
 
+/* Carries out the verdict v of the per-packet logic on the frame f at the head of the source of d
+ * (verdict.h). false: stop pumping (the session is closing). A verdict on a session its handler
+ * closed already (a side effect it could not avoid) leaves the frame alone. */
+static bool session_apply(struct session *s, enum session_dir d, const struct mqtt_frame *f, struct verdict v)
+{
+	if (v.kind == VERDICT_ABORT) {
+		if (v.protocol)
+			session_protocol_error_(s, d, v.why);
+		else
+			session_abort_(s, d, v.why);
+		return false;
+	}
+	if (s->state < SESSION_DRAINING && session_src(s, d)) {
+		if (v.kind == VERDICT_FORWARD) {
+			session_forward_(s, d, f->total);
+		} else {
+			session_discard_(s, d, f->total);
+			if (v.kind == VERDICT_REPLACE)
+				session_send_(s, d, v.bytes, v.len);
+		}
+	}
+	free(v.owned);
+	if (v.why)
+		session_close(s, v.why); /* after flushing; nothing if closing already */
+	return s->state < SESSION_DRAINING;
+}
+
 /* Handles every complete frame waiting at the source of d, until the destination is congested.
  * final: the source has closed; take everything regardless of congestion. */
 static void session_pump(struct session *s, enum session_dir d, bool final)
@@ -469,6 +496,7 @@ static void session_pump(struct session *s, enum session_dir d, bool final)
 	const uint8_t *bytes = NULL;
 	const char *why = NULL;
 	enum mqtt_parse rc;
+	struct verdict v;
 
 	if (d == DIR_UP && s->stopping)
 		return; /* shutting down: what the device sends now stays with the device */
@@ -484,8 +512,8 @@ static void session_pump(struct session *s, enum session_dir d, bool final)
 			session_protocol_error_(s, d, why ? why : "malformed packet");
 			return;
 		}
-		int handled = session_packet_(s, d, &f, bytes);
-		if (handled == 1) { /* waits for a key: stays at the head, counted when it goes */
+		v = session_packet_(s, d, &f, bytes);
+		if (v.kind == VERDICT_WAIT) { /* waits for a key: stays at the head, counted when it goes */
 			if (!final)
 				session_wait_(s, d);
 			return;
@@ -497,7 +525,7 @@ static void session_pump(struct session *s, enum session_dir d, bool final)
 			s->ctx->stats->packets_from_broker++;
 			s->ctx->stats->bytes_from_broker += f.total;
 		}
-		if (handled != 0)
+		if (!session_apply(s, d, &f, v))
 			return;
 	}
 }

@@ -1,5 +1,6 @@
 /* session_internal.h - struct session, shared by session.c (lifecycle, I/O, backpressure),
- * session_pkt.c (what happens to each MQTT packet) and upstream.c. Not for other modules. */
+ * session_pkt.c / session_seal.c / session_held.c (what happens to each MQTT packet: one verdict,
+ * verdict.h) and upstream.c. Not for other modules. */
 #ifndef PX_SESSION_INTERNAL_H
 #define PX_SESSION_INTERNAL_H
 
@@ -16,6 +17,7 @@
 #include "mqtt_frame.h"
 #include "stats.h"
 #include "session.h"
+#include "verdict.h"
 
 /* Backpressure: when the other side's output queue passes HIGH, stop reading this side; resume
  * when it drains to LOW (bufferevent write watermark). One packet may overshoot HIGH. */
@@ -51,7 +53,9 @@ struct pid_set {
 /* An incoming sealed PUBLISH whose key is not known yet (session_held.c). */
 struct held;
 
-/* What became of an incoming sealed PUBLISH (session_open_down_). */
+/* What became of an incoming sealed PUBLISH (session_open_down_): internal to the open path, which
+ * serves both a frame (session_publish_down_, whose verdict is then DROP or ABORT) and the held
+ * messages retried outside the frame loop (session_held.c). */
 enum down_verdict {
 	DOWN_DONE,  /* delivered to the device, or dropped (counted, acked for it) */
 	DOWN_HOLD,  /* its key id is unknown: keep it aside for a while */
@@ -145,8 +149,12 @@ void session_discard_(struct session *s, enum session_dir d, size_t total);
 void session_send_(struct session *s, enum session_dir d, const uint8_t *buf, size_t len);
 /* Opens the broker connection (upstream.c). -1 if it could not even start. */
 int session_upstream_start_(struct session *s);
-/* Refuses the device's CONNECT with a CONNACK (reason per level) and closes after flushing. */
+/* Refuses the device's CONNECT with a CONNACK (reason per level) and closes after flushing; the
+ * broker side, if any, is dropped unflushed (upstream.c, a will that cannot be sealed). */
 void session_refuse_connect_(struct session *s, uint8_t reason_311, uint8_t reason_5, const char *why);
+/* The same before the broker connection exists, as a verdict: the CONNACK is queued for the
+ * device, the CONNECT dropped, and the session closes after flushing (no protocol error). */
+struct verdict session_connect_refuse_(struct session *s, uint8_t reason_311, uint8_t reason_5, const char *why);
 
 /* Installs our callbacks and watermarks on a new bufferevent of this session, enables it. */
 void session_set_callbacks_(struct session *s, struct bufferevent *bev);
@@ -157,19 +165,21 @@ void session_up_connected_(struct session *s);
 void upstream_on_connected_(struct session *s);
 void upstream_on_failed_(struct session *s, short what);
 
-/* session_seal.c: the sealing side of the packets. Same return convention as session_packet_,
- * plus 1: the frame waits for a key (left in place; the direction pauses). */
-int session_publish_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
-			const struct mqtt_publish *p, struct mqtt_buf topic);
-int session_publish_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
-			  const struct mqtt_publish *p, struct mqtt_buf topic);
-int session_connect_up_(struct session *s, const struct mqtt_frame *f, const struct mqtt_connect *c);
-int session_subscribe_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes);
+/* session_seal.c: the sealing side of the packets, each returning the verdict for its frame
+ * (WAIT: a device PUBLISH waits for a key, left in place; the direction pauses). */
+struct verdict session_publish_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
+				   const struct mqtt_publish *p, struct mqtt_buf topic);
+struct verdict session_publish_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
+				     const struct mqtt_publish *p, struct mqtt_buf topic);
+/* The will of a CONNECT: FORWARD: the CONNECT may go on (*seal_will: with its will sealed), WAIT for
+ * a key, or the CONNECT refused (session_connect_refuse_). */
+struct verdict session_connect_up_(struct session *s, const struct mqtt_connect *c, bool *seal_will);
+struct verdict session_subscribe_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes);
 void session_unsubscribe_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes);
-int session_suback_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes);
-/* PUBREL from the device / from the broker for a flow mqseal completes itself: 1 if consumed. */
-int session_pubrel_local_(struct session *s, enum session_dir d, const struct mqtt_frame *f,
-			  const uint8_t *bytes);
+struct verdict session_suback_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes);
+/* PUBREL pid from the device / from the broker for a flow mqseal completes itself: PUBCOMP queued
+ * back to its sender, true (the PUBREL is dropped). */
+bool session_pubrel_local_(struct session *s, enum session_dir d, uint16_t pid);
 void session_wait_(struct session *s, enum session_dir d);
 /* Opens an incoming sealed PUBLISH for the device; may_hold: an unknown key id gives DOWN_HOLD
  * instead of a drop. */
@@ -183,16 +193,20 @@ int session_hold_down_(struct session *s, const struct mqtt_frame *f, const uint
 bool session_held_topic_(const struct session *s, struct mqtt_buf topic);
 void session_held_retry_(struct session *s);
 void session_held_free_(struct session *s);
-/* A device publish went to the broker / the broker acknowledged one (shutdown waits for these). */
+/* A device publish went to the broker / the broker acknowledged one (shutdown waits for these):
+ * true when that was the last one of a stopping session (it closes once the ack is relayed). */
 void session_inflight_add_(struct session *s, const struct mqtt_publish *p);
-void session_inflight_done_(struct session *s, uint16_t pid);
+bool session_inflight_done_(struct session *s, uint16_t pid);
 /* session.c: the head frame of d may go on now: re-enable reading and handle what is buffered. */
 void session_resume_(struct session *s, enum session_dir d);
 void session_seal_free_(struct session *s);
 
-/* session_pkt.c: handles one complete frame (bytes = total contiguous bytes). Returns 0 to go on
- * with the next frame, -1 if the session is closing (stop pumping), 1 if the frame must wait for
- * a key (it stays at the head of the input; session_wait_ pauses the direction). */
-int session_packet_(struct session *s, enum session_dir d, const struct mqtt_frame *f, const uint8_t *bytes);
+/* session_pkt.c: decides what becomes of one complete frame (bytes: its contiguous leading bytes,
+ * the whole frame or, for a large device PUBLISH, its header, s->frame_head) and returns it as one
+ * verdict, which session.c carries out (session_apply, verdict.h). The handlers queue only packets
+ * of their own (acks for the sender, a sealed or opened copy in the destination's output); they
+ * never forward or drop the frame themselves. */
+struct verdict session_packet_(struct session *s, enum session_dir d, const struct mqtt_frame *f,
+			       const uint8_t *bytes);
 
 #endif

@@ -1,7 +1,9 @@
 /* session_seal.c - the sealing side of a session (PROTOCOL.md §6, §9.3, §11): topic policy per
  * PUBLISH and SUBSCRIBE, sealing device publishes and opening broker deliveries, waiting (paused
  * direction) while no key is ready, refusing with the right ack or reason code, and completing the
- * QoS 1/2 flows of dropped messages with the broker on the device's behalf. */
+ * QoS 1/2 flows of dropped messages with the broker on the device's behalf. Each handler returns
+ * the verdict for its frame (verdict.h); what it seals or opens it writes into the destination's
+ * output itself and returns DROP. */
 #include "session_internal.h"
 
 #include <stdlib.h>
@@ -94,35 +96,30 @@ static void session_ack(struct session *s, enum session_dir d, uint8_t type, uin
 static void session_ack_behalf(struct session *s, const struct mqtt_publish *p)
 {
 	if (p->qos == 1) {
-		session_ack(s, DIR_UP, MQTT_PUBACK, p->packet_id, 0);
+		session_ack(s, DIR_UP, MQTT_PUBACK, p->packet_id, MQTT_RC_SUCCESS);
 	} else if (p->qos == 2) {
-		session_ack(s, DIR_UP, MQTT_PUBREC, p->packet_id, 0);
+		session_ack(s, DIR_UP, MQTT_PUBREC, p->packet_id, MQTT_RC_SUCCESS);
 		if (pid_set_add(&s->q2_behalf, p->packet_id) != 0)
 			session_abort_(s, DIR_DOWN, "too many QoS 2 flows");
 	}
 }
 
-/* Refuses a device PUBLISH (PROTOCOL.md §9.3, §11). MQTT 5 gets the reason code; MQTT 3.x has no
- * negative ack: close_v3 closes the connection (the device keeps and resends the message), else it
- * is acknowledged and dropped. Returns the session_packet_ convention. */
-static int session_refuse_up(struct session *s, const struct mqtt_frame *f, const struct mqtt_publish *p,
-			     uint8_t reason, bool close_v3, const char *why)
+/* Refuses a device PUBLISH (PROTOCOL.md §9.3, §11): dropped. MQTT 5 gets the reason code; MQTT
+ * 3.x has no negative ack: close_v3 closes the connection (the device keeps and resends the
+ * message), else it is acknowledged as if delivered. */
+static struct verdict session_refuse_up(struct session *s, const struct mqtt_publish *p, uint8_t reason,
+					bool close_v3, const char *why)
 {
-	session_discard_(s, DIR_UP, f->total);
 	if (p->qos == 0)
-		return 0;
-	if (s->level != MQTT_LEVEL_5 && close_v3) {
-		session_close(s, why);
-		return -1;
-	}
+		return verdict_drop();
+	if (s->level != MQTT_LEVEL_5 && close_v3)
+		return verdict_then_close(verdict_drop(), why);
 	if (s->level != MQTT_LEVEL_5)
-		reason = 0;
+		reason = MQTT_RC_SUCCESS;
 	session_ack(s, DIR_DOWN, p->qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, p->packet_id, reason);
-	if (p->qos == 2 && reason < MQTT_RC_FAILURE_MIN && pid_set_add(&s->q2_local, p->packet_id) != 0) {
-		session_abort_(s, DIR_UP, "too many QoS 2 flows");
-		return -1;
-	}
-	return 0;
+	if (p->qos == 2 && reason < MQTT_RC_FAILURE_MIN && pid_set_add(&s->q2_local, p->packet_id) != 0)
+		return verdict_abort(MQTT_RC_NONE, "too many QoS 2 flows");
+	return verdict_drop();
 }
 
 static void session_log_topic(struct session *s, struct log_limit *lim, const char *what, struct mqtt_buf topic)
@@ -157,26 +154,24 @@ static uint64_t session_added(struct evbuffer *out, size_t before)
  * level 5 ("packet over limit", mqtt_reason_of), then the close; 3.x: the close. The broker
  * connection gets the DISCONNECT 0x04 of session_abort_, so the broker publishes the will, as it
  * does after such a close. */
-static int session_close_too_large(struct session *s)
+static struct verdict session_close_too_large(void)
 {
-	session_abort_(s, DIR_UP, "packet over limit");
-	return -1;
+	return verdict_abort(MQTT_RC_NONE, "packet over limit");
 }
 
 /* A device PUBLISH on a group with writers this node is not one of (PROTOCOL.md §11.1): refused
  * like a denied topic, counted as denied, logged. */
-static int session_refuse_writer(struct session *s, const struct mqtt_frame *f, const struct mqtt_publish *p,
-				 struct mqtt_buf topic)
+static struct verdict session_refuse_writer(struct session *s, const struct mqtt_publish *p, struct mqtt_buf topic)
 {
 	static struct log_limit lim;
 
 	s->ctx->stats->denied++;
 	session_log_topic(s, &lim, "PUBLISH refused: this node is not a writer of the topic's group", topic);
-	return session_refuse_up(s, f, p, MQTT_RC_NOT_AUTHORIZED, false, "not a writer");
+	return session_refuse_up(s, p, MQTT_RC_NOT_AUTHORIZED, false, "not a writer");
 }
 
-static int session_seal_up(struct session *s, const struct mqtt_frame *f, const struct mqtt_publish *p,
-			   struct mqtt_buf topic)
+static struct verdict session_seal_up(struct session *s, const struct mqtt_frame *f, const struct mqtt_publish *p,
+				      struct mqtt_buf topic)
 {
 	static struct log_limit lim;
 	struct evbuffer *out = bufferevent_get_output(s->up);
@@ -186,10 +181,8 @@ static int session_seal_up(struct session *s, const struct mqtt_frame *f, const 
 	size_t npieces = session_payload_pieces_(s, f, pieces);
 	enum seal_rc rc;
 
-	if (!p->payload.p && p->payload.len && npieces == 0) {
-		session_abort_(s, DIR_UP, "cannot read a PUBLISH payload");
-		return -1;
-	}
+	if (!p->payload.p && p->payload.len && npieces == 0)
+		return verdict_abort(MQTT_RC_NONE, "cannot read a PUBLISH payload");
 	/* Sealed from the input chains straight into the broker's output buffer. */
 	rc = seal_publish(s->ctx->seal, s->level, p, topic, s->broker_max_packet, clock_wall_ms(), &sent, out, pieces,
 			  npieces);
@@ -199,26 +192,24 @@ static int session_seal_up(struct session *s, const struct mqtt_frame *f, const 
 		s->ctx->stats->bytes_to_broker += session_added(out, before);
 		if (p->retain)
 			seal_retained_put(s->ctx->seal, s->level, p, topic, &sent);
-		session_discard_(s, DIR_UP, f->total);
 		session_inflight_add_(s, p);
-		return 0;
+		return verdict_drop(); /* the sealed copy is in the broker's output */
 	case SEAL_NO_KEY:
-		return 1;
+		return verdict_wait();
 	case SEAL_DENIED: /* checked before (session_publish_up_); kept for a reload in between */
-		return session_refuse_writer(s, f, p, topic);
+		return session_refuse_writer(s, p, topic);
 	case SEAL_TOO_LARGE:
 		s->ctx->stats->refused++;
 		session_log_topic(s, &lim, "refused: the sealed PUBLISH would exceed the broker's maximum packet size",
 				  topic);
-		return session_close_too_large(s);
+		return session_close_too_large();
 	default:
-		session_abort_(s, DIR_UP, "out of memory sealing a PUBLISH");
-		return -1;
+		return verdict_abort(MQTT_RC_NONE, "out of memory sealing a PUBLISH");
 	}
 }
 
-int session_publish_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
-			const struct mqtt_publish *p, struct mqtt_buf topic)
+struct verdict session_publish_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
+				   const struct mqtt_publish *p, struct mqtt_buf topic)
 {
 	static struct log_limit deny_lim, hold_lim;
 
@@ -227,69 +218,67 @@ int session_publish_up_(struct session *s, const struct mqtt_frame *f, const uin
 	case POLICY_DENIED:
 		s->ctx->stats->denied++;
 		session_log_topic(s, &deny_lim, "PUBLISH refused by the topic policy", topic);
-		return session_refuse_up(s, f, p, MQTT_RC_NOT_AUTHORIZED, false, "denied");
+		return session_refuse_up(s, p, MQTT_RC_NOT_AUTHORIZED, false, "denied");
 	case POLICY_PLAINTEXT:
 		s->ctx->stats->plaintext_out++;
 		session_inflight_add_(s, p);
-		session_forward_(s, DIR_UP, f->total);
-		return 0;
+		return verdict_forward();
 	case POLICY_SEALED:
 		break;
 	}
 	if (!seal_may_write(s->ctx->seal, topic))
-		return session_refuse_writer(s, f, p, topic);
+		return session_refuse_writer(s, p, topic);
 	if (p->retain && p->payload.len == 0) { /* a retained delete cannot be sealed (§10.2) */
 		seal_retained_delete(s->ctx->seal, topic);
 		session_inflight_add_(s, p);
-		session_forward_(s, DIR_UP, f->total);
-		return 0;
+		return verdict_forward();
 	}
 	if (!keyex_can_seal(s->ctx->keyex)) {
 		if (!s->hold_expired) {
 			s->ctx->stats->held++;
-			return 1;
+			return verdict_wait();
 		}
 		s->ctx->stats->refused++;
 		session_log_topic(s, &hold_lim, "refused: no key ready within seal.hold_seconds (never sent in plaintext)",
 				  topic);
-		return session_refuse_up(s, f, p, MQTT_RC_QUOTA_EXCEEDED, true, "no key ready");
+		return session_refuse_up(s, p, MQTT_RC_QUOTA_EXCEEDED, true, "no key ready");
 	}
 	return session_seal_up(s, f, p, topic);
 }
 
-int session_connect_up_(struct session *s, const struct mqtt_frame *f, const struct mqtt_connect *c)
+struct verdict session_connect_up_(struct session *s, const struct mqtt_connect *c, bool *seal_will)
 {
 	struct mqtt_buf topic = c->will_topic;
 
-	(void)f;
+	*seal_will = false;
 	if (!(c->flags & MQTT_CONNECT_FLAG_WILL) || !s->ctx->policy)
-		return 0;
+		return verdict_forward();
 	switch (session_class(s, topic)) {
 	case POLICY_DENIED:
 		s->ctx->stats->denied++;
-		session_refuse_connect_(s, MQTT_CONNACK_311_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED, "will topic denied");
-		return -1;
+		return session_connect_refuse_(s, MQTT_CONNACK_311_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
+					       "will topic denied");
 	case POLICY_PLAINTEXT:
-		return 0;
+		return verdict_forward();
 	case POLICY_SEALED:
 		break;
 	}
 	if (!seal_may_write(s->ctx->seal, topic)) {
 		s->ctx->stats->denied++;
-		session_refuse_connect_(s, MQTT_CONNACK_311_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
-					"will topic in a group this node does not write");
-		return -1;
+		return session_connect_refuse_(s, MQTT_CONNACK_311_NOT_AUTHORIZED, MQTT_RC_NOT_AUTHORIZED,
+					       "will topic in a group this node does not write");
 	}
-	if (keyex_can_seal(s->ctx->keyex))
-		return 2;
+	if (keyex_can_seal(s->ctx->keyex)) {
+		*seal_will = true;
+		return verdict_forward();
+	}
 	if (!s->hold_expired) {
 		s->ctx->stats->held++;
-		return 1;
+		return verdict_wait();
 	}
 	s->ctx->stats->refused++;
-	session_refuse_connect_(s, MQTT_CONNACK_311_SERVER_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
-				"no key ready to seal the will");
-	return -1;
+	return session_connect_refuse_(s, MQTT_CONNACK_311_SERVER_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
+				       "no key ready to seal the will");
 }
 
 /* ---- broker -> device ---- */
@@ -364,8 +353,8 @@ static bool session_plain_fits(struct session *s, const struct mqtt_frame *f, co
 	return false;
 }
 
-int session_publish_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
-			  const struct mqtt_publish *p, struct mqtt_buf topic)
+struct verdict session_publish_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
+				     const struct mqtt_publish *p, struct mqtt_buf topic)
 {
 	struct evbuffer *out = bufferevent_get_output(s->dev);
 	size_t before = evbuffer_get_length(out);
@@ -379,31 +368,26 @@ int session_publish_down_(struct session *s, const struct mqtt_frame *f, const u
 		s->ctx->stats->plaintext_in++;
 		if (!session_plain_fits(s, f, p, topic))
 			break;
-		if (p->topic.len > 0) {
-			session_forward_(s, DIR_DOWN, f->total);
-			return 0;
-		}
-		if (seal_plain_full_topic(s->level, p, topic, out) != SEAL_OK) {
-			session_abort_(s, DIR_DOWN, "out of memory relaying a PUBLISH");
-			return -1;
-		}
+		if (p->topic.len > 0)
+			return verdict_forward();
+		if (seal_plain_full_topic(s->level, p, topic, out) != SEAL_OK)
+			return verdict_abort(MQTT_RC_NONE, "out of memory relaying a PUBLISH");
 		s->ctx->stats->bytes_to_device += session_added(out, before);
 		break;
 	case POLICY_SEALED:
 	default:
 		/* While an older message on this topic waits for its key, a later one queues behind it. */
 		v = session_held_topic_(s, topic) ? DOWN_HOLD : session_open_down_(s, p, topic, true);
-		if (v == DOWN_ERROR)
-			return -1;
 		/* A full waiting room: the newcomer is handled at once (delivered if it opens now, out of
 		 * order behind the waiting ones; dropped as unknown_key if its own key is missing). */
-		if (v == DOWN_HOLD && session_hold_down_(s, f, bytes, topic) != 0 &&
-		    session_open_down_(s, p, topic, false) == DOWN_ERROR)
-			return -1;
+		if (v == DOWN_HOLD && session_hold_down_(s, f, bytes, topic) != 0)
+			v = session_open_down_(s, p, topic, false);
+		if (v == DOWN_ERROR) /* session_open_down_ has closed the session */
+			return verdict_abort(MQTT_RC_NONE, "out of memory opening a PUBLISH");
 		break;
 	}
-	session_discard_(s, DIR_DOWN, f->total);
-	return s->state < SESSION_DRAINING ? 0 : -1;
+	/* delivered (opened or rewritten into the device's output), held aside (copied), or dropped */
+	return verdict_drop();
 }
 
 /* ---- subscriptions ---- */
@@ -423,7 +407,8 @@ static int session_send_suback(struct session *s, const struct mqtt_suback *ack)
 	return rc;
 }
 
-static int session_suback_all_denied(struct session *s, const struct mqtt_frame *f, const struct mqtt_subscribe *sub)
+/* Every filter denied: the SUBACK is ours, the SUBSCRIBE is dropped. */
+static int session_suback_all_denied(struct session *s, const struct mqtt_subscribe *sub)
 {
 	uint8_t code = s->level == MQTT_LEVEL_5 ? MQTT_RC_NOT_AUTHORIZED : MQTT_SUBACK_311_FAILURE, *codes = malloc(sub->count);
 	struct mqtt_suback ack = {.packet_id = sub->packet_id};
@@ -436,20 +421,17 @@ static int session_suback_all_denied(struct session *s, const struct mqtt_frame 
 	ack.codes.len = sub->count;
 	rc = session_send_suback(s, &ack);
 	free(codes);
-	if (rc == 0)
-		session_discard_(s, DIR_UP, f->total);
 	return rc;
 }
 
-/* Relays the SUBSCRIBE without its denied filters and remembers where they were. */
-static int session_subscribe_kept(struct session *s, const struct mqtt_frame *f, const struct mqtt_subscribe *sub,
-				  bool *denied)
+/* The SUBSCRIBE without its denied filters (REPLACE), remembering where they were. */
+static struct verdict session_subscribe_kept(struct session *s, const struct mqtt_subscribe *sub, bool *denied)
 {
 	struct sub_fix *fix = malloc(sizeof(*fix) + sub->count);
 	bool *keep = malloc(sub->count);
+	struct verdict v = verdict_abort(MQTT_RC_NONE, "out of memory filtering a SUBSCRIBE");
 	uint8_t *buf = NULL;
 	size_t i, n;
-	int rc = -1;
 
 	if (!fix || !keep)
 		goto out;
@@ -465,17 +447,16 @@ static int session_subscribe_kept(struct session *s, const struct mqtt_frame *f,
 	fix->next = s->subfix;
 	s->subfix = fix;
 	fix = NULL;
-	session_send_(s, DIR_UP, buf, n);
-	session_discard_(s, DIR_UP, f->total);
-	rc = 0;
+	v = verdict_replace_owned(buf, n);
+	buf = NULL;
 out:
 	free(fix);
 	free(keep);
 	free(buf);
-	return rc;
+	return v;
 }
 
-int session_subscribe_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
+struct verdict session_subscribe_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
 {
 	struct mqtt_subscribe sub;
 	struct mqtt_buf filter;
@@ -483,20 +464,16 @@ int session_subscribe_up_(struct session *s, const struct mqtt_frame *f, const u
 	size_t pos = 0, i = 0, ndenied = 0;
 	uint8_t options;
 	bool *denied;
-	int rc;
+	struct verdict v;
 
 	if (mqtt_subscribe_parse(s->level, MQTT_SUBSCRIBE, bytes + f->hdr_len, f->remaining, &sub, &why) !=
-	    MQTT_PARSE_OK) {
-		session_abort_(s, DIR_UP, why ? why : "malformed SUBSCRIBE");
-		return -1;
-	}
-	if (!s->ctx->policy || sub.count > UINT16_MAX) {
-		session_forward_(s, DIR_UP, f->total);
-		return 0;
-	}
+	    MQTT_PARSE_OK)
+		return verdict_protocol_error(why ? why : "malformed SUBSCRIBE");
+	if (!s->ctx->policy || sub.count > UINT16_MAX)
+		return verdict_forward();
 	denied = calloc(sub.count, sizeof(bool));
 	if (!denied)
-		return -1;
+		return verdict_abort(MQTT_RC_NONE, "out of memory filtering a SUBSCRIBE");
 	while (mqtt_sub_next(&sub, MQTT_SUBSCRIBE, &pos, &filter, &options) && i < sub.count) {
 		denied[i] = policy_filter_denied(s->ctx->policy, filter.p, filter.len);
 		/* When it began, for the delivery rule (§6.2); a failure leaves it judged as untracked. */
@@ -505,89 +482,74 @@ int session_subscribe_up_(struct session *s, const struct mqtt_frame *f, const u
 		ndenied += denied[i++];
 	}
 	s->ctx->stats->denied += ndenied;
-	if (ndenied == 0) {
-		session_forward_(s, DIR_UP, f->total);
-		rc = 0;
-	} else if (ndenied == sub.count) {
-		rc = session_suback_all_denied(s, f, &sub);
-	} else {
-		rc = session_subscribe_kept(s, f, &sub, denied);
-	}
+	if (ndenied == 0)
+		v = verdict_forward();
+	else if (ndenied == sub.count)
+		v = session_suback_all_denied(s, &sub) == 0
+			    ? verdict_drop()
+			    : verdict_abort(MQTT_RC_NONE, "out of memory filtering a SUBSCRIBE");
+	else
+		v = session_subscribe_kept(s, &sub, denied);
 	free(denied);
-	if (rc != 0)
-		session_abort_(s, DIR_UP, "out of memory filtering a SUBSCRIBE");
-	return rc;
+	return v;
 }
 
-/* Puts the failure codes of the filters we removed back into the broker's SUBACK. */
-static int session_suback_fixed(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
-				const struct sub_fix *fix)
+/* The broker's SUBACK with the failure codes of the filters we removed put back (REPLACE). */
+static struct verdict session_suback_fixed(struct session *s, struct mqtt_suback *ack, const struct sub_fix *fix)
 {
-	uint8_t fail = s->level == MQTT_LEVEL_5 ? MQTT_RC_NOT_AUTHORIZED : MQTT_SUBACK_311_FAILURE, *codes;
-	struct mqtt_suback ack;
-	const char *why = NULL;
-	size_t i, k = 0;
-	int rc = -1;
+	uint8_t fail = s->level == MQTT_LEVEL_5 ? MQTT_RC_NOT_AUTHORIZED : MQTT_SUBACK_311_FAILURE, *codes, *buf;
+	size_t i, k = 0, n;
 
-	if (mqtt_suback_parse(s->level, MQTT_SUBACK, bytes + f->hdr_len, f->remaining, &ack, &why) != MQTT_PARSE_OK) {
-		session_abort_(s, DIR_DOWN, why ? why : "malformed SUBACK");
-		return -1;
-	}
 	codes = malloc(fix->count);
-	if (codes) {
-		for (i = 0; i < fix->count; i++)
-			codes[i] = fix->denied[i] ? fail : (k < ack.codes.len ? ack.codes.p[k++] : fail);
-		ack.codes.p = codes;
-		ack.codes.len = fix->count;
-		rc = session_send_suback(s, &ack);
-		free(codes);
+	if (!codes)
+		return verdict_abort(MQTT_RC_NONE, "out of memory fixing a SUBACK");
+	for (i = 0; i < fix->count; i++)
+		codes[i] = fix->denied[i] ? fail : (k < ack->codes.len ? ack->codes.p[k++] : fail);
+	ack->codes.p = codes;
+	ack->codes.len = fix->count;
+	n = mqtt_suback_size(s->level, MQTT_SUBACK, ack);
+	buf = n ? malloc(n) : NULL;
+	if (buf && mqtt_suback_encode(s->level, MQTT_SUBACK, ack, buf, n) != n) {
+		free(buf);
+		buf = NULL;
 	}
-	if (rc != 0) {
-		session_abort_(s, DIR_DOWN, "out of memory fixing a SUBACK");
-		return -1;
-	}
-	session_discard_(s, DIR_DOWN, f->total);
-	return 0;
+	free(codes);
+	if (!buf)
+		return verdict_abort(MQTT_RC_NONE, "out of memory fixing a SUBACK");
+	return verdict_replace_owned(buf, n);
 }
 
-int session_suback_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
+struct verdict session_suback_down_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes)
 {
+	struct mqtt_suback ack;
 	struct sub_fix **pp;
-	uint16_t pid;
-	int rc;
+	const char *why = NULL;
+	struct verdict v;
 
-	if (f->remaining < 2) {
-		session_abort_(s, DIR_DOWN, "malformed SUBACK");
-		return -1;
-	}
-	pid = (uint16_t)(bytes[f->hdr_len] << 8 | bytes[f->hdr_len + 1]);
+	/* the packet id, read by the codec (checked already, mqtt_server_packet_check) */
+	if (mqtt_suback_parse(s->level, MQTT_SUBACK, bytes + f->hdr_len, f->remaining, &ack, &why) != MQTT_PARSE_OK)
+		return verdict_abort(MQTT_RC_NONE, why ? why : "malformed SUBACK");
 	for (pp = &s->subfix; *pp; pp = &(*pp)->next) {
-		if ((*pp)->packet_id == pid) {
+		if ((*pp)->packet_id == ack.packet_id) {
 			struct sub_fix *fix = *pp;
 			*pp = fix->next;
-			rc = session_suback_fixed(s, f, bytes, fix);
+			v = session_suback_fixed(s, &ack, fix);
 			free(fix);
-			return rc;
+			return v;
 		}
 	}
-	session_forward_(s, DIR_DOWN, f->total);
-	return 0;
+	return verdict_forward();
 }
 
-int session_pubrel_local_(struct session *s, enum session_dir d, const struct mqtt_frame *f, const uint8_t *bytes)
+bool session_pubrel_local_(struct session *s, enum session_dir d, uint16_t pid)
 {
 	struct pid_set *ps = d == DIR_UP ? &s->q2_local : &s->q2_behalf;
-	uint16_t pid;
 
-	if (ps->n == 0 || f->remaining < 2)
-		return 0;
-	pid = (uint16_t)(bytes[f->hdr_len] << 8 | bytes[f->hdr_len + 1]);
-	if (!pid_set_take(ps, pid))
-		return 0;
+	if (ps->n == 0 || !pid_set_take(ps, pid))
+		return false;
 	/* PUBCOMP goes back where the PUBREL came from. */
-	session_ack(s, d == DIR_UP ? DIR_DOWN : DIR_UP, MQTT_PUBCOMP, pid, 0);
-	session_discard_(s, d, f->total);
-	return 1;
+	session_ack(s, d == DIR_UP ? DIR_DOWN : DIR_UP, MQTT_PUBCOMP, pid, MQTT_RC_SUCCESS);
+	return true;
 }
 
 /* ---- in-flight device publishes (graceful shutdown) ---- */
@@ -599,13 +561,12 @@ void session_inflight_add_(struct session *s, const struct mqtt_publish *p)
 }
 
 /* PUBACK, or PUBREC (from then on the broker owns a QoS 2 message), from the broker. */
-void session_inflight_done_(struct session *s, uint16_t pid)
+bool session_inflight_done_(struct session *s, uint16_t pid)
 {
 	if (s->up_inflight.n == 0)
-		return;
+		return false;
 	pid_set_take(&s->up_inflight, pid);
-	if (s->stopping && s->up_inflight.n == 0)
-		session_close(s, "shutting down (in-flight publishes acknowledged)");
+	return s->stopping && s->up_inflight.n == 0;
 }
 
 void session_shutdown(struct session *s)

@@ -5,6 +5,7 @@
 #ifndef PX_VERDICT_H
 #define PX_VERDICT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,10 +23,19 @@ enum verdict_kind {
 
 struct verdict {
 	enum verdict_kind kind;
-	uint8_t reason;       /* ABORT */
+	uint8_t reason;       /* ABORT; MQTT_RC_NONE: the session takes it from why (mqtt_reason_of,
+			       * the one mapping), which is what every handler does today */
+	bool protocol;        /* ABORT: the packet broke the protocol (the session counts it; from the
+			       * broker also in mqseal_broker_malformed_total). false: the session cannot
+			       * go on (out of memory, ...), not a codec reason */
 	const uint8_t *bytes; /* REPLACE: valid until the verdict is carried out */
 	size_t len;           /* REPLACE */
-	const char *why;      /* ABORT: a static string */
+	void *owned;          /* REPLACE: heap memory holding bytes, freed once they are queued */
+	const char *why;      /* ABORT: a static string. FORWARD, DROP, REPLACE: NULL, or the session
+			       * closes once they are carried out, after flushing what is queued and
+			       * without counting a protocol error (verdict_then_close): a CONNECT refused
+			       * with its CONNACK, a 3.x PUBLISH refused by closing, the broker's ack of
+			       * the last in-flight publish of a stopping session */
 };
 
 static inline struct verdict verdict_forward(void)
@@ -43,6 +53,12 @@ static inline struct verdict verdict_replace(const uint8_t *bytes, size_t len)
 	return (struct verdict){.kind = VERDICT_REPLACE, .bytes = bytes, .len = len};
 }
 
+/* REPLACE with bytes in buf, which the verdict owns (malloc'd; freed by the session). */
+static inline struct verdict verdict_replace_owned(uint8_t *buf, size_t len)
+{
+	return (struct verdict){.kind = VERDICT_REPLACE, .bytes = buf, .len = len, .owned = buf};
+}
+
 static inline struct verdict verdict_wait(void)
 {
 	return (struct verdict){.kind = VERDICT_WAIT};
@@ -51,6 +67,19 @@ static inline struct verdict verdict_wait(void)
 static inline struct verdict verdict_abort(uint8_t reason, const char *why)
 {
 	return (struct verdict){.kind = VERDICT_ABORT, .reason = reason, .why = why};
+}
+
+/* ABORT for a packet that breaks the protocol (reason from why, mqtt_reason_of). */
+static inline struct verdict verdict_protocol_error(const char *why)
+{
+	return (struct verdict){.kind = VERDICT_ABORT, .protocol = true, .why = why};
+}
+
+/* v (FORWARD, DROP or REPLACE), then an orderly close for why (see struct verdict, why). */
+static inline struct verdict verdict_then_close(struct verdict v, const char *why)
+{
+	v.why = why;
+	return v;
 }
 
 #endif

@@ -192,6 +192,23 @@ def test_malformed_packets(workdir):
     stop_clean(node)
 
 
+def test_malformed_acks(workdir):
+    """A malformed ack from the device (issue 18: ack packet ids are read by mqtt_ack_parse alone) is
+    not acted on by the node and reaches the broker as it came, so the device sees what the broker
+    answers: mosquitto 2.0 closes without a DISCONNECT (where mqtt_reason_of would say 0x81/0x82
+    for the same faults in a PUBLISH), and publishes the will."""
+    direct, via, node = setup(workdir)
+    cases = [("ackpid0", b"\x40\x02\x00\x00"),                 # PUBACK packet id 0
+             ("ackprop", b"\x40\x06\x00\x01\x00\x02\x7f\x00"),  # PUBACK with an unknown property
+             ("relpid0", b"\x62\x02\x00\x00"),                 # PUBREL packet id 0
+             ("recpid0", b"\x50\x02\x00\x00"),                 # PUBREC packet id 0
+             ("comptrunc", b"\x70\x01\x00")]                   # PUBCOMP cut short
+    for cid, pkt in cases:
+        paired(direct, via, cid, lambda s, pkt=pkt: s.sendall(pkt), [])
+    check(node.metric("mqseal_broker_malformed_total") == 0, "device errors are not broker errors")
+    stop_clean(node)
+
+
 def test_packet_too_large(workdir):
     direct, via, node = setup(workdir)
     paired(direct, via, "big", lambda s: s.sendall(publish5("t/a", b"x" * (2 * MAX_PACKET))),
@@ -411,5 +428,5 @@ def test_broker_malformed_packets(workdir):
 
 
 if __name__ == "__main__":
-    run([test_topic_alias_errors, test_malformed_packets, test_packet_too_large, test_protocol_errors,
+    run([test_topic_alias_errors, test_malformed_packets, test_malformed_acks, test_packet_too_large, test_protocol_errors,
          test_shutdown, test_mqtt311_closes_without_disconnect, test_broker_malformed_packets])
