@@ -20,6 +20,7 @@
 #include "log.h"
 #include "mqtt_reason.h"
 #include "stats.h"
+#include "transport.h"
 #include "conf.h"
 
 struct session_set {
@@ -202,10 +203,15 @@ static void session_check_drained(struct session *s)
 	if (s->state != SESSION_DRAINING || session_out_len(s->dev) != 0 || session_out_len(s->up) != 0)
 		return;
 	if (s->dev && !s->lingering) {
+		/* The transport ends first (WebSocket Close frame, TLS close_notify; transport.c). */
+		if (relay_transport_finish(s->dev, s->stopping ? RELAY_END_SHUTDOWN : s->dev_broke_protocol ?
+					   RELAY_END_PROTOCOL : RELAY_END_NORMAL) == RELAY_FINISH_PENDING)
+			return; /* back here once the Close frame is written */
 		/* Lingering close: a close() with unread input would send a reset, and a reset makes the
 		 * device's TCP stack throw away what we just flushed to it (the last acks). So: FIN
 		 * first, then discard what the device still sends until it closes too (drain timer). */
 		s->lingering = true;
+		(void)relay_transport_finish(s->up, RELAY_END_NORMAL);
 		session_drop_side(s, &s->up); /* flushed: nothing more to say to the broker */
 		(void)shutdown(session_socket(s->dev), SHUT_WR);
 		evbuffer_drain(bufferevent_get_input(s->dev), evbuffer_get_length(bufferevent_get_input(s->dev)));
@@ -213,8 +219,10 @@ static void session_check_drained(struct session *s)
 		bufferevent_enable(s->dev, EV_READ);
 		return;
 	}
-	if (!s->dev)
+	if (!s->dev) {
+		(void)relay_transport_finish(s->up, RELAY_END_NORMAL); /* flushed: TLS close_notify */
 		session_set_state_(s, SESSION_CLOSED);
+	}
 }
 
 void session_close(struct session *s, const char *why)
@@ -300,6 +308,8 @@ void session_protocol_error_(struct session *s, enum session_dir d, const char *
 		return;
 	if (d == DIR_DOWN)
 		s->ctx->stats->broker_malformed++;
+	else
+		s->dev_broke_protocol = true; /* a WebSocket device gets Close 1002 (transport.h) */
 	session_abort_(s, d, why);
 }
 

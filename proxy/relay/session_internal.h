@@ -106,6 +106,7 @@ struct session {
 	bool hold_expired : 1;       /* device side waited seal.hold_seconds: refuse until keys exist */
 	bool stopping : 1;           /* node shutdown: close once up_inflight is empty */
 	bool persistent : 1;         /* the broker keeps the session after the connection */
+	bool dev_broke_protocol : 1; /* closing because the device broke the protocol */
 	bool paused[2];              /* reading of the source of this direction stopped */
 	bool waiting[2];             /* the head frame waits for a key (device side only, see session_wait_) */
 	/* Direct writes: a side is "direct" while its output queue is written by session_on_flush
