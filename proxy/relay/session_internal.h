@@ -1,5 +1,6 @@
-/* session_internal.h - struct session, shared by session.c (lifecycle, I/O, backpressure),
- * session_pkt.c (what happens to each MQTT packet) and upstream.c. Not for other modules. */
+/* session_internal.h - struct session, shared by session.c (lifecycle, I/O, backpressure, the
+ * broker connection's hand-over from upstream.c) and session_pkt.c, session_seal.c,
+ * session_held.c (what happens to each MQTT packet). Not for other modules. */
 #ifndef PX_SESSION_INTERNAL_H
 #define PX_SESSION_INTERNAL_H
 
@@ -36,7 +37,8 @@
 /* Session states (ARCHITECTURE.md). Every transition goes through session_set_state_(). */
 enum session_state {
 	SESSION_AWAIT_CONNECT, /* device accepted; its CONNECT has not arrived (connect timer) */
-	SESSION_CONNECTING,    /* CONNECT relayed into the upstream queue; TCP/TLS connect under way */
+	SESSION_CONNECTING,    /* CONNECT relayed into the upstream queue; TCP/TLS connect under way
+				* (struct upstream, with broker.connect_timeout_seconds) */
 	SESSION_ESTABLISHED,   /* upstream connected: packets flow both ways */
 	SESSION_DRAINING,      /* closing: no more reading, flushing queued output (drain timer) */
 	SESSION_CLOSED,        /* freed from a deferred event; callbacks do nothing */
@@ -50,6 +52,8 @@ struct pid_set {
 
 /* An incoming sealed PUBLISH whose key is not known yet (session_held.c). */
 struct held;
+/* A broker connection being made (upstream.h). */
+struct upstream;
 
 /* What became of an incoming sealed PUBLISH (session_open_down_). */
 enum down_verdict {
@@ -77,8 +81,10 @@ struct session {
 	struct px_ctx *ctx;
 	struct session *prev, *next; /* in the session set */
 	struct bufferevent *dev;     /* device connection; NULL once closed */
-	struct bufferevent *up;      /* broker connection; NULL before CONNECT and once closed */
-	struct event *timer;         /* connect / upstream connect / drain timeout */
+	struct bufferevent *up;      /* broker connection; NULL before CONNECT and once closed; while
+				      * upstream is set, that attempt's (output may be queued on it) */
+	struct upstream *upstream;   /* the broker connection being made (CONNECTING); NULL once up */
+	struct event *timer;         /* connect / drain timeout (the broker connect has its own) */
 	struct event *free_ev;       /* deferred free */
 	struct event *flush_ev;      /* direct writes at the end of the loop pass (session_on_flush) */
 	struct mqtt_alias *alias[2]; /* Topic Alias tables, per direction */
@@ -144,7 +150,9 @@ void session_forward_(struct session *s, enum session_dir d, size_t total);
 void session_discard_(struct session *s, enum session_dir d, size_t total);
 /* Queues bytes we made ourselves to the device or to the broker. */
 void session_send_(struct session *s, enum session_dir d, const uint8_t *buf, size_t len);
-/* Opens the broker connection (upstream.c). -1 if it could not even start. */
+/* Opens the broker connection (struct upstream, upstream.h); s->up takes its bufferevent once it
+ * is up, and a failure refuses the device. -1 if it could not even start (the device is refused
+ * then too). */
 int session_upstream_start_(struct session *s);
 /* Refuses the device's CONNECT with a CONNACK (reason per level) and closes after flushing. */
 void session_refuse_connect_(struct session *s, uint8_t reason_311, uint8_t reason_5, const char *why);
@@ -152,11 +160,8 @@ void session_refuse_connect_(struct session *s, uint8_t reason_311, uint8_t reas
 /* Installs our callbacks and watermarks on a new bufferevent of this session, enables it. */
 void session_set_callbacks_(struct session *s, struct bufferevent *bev);
 void session_set_nodelay_(evutil_socket_t fd);
-/* The upstream just connected: a plain TCP one may be written directly from now on. */
+/* The upstream just connected over plain TCP: it may be written directly from now on. */
 void session_up_connected_(struct session *s);
-/* upstream.c: the broker connection is up (TLS handshake done), or could not be made. */
-void upstream_on_connected_(struct session *s);
-void upstream_on_failed_(struct session *s, short what);
 
 /* session_seal.c: the sealing side of the packets. Same return convention as session_packet_,
  * plus 1: the frame waits for a key (left in place; the direction pauses). */

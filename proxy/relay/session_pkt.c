@@ -186,10 +186,8 @@ static int session_on_connect(struct session *s, const struct mqtt_frame *f, con
 	if (sealed < 0 || sealed == 1)
 		return sealed; /* refused, or the will waits for a key */
 	session_set_state_(s, SESSION_CONNECTING);
-	if (session_upstream_start_(s) != 0) {
-		upstream_on_failed_(s, 0);
-		return -1;
-	}
+	if (session_upstream_start_(s) != 0)
+		return -1; /* refused */
 	return session_connect_relay(s, f, &c, sealed == 2);
 }
 
