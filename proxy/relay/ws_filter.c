@@ -224,22 +224,20 @@ struct bufferevent *ws_filter_new(struct bufferevent *under, uint64_t max_frame,
 int ws_filter_close(struct bufferevent *bev, uint16_t code)
 {
 	struct evbuffer *out = bufferevent_get_output(bev);
-	struct bufferevent *under = bufferevent_get_underlying(bev);
-	struct evbuffer *under_out = under ? bufferevent_get_output(under) : NULL;
 	uint8_t body[2] = {(uint8_t)(code >> 8), (uint8_t)code};
 	bool writing = (bufferevent_get_enabled(bev) & EV_WRITE) != 0;
-	size_t before;
+	int framed = 0;
 
-	if (!under_out || evbuffer_get_length(out) != 0)
+	if (evbuffer_get_length(out) != 0)
 		return 0;
-	before = evbuffer_get_length(under_out);
 	/* Writing off: the body must not go out as a data frame the moment it is added (libevent
-	 * runs the output filter on every addition while writing is on). */
+	 * runs the output filter on every addition while writing is on). The flush returns 1 when
+	 * the filter framed it (BEV_OK), 0 when a close was sent already. */
 	(void)bufferevent_disable(bev, EV_WRITE);
 	if (evbuffer_add(out, body, sizeof(body)) == 0)
-		(void)bufferevent_flush(bev, EV_WRITE, BEV_FINISHED);
+		framed = bufferevent_flush(bev, EV_WRITE, BEV_FINISHED) > 0;
 	(void)evbuffer_drain(out, evbuffer_get_length(out));
 	if (writing)
 		(void)bufferevent_enable(bev, EV_WRITE);
-	return evbuffer_get_length(under_out) > before;
+	return framed;
 }
