@@ -20,6 +20,8 @@
 #include "log.h"
 #include "mqtt_reason.h"
 #include "stats.h"
+#include "transport.h"
+#include "upstream.h"
 #include "conf.h"
 
 struct session_set {
@@ -70,11 +72,18 @@ static void session_unlink(struct session *s)
 	s->ctx->stats->conn_current--;
 }
 
-/* Frees one side's bufferevent (closing its socket), after unhooking our output callback. */
+/* Frees one side's bufferevent (closing its socket), after unhooking our output callback. A
+ * broker connection still being made is the attempt's: it goes with it. */
 static void session_free_side(struct session *s, struct bufferevent **side)
 {
 	if (!*side)
 		return;
+	if (side == &s->up && s->upstream) {
+		upstream_free(s->upstream);
+		s->upstream = NULL;
+		*side = NULL;
+		return;
+	}
 	evbuffer_remove_cb(bufferevent_get_output(*side), session_outbuf_cb, s);
 	bufferevent_free(*side);
 	*side = NULL;
@@ -202,10 +211,15 @@ static void session_check_drained(struct session *s)
 	if (s->state != SESSION_DRAINING || session_out_len(s->dev) != 0 || session_out_len(s->up) != 0)
 		return;
 	if (s->dev && !s->lingering) {
+		/* The transport ends first (WebSocket Close frame, TLS close_notify; transport.c). */
+		if (relay_transport_finish(s->dev, s->stopping ? RELAY_END_SHUTDOWN : s->dev_broke_protocol ?
+					   RELAY_END_PROTOCOL : RELAY_END_NORMAL) == RELAY_FINISH_PENDING)
+			return; /* back here once the Close frame is written */
 		/* Lingering close: a close() with unread input would send a reset, and a reset makes the
 		 * device's TCP stack throw away what we just flushed to it (the last acks). So: FIN
 		 * first, then discard what the device still sends until it closes too (drain timer). */
 		s->lingering = true;
+		(void)relay_transport_finish(s->up, RELAY_END_NORMAL);
 		session_drop_side(s, &s->up); /* flushed: nothing more to say to the broker */
 		(void)shutdown(session_socket(s->dev), SHUT_WR);
 		evbuffer_drain(bufferevent_get_input(s->dev), evbuffer_get_length(bufferevent_get_input(s->dev)));
@@ -213,8 +227,10 @@ static void session_check_drained(struct session *s)
 		bufferevent_enable(s->dev, EV_READ);
 		return;
 	}
-	if (!s->dev)
+	if (!s->dev) {
+		(void)relay_transport_finish(s->up, RELAY_END_NORMAL); /* flushed: TLS close_notify */
 		session_set_state_(s, SESSION_CLOSED);
+	}
 }
 
 void session_close(struct session *s, const char *why)
@@ -300,6 +316,8 @@ void session_protocol_error_(struct session *s, enum session_dir d, const char *
 		return;
 	if (d == DIR_DOWN)
 		s->ctx->stats->broker_malformed++;
+	else
+		s->dev_broke_protocol = true; /* a WebSocket device gets Close 1002 (transport.h) */
 	session_abort_(s, d, why);
 }
 
@@ -713,16 +731,68 @@ static void session_on_dev_event(struct session *s, short what)
 	session_close(s, (what & BEV_EVENT_EOF) ? "device closed the connection" : "device connection error");
 }
 
+/* The broker connection is up (upstream.c): the session takes its bufferevent. A session that is
+ * closing already (the device left meanwhile) only flushes to it what the device sent. */
+static void session_on_upstream_up(void *arg, struct bufferevent *bev, bool plain)
+{
+	struct session *s = arg;
+
+	upstream_free(s->upstream);
+	s->upstream = NULL;
+	if (s->state == SESSION_CLOSED)
+		return; /* s->up, disabled, is freed with the session */
+	session_set_callbacks_(s, bev);
+	if (s->state != SESSION_CONNECTING) {
+		bufferevent_disable(bev, EV_READ);
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		return;
+	}
+	session_set_nodelay_(bufferevent_getfd(bev));
+	session_set_state_(s, SESSION_ESTABLISHED);
+	if (plain)
+		session_up_connected_(s);
+}
+
+/* The broker connection could not be made: the device gets a CONNACK refusal (one log line), or,
+ * when its session is closing already, the close goes on without the broker side. */
+static void session_on_upstream_failed(void *arg, const char *why)
+{
+	static struct log_limit lim;
+	struct session *s = arg;
+	unsigned suppressed = 0;
+	char note[LOG_NOTE_MAX];
+
+	if (s->state != SESSION_CONNECTING) {
+		session_drop_side(s, &s->up);
+		session_close(s, "broker connection error");
+		session_check_drained(s);
+		return;
+	}
+	s->ctx->stats->upstream_failures++;
+	if (log_limit_allow(&lim, clock_mono_ms(), &suppressed))
+		log_emit(LOG_WARN, "upstream", s->peer, s->client[0] ? s->client : NULL,
+			 "broker %s:%u unreachable (%s); refusing the device%s", s->ctx->conf->broker.host,
+			 s->ctx->conf->broker.port, why, log_suppressed_note(suppressed, note));
+	session_refuse_connect_(s, MQTT_CONNACK_311_SERVER_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
+				"broker unreachable");
+}
+
+int session_upstream_start_(struct session *s)
+{
+	static const struct upstream_owner owner = {session_on_upstream_up, session_on_upstream_failed};
+	char why[320];
+
+	s->upstream = upstream_open(s->ctx, &owner, s, why, sizeof(why));
+	if (!s->upstream) {
+		session_on_upstream_failed(s, why);
+		return -1;
+	}
+	s->up = upstream_bev(s->upstream);
+	return 0;
+}
+
 static void session_on_up_event(struct session *s, short what)
 {
-	if (what & BEV_EVENT_CONNECTED) {
-		upstream_on_connected_(s);
-		return;
-	}
-	if (s->state == SESSION_CONNECTING) {
-		upstream_on_failed_(s, what);
-		return;
-	}
 	if (s->state < SESSION_DRAINING && (what & BEV_EVENT_EOF))
 		session_pump(s, DIR_DOWN, true);
 	session_drop_side(s, &s->up);
@@ -752,9 +822,6 @@ static void session_on_timer(evutil_socket_t fd, short what, void *arg)
 	switch (s->state) {
 	case SESSION_AWAIT_CONNECT:
 		session_abort_(s, DIR_UP, "no CONNECT within listen.connect_timeout_seconds");
-		break;
-	case SESSION_CONNECTING:
-		upstream_on_failed_(s, BEV_EVENT_TIMEOUT);
 		break;
 	case SESSION_DRAINING:
 		session_set_state_(s, SESSION_CLOSED);

@@ -1,6 +1,6 @@
-/* session_internal.h - struct session, shared by session.c (lifecycle, I/O, backpressure),
- * session_pkt.c / session_seal.c / session_held.c (what happens to each MQTT packet: one verdict,
- * verdict.h) and upstream.c. Not for other modules. */
+/* session_internal.h - struct session, shared by session.c (lifecycle, I/O, backpressure, the
+ * broker connection's hand-over from upstream.c) and session_pkt.c, session_seal.c,
+ * session_held.c (what happens to each MQTT packet: one verdict, verdict.h). Not for other modules. */
 #ifndef PX_SESSION_INTERNAL_H
 #define PX_SESSION_INTERNAL_H
 
@@ -38,7 +38,8 @@
 /* Session states (ARCHITECTURE.md). Every transition goes through session_set_state_(). */
 enum session_state {
 	SESSION_AWAIT_CONNECT, /* device accepted; its CONNECT has not arrived (connect timer) */
-	SESSION_CONNECTING,    /* CONNECT relayed into the upstream queue; TCP/TLS connect under way */
+	SESSION_CONNECTING,    /* CONNECT relayed into the upstream queue; TCP/TLS connect under way
+				* (struct upstream, with broker.connect_timeout_seconds) */
 	SESSION_ESTABLISHED,   /* upstream connected: packets flow both ways */
 	SESSION_DRAINING,      /* closing: no more reading, flushing queued output (drain timer) */
 	SESSION_CLOSED,        /* freed from a deferred event; callbacks do nothing */
@@ -52,6 +53,8 @@ struct pid_set {
 
 /* An incoming sealed PUBLISH whose key is not known yet (session_held.c). */
 struct held;
+/* A broker connection being made (upstream.h). */
+struct upstream;
 
 /* What became of an incoming sealed PUBLISH (session_open_down_): internal to the open path, which
  * serves both a frame (session_publish_down_, whose verdict is then DROP or ABORT) and the held
@@ -81,8 +84,10 @@ struct session {
 	struct px_ctx *ctx;
 	struct session *prev, *next; /* in the session set */
 	struct bufferevent *dev;     /* device connection; NULL once closed */
-	struct bufferevent *up;      /* broker connection; NULL before CONNECT and once closed */
-	struct event *timer;         /* connect / upstream connect / drain timeout */
+	struct bufferevent *up;      /* broker connection; NULL before CONNECT and once closed; while
+				      * upstream is set, that attempt's (output may be queued on it) */
+	struct upstream *upstream;   /* the broker connection being made (CONNECTING); NULL once up */
+	struct event *timer;         /* connect / drain timeout (the broker connect has its own) */
 	struct event *free_ev;       /* deferred free */
 	struct event *flush_ev;      /* direct writes at the end of the loop pass (session_on_flush) */
 	struct mqtt_alias *alias[2]; /* Topic Alias tables, per direction */
@@ -110,6 +115,7 @@ struct session {
 	bool hold_expired : 1;       /* device side waited seal.hold_seconds: refuse until keys exist */
 	bool stopping : 1;           /* node shutdown: close once up_inflight is empty */
 	bool persistent : 1;         /* the broker keeps the session after the connection */
+	bool dev_broke_protocol : 1; /* closing because the device broke the protocol */
 	bool paused[2];              /* reading of the source of this direction stopped */
 	bool waiting[2];             /* the head frame waits for a key (device side only, see session_wait_) */
 	/* Direct writes: a side is "direct" while its output queue is written by session_on_flush
@@ -147,7 +153,9 @@ void session_forward_(struct session *s, enum session_dir d, size_t total);
 void session_discard_(struct session *s, enum session_dir d, size_t total);
 /* Queues bytes we made ourselves to the device or to the broker. */
 void session_send_(struct session *s, enum session_dir d, const uint8_t *buf, size_t len);
-/* Opens the broker connection (upstream.c). -1 if it could not even start. */
+/* Opens the broker connection (struct upstream, upstream.h); s->up takes its bufferevent once it
+ * is up, and a failure refuses the device. -1 if it could not even start (the device is refused
+ * then too). */
 int session_upstream_start_(struct session *s);
 /* Refuses the device's CONNECT with a CONNACK (reason per level) and closes after flushing; the
  * broker side, if any, is dropped unflushed (upstream.c, a will that cannot be sealed). */
@@ -159,11 +167,8 @@ struct verdict session_connect_refuse_(struct session *s, uint8_t reason_311, ui
 /* Installs our callbacks and watermarks on a new bufferevent of this session, enables it. */
 void session_set_callbacks_(struct session *s, struct bufferevent *bev);
 void session_set_nodelay_(evutil_socket_t fd);
-/* The upstream just connected: a plain TCP one may be written directly from now on. */
+/* The upstream just connected over plain TCP: it may be written directly from now on. */
 void session_up_connected_(struct session *s);
-/* upstream.c: the broker connection is up (TLS handshake done), or could not be made. */
-void upstream_on_connected_(struct session *s);
-void upstream_on_failed_(struct session *s, short what);
 
 /* session_seal.c: the sealing side of the packets, each returning the verdict for its frame
  * (WAIT: a device PUBLISH waits for a key, left in place; the direction pauses). */

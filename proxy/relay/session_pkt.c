@@ -201,10 +201,8 @@ static struct verdict session_on_connect(struct session *s, const struct mqtt_fr
 	if (v.kind != VERDICT_FORWARD)
 		return v; /* refused, or the will waits for a key */
 	session_set_state_(s, SESSION_CONNECTING);
-	if (session_upstream_start_(s) != 0) {
-		upstream_on_failed_(s, 0); /* answers the device and closes the session */
-		return verdict_then_close(verdict_drop(), "broker unreachable");
-	}
+	if (session_upstream_start_(s) != 0)
+		return verdict_drop(); /* refused (the device answered, the session closing) */
 	return session_connect_relay(s, &c, seal_will);
 }
 

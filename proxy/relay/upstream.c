@@ -1,21 +1,29 @@
-/* upstream.c - a device session's own connection to the broker: plain TCP or TLS (OpenSSL
- * bufferevent) with certificate and host name verification, resolved without blocking (evdns). */
+/* upstream.c - struct upstream: one attempt to connect to the broker for a device session, plain
+ * TCP or TLS (OpenSSL bufferevent) with certificate and host name verification, resolved without
+ * blocking (evdns), bounded by its own timer; and the shared TLS client context (upstream.h). */
 #include "upstream.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
+#include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include "clock.h"
-#include "log.h"
-#include "mqtt_reason.h"
-#include "session_internal.h"
-#include "stats.h"
 #include "conf.h"
+#include "ctx.h"
+
+struct upstream {
+	struct px_ctx *ctx;
+	struct bufferevent *bev;            /* the connection being made; NULL once handed over */
+	struct event *timer;                /* broker.connect_timeout_seconds, resolution included */
+	const struct upstream_owner *owner;
+	void *arg;
+};
 
 static void upstream_ssl_error(char *err, size_t errlen, const char *what)
 {
@@ -65,11 +73,11 @@ fail:
 }
 
 /* A TLS object for one connection: SNI and, unless disabled, host name verification. */
-static SSL *upstream_ssl_new(struct session *s)
+static SSL *upstream_ssl_new(const struct upstream *u)
 {
-	const struct px_conf *conf = s->ctx->conf;
+	const struct px_conf *conf = u->ctx->conf;
 	const char *name = conf->broker.tls.server_name ? conf->broker.tls.server_name : conf->broker.host;
-	SSL *ssl = SSL_new(s->ctx->tls);
+	SSL *ssl = SSL_new(u->ctx->tls);
 
 	if (!ssl)
 		return NULL;
@@ -86,55 +94,37 @@ fail:
 	return NULL;
 }
 
-int session_upstream_start_(struct session *s)
+/* The bufferevent of the attempt, not connected yet: TLS when the node has a broker TLS context. */
+static struct bufferevent *upstream_bev_new(const struct upstream *u)
 {
-	const struct px_conf *conf = s->ctx->conf;
 	const int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
-	struct timeval tv = {.tv_sec = (time_t)conf->broker.connect_timeout_seconds};
+	struct bufferevent *bev;
+	SSL *ssl;
 
-	if (s->ctx->tls) {
-		SSL *ssl = upstream_ssl_new(s);
-		if (!ssl)
-			return -1;
-		/* On failure bufferevent_openssl_socket_new frees ssl itself. */
-		s->up = bufferevent_openssl_socket_new(s->ctx->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, opts);
-		if (s->up)
-			bufferevent_openssl_set_allow_dirty_shutdown(s->up, 1);
-	} else {
-		s->up = bufferevent_socket_new(s->ctx->base, -1, opts);
-	}
-	if (!s->up)
-		return -1;
-	session_set_callbacks_(s, s->up);
-	event_del(s->timer);
-	event_add(s->timer, &tv);
-	if (bufferevent_socket_connect_hostname(s->up, s->ctx->dns, AF_UNSPEC, conf->broker.host,
-						conf->broker.port) != 0)
-		return -1;
-	return 0;
-}
-
-void upstream_on_connected_(struct session *s)
-{
-	if (s->state != SESSION_CONNECTING)
-		return;
-	session_set_nodelay_(bufferevent_getfd(s->up));
-	event_del(s->timer);
-	session_set_state_(s, SESSION_ESTABLISHED);
-	session_up_connected_(s);
+	if (!u->ctx->tls)
+		return bufferevent_socket_new(u->ctx->base, -1, opts);
+	ssl = upstream_ssl_new(u);
+	if (!ssl)
+		return NULL;
+	/* On failure bufferevent_openssl_socket_new frees ssl itself. */
+	bev = bufferevent_openssl_socket_new(u->ctx->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, opts);
+	if (bev)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
 }
 
 /* Why the connection failed, for the one log line. */
-static void upstream_describe_failure(struct session *s, short what, char *out, size_t cap)
+static void upstream_describe_failure(const struct upstream *u, short what, char *out, size_t cap)
 {
-	int dns = s->up ? bufferevent_socket_get_dns_error(s->up) : 0;
-	unsigned long ssl_err = s->up && s->ctx->tls ? bufferevent_get_openssl_error(s->up) : 0;
+	const struct px_conf *conf = u->ctx->conf;
+	int dns = u->bev ? bufferevent_socket_get_dns_error(u->bev) : 0;
+	unsigned long ssl_err = u->bev && u->ctx->tls ? bufferevent_get_openssl_error(u->bev) : 0;
 	char buf[256];
 
 	if (what & BEV_EVENT_TIMEOUT) {
-		snprintf(out, cap, "timed out after %us", s->ctx->conf->broker.connect_timeout_seconds);
+		snprintf(out, cap, "timed out after %us", conf->broker.connect_timeout_seconds);
 	} else if (dns) {
-		snprintf(out, cap, "cannot resolve %s: %s", s->ctx->conf->broker.host, evutil_gai_strerror(dns));
+		snprintf(out, cap, "cannot resolve %s: %s", conf->broker.host, evutil_gai_strerror(dns));
 	} else if (ssl_err) {
 		ERR_error_string_n(ssl_err, buf, sizeof(buf));
 		snprintf(out, cap, "TLS: %s", buf);
@@ -143,19 +133,80 @@ static void upstream_describe_failure(struct session *s, short what, char *out, 
 	}
 }
 
-void upstream_on_failed_(struct session *s, short what)
+/* The attempt failed (what: the bufferevent's event, or BEV_EVENT_TIMEOUT from our timer). The
+ * owner's call is the last use of u: it may free it. */
+static void upstream_fail(struct upstream *u, short what)
 {
-	static struct log_limit lim;
-	unsigned suppressed = 0;
-	char note[LOG_NOTE_MAX];
 	char why[320];
 
-	s->ctx->stats->upstream_failures++;
-	upstream_describe_failure(s, what, why, sizeof(why));
-	if (log_limit_allow(&lim, clock_mono_ms(), &suppressed))
-		log_emit(LOG_WARN, "upstream", s->peer, s->client[0] ? s->client : NULL,
-			 "broker %s:%u unreachable (%s); refusing the device%s", s->ctx->conf->broker.host,
-			 s->ctx->conf->broker.port, why, log_suppressed_note(suppressed, note));
-	session_refuse_connect_(s, MQTT_CONNACK_311_SERVER_UNAVAILABLE, MQTT_RC_SERVER_UNAVAILABLE,
-				"broker unreachable");
+	upstream_describe_failure(u, what, why, sizeof(why));
+	event_del(u->timer);
+	u->owner->failed(u->arg, why);
+}
+
+static void upstream_on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct upstream *u = arg;
+
+	if (!(what & BEV_EVENT_CONNECTED)) {
+		upstream_fail(u, what);
+		return;
+	}
+	event_del(u->timer);
+	u->bev = NULL; /* the owner's now */
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	u->owner->connected(u->arg, bev, u->ctx->tls == NULL);
+}
+
+static void upstream_on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	upstream_fail(arg, BEV_EVENT_TIMEOUT);
+}
+
+struct upstream *upstream_open(struct px_ctx *ctx, const struct upstream_owner *owner, void *arg, char *why,
+			       size_t cap)
+{
+	const struct px_conf *conf = ctx->conf;
+	struct timeval tv = {.tv_sec = (time_t)conf->broker.connect_timeout_seconds, .tv_usec = 0};
+	struct upstream *u = calloc(1, sizeof(*u));
+
+	if (!u) {
+		snprintf(why, cap, "out of memory");
+		return NULL;
+	}
+	*u = (struct upstream){.ctx = ctx, .owner = owner, .arg = arg};
+	u->timer = evtimer_new(ctx->base, upstream_on_timeout, u);
+	u->bev = upstream_bev_new(u);
+	if (!u->timer || !u->bev)
+		goto fail;
+	/* Until the connection is up the events are ours, and nothing is read or written: the
+	 * owner's callbacks then see its first write (libevent writes the queued output in the
+	 * same callback that completes a plain connect, before a deferred event callback runs). */
+	bufferevent_setcb(u->bev, NULL, NULL, upstream_on_event, u);
+	if (bufferevent_disable(u->bev, EV_READ | EV_WRITE) != 0 || event_add(u->timer, &tv) != 0 ||
+	    bufferevent_socket_connect_hostname(u->bev, ctx->dns, AF_UNSPEC, conf->broker.host, conf->broker.port) != 0)
+		goto fail;
+	return u;
+fail:
+	upstream_describe_failure(u, 0, why, cap);
+	upstream_free(u);
+	return NULL;
+}
+
+struct bufferevent *upstream_bev(const struct upstream *u)
+{
+	return u->bev;
+}
+
+void upstream_free(struct upstream *u)
+{
+	if (!u)
+		return;
+	if (u->bev)
+		bufferevent_free(u->bev);
+	if (u->timer)
+		event_free(u->timer);
+	free(u);
 }

@@ -130,6 +130,25 @@ static enum bufferevent_filter_result ws_filter_in(struct evbuffer *src, struct 
 	return evbuffer_get_length(src) < before ? BEV_OK : BEV_NEED_MORE;
 }
 
+/* The end of the stream (ws_filter_close): what src holds is the body of our Close frame (RFC
+ * 6455 §5.5.1), framed as one; nothing once a close was sent (either side's: one each way). */
+static enum bufferevent_filter_result ws_filter_out_close(struct ws_filter *w, struct evbuffer *src,
+							  struct evbuffer *dst)
+{
+	size_t n = evbuffer_get_length(src), hl;
+	uint8_t h[10];
+
+	if (w->done || n > WS_CONTROL_MAX) {
+		(void)evbuffer_drain(src, n);
+		return BEV_NEED_MORE;
+	}
+	w->done = true;
+	hl = ws_frame_header(h, WS_OP_CLOSE, n);
+	if (evbuffer_add(dst, h, hl) != 0 || evbuffer_remove_buffer(src, dst, n) != (int)n)
+		return BEV_ERROR;
+	return BEV_OK;
+}
+
 static enum bufferevent_filter_result ws_filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 						    enum bufferevent_flush_mode mode, void *arg)
 {
@@ -137,7 +156,8 @@ static enum bufferevent_filter_result ws_filter_out(struct evbuffer *src, struct
 	size_t n = evbuffer_get_length(src), hl;
 	uint8_t h[10];
 
-	(void)mode;
+	if (mode == BEV_FINISHED) /* ws_filter_close: src holds the Close frame's body */
+		return ws_filter_out_close(w, src, dst);
 	if (n == 0)
 		return BEV_NEED_MORE;
 	if (w->done) { /* a close frame was the last thing sent */
@@ -199,4 +219,25 @@ struct bufferevent *ws_filter_new(struct bufferevent *under, uint64_t max_frame,
 		return NULL;
 	}
 	return w->bev;
+}
+
+int ws_filter_close(struct bufferevent *bev, uint16_t code)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	uint8_t body[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+	bool writing = (bufferevent_get_enabled(bev) & EV_WRITE) != 0;
+	int framed = 0;
+
+	if (evbuffer_get_length(out) != 0)
+		return 0;
+	/* Writing off: the body must not go out as a data frame the moment it is added (libevent
+	 * runs the output filter on every addition while writing is on). The flush returns 1 when
+	 * the filter framed it (BEV_OK), 0 when a close was sent already. */
+	(void)bufferevent_disable(bev, EV_WRITE);
+	if (evbuffer_add(out, body, sizeof(body)) == 0)
+		framed = bufferevent_flush(bev, EV_WRITE, BEV_FINISHED) > 0;
+	(void)evbuffer_drain(out, evbuffer_get_length(out));
+	if (writing)
+		(void)bufferevent_enable(bev, EV_WRITE);
+	return framed;
 }

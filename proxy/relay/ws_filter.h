@@ -16,4 +16,10 @@ struct bufferevent;
  * NULL on allocation failure, under then still the caller's. */
 struct bufferevent *ws_filter_new(struct bufferevent *under, uint64_t max_frame, const char *peer);
 
+/* Ends the WebSocket of bev (a filter made by ws_filter_new) from our side once its output is
+ * written: queues a Close frame with code (RFC 6455 §7.4.1) on the connection under it; nothing
+ * more is framed or decoded after it. Returns 1 when the frame was queued, 0 when a close was
+ * sent already (ours, or the answer to the client's) or output is still waiting in bev. */
+int ws_filter_close(struct bufferevent *bev, uint16_t code);
+
 #endif

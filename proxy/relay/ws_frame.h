@@ -34,6 +34,7 @@ enum ws_opcode {
 
 /* Close codes we send (RFC 6455 §7.4.1). */
 #define WS_CLOSE_NORMAL 1000
+#define WS_CLOSE_GOING_AWAY 1001
 #define WS_CLOSE_PROTOCOL 1002
 #define WS_CLOSE_UNSUPPORTED 1003
 #define WS_CLOSE_TOO_BIG 1009

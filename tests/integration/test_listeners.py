@@ -23,12 +23,13 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 
 import paho.mqtt.client as mqtt
 
 from harness import (HOST, MQSEAL, SRC, Broker, Client, Node, check, connect_packet, eventually, free_port,
-                     raw_connect, read_closed, run, stop_clean, write_conf)
+                     port_open, raw_connect, read_closed, run, stop_clean, write_conf)
 
 JS_DIR = os.path.join(SRC, "tests", "integration", "js")
 
@@ -318,7 +319,273 @@ def test_reload_keeps_the_listeners(workdir):
     c.disconnect()
 
 
+# ---------------------------------------------------------------- orderly close of the transport
+
+WS_KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
+
+
+def tls_client(p, port):
+    """A TLS client socket that reports a close without close_notify (suppress_ragged_eofs=False:
+    recv raises SSLEOFError "EOF occurred in violation of protocol" instead of returning b'')."""
+    ctx = ssl.create_default_context(cafile=p["ca"] + ".crt")
+    ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # Python 3.11 sets it by default
+    return ctx.wrap_socket(socket.create_connection((HOST, port), timeout=5), server_hostname=HOST,
+                           suppress_ragged_eofs=False)
+
+
+def read_to_eof(sock, timeout=10.0):
+    """Reads until EOF: (bytes, how) with how "clean" (recv returned b''), "no close_notify"
+    (SSLEOFError), "reset" or "open" (no EOF within timeout)."""
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data, "clean"
+            data += chunk
+    except ssl.SSLError as e:  # SSLEOFError, or "unexpected eof while reading"
+        return data, "no close_notify" if "eof" in str(e).lower() else "TLS error %s" % e
+    except ConnectionResetError:
+        return data, "reset"
+    except socket.timeout:
+        pass
+    return data, "open"
+
+
+def recv_exactly(sock, n):
+    data = b""
+    sock.settimeout(5)
+    for _ in range(n):
+        if len(data) >= n:
+            break
+        chunk = sock.recv(n - len(data))
+        check(chunk, "closed after %r" % data)
+        data += chunk
+    return data
+
+
+def listeners_up(node):
+    for port in node.lports.values():
+        eventually(lambda: port_open(port), 10, msg="listener on %d" % port)
+    return node
+
+
+def ws_upgrade(sock):
+    sock.sendall(b"GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: " + WS_KEY + b"\r\nSec-WebSocket-Version: 13\r\n"
+                 b"Sec-WebSocket-Protocol: mqtt\r\n\r\n")
+    head = b""
+    for _ in range(1024):
+        if b"\r\n\r\n" in head:
+            break
+        chunk = sock.recv(1)
+        check(chunk, "the WebSocket upgrade was not answered")
+        head += chunk
+    check(head.startswith(b"HTTP/1.1 101"), "upgrade refused: %r" % head[:80])
+
+
+def ws_send(sock, payload, opcode=2):
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes([0x80 | opcode]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big"))
+    sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+
+def ws_frames(data):
+    """Server frames (unmasked) in data: [(opcode, payload)]; a partial frame at the end is left out."""
+    out, i = [], 0
+    while i + 2 <= len(data):
+        op, n, h = data[i] & 0x0F, data[i + 1] & 0x7F, 2
+        if n == 126:
+            n, h = int.from_bytes(data[i + 2:i + 4], "big"), 4
+        elif n == 127:
+            n, h = int.from_bytes(data[i + 2:i + 10], "big"), 10
+        if i + h + n > len(data):
+            break
+        out.append((op, data[i + h:i + h + n]))
+        i += h + n
+    return out
+
+
+def ws_close_code(frames):
+    """The status code of the last frame when it is a Close frame (opcode 8), else None."""
+    if not frames or frames[-1][0] != 8:
+        return None
+    body = frames[-1][1]
+    return int.from_bytes(body[:2], "big") if len(body) >= 2 else 0
+
+
+def test_orderly_close_sends_close_notify_and_close_frames(workdir):
+    """A session mqseal ends in order (here: the broker is unreachable, the CONNACK refuses the device,
+    then the close) ends its transport in order too: TLS with close_notify (a clean TLS EOF, not
+    "EOF occurred in violation of protocol"), WebSocket with a Close frame 1000 before the TCP close,
+    wss with both."""
+    p = pki(workdir)
+    node = listeners_up(node_with_listeners(workdir, "c", free_port(), p, client_ca=False).start())  # no broker
+    t = tls_client(p, node.lports["tls"])
+    t.sendall(connect_packet("tls-refused"))
+    data, how = read_to_eof(t)
+    check(data[:1] == b"\x20", "no CONNACK over TLS: %r" % data)
+    check(how == "clean", "TLS device: the close was %s" % how)
+    t.close()
+    w = raw_connect(node.lports["ws"])
+    ws_upgrade(w)
+    ws_send(w, connect_packet("ws-refused"))
+    data, how = read_to_eof(w)
+    frames = ws_frames(data)
+    check(frames and frames[0][0] == 2 and frames[0][1][:1] == b"\x20", "no CONNACK over ws: %r" % frames)
+    check(ws_close_code(frames) == 1000, "ws device: no Close 1000 before the TCP close: %r (%s)" % (frames, how))
+    check(how == "clean", "ws device: the close was %s" % how)
+    w.close()
+    s = tls_client(p, node.lports["wss"])
+    ws_upgrade(s)
+    ws_send(s, connect_packet("wss-refused"))
+    data, how = read_to_eof(s)
+    frames = ws_frames(data)
+    check(ws_close_code(frames) == 1000, "wss device: no Close 1000: %r (%s)" % (frames, how))
+    check(how == "clean", "wss device: the close was %s" % how)
+    s.close()
+    stop_clean(node)
+
+
+def test_shutdown_sends_going_away(workdir):
+    """SIGTERM: each device session ends with its transport closed in order, a WebSocket one with
+    Close 1001 (going away), a TLS one with close_notify."""
+    p = pki(workdir)
+    broker = Broker(workdir).start()
+    node = listeners_up(node_with_listeners(workdir, "d", broker.port, p, client_ca=False).start())
+    t = tls_client(p, node.lports["tls"])
+    t.sendall(connect_packet("tls-stop"))
+    check(recv_exactly(t, 4)[:1] == b"\x20", "no CONNACK over TLS")
+    socks = {}
+    for kind in ("ws", "wss"):
+        w = raw_connect(node.lports["ws"]) if kind == "ws" else tls_client(p, node.lports["wss"])
+        ws_upgrade(w)
+        ws_send(w, connect_packet(kind + "-stop"))
+        first = recv_exactly(w, 6)
+        check(first[:1] == b"\x82" and first[2:3] == b"\x20", "no CONNACK over %s: %r" % (kind, first))
+        socks[kind] = w
+    node.signal(signal.SIGTERM)
+    data, how = read_to_eof(t)
+    check(how == "clean", "TLS device at shutdown: the close was %s" % how)
+    for kind, w in socks.items():
+        data, how = read_to_eof(w)
+        frames = ws_frames(data)
+        check(ws_close_code(frames) == 1001, "%s device at shutdown: no Close 1001: %r (%s)" % (kind, frames, how))
+        check(how == "clean", "%s device at shutdown: the close was %s" % (kind, how))
+        w.close()
+    t.close()
+    stop_clean(node)
+
+
+def test_protocol_error_close_1002(workdir):
+    """An MQTT 5 WebSocket device that breaks the protocol gets a DISCONNECT, then Close 1002
+    (protocol error), then the TCP close."""
+    p = pki(workdir)
+    broker = Broker(workdir).start()
+    node = listeners_up(node_with_listeners(workdir, "e", broker.port, p, client_ca=False).start())
+    w = raw_connect(node.lports["ws"])
+    ws_upgrade(w)
+    ws_send(w, connect_packet("ws-bad", level=5))
+    first = recv_exactly(w, 2)
+    check(first[:1] == b"\x82", "no CONNACK frame: %r" % first)
+    recv_exactly(w, first[1])
+    ws_send(w, b"\x00\x00")  # packet type 0: reserved (MQTT 5 §2.1.2)
+    data, how = read_to_eof(w)
+    frames = ws_frames(data)
+    check(frames and frames[0][0] == 2 and frames[0][1][:1] == b"\xe0" and frames[0][1][2] in (0x81, 0x82),
+          "no DISCONNECT (malformed or protocol error) first: %r" % frames)
+    check(ws_close_code(frames) == 1002, "no Close 1002 before the TCP close: %r (%s)" % (frames, how))
+    check(how == "clean", "the close was %s" % how)
+    w.close()
+    stop_clean(node)
+
+
+class FakeTlsBroker:
+    """A TLS server standing in for the broker: answers every CONNECT with a CONNACK (success),
+    ignores the rest, and notes per client id how each connection ended (read_to_eof's words)."""
+
+    def __init__(self, p):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(p["server"] + ".crt", p["server"] + ".key")
+        self.ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.bind((HOST, 0))
+        self.lsock.listen(8)
+        self.lsock.settimeout(0.5)
+        self.port = self.lsock.getsockname()[1]
+        self.ended = {}
+        self.stopped = False
+        self.threads = [threading.Thread(target=self.accept_loop, daemon=True)]
+        self.threads[0].start()
+
+    def accept_loop(self):
+        for _ in range(600):  # at most 5 minutes
+            if self.stopped:
+                return
+            try:
+                conn, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            t = threading.Thread(target=self.serve, args=(conn,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def serve(self, conn):
+        try:
+            t = self.ctx.wrap_socket(conn, server_side=True, suppress_ragged_eofs=False)
+            t.settimeout(10)
+            head = recv_exactly(t, 2)
+            n, shift, i = head[1] & 0x7F, 7, 1
+            while head[i] & 0x80 and i < 4:
+                head += recv_exactly(t, 1)
+                i += 1
+                n |= (head[i] & 0x7F) << shift
+                shift += 7
+            body = recv_exactly(t, n)
+            level = body[6]
+            pos = 10
+            if level == 5:  # properties: short here (a one-byte length)
+                pos = 11 + body[10]
+            cid = body[pos + 2:pos + 2 + int.from_bytes(body[pos:pos + 2], "big")].decode()
+            t.sendall(b"\x20\x03\x00\x00\x00" if level == 5 else b"\x20\x02\x00\x00")
+            data, how = read_to_eof(t, timeout=60)
+            self.ended[cid] = (data, how)
+        except (OSError, ssl.SSLError, IndexError):
+            pass  # not the connection under test (the key-exchange one ends when the node stops)
+
+    def stop(self):
+        self.stopped = True
+        self.lsock.close()
+
+
+def test_tls_upstream_gets_close_notify(workdir):
+    """mqseal closes its TLS connection to the broker in order (the device left: what it sent is
+    flushed, then the close) with close_notify: the broker reads a clean TLS EOF."""
+    p = pki(workdir)
+    fake = FakeTlsBroker(p)
+    try:
+        node = Node(workdir, "f", fake.port, conf={"broker": {"tls": {
+            "enabled": True, "ca_file": p["ca"] + ".crt", "server_name": "localhost"}}}).start()
+        d = raw_connect(node.port)
+        d.sendall(connect_packet("dev-up"))
+        check(recv_exactly(d, 4)[:1] == b"\x20", "no CONNACK through the TLS upstream")
+        d.sendall(b"\xe0\x00")  # DISCONNECT
+        d.close()
+        eventually(lambda: "dev-up" in fake.ended, 10, msg="the broker side saw the connection end")
+        data, how = fake.ended["dev-up"]
+        check(data == b"\xe0\x00", "the DISCONNECT was relayed: %r" % data)
+        check(how == "clean", "the TLS upstream close was %s" % how)
+        stop_clean(node)
+    finally:
+        fake.stop()
+
+
 if __name__ == "__main__":
     run([test_mosquitto_tls_with_and_without_client_certs, test_client_certificates_refused, test_paho_tls_ws_wss,
          test_mqttjs_websocket, test_wrong_protocol_log_lines, test_check_and_start_load_the_tls_files,
-         test_reload_keeps_the_listeners])
+         test_reload_keeps_the_listeners,
+         test_orderly_close_sends_close_notify_and_close_frames, test_shutdown_sends_going_away,
+         test_protocol_error_close_1002, test_tls_upstream_gets_close_notify])

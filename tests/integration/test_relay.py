@@ -14,7 +14,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
 
-from harness import (HOST, Broker, Client, Node, RawClient, check, eventually, run, free_port)
+from harness import (HOST, Broker, Client, Node, RawClient, check, eventually, run, free_port, stop_clean,
+                     connect_packet)
 
 PLAIN = {"topics": {"plaintext": ["#"]}}
 
@@ -322,8 +323,46 @@ def test_broker_unreachable(workdir):
     check(node.output().count("unreachable") >= 1, "logged")
 
 
+def test_broker_connect_timeout(workdir):
+    """A broker that takes the TCP connection but never answers the TLS handshake: after
+    broker.connect_timeout_seconds the device is refused (CONNACK 0x03) with a log line saying
+    so. A device that leaves while its broker connection is still being made: the attempt ends with
+    the session (no refusal logged for it, nothing left open, no leak)."""
+    tls = make_test_ca(workdir)
+    mute = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    mute.bind((HOST, 0))
+    mute.listen(16)  # the kernel completes the TCP handshakes; nobody ever reads
+    try:
+        node = Node(workdir, "mute", mute.getsockname()[1],
+                    conf={"topics": {"plaintext": ["#"]},
+                          "broker": {"connect_timeout_seconds": 1,
+                                     "tls": {"enabled": True, "ca_file": tls["ca"], "server_name": "localhost"}}}
+                    ).start()
+        t0 = time.monotonic()
+        d = socket.create_connection((HOST, node.port), timeout=5)
+        d.sendall(connect_packet("slowbroker"))
+        d.settimeout(5)
+        got = d.recv(4)
+        check(got == b"\x20\x02\x00\x03", "CONNACK 0x03 (server unavailable): %r" % got)
+        check(time.monotonic() - t0 >= 0.9, "refused before the timeout")
+        d.close()
+        node.wait_log("unreachable (timed out after 1s); refusing the device")
+        check(node.metric("mqseal_upstream_failures_total") == 1, "one upstream failure counted")
+        s = socket.create_connection((HOST, node.port), timeout=5)
+        s.sendall(connect_packet("gone"))
+        eventually(lambda: "client=gone] state await-connect -> connecting" in node.output(), 5,
+                   msg="the second device's broker connection under way")
+        s.close()
+        eventually(lambda: node.metric("mqseal_device_connections_open") == 0, 8,
+                   msg="the session of the device that left is gone")
+        check(node.metric("mqseal_upstream_failures_total") == 1, "no refusal counted for a device that left")
+        stop_clean(node)
+    finally:
+        mute.close()
+
+
 if __name__ == "__main__":
     run([test_qos_v311, test_qos_v5, test_qos_v31, test_retained, test_will_on_abrupt_disconnect,
          test_persistent_session_redelivery, test_keepalive_pings_relayed, test_large_payload,
          test_200_concurrent_clients, test_mqtt5_properties_and_aliases, test_shared_subscription,
-         test_tls_upstream, test_slow_device_catches_up, test_broker_unreachable])
+         test_tls_upstream, test_slow_device_catches_up, test_broker_unreachable, test_broker_connect_timeout])

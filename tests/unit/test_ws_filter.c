@@ -3,7 +3,8 @@
  * as binary frames; a ping is answered with a pong of the same payload; a close is answered and
  * reported as EOF; a text frame is answered with close 1003 and reported as an error; and when
  * the queue under the filter drains, the session's write callback runs (its backpressure resume
- * and the end of a close depend on it). */
+ * and the end of a close depend on it); ws_filter_close ends the WebSocket from our side with one
+ * Close frame. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,10 +157,52 @@ static void test_drain_calls_write_callback(void)
 	rig_close(&r);
 }
 
+/* ws_filter_close: once what the session wrote is out, a Close frame with the status follows it
+ * (1 the first time), nothing more after it (0: data written later is not framed, a second close
+ * adds nothing), and the write callback runs when it has drained (the session's cue to go on). */
+static void test_close_from_our_side(void)
+{
+	struct rig r;
+	uint8_t got[32];
+
+	rig_open(&r);
+	bufferevent_write(r.ws, "LAST", 4);
+	spin(r.base);
+	CHECK_EQ(ws_filter_close(r.ws, 1001), 1); /* what the session wrote went out first */
+	r.seen.writes = 0;
+	spin(r.base);
+	CHECK(r.seen.writes >= 1);
+	CHECK(evbuffer_remove(bufferevent_get_input(r.pair[1]), got, sizeof(got)) == 10);
+	CHECK(got[0] == 0x82 && got[1] == 4 && memcmp(got + 2, "LAST", 4) == 0);
+	CHECK(got[6] == 0x88 && got[7] == 2 && got[8] == 0x03 && got[9] == 0xE9); /* 1001 */
+	CHECK_EQ(ws_filter_close(r.ws, 1000), 0);
+	bufferevent_write(r.ws, "MORE", 4);
+	spin(r.base);
+	CHECK_EQ(evbuffer_get_length(bufferevent_get_input(r.pair[1])), 0);
+	CHECK_EQ(r.seen.events, 0);
+	rig_close(&r);
+
+	/* The client closed first: its close was answered; ours is not sent again. */
+	rig_open(&r);
+	{
+		uint8_t fr[16];
+		size_t n = client_frame(fr, 0x88, "\x03\xe8", 2);
+
+		bufferevent_write(r.pair[1], fr, n);
+		spin(r.base);
+	}
+	CHECK(evbuffer_remove(bufferevent_get_input(r.pair[1]), got, sizeof(got)) == 4 && got[0] == 0x88);
+	CHECK_EQ(ws_filter_close(r.ws, 1000), 0);
+	spin(r.base);
+	CHECK_EQ(evbuffer_get_length(bufferevent_get_input(r.pair[1])), 0);
+	rig_close(&r);
+}
+
 int main(void)
 {
 	test_data_both_ways();
 	test_ping_close_text();
 	test_drain_calls_write_callback();
+	test_close_from_our_side();
 	CHECK_DONE();
 }
