@@ -234,10 +234,65 @@ enum px_err aead_seal(struct aead_key *key, uint64_t counter, const struct aead_
 	return PX_OK;
 }
 
+/* Checks a list of output pieces like aead_parts_ok. */
+static enum px_err aead_outs_ok(const struct aead_out *parts, size_t n, size_t *total)
+{
+	size_t i, sum = 0;
+
+	if (!parts && n)
+		return PX_ERR_INVAL;
+	for (i = 0; i < n; i++) {
+		if (!parts[i].data && parts[i].len)
+			return PX_ERR_INVAL;
+		if (parts[i].len > SIZE_MAX - sum)
+			return PX_ERR_TOO_LARGE;
+		sum += parts[i].len;
+	}
+	*total = sum;
+	return PX_OK;
+}
+
+/* Wipes every output piece: nothing of a failed open is released. */
+static void aead_outs_wipe(const struct aead_out *pt, size_t npt)
+{
+	size_t i;
+
+	for (i = 0; pt && i < npt; i++)
+		if (pt[i].data && pt[i].len)
+			OPENSSL_cleanse(pt[i].data, pt[i].len);
+}
+
+/* Decrypts the ciphertext pieces into the output pieces (same total), one Update per stretch
+ * where neither list changes piece: at most nct + npt calls, and no byte is copied besides. */
+static int aead_decrypt_parts(EVP_CIPHER_CTX *ctx, const struct aead_part *ct, size_t nct,
+			      const struct aead_out *pt, size_t npt)
+{
+	size_t i = 0, j = 0, ci = 0, pj = 0, n;
+
+	while (i < nct && j < npt) {
+		if (ci == ct[i].len) {
+			i++;
+			ci = 0;
+			continue;
+		}
+		if (pj == pt[j].len) {
+			j++;
+			pj = 0;
+			continue;
+		}
+		n = ct[i].len - ci < pt[j].len - pj ? ct[i].len - ci : pt[j].len - pj;
+		if (!aead_update(ctx, pt[j].data + pj, ct[i].data + ci, n))
+			return 0;
+		ci += n;
+		pj += n;
+	}
+	return 1;
+}
+
 /* Decrypts ct into pt and checks the tag. Returns 1 only if the tag verified. */
 static int aead_decrypt(struct aead_key *key, const uint8_t nonce[static AEAD_IV_LEN],
-			const struct aead_part *aad, size_t naad, const uint8_t *ct, size_t ct_len,
-			const uint8_t tag[static AEAD_TAG_LEN], uint8_t *pt)
+			const struct aead_part *aad, size_t naad, const struct aead_part *ct, size_t nct,
+			const uint8_t tag[static AEAD_TAG_LEN], const struct aead_out *pt, size_t npt)
 {
 	/* EVP_CIPHER_CTX_ctrl takes a non-const pointer; give it our own copy of the tag. */
 	uint8_t want[AEAD_TAG_LEN], fin[16];
@@ -250,7 +305,7 @@ static int aead_decrypt(struct aead_key *key, const uint8_t nonce[static AEAD_IV
 	f.used = f.dirty = 0;
 	if (EVP_DecryptInit_ex2(key->dec, NULL, NULL, nonce, NULL) != 1 || !aead_feed_aad(&f, aad, naad))
 		return 0;
-	if (ct_len && !aead_update(key->dec, pt, ct, ct_len))
+	if (!aead_decrypt_parts(key->dec, ct, nct, pt, npt))
 		return 0;
 	if (EVP_CIPHER_CTX_ctrl(key->dec, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_LEN, want) != 1)
 		return 0;
@@ -259,21 +314,28 @@ static int aead_decrypt(struct aead_key *key, const uint8_t nonce[static AEAD_IV
 	return EVP_DecryptFinal_ex(key->dec, fin, &finl) > 0 && finl == 0;
 }
 
-enum px_err aead_open(struct aead_key *key, uint64_t counter, const struct aead_part *aad, size_t naad,
-		      const uint8_t *ct, size_t ct_len, const uint8_t tag[static AEAD_TAG_LEN], uint8_t *pt)
+enum px_err aead_open_parts(struct aead_key *key, uint64_t counter, const struct aead_part *aad, size_t naad,
+			    const struct aead_part *ct, size_t nct, const uint8_t tag[static AEAD_TAG_LEN],
+			    const struct aead_out *pt, size_t npt)
 {
 	uint8_t nonce[AEAD_IV_LEN];
-	size_t aad_len;
+	size_t aad_len, ct_len, pt_len;
 	enum px_err rc;
 
-	if (!key || (ct_len && (!ct || !pt))) {
+	if ((rc = aead_outs_ok(pt, npt, &pt_len)) != PX_OK)
+		return rc; /* no list of outputs to wipe */
+	if (!key) {
 		rc = PX_ERR_INVAL;
 		goto fail;
 	}
-	if ((rc = aead_parts_ok(aad, naad, &aad_len)) != PX_OK)
+	if ((rc = aead_parts_ok(aad, naad, &aad_len)) != PX_OK || (rc = aead_parts_ok(ct, nct, &ct_len)) != PX_OK)
 		goto fail;
+	if (ct_len != pt_len) {
+		rc = PX_ERR_INVAL;
+		goto fail;
+	}
 	aead_nonce(key, counter, nonce);
-	if (aead_decrypt(key, nonce, aad, naad, ct, ct_len, tag, pt))
+	if (aead_decrypt(key, nonce, aad, naad, ct, nct, tag, pt, npt))
 		return PX_OK;
 	/* One generic answer whatever failed (R19, STYLE 10); clear what the provider queued so a
 	 * flood of forgeries cannot leave errors behind for the TLS code on this thread. */
@@ -281,7 +343,20 @@ enum px_err aead_open(struct aead_key *key, uint64_t counter, const struct aead_
 	rc = PX_ERR_AUTH;
 fail:
 	/* No unauthenticated byte is released: the output is wiped on every failure. */
-	if (pt && ct_len)
-		OPENSSL_cleanse(pt, ct_len);
+	aead_outs_wipe(pt, npt);
 	return rc;
+}
+
+enum px_err aead_open(struct aead_key *key, uint64_t counter, const struct aead_part *aad, size_t naad,
+		      const uint8_t *ct, size_t ct_len, const uint8_t tag[static AEAD_TAG_LEN], uint8_t *pt)
+{
+	struct aead_part in = {ct, ct_len};
+	struct aead_out out = {pt, ct_len};
+
+	if (ct_len && (!ct || !pt)) {
+		if (pt)
+			OPENSSL_cleanse(pt, ct_len);
+		return PX_ERR_INVAL;
+	}
+	return aead_open_parts(key, counter, aad, naad, &in, 1, tag, &out, 1);
 }

@@ -23,6 +23,13 @@ struct aead_part {
 	size_t len;
 };
 
+/* A piece of output: where a stretch of opened plaintext goes (e.g. the iovecs of space reserved
+ * in an output buffer). */
+struct aead_out {
+	uint8_t *data;
+	size_t len;
+};
+
 /* Copies key and iv; the caller erases its copies. Frees with aead_key_free (erases; accepts NULL). */
 enum px_err aead_key_new(const uint8_t key[static AEAD_KEY_LEN], const uint8_t iv[static AEAD_IV_LEN],
 			 struct aead_key **out);
@@ -39,5 +46,14 @@ enum px_err aead_seal(struct aead_key *key, uint64_t counter, const struct aead_
  * unauthenticated byte is ever released (in-place, the ciphertext is gone too). Allocation-free. */
 enum px_err aead_open(struct aead_key *key, uint64_t counter, const struct aead_part *aad, size_t naad,
 		      const uint8_t *ct, size_t ct_len, const uint8_t tag[static AEAD_TAG_LEN], uint8_t *pt);
+/* aead_open with the ciphertext as the concatenation of ct[0..nct) (e.g. the chains a message
+ * arrived in) and the plaintext written across pt[0..npt) in order (e.g. reserved output space):
+ * the two lists may be cut anywhere but must hold the same number of bytes (PX_ERR_INVAL
+ * otherwise). The same guarantee as aead_open: on any failure every byte of every output piece is
+ * wiped. Output pieces may not overlap the input, except a single piece of each that is the same
+ * memory (in place). Allocation-free. */
+enum px_err aead_open_parts(struct aead_key *key, uint64_t counter, const struct aead_part *aad, size_t naad,
+			    const struct aead_part *ct, size_t nct, const uint8_t tag[static AEAD_TAG_LEN],
+			    const struct aead_out *pt, size_t npt);
 
 #endif

@@ -226,6 +226,85 @@ enum px_err env_open(struct aead_key *key, const struct env_header *hdr, const u
 	return rc;
 }
 
+/* Copies len bytes at offset off of the pieces into dst; 0 if they hold fewer. */
+static int env_parts_copy(const struct aead_part *parts, size_t n, size_t off, size_t len, uint8_t *dst)
+{
+	size_t i, k;
+
+	for (i = 0; i < n && len; i++) {
+		if (off >= parts[i].len) {
+			off -= parts[i].len;
+			continue;
+		}
+		k = parts[i].len - off < len ? parts[i].len - off : len;
+		memcpy(dst, parts[i].data + off, k);
+		dst += k;
+		len -= k;
+		off = 0;
+	}
+	return len == 0;
+}
+
+/* The pieces of the stretch [off, off + len) of parts[0..n) into out (n entries of room);
+ * returns how many, 0 if the pieces hold fewer bytes. */
+static size_t env_parts_slice(const struct aead_part *parts, size_t n, size_t off, size_t len,
+			      struct aead_part *out)
+{
+	size_t i, k, m = 0;
+
+	for (i = 0; i < n && len; i++) {
+		if (off >= parts[i].len) {
+			off -= parts[i].len;
+			continue;
+		}
+		k = parts[i].len - off < len ? parts[i].len - off : len;
+		out[m++] = (struct aead_part){parts[i].data + off, k};
+		len -= k;
+		off = 0;
+	}
+	return len == 0 ? m : 0;
+}
+
+enum px_err env_open_parts(struct aead_key *key, const struct env_header *hdr, const uint8_t *topic,
+			   size_t topic_len, const struct aead_part *env, size_t nenv, uint8_t *inner,
+			   struct env_opened *out)
+{
+	uint8_t head[ENV_HDR_LEN], tag[AEAD_TAG_LEN], tlen[2];
+	struct aead_part aad[4], ct[ENV_PARTS_MAX + 1];
+	struct aead_out dst;
+	size_t len = env ? env_parts_len(env, nenv) : SIZE_MAX, n, pieces;
+	enum px_err rc;
+
+	if (!key || !hdr || !env || !inner || !out || (!topic && topic_len) || topic_len > ENV_TOPIC_MAX ||
+	    nenv > ENV_PARTS_MAX || len == SIZE_MAX)
+		return PX_ERR_INVAL;
+	/* §5.8: a signed envelope's AEAD part ends where its signature begins. */
+	if ((hdr->flags & ENV_FLAG_SIGNED) && len < ENV_MIN_LEN_SIGNED)
+		return PX_ERR_MALFORMED;
+	if (hdr->flags & ENV_FLAG_SIGNED)
+		len -= ENV_SIG_LEN;
+	if (len < ENV_MIN_LEN)
+		return PX_ERR_MALFORMED;
+	n = len - ENV_OVERHEAD;
+	pieces = env_parts_slice(env, nenv, ENV_HDR_LEN, n, ct);
+	if (!env_parts_copy(env, nenv, 0, ENV_HDR_LEN, head) || !env_parts_copy(env, nenv, ENV_HDR_LEN + n,
+										  AEAD_TAG_LEN, tag) ||
+	    (n && !pieces))
+		return PX_ERR_INVAL;
+	/* The AAD takes the header exactly as received (§5.4); the counter for the nonce is hdr's. */
+	env_aad(aad, head, tlen, topic, topic_len);
+	dst = (struct aead_out){inner, n};
+	rc = aead_open_parts(key, hdr->counter, aad, 4, ct, pieces, tag, &dst, 1);
+	if (rc != PX_OK)
+		return rc;
+	rc = env_check_inner(inner, n, out);
+	if (rc != PX_OK) {
+		OPENSSL_cleanse(inner, n);
+		memset(out, 0, sizeof(*out));
+	}
+	return rc;
+}
+
 uint64_t env_blocks(size_t topic_len, size_t sealed_len)
 {
 	/* §9.4: ceil((len(AAD) + len(inner)) / 16) + 1, the +1 for the tag's E(K, J0). */

@@ -78,6 +78,15 @@ enum px_err env_open(struct aead_key *key, const struct env_header *hdr, const u
 		     size_t topic_len, const uint8_t *env, size_t len, uint8_t *inner,
 		     struct env_opened *out);
 
+/* env_open with the envelope given as the concatenation of env[0..nenv) (at most ENV_PARTS_MAX
+ * pieces; empty ones may have NULL data), e.g. the chains it arrived in, whose first ENV_HDR_LEN
+ * bytes were parsed into hdr (hdr's signed flag says where the AEAD part ends). The ciphertext is
+ * decrypted from the pieces straight into inner (env_open's size); only the 26-byte header and
+ * the tag are copied. Same results and guarantees as env_open of the joined envelope. */
+enum px_err env_open_parts(struct aead_key *key, const struct env_header *hdr, const uint8_t *topic,
+			   size_t topic_len, const struct aead_part *env, size_t nenv, uint8_t *inner,
+			   struct env_opened *out);
+
 /* ---- source authentication (PROTOCOL.md §5.8; crypto/source.c) ----
  * A signed envelope is an envelope sealed with ENV_FLAG_SIGNED in its header (so the flag is in
  * the AAD) followed by ENV_SIG_LEN bytes: Ed25519 by the sealing node's identity key over

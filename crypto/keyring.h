@@ -243,6 +243,15 @@ struct kr_source {
 enum px_err keyring_open_source(struct keyring *kr, struct keyring_rx *rx, uint64_t now_ms, const uint8_t *topic,
 				size_t topic_len, const uint8_t *env, size_t len, const struct kr_source *src,
 				uint8_t *inner, struct kr_opened *out);
+/* keyring_open_decide with the envelope given as the concatenation of env[0..nenv) (at most
+ * ENV_PARTS_MAX pieces, e.g. the chains it arrived in), opened from there straight into inner
+ * (env_open_parts; len = the pieces' total is always enough room). No source rule: a signed
+ * envelope is opened like any other, its signature unread (an Ed25519 signature is checked over
+ * the whole message at once: a caller with a source rule joins the pieces and uses
+ * keyring_open_source). Same results and guarantees as keyring_open_decide. */
+enum px_err keyring_open_parts(struct keyring *kr, struct keyring_rx *rx, uint64_t now_ms, const uint8_t *topic,
+			       size_t topic_len, const struct aead_part *env, size_t nenv, uint8_t *inner,
+			       struct kr_opened *out);
 /* Was a key with this id installed and erased lately (the last KR_ERASED_IDS erasures)? A message
  * under it is stale (§6.1 step 4), not waiting for an announcement. */
 #define KR_ERASED_IDS 64

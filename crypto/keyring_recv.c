@@ -474,6 +474,75 @@ static enum px_err kr_source_check(const struct kr_source *src, const struct kr_
 	return rc == PX_ERR_AUTH || rc == PX_ERR_MALFORMED ? PX_ERR_SOURCE : rc;
 }
 
+/* The envelope header in env[0..nenv) (len bytes in all) into h: env_parse_header of its first
+ * ENV_HDR_LEN bytes, copied out (the checks of the length are of len). */
+static enum px_err kr_parse_header_parts(const struct aead_part *env, size_t nenv, size_t len, struct env_header *h)
+{
+	uint8_t head[ENV_HDR_LEN];
+	size_t i, got = 0, k;
+
+	for (i = 0; i < nenv && got < ENV_HDR_LEN; i++) {
+		k = env[i].len < ENV_HDR_LEN - got ? env[i].len : ENV_HDR_LEN - got;
+		if (k)
+			memcpy(head + got, env[i].data, k);
+		got += k;
+	}
+	if (got < ENV_HDR_LEN)
+		return PX_ERR_MALFORMED;
+	return env_parse_header(head, len, h);
+}
+
+/* Step 7 after the AEAD and the source rule (rc2: the rule's verdict): an authenticated new
+ * counter enters the window (a malformed inner one too: it was sealed by a key holder, and must
+ * not be tried again). */
+static enum px_err kr_open_accept(struct keyring *kr, struct keyring_rx *rx, const struct kr_recv *r,
+				  struct kr_state *st, const struct kr_opened *out, enum px_err rc2)
+{
+	if (rc2 == PX_OK && out->seen == KR_SEEN_NEW) {
+		rc2 = st ? PX_OK : kr_rx_state_(kr, rx, r, &st);
+		if (rc2 == PX_OK && replay_accept(st->window, out->h.counter) != PX_OK)
+			rc2 = PX_ERR_REPLAY; /* the pre-check said new: cannot happen */
+	}
+	return rc2;
+}
+
+/* keyring_open_source over pieces; whole: the same envelope in one piece (NULL without src). */
+static enum px_err kr_open_core(struct keyring *kr, struct keyring_rx *rx, uint64_t now_ms, const uint8_t *topic,
+				size_t topic_len, const struct aead_part *env, size_t nenv, size_t len,
+				const uint8_t *whole, const struct kr_source *src, uint8_t *inner, struct kr_opened *out)
+{
+	struct kr_recv *r;
+	struct kr_state *st;
+	enum px_err rc, rc2;
+
+	memset(out, 0, sizeof(*out));
+	rc = kr_parse_header_parts(env, nenv, len, &out->h);
+	if (rc == PX_OK)
+		rc = kr_open_lookup(kr, rx, &out->h, now_ms, &r, &st);
+	if (rc != PX_OK)
+		return rc;
+	out->seen = kr_seen_of(st, r->floor, out->h.counter);
+	rc = env_open_parts(r->aead, &out->h, topic, topic_len, env, nenv, inner, &out->o);
+	if (rc == PX_ERR_AUTH)
+		kr->auth_failures++;
+	if (rc != PX_OK && rc != PX_ERR_MALFORMED)
+		return rc;
+	/* Only a key holder gets this far, so only it can make this node verify a signature; and a
+	 * message not proven leaves the window alone, so a reader cannot use up a writer's counters. */
+	rc2 = kr_open_accept(kr, rx, r, st, out, kr_source_check(src, r, topic, topic_len, whole, len));
+	if (rc2 != PX_OK) {
+		OPENSSL_cleanse(inner, ((out->h.flags & ENV_FLAG_SIGNED) ? len - ENV_SIG_LEN : len) - ENV_OVERHEAD);
+		memset(&out->o, 0, sizeof(out->o));
+		rc = rc2;
+	}
+	if (rc == PX_OK || rc == PX_ERR_SOURCE) {
+		out->sender = r->peer_id;
+		out->epoch = r->epoch;
+		out->group = r->group;
+	}
+	return rc;
+}
+
 enum px_err keyring_open_decide(struct keyring *kr, struct keyring_rx *rx, uint64_t now_ms, const uint8_t *topic,
 				size_t topic_len, const uint8_t *env, size_t len, uint8_t *inner,
 				struct kr_opened *out)
@@ -485,45 +554,27 @@ enum px_err keyring_open_source(struct keyring *kr, struct keyring_rx *rx, uint6
 				size_t topic_len, const uint8_t *env, size_t len, const struct kr_source *src,
 				uint8_t *inner, struct kr_opened *out)
 {
-	struct kr_recv *r;
-	struct kr_state *st;
-	enum px_err rc, rc2;
+	struct aead_part whole = {env, len};
 
-	if (!kr || !rx || !inner || !out || (!topic && topic_len) || (src && !src->writer_pub))
+	if (!kr || !rx || !env || !inner || !out || (!topic && topic_len) || (src && !src->writer_pub))
 		return PX_ERR_INVAL;
-	memset(out, 0, sizeof(*out));
-	rc = env_parse_header(env, len, &out->h);
-	if (rc == PX_OK)
-		rc = kr_open_lookup(kr, rx, &out->h, now_ms, &r, &st);
-	if (rc != PX_OK)
-		return rc;
-	out->seen = kr_seen_of(st, r->floor, out->h.counter);
-	rc = env_open(r->aead, &out->h, topic, topic_len, env, len, inner, &out->o);
-	if (rc == PX_ERR_AUTH)
-		kr->auth_failures++;
-	if (rc != PX_OK && rc != PX_ERR_MALFORMED)
-		return rc;
-	/* Only a key holder gets this far, so only it can make this node verify a signature; and a
-	 * message not proven leaves the window alone, so a reader cannot use up a writer's counters. */
-	rc2 = kr_source_check(src, r, topic, topic_len, env, len);
-	/* Step 7: only an authenticated new counter enters the window (a malformed inner one too:
-	 * it was sealed by a key holder, and must not be tried again). */
-	if (rc2 == PX_OK && out->seen == KR_SEEN_NEW) {
-		rc2 = st ? PX_OK : kr_rx_state_(kr, rx, r, &st);
-		if (rc2 == PX_OK && replay_accept(st->window, out->h.counter) != PX_OK)
-			rc2 = PX_ERR_REPLAY; /* the pre-check said new: cannot happen */
+	return kr_open_core(kr, rx, now_ms, topic, topic_len, &whole, 1, len, env, src, inner, out);
+}
+
+enum px_err keyring_open_parts(struct keyring *kr, struct keyring_rx *rx, uint64_t now_ms, const uint8_t *topic,
+			       size_t topic_len, const struct aead_part *env, size_t nenv, uint8_t *inner,
+			       struct kr_opened *out)
+{
+	size_t i, len = 0;
+
+	if (!kr || !rx || !env || !inner || !out || (!topic && topic_len) || nenv > ENV_PARTS_MAX)
+		return PX_ERR_INVAL;
+	for (i = 0; i < nenv; i++) {
+		if ((!env[i].data && env[i].len) || env[i].len > SIZE_MAX - len)
+			return PX_ERR_INVAL;
+		len += env[i].len;
 	}
-	if (rc2 != PX_OK) {
-		OPENSSL_cleanse(inner, env_aead_len(env, len) - ENV_OVERHEAD);
-		memset(&out->o, 0, sizeof(out->o));
-		rc = rc2;
-	}
-	if (rc == PX_OK || rc == PX_ERR_SOURCE) {
-		out->sender = r->peer_id;
-		out->epoch = r->epoch;
-		out->group = r->group;
-	}
-	return rc;
+	return kr_open_core(kr, rx, now_ms, topic, topic_len, env, nenv, len, NULL, NULL, inner, out);
 }
 
 bool keyring_recv_erased(const struct keyring *kr, const uint8_t key_id[static ENV_KEY_ID_LEN])

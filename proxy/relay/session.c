@@ -390,9 +390,9 @@ static void session_pause(struct session *s, enum session_dir d)
  * at least the MQTT fixed header. */
 #define SESSION_SNIFF_MAX 8
 
-/* A large PUBLISH from the device (complete in the input): only its fixed and variable header
- * are made contiguous (*bytes, s->frame_head bytes); the payload stays in the input's
- * chains, to be sealed from there (session_payload_pieces) or moved on as it is. -1: take the
+/* A large PUBLISH (complete in the input): only its fixed and variable header are made
+ * contiguous (*bytes, s->frame_head bytes); the payload stays in the input's chains, to be
+ * sealed or opened from there (session_payload_pieces_) or moved on as it is. -1: take the
  * whole frame instead (a header that is all of it or malformed, the payload in more than
  * ENV_PARTS_MAX chains, or no memory for the header). */
 static int session_frame_head(struct session *s, struct evbuffer *in, const struct mqtt_frame *f,
@@ -466,11 +466,14 @@ static enum mqtt_parse session_next_frame(struct session *s, enum session_dir d,
 		return rc;
 	if (evbuffer_get_length(in) < f->total)
 		return MQTT_PARSE_NEED_MORE;
-	if (d == DIR_UP && f->type == MQTT_PUBLISH && !(f->flags & MQTT_PUBLISH_FLAG_RETAIN) &&
-	    f->total > SESSION_LAZY_MIN && session_frame_head(s, in, f, bytes) == 0)
+	/* A large PUBLISH, device's (not retained: the retained cache keeps a copy) or broker's (with
+	 * its topic: one given by its alias alone is relayed rewritten, seal_plain_full_topic), is
+	 * parsed from its header; its payload is sealed or opened from the input chains. */
+	if (f->type == MQTT_PUBLISH && f->total > SESSION_LAZY_MIN &&
+	    (d == DIR_DOWN || !(f->flags & MQTT_PUBLISH_FLAG_RETAIN)) && session_frame_head(s, in, f, bytes) == 0 &&
+	    (d == DIR_UP || ((*bytes)[f->hdr_len] | (*bytes)[f->hdr_len + 1]) != 0))
 		return MQTT_PARSE_OK;
-	if (d == DIR_UP)
-		s->frame_head = (uint32_t)f->total;
+	s->frame_head = (uint32_t)f->total;
 	*bytes = evbuffer_pullup(in, (ev_ssize_t)f->total);
 	if (!*bytes) {
 		*why = "out of memory";

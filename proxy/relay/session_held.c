@@ -183,7 +183,14 @@ int session_hold_down_(struct session *s, const struct mqtt_frame *f, const uint
 	h->deadline = clock_mono_ms() + SESSION_HELD_MS;
 	h->frame_len = f->total;
 	h->topic_len = topic.len;
-	memcpy(h->data, bytes, f->total);
+	/* A large frame may have only its header in bytes (session_frame_head): it is copied from
+	 * the broker input, at whose head it is. */
+	if (s->frame_head >= f->total)
+		memcpy(h->data, bytes, f->total);
+	else if (evbuffer_copyout(bufferevent_get_input(s->up), h->data, f->total) != (ev_ssize_t)f->total) {
+		free(h);
+		return -1;
+	}
 	memcpy(h->data + f->total, topic.p, topic.len);
 	if (!s->held)
 		s->held_tail = &s->held;

@@ -32,7 +32,8 @@
  * that is less: a burst fanned out to many sessions then waits in the sockets, not in every
  * session's input (test_flood test_held_amplification). */
 #define SESSION_READ_BATCH ((size_t)64 * 1024)
-/* A device PUBLISH larger than this is parsed from its header alone (session_frame_head). */
+/* A PUBLISH larger than this is parsed from its header alone (session_frame_head): a device's is
+ * sealed, a broker's opened, from the input chains. */
 #define SESSION_LAZY_MIN ((size_t)2048)
 
 /* Session states (ARCHITECTURE.md). Every transition goes through session_set_state_(). */
@@ -105,8 +106,9 @@ struct session {
 	enum session_state state;
 	uint32_t broker_max_packet;  /* CONNACK Maximum Packet Size (level 5); 0 = none */
 	uint32_t dev_max_packet;     /* the device's CONNECT Maximum Packet Size (level 5); 0 = none */
-	uint32_t frame_head;         /* contiguous leading bytes of the device frame being handled:
-				      * its total, or only its header (a large PUBLISH, session_frame_head) */
+	uint32_t frame_head;         /* contiguous leading bytes of the frame being handled (either
+				      * side; set by session_next_frame for each frame): its total, or
+				      * only its header (a large PUBLISH, session_frame_head) */
 	uint16_t keepalive;
 	uint8_t level;               /* MQTT protocol level learnt from CONNECT */
 	/* one bit each: an idle device connection should cost little (bench/README.md, memory) */

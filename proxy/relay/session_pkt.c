@@ -281,10 +281,11 @@ static const char *session_parse_publish(struct session *s, enum session_dir d, 
 	const char *why = NULL;
 	uint16_t alias = 0;
 
-	size_t head = d == DIR_UP && s->frame_head < f->total ? s->frame_head : f->total;
+	size_t head = s->frame_head < f->total ? s->frame_head : f->total;
 
-	/* A large device PUBLISH may have only its header contiguous: parsed from it, payload length
-	 * from the frame (the payload itself is read from the input chains, session_seal_up). */
+	/* A large PUBLISH may have only its header contiguous: parsed from it, payload length from
+	 * the frame (the payload itself is read from the input chains: session_seal_up, and
+	 * session_open_down_ from the broker). */
 	if (mqtt_publish_parse(s->level, f->flags, pkt_body(f, bytes), head - f->hdr_len, p, &why) != MQTT_PARSE_OK)
 		return why ? why : "malformed PUBLISH";
 	if (head < f->total)

@@ -57,6 +57,9 @@ void seal_free(struct seal *s)
 		}
 	}
 	free(s->scratch);
+	free(s->gather);
+	if (s->stage)
+		evbuffer_free(s->stage);
 	free(s->topic_buf);
 	EVP_MD_free(s->sha256);
 	free(s);

@@ -60,6 +60,14 @@ enum seal_rc seal_connect(struct seal *s, const struct mqtt_connect *c, struct e
  * written and dropped as too_large (PROTOCOL.md §5.7), before it counts as delivered. */
 enum seal_rc seal_open(struct seal *s, struct devstate *dev, uint8_t level, const struct mqtt_publish *p,
 		       struct mqtt_buf topic, uint32_t max_packet, struct evbuffer *out, enum stats_drop *reason);
+/* seal_open with the payload given as the chains it arrived in (pieces[0..npieces), npieces <=
+ * ENV_PARTS_MAX, p->payload.len bytes in all; p->payload.p is then not read; npieces 0: the
+ * payload is p->payload). A large message is decrypted from the pieces straight into a chain that
+ * moves into out behind its header (its payload is written once); a signed envelope (a group with
+ * writers, §5.8) is joined first, its signature being checked over all of it. */
+enum seal_rc seal_open_pieces(struct seal *s, struct devstate *dev, uint8_t level, const struct mqtt_publish *p,
+			      struct mqtt_buf topic, uint32_t max_packet, struct evbuffer *out,
+			      enum stats_drop *reason, const struct aead_part *pieces, size_t npieces);
 /* Rewrites a plaintext PUBLISH that uses a Topic Alias alone into one with the full topic. */
 enum seal_rc seal_plain_full_topic(uint8_t level, const struct mqtt_publish *p, struct mqtt_buf topic,
 				   struct evbuffer *out);

@@ -7,6 +7,12 @@
 #include "seal.h"
 
 #define SEAL_BUCKETS 256
+/* An opened inner plaintext of at least this many bytes is decrypted into a chain of its own that
+ * moves into the device's output behind the header (no copy); a smaller one into the scratch
+ * buffer and copied with its header (one chain per message would cost a 1 KiB allocation and an
+ * output chain even for a 64-byte message). The size past which the relay also stops pulling a
+ * broker PUBLISH up (SESSION_LAZY_MIN). */
+#define SEAL_STAGE_MIN ((size_t)2048)
 
 struct seal_entry {
 	struct seal_entry *next;
@@ -25,8 +31,13 @@ struct seal_entry {
 struct seal {
 	struct px_ctx *ctx;
 	struct evp_md_st *sha256; /* topic digests (seal_deliver.c), fetched on first use */
-	uint8_t *scratch; /* opened plaintext, grown to the largest envelope seen */
+	uint8_t *scratch; /* opened plaintext of small messages, grown to the largest such envelope */
 	size_t scratch_cap;
+	uint8_t *gather;  /* a signed envelope that came in pieces, joined for its signature check */
+	size_t gather_cap;
+	struct evbuffer *stage; /* opened plaintext of large messages, in reserved space whose chain
+				 * then moves into the device's output (seal_deliver.c); empty between
+				 * messages. Created on first use. */
 	uint8_t *topic_buf; /* POLICY_TOPIC_MAX bytes for rewritten AAD topics, allocated on first use */
 	struct seal_entry *buckets[SEAL_BUCKETS];
 	size_t count, bytes;

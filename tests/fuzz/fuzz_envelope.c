@@ -11,7 +11,10 @@
  *  3. as a signed envelope (§5.8): env_source_verify under identity A's key (golden id_pub_a, so
  *     the golden signed payload of the seed corpus verifies) never accepts an unsigned or short
  *     one, and keyring_open_source (the writer rule) agrees with keyring_open_decide and the
- *     verification, and leaves the replay window untouched when it refuses. */
+ *     verification, and leaves the replay window untouched when it refuses;
+ *  4. in pieces: keyring_open_parts of the envelope (1 and 2) cut into three pieces at points the
+ *     input chooses gives keyring_open_decide's verdict, plaintext and seen state, and a refused
+ *     open leaves the inner buffer all zero. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +108,46 @@ static void fz_as_envelope(struct keyring *kr, const uint8_t *data, size_t size,
 	keyring_rx_free(rx);
 }
 
+/* keyring_open_parts of env (n bytes) cut at two points chosen from salt agrees with
+ * keyring_open_decide (each through a fresh receiver state); inner and inner2 have n bytes. */
+static void fz_parts_agree(struct keyring *kr, const uint8_t *env, size_t n, size_t salt, uint8_t *inner,
+			   uint8_t *inner2)
+{
+	struct keyring_rx *rx1 = NULL, *rx2 = NULL;
+	size_t a = salt % (n + 1), b = (salt / 7 + a) % (n + 1), i, m;
+	struct aead_part parts[3];
+	struct kr_opened k1, k2;
+	enum px_err r1, r2;
+
+	if (b < a) {
+		i = a;
+		a = b;
+		b = i;
+	}
+	parts[0] = (struct aead_part){env, a};
+	parts[1] = (struct aead_part){env + a, b - a};
+	parts[2] = (struct aead_part){env + b, n - b};
+	if (keyring_rx_new(&rx1) != PX_OK || keyring_rx_new(&rx2) != PX_OK)
+		abort();
+	memset(inner2, 0xa5, n);
+	r1 = keyring_open_decide(kr, rx1, 1, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), env, n, inner, &k1);
+	r2 = keyring_open_parts(kr, rx2, 1, (const uint8_t *)FZ_TOPIC, strlen(FZ_TOPIC), parts, 3, inner2, &k2);
+	if (r1 != r2)
+		abort();
+	/* the plaintext's room: the AEAD part less header and tag (a signed one ends 64 bytes early) */
+	m = n >= ENV_MIN_LEN_SIGNED && (k2.h.flags & ENV_FLAG_SIGNED) ? n - ENV_SIG_LEN - ENV_OVERHEAD
+	    : n >= ENV_MIN_LEN						 ? n - ENV_OVERHEAD
+									 : 0;
+	if (r1 == PX_OK && (k1.seen != k2.seen || k1.o.payload_len != k2.o.payload_len ||
+			    k1.o.props_len != k2.o.props_len || memcmp(inner, inner2, m) != 0))
+		abort();
+	for (i = 0; r2 == PX_ERR_AUTH && i < m; i++) /* nothing of a forgery is left behind */
+		if (inner2[i] != 0)
+			abort();
+	keyring_rx_free(rx1);
+	keyring_rx_free(rx2);
+}
+
 /* Seals data as the inner plaintext of a well-formed envelope under the ring's key. */
 static size_t fz_seal_inner(const uint8_t *data, size_t size, uint8_t *env)
 {
@@ -150,6 +193,7 @@ static void fz_as_inner(struct keyring *kr, const uint8_t *data, size_t size, ui
 	if (rc == PX_OK &&
 	    (memcmp(inner, data, size) != 0 || o.props != inner + 4 || o.payload != inner + 8 + o.props_len))
 		abort();
+	fz_parts_agree(kr, env, n, size * 31 + (size ? data[0] : 0), inner, env + n);
 }
 
 static const struct id_pub *fz_writer_pub(void *ctx, const char *sender)
@@ -209,15 +253,17 @@ static void fz_as_signed(struct keyring *kr, const uint8_t *data, size_t size, u
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct keyring *kr = fz_ring();
-	uint8_t *env = malloc(size + ENV_OVERHEAD), *inner = malloc(size + 1);
+	uint8_t *env = malloc(2 * (size + ENV_OVERHEAD)), *inner = malloc(size + 1), *inner2 = malloc(size + 1);
 
-	if (!env || !inner)
+	if (!env || !inner || !inner2)
 		abort();
 	fz_as_envelope(kr, data, size, inner);
+	fz_parts_agree(kr, data, size, size * 13 + (size ? data[size - 1] : 0), inner, inner2);
 	fz_as_inner(kr, data, size, env, inner);
 	fz_as_signed(kr, data, size, inner);
 	free(env);
 	free(inner);
+	free(inner2);
 	keyring_free(kr);
 	return 0;
 }

@@ -1,8 +1,9 @@
 /* test_aead.c - AES-256-GCM (crypto/aead.c): McGrew-Viega test cases 13-16 and NIST CAVP entries
  * (tests/vectors/aes256gcm.txt) driven through aead_seal/aead_open via the iv XOR counter nonce;
  * every single-bit flip of ciphertext and tag refused with the output wiped; pieces split at every
- * point equal to one piece; in-place open; nonces differ per counter; and no allocation on the
- * per-message path (counted through CRYPTO_set_mem_functions). */
+ * point equal to one piece; aead_open_parts (ciphertext in pieces, plaintext to pieces) split at
+ * every pair of points equal to aead_open, and refusing every flipped bit with every output piece
+ * wiped; in-place open; nonces differ per counter; and no allocation on the per-message path (counted through CRYPTO_set_mem_functions). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -246,6 +247,64 @@ static void t_pieces_straddle(struct aead_key *k)
 	CHECK_EQ(bad, 0);
 }
 
+/* aead_open_parts: the ciphertext cut at every point (with an empty piece) and the output cut at
+ * every point give what aead_open gives; every flipped bit of the cut ciphertext and of the tag,
+ * and a flipped AAD bit, is refused with every output piece wiped; lists of different totals are
+ * refused (output wiped). */
+static void t_open_parts(struct aead_key *k)
+{
+	struct aead_part aad = {tc16.aad, tc16.aad_len};
+	uint8_t ct[BUF_MAX], tag[16], out[BUF_MAX + 8];
+	size_t c, o, n = tc16.ct_len, bit, bad = 0, refused = 0;
+
+	for (c = 0; c <= n; c++) {
+		for (o = 0; o <= n; o++) {
+			struct aead_part in[3] = {{tc16.ct, c}, {NULL, 0}, {tc16.ct + c, n - c}};
+			/* the two output pieces are apart in out, with a gap between them */
+			struct aead_out dst[2] = {{out, o}, {out + o + 8, n - o}};
+			memset(out, 0xaa, sizeof(out));
+			if (aead_open_parts(k, 0, &aad, 1, in, 3, tc16.tag, dst, 2) != PX_OK ||
+			    memcmp(out, tc16.pt, o) || memcmp(out + o + 8, tc16.pt + o, n - o) ||
+			    !(out[o] == 0xaa && out[o + 7] == 0xaa))
+				bad++;
+		}
+	}
+	CHECK_EQ(bad, 0);
+	for (bit = 0; bit < n * 8 + 128; bit++) {
+		size_t cut = bit % (n + 1);
+		struct aead_part in[2] = {{ct, cut}, {ct + cut, n - cut}};
+		struct aead_out dst[3] = {{out, n / 3}, {out + n / 3 + 8, n / 3}, {out + 2 * (n / 3) + 16, n - 2 * (n / 3)}};
+		memcpy(ct, tc16.ct, n);
+		memcpy(tag, tc16.tag, 16);
+		if (bit < n * 8)
+			ct[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		else
+			tag[(bit - n * 8) / 8] ^= (uint8_t)(1u << (bit % 8));
+		memset(out, 0xaa, sizeof(out));
+		if (aead_open_parts(k, 0, &aad, 1, in, 2, tag, dst, 3) == PX_ERR_AUTH && all_zero(dst[0].data, dst[0].len) &&
+		    all_zero(dst[1].data, dst[1].len) && all_zero(dst[2].data, dst[2].len) && out[n / 3] == 0xaa)
+			refused++;
+	}
+	CHECK_EQ(refused, n * 8 + 128);
+	{
+		uint8_t bad_aad[BUF_MAX];
+		struct aead_part in = {tc16.ct, n}, a2 = {bad_aad, tc16.aad_len};
+		struct aead_out dst[2] = {{out, 1}, {out + 1, n - 1}}, shorter = {out, n - 1};
+		memcpy(bad_aad, tc16.aad, tc16.aad_len);
+		bad_aad[0] ^= 1;
+		memset(out, 0xaa, sizeof(out));
+		CHECK_EQ(aead_open_parts(k, 0, &a2, 1, &in, 1, tc16.tag, dst, 2), PX_ERR_AUTH);
+		CHECK(all_zero(out, n));
+		memset(out, 0xaa, sizeof(out));
+		CHECK_EQ(aead_open_parts(k, 0, &aad, 1, &in, 1, tc16.tag, &shorter, 1), PX_ERR_INVAL);
+		CHECK(all_zero(out, n - 1));
+		CHECK_EQ(aead_open_parts(k, 0, &aad, 1, &in, 1, tc16.tag, NULL, 1), PX_ERR_INVAL);
+		/* the genuine message still opens after all that */
+		CHECK_EQ(aead_open_parts(k, 0, &aad, 1, &in, 1, tc16.tag, dst, 2), PX_OK);
+		CHECK_MEM(out, tc16.pt, n);
+	}
+}
+
 /* Open with pt == ct decrypts in place; a failed in-place open wipes the buffer. */
 static void t_in_place(struct aead_key *k)
 {
@@ -358,6 +417,7 @@ int main(int argc, char **argv)
 		t_flips(k);
 		t_pieces(k);
 		t_pieces_straddle(k);
+		t_open_parts(k);
 		t_in_place(k);
 		t_counters(k);
 		t_no_alloc(k);

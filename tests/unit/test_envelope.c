@@ -1,7 +1,8 @@
 /* test_envelope.c - the sealed payload of PROTOCOL.md §5: the golden vector of §12 (epoch keys of
  * §4.2 and one sealed payload), sizes and block counts, every single-bit flip, topic changes,
  * every truncation, and inner plaintexts with bad lengths or padding (sealed with the AEAD
- * directly, so only the inner checks can refuse them). */
+ * directly, so only the inner checks can refuse them); sealing from and opening from pieces cut at
+ * every point. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,6 +397,59 @@ static void test_seal_parts(struct fixture *f)
 		 PX_ERR_INVAL);
 }
 
+/* env_open_parts: the golden envelope cut at every point (and at pairs of points, with an empty
+ * piece) opens to the same inner plaintext as env_open; every flipped bit of a cut envelope is
+ * refused with the inner buffer wiped; too many pieces are refused. */
+static void test_open_parts(struct fixture *f)
+{
+	struct aead_part parts[ENV_PARTS_MAX + 1];
+	uint8_t inner[1024], buf[1024];
+	struct env_opened o, one;
+	size_t n = f->sealed_len, i, j, bad = 0, refused = 0, flips = 0;
+
+	CHECK_EQ(env_open(f->key, &f->hdr, (const uint8_t *)f->topic, strlen(f->topic), f->sealed, n, buf, &one),
+		 PX_OK);
+	for (i = 0; i <= n; i++) {
+		for (j = i; j <= n; j += (i % 5) + 1) {
+			parts[0] = (struct aead_part){f->sealed, i};
+			parts[1] = (struct aead_part){j == i ? NULL : f->sealed + i, j - i};
+			parts[2] = (struct aead_part){f->sealed + j, n - j};
+			memset(inner, 0xaa, sizeof(inner));
+			if (env_open_parts(f->key, &f->hdr, (const uint8_t *)f->topic, strlen(f->topic), parts, 3, inner,
+					   &o) != PX_OK ||
+			    memcmp(inner, buf, n - ENV_OVERHEAD) || o.payload_len != one.payload_len ||
+			    o.props_len != one.props_len || o.payload != inner + (one.payload - buf))
+				bad++;
+		}
+	}
+	CHECK_EQ(bad, 0);
+	for (i = ENV_HDR_LEN * 8; i < n * 8; i++) { /* past the header: flips there are env_parse_header's */
+		size_t cut = (i / 8) % (n + 1);
+		memcpy(buf, f->sealed, n);
+		buf[i / 8] ^= (uint8_t)(1u << (i % 8));
+		parts[0] = (struct aead_part){buf, cut};
+		parts[1] = (struct aead_part){buf + cut, n - cut};
+		memset(inner, 0xaa, sizeof(inner));
+		flips++;
+		if (env_open_parts(f->key, &f->hdr, (const uint8_t *)f->topic, strlen(f->topic), parts, 2, inner, &o) ==
+			    PX_ERR_AUTH) {
+			uint8_t acc = 0;
+			for (j = 0; j < n - ENV_OVERHEAD; j++)
+				acc |= inner[j];
+			refused += acc == 0;
+		}
+	}
+	CHECK_EQ(refused, flips);
+	for (i = 0; i <= ENV_PARTS_MAX; i++)
+		parts[i] = (struct aead_part){f->sealed + (i < n ? i : n), i < ENV_PARTS_MAX ? 1 : n - ENV_PARTS_MAX};
+	CHECK_EQ(env_open_parts(f->key, &f->hdr, (const uint8_t *)f->topic, strlen(f->topic), parts, ENV_PARTS_MAX + 1,
+				inner, &o),
+		 PX_ERR_INVAL);
+	CHECK_EQ(env_open_parts(f->key, &f->hdr, (const uint8_t *)f->topic, strlen(f->topic), parts, ENV_PARTS_MAX,
+				inner, &o),
+		 PX_ERR_MALFORMED); /* 16 bytes: shorter than any envelope */
+}
+
 int main(int argc, char **argv)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -412,6 +466,7 @@ int main(int argc, char **argv)
 	test_sizes();
 	test_round_trips(f);
 	test_seal_parts(f);
+	test_open_parts(f);
 	aead_key_free(f->key);
 	free(f);
 	CHECK_DONE();
