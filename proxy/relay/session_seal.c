@@ -170,6 +170,21 @@ static struct verdict session_refuse_writer(struct session *s, const struct mqtt
 	return session_refuse_up(s, p, MQTT_RC_NOT_AUTHORIZED, false, "not a writer");
 }
 
+/* No key to seal p with: it waits (the device's reading stops) until a key is ready, at most
+ * seal.hold_seconds, then it is refused (never sent in plaintext). */
+static struct verdict session_no_key_up(struct session *s, const struct mqtt_publish *p, struct mqtt_buf topic)
+{
+	static struct log_limit hold_lim;
+
+	if (!s->hold_expired) {
+		s->ctx->stats->held++;
+		return verdict_wait();
+	}
+	s->ctx->stats->refused++;
+	session_log_topic(s, &hold_lim, "refused: no key ready within seal.hold_seconds (never sent in plaintext)", topic);
+	return session_refuse_up(s, p, MQTT_RC_QUOTA_EXCEEDED, true, "no key ready");
+}
+
 static struct verdict session_seal_up(struct session *s, const struct mqtt_frame *f, const struct mqtt_publish *p,
 				      struct mqtt_buf topic)
 {
@@ -194,8 +209,8 @@ static struct verdict session_seal_up(struct session *s, const struct mqtt_frame
 			seal_retained_put(s->ctx->seal, s->level, p, topic, &sent);
 		session_inflight_add_(s, p);
 		return verdict_drop(); /* the sealed copy is in the broker's output */
-	case SEAL_NO_KEY:
-		return verdict_wait();
+	case SEAL_NO_KEY: /* no key of the topic's group yet (a reload added it): as for no key at all */
+		return session_no_key_up(s, p, topic);
 	case SEAL_DENIED: /* checked before (session_publish_up_); kept for a reload in between */
 		return session_refuse_writer(s, p, topic);
 	case SEAL_TOO_LARGE:
@@ -211,7 +226,7 @@ static struct verdict session_seal_up(struct session *s, const struct mqtt_frame
 struct verdict session_publish_up_(struct session *s, const struct mqtt_frame *f, const uint8_t *bytes,
 				   const struct mqtt_publish *p, struct mqtt_buf topic)
 {
-	static struct log_limit deny_lim, hold_lim;
+	static struct log_limit deny_lim;
 
 	(void)bytes;
 	switch (session_class(s, topic)) {
@@ -233,16 +248,8 @@ struct verdict session_publish_up_(struct session *s, const struct mqtt_frame *f
 		session_inflight_add_(s, p);
 		return verdict_forward();
 	}
-	if (!keyex_can_seal(s->ctx->keyex)) {
-		if (!s->hold_expired) {
-			s->ctx->stats->held++;
-			return verdict_wait();
-		}
-		s->ctx->stats->refused++;
-		session_log_topic(s, &hold_lim, "refused: no key ready within seal.hold_seconds (never sent in plaintext)",
-				  topic);
-		return session_refuse_up(s, p, MQTT_RC_QUOTA_EXCEEDED, true, "no key ready");
-	}
+	if (!keyex_can_seal(s->ctx->keyex))
+		return session_no_key_up(s, p, topic);
 	return session_seal_up(s, f, p, topic);
 }
 

@@ -20,6 +20,8 @@ backend and each other, the backend everyone.
 (e) a reload on every node removes actuator-2 from the readers of commands: afterwards
     actuator-2's device receives no new command (counted not_a_reader), actuator-1's still does.
 (f) a reload on every node adds actuator-2 back: it reads new commands again.
+test_group_without_key_refused_after_hold: a publish on a group whose key is not there yet is
+refused after seal.hold_seconds, not held until the key comes.
 
 Every attack is tried and reported before any check fails, so a run on a build without the
 enforcement shows which of them got through."""
@@ -191,5 +193,35 @@ def test_groups_enforced(workdir):
     check(not failures, "attacks that got through: %r" % failures)
 
 
+def test_group_without_key_refused_after_hold(workdir):
+    """A device publish on a group whose key this node does not have yet (a reload added the group;
+    its key comes with the next epoch, which waits for a peer that does not answer) waits
+    seal.hold_seconds at most, then is refused with 0x97 like any publish without a key. Before, it
+    waited hold after hold until the key came: the no-key check saw the default group's key."""
+    broker = Broker(workdir).start()
+    conf = {"seal": {"hold_seconds": 2}, "keyex": {"activation_seconds": 60}}
+    a = Node(workdir, "a", broker.port, conf=dict(conf))
+    b = Node(workdir, "b", broker.port, conf=dict(conf))
+    a.trust(b)
+    b.trust(a)
+    a.start()
+    b.start()
+    for node in (a, b):
+        eventually(lambda: node.metric("mqseal_peers_keyed") == 1, 30, msg="%s keyed" % node.node_id)
+    b.signal(signal.SIGSTOP)  # live for a (its presence says online) but confirms nothing
+    try:
+        reload_groups(a, [{"name": "g2", "topics": ["g2/#"], "readers": ["a", "b"]}])
+        refused = a.metric("mqseal_refused_total")
+        raw = RawClient(a.port, "g-hold", level=5)
+        raw.s.sendall(publish_packet("g2/x", b"needs the g2 key", qos=1, pid=9, level=5))
+        t, _, body = raw.read_packet(timeout=12.0)
+        raw.close()
+        reason = body[2] if len(body) > 2 else 0
+        check(t == 4 and reason == 0x97, "PUBACK 0x97 expected, got type %d reason 0x%02x" % (t, reason))
+        check(a.metric("mqseal_refused_total") == refused + 1, "counted as refused")
+    finally:
+        b.signal(signal.SIGCONT)
+
+
 if __name__ == "__main__":
-    run([test_groups_enforced])
+    run([test_groups_enforced, test_group_without_key_refused_after_hold])
