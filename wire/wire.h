@@ -142,29 +142,42 @@ static inline uint64_t wire_rd_u64(struct wire_rd *r)
 	return wire_rd_ok(r) ? hi << 32 | lo : 0;
 }
 
-/* An MQTT Variable Byte Integer. WIRE_SHORT if the input ends inside it, WIRE_INVALID if it is
- * longer than needed [MQTT-1.5.5-1] or its 4th byte asks for a 5th. */
+/* Decodes the MQTT Variable Byte Integer at b[0..avail) without a cursor (the frame parser's
+ * streaming case): WIRE_OK with *v and *used (1..4), WIRE_SHORT if b ends inside it, WIRE_INVALID
+ * if it is longer than needed [MQTT-1.5.5-1] or its 4th byte asks for a 5th. */
+static inline enum wire_err wire_varint_decode(const uint8_t *b, size_t avail, uint32_t *v, size_t *used)
+{
+	uint32_t x = 0;
+	size_t i;
+
+	for (i = 0; i < WIRE_VARINT_MAX_LEN; i++) {
+		if (i >= avail)
+			return WIRE_SHORT;
+		x |= (uint32_t)(b[i] & 0x7F) << (7 * i);
+		if (b[i] & 0x80)
+			continue;
+		if (i > 0 && b[i] == 0)
+			return WIRE_INVALID; /* a longer form of a smaller number */
+		*v = x;
+		*used = i + 1;
+		return WIRE_OK;
+	}
+	return WIRE_INVALID;
+}
+
+/* An MQTT Variable Byte Integer at the cursor (wire_varint_decode's errors). */
 static inline uint32_t wire_rd_varint(struct wire_rd *r)
 {
 	uint32_t v = 0;
-	size_t i;
-	uint8_t b;
+	size_t used = 0;
+	enum wire_err err = wire_varint_decode(r->p + r->pos, r->len - r->pos, &v, &used);
 
-	for (i = 0; i < WIRE_VARINT_MAX_LEN; i++) {
-		if (r->pos >= r->len) {
-			wire_rd_fail(r, WIRE_SHORT);
-			return 0;
-		}
-		b = r->p[r->pos++];
-		v |= (uint32_t)(b & 0x7F) << (7 * i);
-		if (b & 0x80)
-			continue;
-		if (i > 0 && b == 0)
-			break; /* a longer form of a smaller number */
-		return v;
+	if (err != WIRE_OK) {
+		wire_rd_fail(r, err);
+		return 0;
 	}
-	wire_rd_fail(r, WIRE_INVALID);
-	return 0;
+	r->pos += used;
+	return v;
 }
 
 /* A one-byte (str8) or two-byte (str16, MQTT's UTF-8 string and binary data) length and that many

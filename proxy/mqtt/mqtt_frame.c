@@ -9,22 +9,15 @@
 _Static_assert(MQTT_VARINT_MAX == WIRE_VARINT_MAX_LEN && MQTT_MAX_REMAINING == WIRE_VARINT_MAX,
 	       "the wire cursor's varint is MQTT's");
 
-/* The cursor's varint (wire.h): an input that ends inside it needs more, a longer form than
- * needed [MQTT-1.5.5-1] or a 4th byte asking for a 5th is malformed. */
+/* wire.h's decoder: an input that ends inside the varint needs more, a longer form than needed
+ * [MQTT-1.5.5-1] or a 4th byte asking for a 5th is malformed. */
 enum mqtt_parse mqtt_varint_decode(const uint8_t *buf, size_t len, uint32_t *value, size_t *used)
 {
-	struct wire_rd r;
-	uint32_t v;
+	enum wire_err err = wire_varint_decode(buf, len, value, used);
 
-	wire_rd_init(&r, buf, len);
-	v = wire_rd_varint(&r);
-	if (wire_rd_err(&r) == WIRE_SHORT)
-		return MQTT_PARSE_NEED_MORE;
-	if (!wire_rd_ok(&r))
-		return MQTT_PARSE_MALFORMED;
-	*value = v;
-	*used = r.pos;
-	return MQTT_PARSE_OK;
+	if (err == WIRE_OK)
+		return MQTT_PARSE_OK;
+	return err == WIRE_SHORT ? MQTT_PARSE_NEED_MORE : MQTT_PARSE_MALFORMED;
 }
 
 size_t mqtt_varint_size(uint32_t value)
