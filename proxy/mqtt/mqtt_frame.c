@@ -153,7 +153,7 @@ enum mqtt_parse mqtt_frame_parse(const uint8_t *buf, size_t len, size_t max_pack
 	uint32_t remaining;
 	size_t used;
 	const char *err;
-	enum mqtt_parse rc;
+	enum wire_err verr;
 
 	if (len < 1)
 		return MQTT_PARSE_NEED_MORE;
@@ -161,10 +161,10 @@ enum mqtt_parse mqtt_frame_parse(const uint8_t *buf, size_t len, size_t max_pack
 	flags = buf[0] & 0x0F;
 	if ((err = frame_check_type(type, level)) || (err = frame_check_flags(type, flags, level)))
 		return mqtt_bad_(why, err);
-	rc = mqtt_varint_decode(buf + 1, len - 1, &remaining, &used);
-	if (rc == MQTT_PARSE_NEED_MORE)
-		return rc;
-	if (rc != MQTT_PARSE_OK)
+	verr = wire_varint_decode(buf + 1, len - 1, &remaining, &used);
+	if (verr == WIRE_SHORT)
+		return MQTT_PARSE_NEED_MORE;
+	if (verr != WIRE_OK)
 		return mqtt_bad_(why, varint_over_four(buf + 1, len - 1) ? "remaining length over 4 bytes"
 									 : "remaining length overlong");
 	if ((err = frame_check_length(type, flags, remaining, level)))
