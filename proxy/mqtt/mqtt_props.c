@@ -123,10 +123,8 @@ static const char *prop_read(struct wire_rd *r, struct mqtt_prop *p)
 	if (!(rule = prop_rule_of(p->id)))
 		return "unknown property";
 	prop_read_value(r, rule->kind, p);
-	if (wire_rd_err(r) == WIRE_INVALID)
-		return "property varint invalid";
 	if (!wire_rd_ok(r))
-		return "property truncated";
+		return wire_rd_err(r) == WIRE_INVALID ? "property varint invalid" : "property truncated";
 	if (!prop_utf8_ok(rule->kind, p))
 		return "property not UTF-8";
 	p->raw.p = r->p + start;
