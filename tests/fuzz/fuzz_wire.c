@@ -4,9 +4,9 @@
  * read cursor runs over (copied to a buffer of exactly its size, so ASan sees any read past it).
  * Each operation is checked against a plain reference model of where the read must end; every value
  * read is written again into the write cursor, so when neither cursor failed the bytes written are
- * the bytes consumed (varints are accepted only in their shortest form). Invariants that would mean a cursor bug abort: a read that succeeds where the model
- * says it cannot or the reverse, a value that differs from the bytes, a failed cursor that returns
- * anything, pos past len, a write past the capacity. */
+ * the bytes consumed (varints are accepted only in their shortest form). Invariants that would mean a cursor
+ * bug abort: a read that succeeds where the model says it cannot or the reverse, a value that differs from
+ * the bytes, a failed cursor that returns anything, pos past len, a write past the capacity. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,20 +39,30 @@ static void fz_op(uint8_t op, uint8_t arg, struct wire_rd *r, struct wire_wr *w)
 	uint64_t v;
 
 	switch (op % FZ_OPS) {
-	case 0: case 1: case 2: case 3: {
+	case 0:
+	case 1:
+	case 2:
+	case 3: {
 		size_t k = width[op % FZ_OPS];
 
-		v = k == 1 ? wire_rd_u8(r) : k == 2 ? wire_rd_u16(r) : k == 4 ? wire_rd_u32(r) : wire_rd_u64(r);
+		v = k == 1   ? wire_rd_u8(r)
+		    : k == 2 ? wire_rd_u16(r)
+		    : k == 4 ? wire_rd_u32(r)
+			     : wire_rd_u64(r);
 		if (wire_rd_ok(r) != (was_ok && k <= left))
 			abort();
 		if (wire_rd_ok(r) && (r->pos != start + k || v != fz_be(r->p + start, k)))
 			abort();
 		if (!wire_rd_ok(r) && v != 0)
 			abort();
-		if (k == 1) wire_wr_u8(w, (uint8_t)v);
-		else if (k == 2) wire_wr_u16(w, (uint16_t)v);
-		else if (k == 4) wire_wr_u32(w, (uint32_t)v);
-		else wire_wr_u64(w, v);
+		if (k == 1)
+			wire_wr_u8(w, (uint8_t)v);
+		else if (k == 2)
+			wire_wr_u16(w, (uint16_t)v);
+		else if (k == 4)
+			wire_wr_u32(w, (uint32_t)v);
+		else
+			wire_wr_u64(w, v);
 		return;
 	}
 	case 4:
@@ -64,7 +74,8 @@ static void fz_op(uint8_t op, uint8_t arg, struct wire_rd *r, struct wire_wr *w)
 			abort();
 		wire_wr_varint(w, (uint32_t)v);
 		return;
-	case 5: case 6:
+	case 5:
+	case 6:
 		p = op % FZ_OPS == 5 ? wire_rd_str8(r, &n) : wire_rd_str16(r, &n);
 		if (!wire_rd_ok(r) && (p || n))
 			abort();
@@ -75,7 +86,8 @@ static void fz_op(uint8_t op, uint8_t arg, struct wire_rd *r, struct wire_wr *w)
 		else
 			wire_wr_str16(w, p, n);
 		return;
-	case 7: case 8:
+	case 7:
+	case 8:
 		if (op % FZ_OPS == 7) {
 			p = wire_rd_bytes(r, arg);
 		} else {

@@ -11,8 +11,8 @@
 
 static void test_be_order(void)
 {
-	static const uint8_t in[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a,
-				     0x0b, 0x0c, 0x0d, 0x0e, 0x0f};
+	static const uint8_t in[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+				     0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f};
 	uint8_t out[sizeof(in)];
 	struct wire_rd r;
 	struct wire_wr w;
@@ -328,7 +328,10 @@ static void test_lengths_and_misc(void)
 	wire_rd_fail(&r, WIRE_SHORT);
 	CHECK_EQ(wire_rd_err(&r), WIRE_INVALID);
 	/* A str whose length runs past the end is short, and *n is 0. */
-	wire_rd_init(&r, (const uint8_t *)"\x05" "ab", 3);
+	wire_rd_init(&r,
+		     (const uint8_t *)"\x05"
+				      "ab",
+		     3);
 	p = wire_rd_str8(&r, &n);
 	CHECK(p == NULL && n == 0 && wire_rd_err(&r) == WIRE_SHORT);
 	CHECK_EQ(r.pos, 1);
