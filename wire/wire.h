@@ -9,9 +9,10 @@
  * The error is sticky. A read that would run past the end (or a write past the capacity) records
  * WIRE_SHORT, a malformed varint or an over-long length prefix records WIRE_INVALID, and from then
  * on every read returns 0 / NULL (even one of 0 bytes) and every write does nothing. A write that
- * does not fit writes none of its bytes (a str16 or a u64 is all or nothing). A caller reads (or writes) a
- * whole record and checks wire_rd_ok / wire_wr_ok once at the end; the values it read on the way are zero,
- * never bytes from outside the buffer. The first error is kept; pos stays where it occurred.
+ * does not fit writes none of its bytes (a str16 or a u64 is all or nothing). A caller reads (or
+ * writes) a whole record and checks wire_rd_ok / wire_wr_ok once at the end; the values it read on
+ * the way are zero, never bytes from outside the buffer. The first error is kept; pos stays where
+ * it occurred.
  *
  * A failure closes the cursor by setting len (cap) to pos, so that each call costs one comparison
  * of n against what is left, and no separate test of the flag. */

@@ -328,10 +328,11 @@ static void test_lengths_and_misc(void)
 	wire_rd_fail(&r, WIRE_SHORT);
 	CHECK_EQ(wire_rd_err(&r), WIRE_INVALID);
 	/* A str whose length runs past the end is short, and *n is 0. */
-	wire_rd_init(&r,
-		     (const uint8_t *)"\x05"
-				      "ab",
-		     3);
+	{
+		static const uint8_t short_str[] = {0x05, 'a', 'b'};
+
+		wire_rd_init(&r, short_str, sizeof(short_str));
+	}
 	p = wire_rd_str8(&r, &n);
 	CHECK(p == NULL && n == 0 && wire_rd_err(&r) == WIRE_SHORT);
 	CHECK_EQ(r.pos, 1);
