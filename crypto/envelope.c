@@ -50,27 +50,30 @@ size_t env_sealed_size(size_t props_len, size_t payload_len, unsigned padding)
 enum px_err env_parse_header(const uint8_t *env, size_t len, struct env_header *out)
 {
 	struct wire_rd r;
+	struct env_header h;
+	uint8_t version;
 
 	if (!env || !out)
 		return PX_ERR_INVAL;
 	/* §5.1: shorter than header + inner lengths + tag cannot be an envelope. */
 	if (len < ENV_MIN_LEN)
 		return PX_ERR_MALFORMED;
-	if (env[0] != ENV_VERSION || (env[1] & ~ENV_FLAG_KNOWN) != 0)
+	wire_rd_init(&r, env, ENV_HDR_LEN); /* < ENV_MIN_LEN: every read below is in bounds */
+	version = wire_rd_u8(&r);
+	h.flags = wire_rd_u8(&r);
+	wire_rd_copy(&r, h.key_id, ENV_KEY_ID_LEN);
+	h.counter = wire_rd_u64(&r);
+	h.sealed_at = wire_rd_u64(&r);
+	if (version != ENV_VERSION || (h.flags & ~ENV_FLAG_KNOWN) != 0)
 		return PX_ERR_VERSION;
 	/* §5.8: a signed envelope also carries the 64-byte signature after its tag. */
-	if ((env[1] & ENV_FLAG_SIGNED) && len < ENV_MIN_LEN_SIGNED)
+	if ((h.flags & ENV_FLAG_SIGNED) && len < ENV_MIN_LEN_SIGNED)
 		return PX_ERR_MALFORMED;
 	/* §5.1: a re-publication is always of a retained value. */
-	if ((env[1] & ENV_FLAG_REPUBLISH) && !(env[1] & ENV_FLAG_RETAIN))
+	if ((h.flags & ENV_FLAG_REPUBLISH) && !(h.flags & ENV_FLAG_RETAIN))
 		return PX_ERR_MALFORMED;
-	wire_rd_init(&r, env, ENV_HDR_LEN);
-	wire_rd_skip(&r, 1); /* the version, checked above */
-	out->flags = wire_rd_u8(&r);
-	wire_rd_copy(&r, out->key_id, ENV_KEY_ID_LEN);
-	out->counter = wire_rd_u64(&r);
-	out->sealed_at = wire_rd_u64(&r);
-	return PX_OK; /* len >= ENV_MIN_LEN > ENV_HDR_LEN: every read was in bounds */
+	*out = h;
+	return PX_OK;
 }
 
 static void env_write_header(const struct env_header *hdr, uint8_t out[static ENV_HDR_LEN])
