@@ -29,14 +29,6 @@
 /* Preamble, two ids of 1..64 bytes, the fixed fields and the signature: 92..218 bytes. */
 #define ACK_MIN_LEN (ANN_PREAMBLE_LEN + 2 + 2 + ACK_FIXED_AFTER_IDS + ANN_SIG_LEN)
 
-static void ann_be64(uint8_t p[static 8], uint64_t v)
-{
-	size_t i;
-
-	for (i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
 enum px_err epoch_derive(const uint8_t secret[static ANN_SECRET_LEN], const char *sender_id, uint64_t epoch,
 			 uint8_t suite, struct epoch_keys *out)
 {
@@ -48,22 +40,22 @@ enum px_err epoch_derive_group(const uint8_t secret[static ANN_SECRET_LEN], cons
 {
 	uint8_t prk[KDF_PRK_LEN], ctx[1 + ANN_ID_MAX + 8 + 1 + 1 + ANN_GROUP_MAX];
 	size_t idlen = ann_id_len_(sender_id), glen, n;
+	struct wire_wr w;
 	enum px_err rc;
 
 	if (!secret || !out || idlen == 0 || !ann_group_len_(group, &glen))
 		return PX_ERR_INVAL;
 	/* ctx_epoch = str8(sender_id) || u64(epoch) || u8(suite), then str8(group) for a named
 	 * group (§4.2): a key is bound to its group. */
-	ctx[0] = (uint8_t)idlen;
-	memcpy(ctx + 1, sender_id, idlen);
-	ann_be64(ctx + 1 + idlen, epoch);
-	ctx[1 + idlen + 8] = suite;
-	n = 1 + idlen + 8 + 1;
-	if (glen && group) {
-		ctx[n++] = (uint8_t)glen;
-		memcpy(ctx + n, group, glen);
-		n += glen;
-	}
+	wire_wr_init(&w, ctx, sizeof(ctx));
+	wire_wr_str8(&w, sender_id, idlen);
+	wire_wr_u64(&w, epoch);
+	wire_wr_u8(&w, suite);
+	if (glen && group)
+		wire_wr_str8(&w, group, glen);
+	if (!wire_wr_ok(&w))
+		return PX_ERR_INVAL;
+	n = wire_wr_len(&w);
 	rc = kdf_extract((const uint8_t *)ANN_SALT_EPOCH, strlen(ANN_SALT_EPOCH), secret, ANN_SECRET_LEN,
 			 prk);
 	if (rc == PX_OK)
@@ -83,22 +75,22 @@ enum px_err ann_wrap_key_(const struct kex_key *mine, const uint8_t peer_pub[sta
 			  const uint8_t r_pub[static KEX_PUB_LEN], uint8_t wrap_key[static AEAD_KEY_LEN])
 {
 	uint8_t shared[KEX_SHARED_LEN], prk[KDF_PRK_LEN], ctx[2 * (1 + ANN_ID_MAX) + 2 * KEX_PUB_LEN];
-	size_t slen = ann_id_len_(s_id), rlen = ann_id_len_(r_id), n = 0;
+	size_t slen = ann_id_len_(s_id), rlen = ann_id_len_(r_id), n;
+	struct wire_wr w;
 	enum px_err rc;
 
 	if (!mine || slen == 0 || rlen == 0)
 		return PX_ERR_INVAL;
 	/* ctx_pair = str8(S_id) || str8(R_id) || S_pub || R_pub (§4.3): sender first, so the two
 	 * directions get different keys, and both public keys bind the transcript (R9). */
-	ctx[n++] = (uint8_t)slen;
-	memcpy(ctx + n, s_id, slen);
-	n += slen;
-	ctx[n++] = (uint8_t)rlen;
-	memcpy(ctx + n, r_id, rlen);
-	n += rlen;
-	memcpy(ctx + n, s_pub, KEX_PUB_LEN);
-	memcpy(ctx + n + KEX_PUB_LEN, r_pub, KEX_PUB_LEN);
-	n += (size_t)2 * KEX_PUB_LEN;
+	wire_wr_init(&w, ctx, sizeof(ctx));
+	wire_wr_str8(&w, s_id, slen);
+	wire_wr_str8(&w, r_id, rlen);
+	wire_wr_bytes(&w, s_pub, KEX_PUB_LEN);
+	wire_wr_bytes(&w, r_pub, KEX_PUB_LEN);
+	if (!wire_wr_ok(&w))
+		return PX_ERR_INVAL;
+	n = wire_wr_len(&w);
 	/* An all-zero X25519 result is refused inside kex_derive (R8). */
 	rc = kex_derive(mine, peer_pub, shared);
 	if (rc == PX_OK)
@@ -131,20 +123,20 @@ static enum px_err ann_wrap_run(const uint8_t wrap_key[static AEAD_KEY_LEN], con
 	uint8_t iv[AEAD_IV_LEN] = {0}, ep[8 + 1 + ANN_GROUP_MAX];
 	struct aead_key *k = NULL;
 	struct aead_part aad[2], pt;
+	struct wire_wr w;
 	size_t glen = 0;
 	enum px_err rc;
 
 	if (!ann_group_len_(at->group, &glen))
 		return PX_ERR_INVAL;
-	iv[2] = (uint8_t)(at->index >> 8); /* u32(index), index < 65536: bytes 0..1 stay 0 */
-	iv[3] = (uint8_t)at->index;
-	ann_be64(ep, at->epoch);
-	if (glen && at->group) {
-		ep[8] = (uint8_t)glen;
-		memcpy(ep + 9, at->group, glen);
-	}
+	wire_wr_init(&w, iv, sizeof(iv));
+	wire_wr_u32(&w, at->index); /* u32(index), then 0^8 */
+	wire_wr_init(&w, ep, sizeof(ep));
+	wire_wr_u64(&w, at->epoch);
+	if (glen && at->group)
+		wire_wr_str8(&w, at->group, glen);
 	aad[0] = (struct aead_part){(const uint8_t *)ANN_LABEL_WRAP, strlen(ANN_LABEL_WRAP)};
-	aad[1] = (struct aead_part){ep, 8 + (glen ? 1 + glen : 0)};
+	aad[1] = (struct aead_part){ep, wire_wr_len(&w)};
 	rc = aead_key_new(wrap_key, iv, &k);
 	if (rc != PX_OK)
 		goto out;
@@ -190,98 +182,101 @@ static size_t ann_size(const struct ann_params *p)
 	return n;
 }
 
-static enum px_err ann_write_entry(struct ann_wr *w, const struct ann_params *p,
+static enum px_err ann_write_entry(struct wire_wr *w, const struct ann_params *p,
 				   const uint8_t s_pub[static KEX_PUB_LEN], size_t index)
 {
 	const struct ann_recipient *r = &p->recipients[index];
 	const struct ann_wrap_at at = {(uint16_t)index, p->rev, p->epoch, r->group};
-	uint8_t wrap_key[AEAD_KEY_LEN];
+	uint8_t wrap_key[AEAD_KEY_LEN], *wrapped;
 	size_t glen = r->group ? strlen(r->group) : 0; /* checked by ann_size */
 	enum px_err rc;
 
 	ann_wr_id_(w, r->id);
-	ann_wr_u8_(w, (uint8_t)glen);
-	if (glen)
-		ann_wr_bytes_(w, r->group, glen);
-	ann_wr_bytes_(w, r->eph_pub, KEX_PUB_LEN);
-	ann_wr_u64_(w, r->acked_epoch);
-	ann_wr_u64_(w, r->counter_floor);
+	wire_wr_str8(w, r->group, glen);
+	wire_wr_bytes(w, r->eph_pub, KEX_PUB_LEN);
+	wire_wr_u64(w, r->acked_epoch);
+	wire_wr_u64(w, r->counter_floor);
+	wrapped = wire_wr_reserve(w, ANN_WRAPPED_LEN);
+	if (!wrapped)
+		return PX_ERR_INVAL; /* ann_size was wrong: a bug, refused rather than written past */
 	rc = ann_wrap_key_(p->eph, r->eph_pub, p->sender_id, r->id, s_pub, r->eph_pub, wrap_key);
 	if (rc == PX_OK)
-		rc = ann_wrap_run(wrap_key, &at, true, r->secret ? r->secret : p->secret, w->buf + w->pos);
+		rc = ann_wrap_run(wrap_key, &at, true, r->secret ? r->secret : p->secret, wrapped);
 	OPENSSL_cleanse(wrap_key, sizeof(wrap_key));
-	w->pos += ANN_WRAPPED_LEN;
 	return rc;
 }
 
-static void ann_write_header(struct ann_wr *w, const struct ann_params *p,
+static void ann_write_header(struct wire_wr *w, const struct ann_params *p,
 			     const uint8_t s_pub[static KEX_PUB_LEN])
 {
-	ann_wr_bytes_(w, ANN_MAGIC, ANN_MAGIC_LEN);
-	ann_wr_u8_(w, ANN_VERSION);
-	ann_wr_u8_(w, ANN_TYPE_ANNOUNCE);
-	ann_wr_u8_(w, ANN_SUITE_1);
-	ann_wr_u8_(w, p->flags);
+	wire_wr_bytes(w, ANN_MAGIC, ANN_MAGIC_LEN);
+	wire_wr_u8(w, ANN_VERSION);
+	wire_wr_u8(w, ANN_TYPE_ANNOUNCE);
+	wire_wr_u8(w, ANN_SUITE_1);
+	wire_wr_u8(w, p->flags);
 	ann_wr_id_(w, p->sender_id);
-	ann_wr_u64_(w, p->epoch);
-	ann_wr_u32_(w, p->rev);
-	ann_wr_u64_(w, p->issued_at_ms);
-	ann_wr_u32_(w, p->interval_s);
-	ann_wr_bytes_(w, s_pub, KEX_PUB_LEN);
-	ann_wr_u16_(w, (uint16_t)p->nrecipients);
+	wire_wr_u64(w, p->epoch);
+	wire_wr_u32(w, p->rev);
+	wire_wr_u64(w, p->issued_at_ms);
+	wire_wr_u32(w, p->interval_s);
+	wire_wr_bytes(w, s_pub, KEX_PUB_LEN);
+	wire_wr_u16(w, (uint16_t)p->nrecipients);
 }
 
-/* Signs what w holds (its last ANN_SIG_LEN bytes get the signature) and hands the buffer over to
- * *out (w->buf is NULL afterwards); on failure w keeps it for the caller to free. */
+/* Signs what w holds (exactly ANN_SIG_LEN bytes must be left for the signature) and hands the
+ * buffer over to *out; on failure the caller frees it. */
 static enum px_err ann_finish_signed(const struct id_key *id, const char *label, const char *topic,
-				     struct ann_wr *w, uint8_t **out, size_t *out_len)
+				     struct wire_wr *w, uint8_t **out, size_t *out_len)
 {
-	enum px_err rc = ann_sign_(id, label, topic, w->buf, w->len - ANN_SIG_LEN);
+	enum px_err rc;
 
+	if (!wire_wr_ok(w) || wire_wr_remaining(w) != ANN_SIG_LEN)
+		return PX_ERR_INVAL; /* a sizing bug: never sign a message that is not whole */
+	rc = ann_sign_(id, label, topic, w->p, wire_wr_len(w));
 	if (rc != PX_OK)
 		return rc;
-	*out = w->buf;
-	*out_len = w->len;
-	w->buf = NULL;
+	*out = w->p;
+	*out_len = wire_wr_len(w) + ANN_SIG_LEN;
 	return PX_OK;
 }
 
 enum px_err ann_build(const struct id_key *id, const char *topic, const struct ann_params *p, uint8_t **out,
 		      size_t *out_len)
 {
-	struct ann_wr w = {0};
-	uint8_t s_pub[KEX_PUB_LEN];
-	size_t i;
+	struct wire_wr w;
+	uint8_t s_pub[KEX_PUB_LEN], *buf;
+	size_t i, len;
 	enum px_err rc;
 
 	if (!id || !topic || !p || !out || !out_len)
 		return PX_ERR_INVAL;
 	*out = NULL;
 	*out_len = 0;
-	w.len = ann_size(p);
-	if (w.len == 0)
+	len = ann_size(p);
+	if (len == 0)
 		return PX_ERR_INVAL;
-	if (w.len > ANN_MAX_LEN)
+	if (len > ANN_MAX_LEN)
 		return PX_ERR_TOO_LARGE;
 	rc = kex_key_public(p->eph, s_pub);
 	if (rc != PX_OK)
 		return rc;
-	w.buf = malloc(w.len);
-	if (!w.buf)
+	buf = malloc(len);
+	if (!buf)
 		return PX_ERR_NOMEM;
+	wire_wr_init(&w, buf, len);
 	ann_write_header(&w, p, s_pub);
 	for (i = 0; i < p->nrecipients && rc == PX_OK; i++)
 		rc = ann_write_entry(&w, p, s_pub, i);
 	if (rc == PX_OK)
 		rc = ann_finish_signed(id, ANN_LABEL_SIG, topic, &w, out, out_len);
-	free(w.buf);
+	if (rc != PX_OK)
+		free(buf);
 	return rc;
 }
 
 enum px_err ann_peek(const uint8_t *buf, size_t len, struct ann_view *out)
 {
-	struct ann_rd r = {.buf = buf, .len = len};
-	const uint8_t *eph;
+	struct wire_rd r;
 	enum px_err rc;
 
 	if (!buf || !out)
@@ -292,19 +287,18 @@ enum px_err ann_peek(const uint8_t *buf, size_t len, struct ann_view *out)
 		return PX_ERR_TOO_LARGE;
 	if (len < ANN_MIN_LEN)
 		return PX_ERR_MALFORMED;
+	wire_rd_init(&r, buf, len);
 	rc = ann_preamble_(&r, ANN_TYPE_ANNOUNCE, ANN_FLAGS_KNOWN, &out->suite, &out->flags);
 	if (rc != PX_OK)
 		return rc;
 	ann_rd_id_(&r, out->sender_id);
-	out->epoch = ann_rd_u64_(&r);
-	out->rev = ann_rd_u32_(&r);
-	out->issued_at_ms = ann_rd_u64_(&r);
-	out->interval_s = ann_rd_u32_(&r);
-	eph = ann_rd_take_(&r, KEX_PUB_LEN);
-	if (eph)
-		memcpy(out->eph_pub, eph, KEX_PUB_LEN);
-	out->nentries = ann_rd_u16_(&r);
-	if (r.bad)
+	out->epoch = wire_rd_u64(&r);
+	out->rev = wire_rd_u32(&r);
+	out->issued_at_ms = wire_rd_u64(&r);
+	out->interval_s = wire_rd_u32(&r);
+	wire_rd_copy(&r, out->eph_pub, KEX_PUB_LEN);
+	out->nentries = wire_rd_u16(&r);
+	if (!wire_rd_ok(&r))
 		return PX_ERR_MALFORMED;
 	if (out->nentries > ANN_MAX_ENTRIES)
 		return PX_ERR_TOO_LARGE;
@@ -314,25 +308,21 @@ enum px_err ann_peek(const uint8_t *buf, size_t len, struct ann_view *out)
 	return PX_OK;
 }
 
-/* Reads entry index at the cursor; leaves r->bad set if it does not parse. */
-static void ann_rd_entry(struct ann_rd *r, size_t index, struct ann_entry *e)
+/* Reads entry index at the cursor; fails the cursor if it does not parse. */
+static void ann_rd_entry(struct wire_rd *r, size_t index, struct ann_entry *e)
 {
-	const uint8_t *eph;
-
 	e->index = (uint16_t)index; /* < ANN_MAX_ENTRIES */
 	ann_rd_id_(r, e->recipient_id);
 	ann_rd_group_(r, e->group);
-	eph = ann_rd_take_(r, KEX_PUB_LEN);
-	if (eph)
-		memcpy(e->recipient_eph, eph, KEX_PUB_LEN);
-	e->acked_epoch = ann_rd_u64_(r);
-	e->counter_floor = ann_rd_u64_(r);
-	e->wrapped = ann_rd_take_(r, ANN_WRAPPED_LEN);
+	wire_rd_copy(r, e->recipient_eph, KEX_PUB_LEN);
+	e->acked_epoch = wire_rd_u64(r);
+	e->counter_floor = wire_rd_u64(r);
+	e->wrapped = wire_rd_bytes(r, ANN_WRAPPED_LEN);
 }
 
 enum px_err ann_parse(const uint8_t *buf, size_t len, struct ann_view *out)
 {
-	struct ann_rd r = {.buf = buf, .len = len};
+	struct wire_rd r;
 	char groups[ANN_MAX_ENTRIES][ANN_GROUP_MAX + 1];
 	struct ann_entry e;
 	size_t i, k;
@@ -341,16 +331,18 @@ enum px_err ann_parse(const uint8_t *buf, size_t len, struct ann_view *out)
 	rc = ann_peek(buf, len, out);
 	if (rc != PX_OK)
 		return rc;
-	r.pos = out->entries_off;
+	wire_rd_init(&r, buf, len);
+	wire_rd_skip(&r, out->entries_off);
 	/* §7.3 step 3: no group twice in a message (at most 65 x 64 short compares). */
-	for (i = 0; i < out->nentries && !r.bad; i++) {
+	for (i = 0; i < out->nentries && wire_rd_ok(&r); i++) {
 		ann_rd_entry(&r, i, &e);
 		memcpy(groups[i], e.group, sizeof(e.group));
-		for (k = 0; k < i && !r.bad; k++)
-			r.bad = strcmp(groups[k], e.group) == 0;
+		for (k = 0; k < i; k++)
+			if (strcmp(groups[k], e.group) == 0)
+				wire_rd_fail(&r, WIRE_INVALID);
 	}
 	/* Exactly the signature may follow the last entry (§7.2). */
-	if (r.bad || len - r.pos != ANN_SIG_LEN) {
+	if (!wire_rd_ok(&r) || wire_rd_remaining(&r) != ANN_SIG_LEN) {
 		memset(out, 0, sizeof(*out));
 		return PX_ERR_MALFORMED;
 	}
@@ -359,29 +351,33 @@ enum px_err ann_parse(const uint8_t *buf, size_t len, struct ann_view *out)
 
 void ann_entry_at(const struct ann_view *a, size_t i, struct ann_entry *out)
 {
-	struct ann_rd r = {.buf = a->buf, .len = a->len, .pos = a->entries_off};
+	struct wire_rd r;
 	size_t k;
 
 	memset(out, 0, sizeof(*out));
 	if (i >= a->nentries)
 		return;
-	for (k = 0; k <= i && !r.bad; k++)
+	wire_rd_init(&r, a->buf, a->len);
+	wire_rd_skip(&r, a->entries_off);
+	for (k = 0; k <= i && wire_rd_ok(&r); k++)
 		ann_rd_entry(&r, k, out);
 	/* a came from ann_parse, so every entry reads; a view that did not is answered with nothing. */
-	if (r.bad)
+	if (!wire_rd_ok(&r))
 		memset(out, 0, sizeof(*out));
 }
 
 bool ann_find_entry(const struct ann_view *a, const char *recipient_id, struct ann_entry *out)
 {
-	struct ann_rd r = {.buf = a->buf, .len = a->len, .pos = a->entries_off};
+	struct wire_rd r;
 	size_t k;
 
 	if (!recipient_id)
 		return false;
+	wire_rd_init(&r, a->buf, a->len);
+	wire_rd_skip(&r, a->entries_off);
 	for (k = 0; k < a->nentries; k++) {
 		ann_rd_entry(&r, k, out);
-		if (r.bad)
+		if (!wire_rd_ok(&r))
 			break;
 		if (strcmp(out->recipient_id, recipient_id) == 0 && out->group[0] == '\0')
 			return true;
@@ -426,34 +422,37 @@ enum px_err ack_build(const struct id_key *id, const char *topic, const char *se
 		      size_t *out_len)
 {
 	size_t slen = ann_id_len_(sender_id), rlen = ann_id_len_(recipient_id);
-	struct ann_wr w = {0};
+	size_t len = ANN_PREAMBLE_LEN + 1 + slen + 1 + rlen + ACK_FIXED_AFTER_IDS + ANN_SIG_LEN;
+	struct wire_wr w;
+	uint8_t *buf;
 	enum px_err rc;
 
 	if (!id || !topic || !out || !out_len || slen == 0 || rlen == 0)
 		return PX_ERR_INVAL;
 	*out = NULL;
 	*out_len = 0;
-	w.len = ANN_PREAMBLE_LEN + 1 + slen + 1 + rlen + ACK_FIXED_AFTER_IDS + ANN_SIG_LEN;
-	w.buf = malloc(w.len);
-	if (!w.buf)
+	buf = malloc(len);
+	if (!buf)
 		return PX_ERR_NOMEM;
-	ann_wr_bytes_(&w, ANN_MAGIC, ANN_MAGIC_LEN);
-	ann_wr_u8_(&w, ANN_VERSION);
-	ann_wr_u8_(&w, ANN_TYPE_ACK);
-	ann_wr_u8_(&w, ANN_SUITE_1);
-	ann_wr_u8_(&w, 0);
+	wire_wr_init(&w, buf, len);
+	wire_wr_bytes(&w, ANN_MAGIC, ANN_MAGIC_LEN);
+	wire_wr_u8(&w, ANN_VERSION);
+	wire_wr_u8(&w, ANN_TYPE_ACK);
+	wire_wr_u8(&w, ANN_SUITE_1);
+	wire_wr_u8(&w, 0);
 	ann_wr_id_(&w, sender_id);
 	ann_wr_id_(&w, recipient_id);
-	ann_wr_u64_(&w, acked_epoch);
-	ann_wr_u64_(&w, issued_at_ms);
+	wire_wr_u64(&w, acked_epoch);
+	wire_wr_u64(&w, issued_at_ms);
 	rc = ann_finish_signed(id, ACK_LABEL_SIG, topic, &w, out, out_len);
-	free(w.buf);
+	if (rc != PX_OK)
+		free(buf);
 	return rc;
 }
 
 enum px_err ack_parse(const uint8_t *buf, size_t len, struct ack_view *out)
 {
-	struct ann_rd r = {.buf = buf, .len = len};
+	struct wire_rd r;
 	uint8_t flags = 0;
 	enum px_err rc;
 
@@ -464,15 +463,16 @@ enum px_err ack_parse(const uint8_t *buf, size_t len, struct ack_view *out)
 		return PX_ERR_TOO_LARGE;
 	if (len < ACK_MIN_LEN)
 		return PX_ERR_MALFORMED;
+	wire_rd_init(&r, buf, len);
 	rc = ann_preamble_(&r, ANN_TYPE_ACK, 0, &out->suite, &flags);
 	if (rc != PX_OK)
 		return rc;
 	ann_rd_id_(&r, out->sender_id);
 	ann_rd_id_(&r, out->recipient_id);
-	out->acked_epoch = ann_rd_u64_(&r);
-	out->issued_at_ms = ann_rd_u64_(&r);
+	out->acked_epoch = wire_rd_u64(&r);
+	out->issued_at_ms = wire_rd_u64(&r);
 	/* Exactly the signature follows (§8). */
-	if (r.bad || len - r.pos != ANN_SIG_LEN) {
+	if (!wire_rd_ok(&r) || wire_rd_remaining(&r) != ANN_SIG_LEN) {
 		memset(out, 0, sizeof(*out));
 		return PX_ERR_MALFORMED;
 	}

@@ -1,5 +1,5 @@
-/* announce_internal.h - what announce.c, announce_wire.c and the key ring share: the checked
- * cursor over a received message, the writer for messages we size ourselves, node-id validation,
+/* announce_internal.h - what announce.c, announce_wire.c and the key ring share: the id and group
+ * fields on top of the wire cursor (wire/wire.h), node-id validation,
  * and the signed message of §7.2 / §8 (label || u16(len(topic)) || topic || bytes). Not for use
  * outside crypto/, except by the unit tests. */
 #ifndef PX_ANNOUNCE_INTERNAL_H
@@ -11,47 +11,25 @@
 
 #include "aead.h"
 #include "announce.h"
+#include "wire.h"
 
 #define ANN_MAGIC_LEN	 4
 #define ANN_PREAMBLE_LEN 8 /* magic, version, type, suite, flags */
 #define ANN_SIG_LEN	 64
 #define ANN_TOPIC_MAX	 65535 /* MQTT-1.5.4: a topic is a UTF-8 string of at most 65,535 bytes */
 
-/* A read cursor: every read checks pos + n <= len first and sets bad instead of reading past. */
-struct ann_rd {
-	const uint8_t *buf;
-	size_t len;
-	size_t pos;
-	bool bad;
-};
-
-/* A write cursor over a buffer sized exactly beforehand; overrunning it is a bug (asserted). */
-struct ann_wr {
-	uint8_t *buf;
-	size_t len;
-	size_t pos;
-};
-
-const uint8_t *ann_rd_take_(struct ann_rd *r, size_t n); /* NULL (and bad) if fewer than n left */
-uint8_t ann_rd_u8_(struct ann_rd *r);
-uint16_t ann_rd_u16_(struct ann_rd *r);
-uint32_t ann_rd_u32_(struct ann_rd *r);
-uint64_t ann_rd_u64_(struct ann_rd *r);
-/* str8 node id: 1..ANN_ID_MAX bytes of [A-Za-z0-9._-], copied NUL-terminated into out. */
-void ann_rd_id_(struct ann_rd *r, char out[static ANN_ID_MAX + 1]);
-
-void ann_wr_bytes_(struct ann_wr *w, const void *p, size_t n);
-void ann_wr_u8_(struct ann_wr *w, uint8_t v);
-void ann_wr_u16_(struct ann_wr *w, uint16_t v);
-void ann_wr_u32_(struct ann_wr *w, uint32_t v);
-void ann_wr_u64_(struct ann_wr *w, uint64_t v);
-void ann_wr_id_(struct ann_wr *w, const char *id); /* str8; the id was checked by ann_id_len_ */
+/* Messages are read and written with the checked cursor of wire/wire.h (sticky error, one check
+ * at the end); these add the node-id and group fields, whose content is checked as they are read. */
+/* str8 node id: 1..ANN_ID_MAX bytes of [A-Za-z0-9._-], copied NUL-terminated into out; anything
+ * else fails the cursor (WIRE_INVALID) and leaves out empty. */
+void ann_rd_id_(struct wire_rd *r, char out[static ANN_ID_MAX + 1]);
+void ann_wr_id_(struct wire_wr *w, const char *id); /* str8; the id was checked by ann_id_len_ */
 
 /* A group name: true and *len (0 for NULL or "", the default group) if it is empty or 1..ANN_GROUP_MAX
  * bytes of [A-Za-z0-9._-] (§7.2); false otherwise. */
 bool ann_group_len_(const char *group, size_t *len);
 /* str8 group: 0..ANN_GROUP_MAX bytes of [A-Za-z0-9._-], copied NUL-terminated into out. */
-void ann_rd_group_(struct ann_rd *r, char out[static ANN_GROUP_MAX + 1]);
+void ann_rd_group_(struct wire_rd *r, char out[static ANN_GROUP_MAX + 1]);
 
 /* Length of a valid node id (1..ANN_ID_MAX of [A-Za-z0-9._-], PROTOCOL.md §1), 0 if invalid. */
 size_t ann_id_len_(const char *id);
@@ -59,7 +37,7 @@ bool ann_id_ok_(const uint8_t *id, size_t len);
 
 /* Checks the 8-byte preamble (magic, version, type, suite 1, no flag outside known) and returns
  * the suite and the flags. */
-enum px_err ann_preamble_(struct ann_rd *r, uint8_t type, uint8_t known, uint8_t *suite, uint8_t *flags);
+enum px_err ann_preamble_(struct wire_rd *r, uint8_t type, uint8_t known, uint8_t *suite, uint8_t *flags);
 
 /* Signs label || u16(len(topic)) || topic || body[0..body_len) and writes the 64-byte signature
  * at body + body_len (the caller sized body for it). */

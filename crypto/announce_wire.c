@@ -1,119 +1,43 @@
-/* announce_wire.c - the byte-level helpers of announcements and confirmations (announce.c): a
- * checked read cursor, an asserted write cursor, node-id validation (also used by the key ring),
- * the common preamble and the labelled Ed25519 signature of PROTOCOL.md §7.2 and §8. */
+/* announce_wire.c - the byte-level helpers of announcements and confirmations (announce.c): the
+ * node-id and group fields on top of the wire cursor (wire/wire.h), node-id validation (also used
+ * by the key ring), the common preamble and the labelled Ed25519 signature of PROTOCOL.md §7.2
+ * and §8. */
 #include "announce_internal.h"
 
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-const uint8_t *ann_rd_take_(struct ann_rd *r, size_t n)
+/* str8 with its content checked before it is copied: 1..max bytes of [A-Za-z0-9._-] (or empty,
+ * when empty_ok). */
+static void ann_rd_name(struct wire_rd *r, char *out, size_t max, bool empty_ok)
 {
-	const uint8_t *p;
-
-	if (r->bad || n > r->len - r->pos) {
-		r->bad = true;
-		return NULL;
-	}
-	p = r->buf + r->pos;
-	r->pos += n;
-	return p;
-}
-
-static uint64_t ann_rd_be(struct ann_rd *r, size_t n)
-{
-	const uint8_t *p = ann_rd_take_(r, n);
-	uint64_t v = 0;
-	size_t i;
-
-	if (!p)
-		return 0;
-	for (i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-uint8_t ann_rd_u8_(struct ann_rd *r)
-{
-	return (uint8_t)ann_rd_be(r, 1);
-}
-
-uint16_t ann_rd_u16_(struct ann_rd *r)
-{
-	return (uint16_t)ann_rd_be(r, 2);
-}
-
-uint32_t ann_rd_u32_(struct ann_rd *r)
-{
-	return (uint32_t)ann_rd_be(r, 4);
-}
-
-uint64_t ann_rd_u64_(struct ann_rd *r)
-{
-	return ann_rd_be(r, 8);
-}
-
-void ann_rd_id_(struct ann_rd *r, char out[static ANN_ID_MAX + 1])
-{
-	size_t n = ann_rd_u8_(r);
-	const uint8_t *p;
+	size_t n;
+	const uint8_t *p = wire_rd_str8(r, &n);
 
 	out[0] = '\0';
-	if (r->bad)
+	if (!p || (n == 0 && empty_ok))
 		return;
-	/* The length is checked against the id limit and the charset before anything is copied. */
-	p = ann_rd_take_(r, n);
-	if (!p || !ann_id_ok_(p, n)) {
-		r->bad = true;
+	if (n > max || !ann_id_ok_(p, n)) {
+		wire_rd_fail(r, WIRE_INVALID);
 		return;
 	}
 	memcpy(out, p, n);
 	out[n] = '\0';
 }
 
-static void ann_wr_be(struct ann_wr *w, uint64_t v, size_t n)
+void ann_rd_id_(struct wire_rd *r, char out[static ANN_ID_MAX + 1])
 {
-	size_t i;
-
-	assert(n <= w->len - w->pos);
-	for (i = 0; i < n; i++)
-		w->buf[w->pos + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-	w->pos += n;
+	ann_rd_name(r, out, ANN_ID_MAX, false);
 }
 
-void ann_wr_bytes_(struct ann_wr *w, const void *p, size_t n)
+void ann_rd_group_(struct wire_rd *r, char out[static ANN_GROUP_MAX + 1])
 {
-	assert(n <= w->len - w->pos);
-	memcpy(w->buf + w->pos, p, n);
-	w->pos += n;
+	ann_rd_name(r, out, ANN_GROUP_MAX, true);
 }
 
-void ann_wr_u8_(struct ann_wr *w, uint8_t v)
+void ann_wr_id_(struct wire_wr *w, const char *id)
 {
-	ann_wr_be(w, v, 1);
-}
-
-void ann_wr_u16_(struct ann_wr *w, uint16_t v)
-{
-	ann_wr_be(w, v, 2);
-}
-
-void ann_wr_u32_(struct ann_wr *w, uint32_t v)
-{
-	ann_wr_be(w, v, 4);
-}
-
-void ann_wr_u64_(struct ann_wr *w, uint64_t v)
-{
-	ann_wr_be(w, v, 8);
-}
-
-void ann_wr_id_(struct ann_wr *w, const char *id)
-{
-	size_t n = strlen(id);
-
-	ann_wr_u8_(w, (uint8_t)n);
-	ann_wr_bytes_(w, id, n);
+	wire_wr_str8(w, id, strlen(id));
 }
 
 bool ann_group_len_(const char *group, size_t *len)
@@ -122,24 +46,6 @@ bool ann_group_len_(const char *group, size_t *len)
 
 	*len = n;
 	return n == 0 || (n <= ANN_GROUP_MAX && ann_id_ok_((const uint8_t *)group, n));
-}
-
-void ann_rd_group_(struct ann_rd *r, char out[static ANN_GROUP_MAX + 1])
-{
-	size_t n = ann_rd_u8_(r);
-	const uint8_t *p;
-
-	out[0] = '\0';
-	if (r->bad || n == 0)
-		return;
-	/* Length and charset are checked before anything is copied. */
-	p = n <= ANN_GROUP_MAX ? ann_rd_take_(r, n) : NULL;
-	if (!p || !ann_id_ok_(p, n)) {
-		r->bad = true;
-		return;
-	}
-	memcpy(out, p, n);
-	out[n] = '\0';
 }
 
 bool ann_id_ok_(const uint8_t *id, size_t len)
@@ -168,9 +74,9 @@ size_t ann_id_len_(const char *id)
 	return ann_id_ok_((const uint8_t *)id, n) ? n : 0;
 }
 
-enum px_err ann_preamble_(struct ann_rd *r, uint8_t type, uint8_t known, uint8_t *suite, uint8_t *flags)
+enum px_err ann_preamble_(struct wire_rd *r, uint8_t type, uint8_t known, uint8_t *suite, uint8_t *flags)
 {
-	const uint8_t *p = ann_rd_take_(r, ANN_PREAMBLE_LEN);
+	const uint8_t *p = wire_rd_bytes(r, ANN_PREAMBLE_LEN);
 
 	if (!p || memcmp(p, ANN_MAGIC, ANN_MAGIC_LEN) != 0)
 		return PX_ERR_MALFORMED;
@@ -190,26 +96,29 @@ enum px_err ann_preamble_(struct ann_rd *r, uint8_t type, uint8_t known, uint8_t
 static enum px_err ann_signed_msg(const char *label, const char *topic, const uint8_t *body, size_t body_len,
 				  uint8_t **out, size_t *out_len)
 {
-	size_t llen = strlen(label), tlen;
-	struct ann_wr w;
+	size_t llen = strlen(label), tlen, len;
+	uint8_t *buf;
+	struct wire_wr w;
 
 	if (!topic || body_len > ANN_MAX_LEN)
 		return PX_ERR_INVAL;
 	tlen = strnlen(topic, ANN_TOPIC_MAX + 1);
 	if (tlen > ANN_TOPIC_MAX)
 		return PX_ERR_TOPIC;
-	w.len = llen + 2 + tlen + body_len;
-	w.pos = 0;
-	w.buf = malloc(w.len);
-	if (!w.buf)
+	len = llen + 2 + tlen + body_len;
+	buf = malloc(len);
+	if (!buf)
 		return PX_ERR_NOMEM;
-	ann_wr_bytes_(&w, label, llen);
-	ann_wr_u16_(&w, (uint16_t)tlen);
-	ann_wr_bytes_(&w, topic, tlen);
-	if (body_len)
-		ann_wr_bytes_(&w, body, body_len);
-	*out = w.buf;
-	*out_len = w.len;
+	wire_wr_init(&w, buf, len);
+	wire_wr_bytes(&w, label, llen);
+	wire_wr_str16(&w, topic, tlen);
+	wire_wr_bytes(&w, body, body_len);
+	if (!wire_wr_ok(&w) || wire_wr_remaining(&w) != 0) {
+		free(buf);
+		return PX_ERR_INVAL; /* a sizing bug above: never sign a message that is not whole */
+	}
+	*out = buf;
+	*out_len = len;
 	return PX_OK;
 }
 

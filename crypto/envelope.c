@@ -9,6 +9,8 @@
 
 #include <openssl/crypto.h>
 
+#include "wire.h"
+
 /* §5.4: AAD = "mqseal v1 data" || envelope[0..26) || u16(len(topic)) || topic. */
 #define ENV_AAD_LABEL	  "mqseal v1 data"
 #define ENV_AAD_LABEL_LEN (sizeof(ENV_AAD_LABEL) - 1)
@@ -17,30 +19,6 @@
 
 /* Padding source: at most ENV_PAD_MAX - 1 zero bytes are ever appended (§5.2, §14). */
 static const uint8_t env_zeros[ENV_PAD_MAX];
-
-static void env_put_u32(uint8_t p[static 4], uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t env_get_u32(const uint8_t p[static 4])
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static void env_put_u64(uint8_t p[static 8], uint64_t v)
-{
-	env_put_u32(p, (uint32_t)(v >> 32));
-	env_put_u32(p + 4, (uint32_t)v);
-}
-
-static uint64_t env_get_u64(const uint8_t p[static 8])
-{
-	return (uint64_t)env_get_u32(p) << 32 | env_get_u32(p + 4);
-}
 
 /* Length of the padded inner plaintext, or 0 on overflow or bad arguments. Both lengths travel as
  * u32 (§5.2), so each must fit one. */
@@ -71,41 +49,53 @@ size_t env_sealed_size(size_t props_len, size_t payload_len, unsigned padding)
 
 enum px_err env_parse_header(const uint8_t *env, size_t len, struct env_header *out)
 {
+	struct wire_rd r;
+	struct env_header h;
+	uint8_t version;
+
 	if (!env || !out)
 		return PX_ERR_INVAL;
 	/* §5.1: shorter than header + inner lengths + tag cannot be an envelope. */
 	if (len < ENV_MIN_LEN)
 		return PX_ERR_MALFORMED;
-	if (env[0] != ENV_VERSION || (env[1] & ~ENV_FLAG_KNOWN) != 0)
+	wire_rd_init(&r, env, ENV_HDR_LEN); /* < ENV_MIN_LEN: every read below is in bounds */
+	version = wire_rd_u8(&r);
+	h.flags = wire_rd_u8(&r);
+	wire_rd_copy(&r, h.key_id, ENV_KEY_ID_LEN);
+	h.counter = wire_rd_u64(&r);
+	h.sealed_at = wire_rd_u64(&r);
+	if (version != ENV_VERSION || (h.flags & ~ENV_FLAG_KNOWN) != 0)
 		return PX_ERR_VERSION;
 	/* §5.8: a signed envelope also carries the 64-byte signature after its tag. */
-	if ((env[1] & ENV_FLAG_SIGNED) && len < ENV_MIN_LEN_SIGNED)
+	if ((h.flags & ENV_FLAG_SIGNED) && len < ENV_MIN_LEN_SIGNED)
 		return PX_ERR_MALFORMED;
 	/* §5.1: a re-publication is always of a retained value. */
-	if ((env[1] & ENV_FLAG_REPUBLISH) && !(env[1] & ENV_FLAG_RETAIN))
+	if ((h.flags & ENV_FLAG_REPUBLISH) && !(h.flags & ENV_FLAG_RETAIN))
 		return PX_ERR_MALFORMED;
-	out->flags = env[1];
-	memcpy(out->key_id, env + 2, ENV_KEY_ID_LEN);
-	out->counter = env_get_u64(env + 10);
-	out->sealed_at = env_get_u64(env + 18);
+	*out = h;
 	return PX_OK;
 }
 
 static void env_write_header(const struct env_header *hdr, uint8_t out[static ENV_HDR_LEN])
 {
-	out[0] = ENV_VERSION;
-	out[1] = hdr->flags;
-	memcpy(out + 2, hdr->key_id, ENV_KEY_ID_LEN);
-	env_put_u64(out + 10, hdr->counter);
-	env_put_u64(out + 18, hdr->sealed_at);
+	struct wire_wr w;
+
+	wire_wr_init(&w, out, ENV_HDR_LEN);
+	wire_wr_u8(&w, ENV_VERSION);
+	wire_wr_u8(&w, hdr->flags);
+	wire_wr_bytes(&w, hdr->key_id, ENV_KEY_ID_LEN);
+	wire_wr_u64(&w, hdr->counter);
+	wire_wr_u64(&w, hdr->sealed_at);
 }
 
 /* The AAD pieces of §5.4 around the 26-byte header; tlen holds u16(len(topic)). */
 static void env_aad(struct aead_part aad[static 4], const uint8_t *hdr, uint8_t tlen[static 2],
 		    const uint8_t *topic, size_t topic_len)
 {
-	tlen[0] = (uint8_t)(topic_len >> 8);
-	tlen[1] = (uint8_t)topic_len;
+	struct wire_wr w;
+
+	wire_wr_init(&w, tlen, 2);
+	wire_wr_u16(&w, (uint16_t)topic_len); /* callers checked topic_len <= ENV_TOPIC_MAX */
 	aad[0] = (struct aead_part){(const uint8_t *)ENV_AAD_LABEL, ENV_AAD_LABEL_LEN};
 	aad[1] = (struct aead_part){hdr, ENV_HDR_LEN};
 	aad[2] = (struct aead_part){tlen, 2};
@@ -143,6 +133,7 @@ enum px_err env_seal_parts(struct aead_key *key, const struct env_header *hdr, c
 {
 	struct aead_part aad[4], pt[ENV_PARTS_MAX + 4];
 	uint8_t tlen[2], plen[4], ylen[4];
+	struct wire_wr w;
 	size_t inner, payload_len = payload ? env_parts_len(payload, npayload) : SIZE_MAX, i;
 	enum px_err rc;
 
@@ -158,8 +149,10 @@ enum px_err env_seal_parts(struct aead_key *key, const struct env_header *hdr, c
 		return PX_ERR_INVAL;
 	env_write_header(hdr, out);
 	env_aad(aad, out, tlen, topic, topic_len);
-	env_put_u32(plen, (uint32_t)props_len);
-	env_put_u32(ylen, (uint32_t)payload_len);
+	wire_wr_init(&w, plen, sizeof(plen));
+	wire_wr_u32(&w, (uint32_t)props_len); /* both <= UINT32_MAX (env_inner_size) */
+	wire_wr_init(&w, ylen, sizeof(ylen));
+	wire_wr_u32(&w, (uint32_t)payload_len);
 	pt[0] = (struct aead_part){plen, sizeof(plen)};
 	pt[1] = (struct aead_part){props, props_len};
 	pt[2] = (struct aead_part){ylen, sizeof(ylen)};
@@ -177,23 +170,26 @@ enum px_err env_seal_parts(struct aead_key *key, const struct env_header *hdr, c
  * byte sits. */
 static enum px_err env_check_inner(const uint8_t *inner, size_t n, struct env_opened *out)
 {
-	size_t props_len, payload_len, used, i;
+	struct wire_rd r;
+	const uint8_t *props, *payload, *pad;
+	size_t props_len, payload_len, pad_len, i;
 	uint8_t acc = 0;
 
-	props_len = env_get_u32(inner);
-	if (props_len > n - ENV_INNER_FIXED)
+	wire_rd_init(&r, inner, n);
+	props_len = wire_rd_u32(&r);
+	props = wire_rd_bytes(&r, props_len);
+	payload_len = wire_rd_u32(&r);
+	payload = wire_rd_bytes(&r, payload_len);
+	pad = wire_rd_rest(&r, &pad_len);
+	if (!wire_rd_ok(&r))
 		return PX_ERR_MALFORMED;
-	payload_len = env_get_u32(inner + 4 + props_len);
-	if (payload_len > n - ENV_INNER_FIXED - props_len)
-		return PX_ERR_MALFORMED;
-	used = ENV_INNER_FIXED + props_len + payload_len;
-	for (i = used; i < n; i++)
-		acc |= inner[i];
+	for (i = 0; i < pad_len; i++)
+		acc |= pad[i];
 	if (acc != 0)
 		return PX_ERR_MALFORMED;
-	out->props = inner + 4;
+	out->props = props;
 	out->props_len = props_len;
-	out->payload = inner + 8 + props_len;
+	out->payload = payload;
 	out->payload_len = payload_len;
 	return PX_OK;
 }

@@ -28,7 +28,7 @@ static bool pres_topic_ok(const char *topic, const char *sender_id)
 enum px_err pres_build(const struct id_key *id, const char *topic, const struct pres_info *info,
 		       uint8_t out[static PRES_MAX_LEN], size_t *out_len)
 {
-	struct ann_wr w = {.buf = out};
+	struct wire_wr w;
 	size_t k;
 	enum px_err rc;
 
@@ -39,30 +39,33 @@ enum px_err pres_build(const struct id_key *id, const char *topic, const struct 
 	/* A message its receivers would refuse as wrong_topic is a caller bug, not a message. */
 	if (k == 0 || !pres_topic_ok(topic, info->sender_id))
 		return PX_ERR_INVAL;
-	w.len = PRES_FIXED_LEN + k;
-	ann_wr_bytes_(&w, ANN_MAGIC, ANN_MAGIC_LEN);
-	ann_wr_u8_(&w, PRES_VERSION);
-	ann_wr_u8_(&w, PRES_TYPE);
-	ann_wr_u8_(&w, PRES_SUITE_1);
-	ann_wr_u8_(&w, 0);
+	wire_wr_init(&w, out, PRES_FIXED_LEN + k);
+	wire_wr_bytes(&w, ANN_MAGIC, ANN_MAGIC_LEN);
+	wire_wr_u8(&w, PRES_VERSION);
+	wire_wr_u8(&w, PRES_TYPE);
+	wire_wr_u8(&w, PRES_SUITE_1);
+	wire_wr_u8(&w, 0);
 	ann_wr_id_(&w, info->sender_id);
-	ann_wr_u8_(&w, info->online ? PRES_STATE_ONLINE : PRES_STATE_OFFLINE);
-	ann_wr_u64_(&w, info->session);
-	ann_wr_u64_(&w, info->issued_at_ms);
-	rc = ann_sign_(id, PRES_LABEL_SIG, topic, out, w.pos);
+	wire_wr_u8(&w, info->online ? PRES_STATE_ONLINE : PRES_STATE_OFFLINE);
+	wire_wr_u64(&w, info->session);
+	wire_wr_u64(&w, info->issued_at_ms);
+	/* Exactly the signature is left; anything else is a sizing bug. */
+	rc = wire_wr_ok(&w) && wire_wr_remaining(&w) == ANN_SIG_LEN ? PX_OK : PX_ERR_INVAL;
+	if (rc == PX_OK)
+		rc = ann_sign_(id, PRES_LABEL_SIG, topic, out, wire_wr_len(&w));
 	if (rc != PX_OK) {
-		memset(out, 0, w.len);
+		memset(out, 0, PRES_FIXED_LEN + k);
 		return rc;
 	}
-	*out_len = w.len;
+	*out_len = PRES_FIXED_LEN + k;
 	return PX_OK;
 }
 
 /* magic, version 2, type 3, suite 1, flags 0. An unknown version, suite or flag bit is a message
  * this node does not speak (no negotiation); a known version with another type is not presence. */
-static enum px_err pres_preamble(struct ann_rd *r, uint8_t *suite)
+static enum px_err pres_preamble(struct wire_rd *r, uint8_t *suite)
 {
-	const uint8_t *p = ann_rd_take_(r, ANN_PREAMBLE_LEN);
+	const uint8_t *p = wire_rd_bytes(r, ANN_PREAMBLE_LEN);
 
 	if (!p || memcmp(p, ANN_MAGIC, ANN_MAGIC_LEN) != 0)
 		return PX_ERR_MALFORMED;
@@ -74,27 +77,27 @@ static enum px_err pres_preamble(struct ann_rd *r, uint8_t *suite)
 	return PX_OK;
 }
 
-static enum px_err pres_parse_fields(struct ann_rd *r, struct pres_view *out)
+static enum px_err pres_parse_fields(struct wire_rd *r, struct pres_view *out)
 {
 	enum px_err rc = pres_preamble(r, &out->suite);
 
 	if (rc != PX_OK)
 		return rc;
 	ann_rd_id_(r, out->sender_id);
-	out->state = ann_rd_u8_(r);
-	out->session = ann_rd_u64_(r);
-	out->issued_at_ms = ann_rd_u64_(r);
-	if (r->bad || (out->state != PRES_STATE_ONLINE && out->state != PRES_STATE_OFFLINE))
+	out->state = wire_rd_u8(r);
+	out->session = wire_rd_u64(r);
+	out->issued_at_ms = wire_rd_u64(r);
+	if (!wire_rd_ok(r) || (out->state != PRES_STATE_ONLINE && out->state != PRES_STATE_OFFLINE))
 		return PX_ERR_MALFORMED;
 	/* Exactly the signature follows. */
-	if (r->len - r->pos != ANN_SIG_LEN)
+	if (wire_rd_remaining(r) != ANN_SIG_LEN)
 		return PX_ERR_MALFORMED;
 	return PX_OK;
 }
 
 enum px_err pres_parse(const uint8_t *buf, size_t len, struct pres_view *out)
 {
-	struct ann_rd r = {.buf = buf, .len = len};
+	struct wire_rd r;
 	enum px_err rc;
 
 	if (!buf || !out)
@@ -105,6 +108,7 @@ enum px_err pres_parse(const uint8_t *buf, size_t len, struct pres_view *out)
 		return PX_ERR_TOO_LARGE;
 	if (len < PRES_MIN_LEN)
 		return PX_ERR_MALFORMED;
+	wire_rd_init(&r, buf, len);
 	rc = pres_parse_fields(&r, out);
 	if (rc != PX_OK) {
 		memset(out, 0, sizeof(*out));

@@ -14,6 +14,8 @@
 
 #include <openssl/crypto.h>
 
+#include "wire.h"
+
 #define ENV_SRC_LABEL	  "mqseal v1 source"
 #define ENV_SRC_LABEL_LEN (sizeof(ENV_SRC_LABEL) - 1)
 #define ENV_SRC_TOPIC_MAX 65535 /* MQTT-1.5.4: a UTF-8 string is at most 65,535 bytes */
@@ -42,17 +44,20 @@ static enum px_err env_src_message(const uint8_t *topic, size_t topic_len, const
 				   uint8_t **out, size_t *out_len)
 {
 	size_t total = ENV_SRC_LABEL_LEN + 2 + topic_len + n;
+	struct wire_wr w;
 	uint8_t *m;
 
 	m = OPENSSL_malloc(total);
 	if (!m)
 		return PX_ERR_NOMEM;
-	memcpy(m, ENV_SRC_LABEL, ENV_SRC_LABEL_LEN);
-	m[ENV_SRC_LABEL_LEN] = (uint8_t)(topic_len >> 8);
-	m[ENV_SRC_LABEL_LEN + 1] = (uint8_t)topic_len;
-	if (topic_len)
-		memcpy(m + ENV_SRC_LABEL_LEN + 2, topic, topic_len);
-	memcpy(m + ENV_SRC_LABEL_LEN + 2 + topic_len, env, n);
+	wire_wr_init(&w, m, total);
+	wire_wr_bytes(&w, ENV_SRC_LABEL, ENV_SRC_LABEL_LEN);
+	wire_wr_str16(&w, topic, topic_len);
+	wire_wr_bytes(&w, env, n);
+	if (!wire_wr_ok(&w)) { /* topic_len > 65535: the callers refuse it first */
+		OPENSSL_free(m);
+		return PX_ERR_INVAL;
+	}
 	*out = m;
 	*out_len = total;
 	return PX_OK;

@@ -48,7 +48,7 @@ done
 
 step "cppcheck"
 cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \
-	--inline-suppr -I crypto -I conf $(for d in proxy/*/; do printf -- '-I %s ' "$d"; done) crypto conf proxy
+	--inline-suppr -I wire -I crypto -I conf $(for d in proxy/*/; do printf -- '-I %s ' "$d"; done) crypto conf proxy
 
 step "clang-tidy"
 # The project's .clang-tidy over every C file of the three libraries, with the release build's

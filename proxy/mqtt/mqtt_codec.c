@@ -34,13 +34,15 @@ static const char *connect_check_flags(uint8_t level, uint8_t f)
 	return NULL;
 }
 
-static enum mqtt_parse connect_read_will(struct mqtt_rd *r, struct mqtt_connect *c, const char **why)
+static enum mqtt_parse connect_read_will(struct wire_rd *r, struct mqtt_connect *c, const char **why)
 {
 	enum mqtt_parse rc;
 
 	if (c->level == MQTT_LEVEL_5 && (rc = mqtt_rd_props_(r, 0, &c->will_props, why)) != MQTT_PARSE_OK)
 		return rc;
-	if (!mqtt_rd_bin_(r, &c->will_topic) || !mqtt_rd_bin_(r, &c->will_payload))
+	c->will_topic = mqtt_rd_bin_(r);
+	c->will_payload = mqtt_rd_bin_(r);
+	if (!wire_rd_ok(r))
 		return mqtt_bad_(why, "CONNECT truncated");
 	if (!mqtt_topic_name_valid(c->will_topic.p, c->will_topic.len))
 		return mqtt_bad_(why, "will topic invalid"); /* [MQTT-3.1.3-11], no wildcards */
@@ -48,45 +50,53 @@ static enum mqtt_parse connect_read_will(struct mqtt_rd *r, struct mqtt_connect 
 }
 
 /* §3.1.3: client id, will properties/topic/payload, user name, password, in that order. */
-static enum mqtt_parse connect_read_payload(struct mqtt_rd *r, struct mqtt_connect *c, const char **why)
+static enum mqtt_parse connect_read_payload(struct wire_rd *r, struct mqtt_connect *c, const char **why)
 {
 	enum mqtt_parse rc;
 
-	if (!mqtt_rd_bin_(r, &c->client_id))
+	c->client_id = mqtt_rd_bin_(r);
+	if (!wire_rd_ok(r))
 		return mqtt_bad_(why, "CONNECT truncated");
 	if (!mqtt_utf8_valid(c->client_id.p, c->client_id.len))
 		return mqtt_bad_(why, "client id not UTF-8");
 	if ((c->flags & MQTT_CONNECT_FLAG_WILL) && (rc = connect_read_will(r, c, why)) != MQTT_PARSE_OK)
 		return rc;
 	if (c->flags & MQTT_CONNECT_FLAG_USERNAME) {
-		if (!mqtt_rd_bin_(r, &c->username))
+		c->username = mqtt_rd_bin_(r);
+		if (!wire_rd_ok(r))
 			return mqtt_bad_(why, "CONNECT truncated");
 		if (!mqtt_utf8_valid(c->username.p, c->username.len))
 			return mqtt_bad_(why, "username not UTF-8");
 	}
-	if ((c->flags & MQTT_CONNECT_FLAG_PASSWORD) && !mqtt_rd_bin_(r, &c->password))
+	if (c->flags & MQTT_CONNECT_FLAG_PASSWORD)
+		c->password = mqtt_rd_bin_(r);
+	if (!wire_rd_ok(r))
 		return mqtt_bad_(why, "CONNECT truncated");
-	return mqtt_rd_left_(r) ? mqtt_bad_(why, "trailing bytes in CONNECT") : MQTT_PARSE_OK;
+	return wire_rd_remaining(r) ? mqtt_bad_(why, "trailing bytes in CONNECT") : MQTT_PARSE_OK;
 }
 
 enum mqtt_parse mqtt_connect_parse(const uint8_t *body, size_t len, struct mqtt_connect *out,
 				   uint8_t *level_out, const char **why)
 {
-	struct mqtt_rd r;
+	struct wire_rd r;
 	struct mqtt_connect c;
 	struct mqtt_buf name;
 	const char *err;
 	enum mqtt_parse rc;
 
 	memset(&c, 0, sizeof(c));
-	mqtt_rd_init_(&r, body, len);
-	if (!mqtt_rd_bin_(&r, &name) || !mqtt_rd_u8_(&r, &c.level))
+	wire_rd_init(&r, body, len);
+	name = mqtt_rd_bin_(&r);
+	c.level = wire_rd_u8(&r);
+	if (!wire_rd_ok(&r))
 		return mqtt_bad_(why, "CONNECT truncated");
 	if (level_out)
 		*level_out = c.level;
 	if (!connect_proto_known(name, c.level))
 		return mqtt_bad_(why, "unsupported protocol name or level");
-	if (!mqtt_rd_u8_(&r, &c.flags) || !mqtt_rd_u16_(&r, &c.keepalive))
+	c.flags = wire_rd_u8(&r);
+	c.keepalive = wire_rd_u16(&r);
+	if (!wire_rd_ok(&r))
 		return mqtt_bad_(why, "CONNECT truncated");
 	if ((err = connect_check_flags(c.level, c.flags)))
 		return mqtt_bad_(why, err);
@@ -155,18 +165,18 @@ size_t mqtt_connect_encode(const struct mqtt_connect *c, uint8_t *out, size_t ca
 	static const uint8_t name31[] = "MQIsdp", name311[] = "MQTT";
 	struct mqtt_buf name = {name311, 4};
 	size_t body = connect_body_size(c), size = mqtt_connect_size(c);
-	struct mqtt_wr w;
+	struct wire_wr w;
 
 	if (size == 0 || !out || cap < size)
 		return 0;
 	if (c->level == MQTT_LEVEL_31)
 		name = (struct mqtt_buf){name31, 6};
-	mqtt_wr_init_(&w, out, size);
+	wire_wr_init(&w, out, size);
 	mqtt_wr_fixed_(&w, MQTT_CONNECT, 0, body);
 	mqtt_wr_bin_(&w, name);
-	mqtt_wr_u8_(&w, c->level);
-	mqtt_wr_u8_(&w, c->flags);
-	mqtt_wr_u16_(&w, c->keepalive);
+	wire_wr_u8(&w, c->level);
+	wire_wr_u8(&w, c->flags);
+	wire_wr_u16(&w, c->keepalive);
 	if (c->level == MQTT_LEVEL_5)
 		mqtt_wr_props_(&w, c->props);
 	mqtt_wr_bin_(&w, c->client_id);
@@ -207,7 +217,7 @@ static enum mqtt_parse publish_check_topic(uint8_t level, const struct mqtt_publ
 enum mqtt_parse mqtt_publish_parse(uint8_t level, uint8_t flags, const uint8_t *body, size_t len,
 				   struct mqtt_publish *out, const char **why)
 {
-	struct mqtt_rd r;
+	struct wire_rd r;
 	struct mqtt_publish p;
 	enum mqtt_parse rc;
 
@@ -217,10 +227,11 @@ enum mqtt_parse mqtt_publish_parse(uint8_t level, uint8_t flags, const uint8_t *
 		return mqtt_bad_(why, "PUBLISH QoS 3"); /* [MQTT-3.3.1-4] */
 	p.dup = flags & MQTT_PUBLISH_FLAG_DUP;
 	p.retain = flags & MQTT_PUBLISH_FLAG_RETAIN;
-	mqtt_rd_init_(&r, body, len);
-	if (!mqtt_rd_bin_(&r, &p.topic))
-		return mqtt_bad_(why, "PUBLISH truncated");
-	if (p.qos > 0 && !mqtt_rd_u16_(&r, &p.packet_id))
+	wire_rd_init(&r, body, len);
+	p.topic = mqtt_rd_bin_(&r);
+	if (p.qos > 0)
+		p.packet_id = wire_rd_u16(&r);
+	if (!wire_rd_ok(&r))
 		return mqtt_bad_(why, "PUBLISH truncated");
 	if (p.qos > 0 && p.packet_id == 0)
 		return mqtt_bad_(why, "packet id 0"); /* [MQTT-2.2.1-3] */
@@ -228,7 +239,7 @@ enum mqtt_parse mqtt_publish_parse(uint8_t level, uint8_t flags, const uint8_t *
 		return rc;
 	if ((rc = publish_check_topic(level, &p, why)) != MQTT_PARSE_OK)
 		return rc;
-	mqtt_rd_rest_(&r, &p.payload);
+	p.payload = mqtt_rd_rest_(&r);
 	*out = p;
 	return MQTT_PARSE_OK;
 }
@@ -280,17 +291,17 @@ size_t mqtt_publish_encode_head(uint8_t level, const struct mqtt_publish *p, siz
 {
 	size_t size = mqtt_publish_size(level, p, payload_len);
 	uint8_t flags;
-	struct mqtt_wr w;
+	struct wire_wr w;
 
 	if (size == 0 || !out || cap < size - payload_len)
 		return 0;
 	flags = (uint8_t)(p->qos << 1 | (p->dup ? MQTT_PUBLISH_FLAG_DUP : 0) |
 			  (p->retain ? MQTT_PUBLISH_FLAG_RETAIN : 0));
-	mqtt_wr_init_(&w, out, size - payload_len);
+	wire_wr_init(&w, out, size - payload_len);
 	mqtt_wr_fixed_(&w, MQTT_PUBLISH, flags, publish_head_size(level, p) + payload_len);
 	mqtt_wr_bin_(&w, p->topic);
 	if (p->qos > 0)
-		mqtt_wr_u16_(&w, p->packet_id);
+		wire_wr_u16(&w, p->packet_id);
 	if (level == MQTT_LEVEL_5)
 		mqtt_wr_props_(&w, p->props);
 	return mqtt_wr_done_(&w, size - payload_len);
@@ -336,13 +347,16 @@ static const char *sub_check_options(uint8_t level, uint8_t opt, struct mqtt_buf
 	return NULL;
 }
 
-static const char *sub_read_entry(struct mqtt_rd *r, uint8_t level, uint8_t type, struct mqtt_buf *filter)
+static const char *sub_read_entry(struct wire_rd *r, uint8_t level, uint8_t type, struct mqtt_buf *filter)
 {
 	const uint8_t *inner;
 	size_t inner_len;
 	uint8_t opt = 0;
 
-	if (!mqtt_rd_bin_(r, filter) || (type == MQTT_SUBSCRIBE && !mqtt_rd_u8_(r, &opt)))
+	*filter = mqtt_rd_bin_(r);
+	if (type == MQTT_SUBSCRIBE)
+		opt = wire_rd_u8(r);
+	if (!wire_rd_ok(r))
 		return "topic filter truncated";
 	if (!mqtt_topic_filter_valid(filter->p, filter->len))
 		return "topic filter invalid"; /* §4.7.1, [MQTT-4.7.3-1] */
@@ -356,7 +370,7 @@ static const char *sub_read_entry(struct mqtt_rd *r, uint8_t level, uint8_t type
 enum mqtt_parse mqtt_subscribe_parse(uint8_t level, uint8_t type, const uint8_t *body, size_t len,
 				     struct mqtt_subscribe *out, const char **why)
 {
-	struct mqtt_rd r;
+	struct wire_rd r;
 	struct mqtt_subscribe s;
 	struct mqtt_buf filter;
 	const char *err;
@@ -365,16 +379,17 @@ enum mqtt_parse mqtt_subscribe_parse(uint8_t level, uint8_t type, const uint8_t 
 	memset(&s, 0, sizeof(s));
 	if (!sub_type(type))
 		return mqtt_bad_(why, "not a subscribe type");
-	mqtt_rd_init_(&r, body, len);
-	if (!mqtt_rd_u16_(&r, &s.packet_id))
+	wire_rd_init(&r, body, len);
+	s.packet_id = wire_rd_u16(&r);
+	if (!wire_rd_ok(&r))
 		return mqtt_bad_(why, "packet id truncated");
 	if (s.packet_id == 0)
 		return mqtt_bad_(why, "packet id 0"); /* [MQTT-2.2.1-3] */
 	if (level == MQTT_LEVEL_5 && (rc = mqtt_rd_props_(&r, type, &s.props, why)) != MQTT_PARSE_OK)
 		return rc;
 	s.entries.p = r.p + r.pos;
-	s.entries.len = mqtt_rd_left_(&r);
-	for (; mqtt_rd_left_(&r) > 0; s.count++)
+	s.entries.len = wire_rd_remaining(&r);
+	for (; wire_rd_remaining(&r) > 0; s.count++)
 		if ((err = sub_read_entry(&r, level, type, &filter)))
 			return mqtt_bad_(why, err);
 	if (s.count == 0)
@@ -386,15 +401,20 @@ enum mqtt_parse mqtt_subscribe_parse(uint8_t level, uint8_t type, const uint8_t 
 bool mqtt_sub_next(const struct mqtt_subscribe *s, uint8_t type, size_t *pos, struct mqtt_buf *filter,
 		   uint8_t *options)
 {
-	struct mqtt_rd r;
+	struct wire_rd r;
+	struct mqtt_buf f;
 	uint8_t opt = 0;
 
 	if (*pos >= s->entries.len)
 		return false;
-	mqtt_rd_init_(&r, s->entries.p, s->entries.len);
-	r.pos = *pos;
-	if (!mqtt_rd_bin_(&r, filter) || (type == MQTT_SUBSCRIBE && !mqtt_rd_u8_(&r, &opt)))
+	wire_rd_init(&r, s->entries.p, s->entries.len);
+	wire_rd_skip(&r, *pos);
+	f = mqtt_rd_bin_(&r);
+	if (type == MQTT_SUBSCRIBE)
+		opt = wire_rd_u8(&r);
+	if (!wire_rd_ok(&r))
 		return false;
+	*filter = f;
 	if (options)
 		*options = opt;
 	*pos = r.pos;
@@ -434,13 +454,13 @@ size_t mqtt_subscribe_encode_kept(uint8_t level, uint8_t type, const struct mqtt
 	size_t pos = 0, i;
 	struct mqtt_buf f;
 	uint8_t opt;
-	struct mqtt_wr w;
+	struct wire_wr w;
 
 	if (size == 0 || !out || cap < size)
 		return 0;
-	mqtt_wr_init_(&w, out, size);
+	wire_wr_init(&w, out, size);
 	mqtt_wr_fixed_(&w, type, 0x02, body);
-	mqtt_wr_u16_(&w, s->packet_id);
+	wire_wr_u16(&w, s->packet_id);
 	if (level == MQTT_LEVEL_5)
 		mqtt_wr_props_(&w, s->props);
 	for (i = 0; i < s->count && mqtt_sub_next(s, type, &pos, &f, &opt); i++) {
@@ -448,7 +468,7 @@ size_t mqtt_subscribe_encode_kept(uint8_t level, uint8_t type, const struct mqtt
 			continue;
 		mqtt_wr_bin_(&w, f);
 		if (type == MQTT_SUBSCRIBE)
-			mqtt_wr_u8_(&w, opt);
+			wire_wr_u8(&w, opt);
 	}
 	return mqtt_wr_done_(&w, size);
 }
@@ -475,21 +495,22 @@ static bool suback_has_codes(uint8_t level, uint8_t type)
 enum mqtt_parse mqtt_suback_parse(uint8_t level, uint8_t type, const uint8_t *body, size_t len,
 				  struct mqtt_suback *out, const char **why)
 {
-	struct mqtt_rd r;
+	struct wire_rd r;
 	struct mqtt_suback s;
 	enum mqtt_parse rc;
 
 	memset(&s, 0, sizeof(s));
 	if (type != MQTT_SUBACK && type != MQTT_UNSUBACK)
 		return mqtt_bad_(why, "not a suback type");
-	mqtt_rd_init_(&r, body, len);
-	if (!mqtt_rd_u16_(&r, &s.packet_id))
+	wire_rd_init(&r, body, len);
+	s.packet_id = wire_rd_u16(&r);
+	if (!wire_rd_ok(&r))
 		return mqtt_bad_(why, "packet id truncated");
 	if (s.packet_id == 0)
 		return mqtt_bad_(why, "packet id 0");
 	if (level == MQTT_LEVEL_5 && (rc = mqtt_rd_props_(&r, type, &s.props, why)) != MQTT_PARSE_OK)
 		return rc;
-	mqtt_rd_rest_(&r, &s.codes);
+	s.codes = mqtt_rd_rest_(&r);
 	if (!suback_has_codes(level, type) && s.codes.len > 0)
 		return mqtt_bad_(why, "remaining length not exact");
 	if (suback_has_codes(level, type) && s.codes.len == 0)
@@ -524,16 +545,16 @@ size_t mqtt_suback_size(uint8_t level, uint8_t type, const struct mqtt_suback *s
 size_t mqtt_suback_encode(uint8_t level, uint8_t type, const struct mqtt_suback *s, uint8_t *out, size_t cap)
 {
 	size_t body = suback_body_size(level, type, s), size = mqtt_suback_size(level, type, s);
-	struct mqtt_wr w;
+	struct wire_wr w;
 
 	if (size == 0 || !out || cap < size)
 		return 0;
-	mqtt_wr_init_(&w, out, size);
+	wire_wr_init(&w, out, size);
 	mqtt_wr_fixed_(&w, type, 0, body);
-	mqtt_wr_u16_(&w, s->packet_id);
+	wire_wr_u16(&w, s->packet_id);
 	if (level == MQTT_LEVEL_5)
 		mqtt_wr_props_(&w, s->props);
 	if (suback_has_codes(level, type))
-		mqtt_wr_bytes_(&w, s->codes.p, s->codes.len);
+		wire_wr_bytes(&w, s->codes.p, s->codes.len);
 	return mqtt_wr_done_(&w, size);
 }

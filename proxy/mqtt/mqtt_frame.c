@@ -6,50 +6,32 @@
 
 /* ---- Variable Byte Integer (MQTT 5 §1.5.5, MQTT 3.1.1 §2.2.3) ---- */
 
+_Static_assert(MQTT_VARINT_MAX == WIRE_VARINT_MAX_LEN && MQTT_MAX_REMAINING == WIRE_VARINT_MAX,
+	       "the wire cursor's varint is MQTT's");
+
+/* wire.h's decoder: an input that ends inside the varint needs more, a longer form than needed
+ * [MQTT-1.5.5-1] or a 4th byte asking for a 5th is malformed. */
 enum mqtt_parse mqtt_varint_decode(const uint8_t *buf, size_t len, uint32_t *value, size_t *used)
 {
-	uint32_t v = 0;
-	size_t i;
+	enum wire_err err = wire_varint_decode(buf, len, value, used);
 
-	for (i = 0; i < MQTT_VARINT_MAX; i++) {
-		if (i >= len)
-			return MQTT_PARSE_NEED_MORE;
-		v |= (uint32_t)(buf[i] & 0x7F) << (7 * i);
-		if (buf[i] & 0x80)
-			continue;
-		/* A last byte of 0 after continuation bytes is a longer form of a smaller number:
-		 * only the minimum number of bytes may be used [MQTT-1.5.5-1]. */
-		if (i > 0 && buf[i] == 0)
-			return MQTT_PARSE_MALFORMED;
-		*value = v;
-		*used = i + 1;
+	if (err == WIRE_OK)
 		return MQTT_PARSE_OK;
-	}
-	return MQTT_PARSE_MALFORMED; /* the 4th byte asks for a 5th */
+	return err == WIRE_SHORT ? MQTT_PARSE_NEED_MORE : MQTT_PARSE_MALFORMED;
 }
 
 size_t mqtt_varint_size(uint32_t value)
 {
-	if (value < 128u)
-		return 1;
-	if (value < 16384u)
-		return 2;
-	if (value < 2097152u)
-		return 3;
-	return value <= MQTT_MAX_REMAINING ? 4 : 0;
+	return wire_varint_size(value);
 }
 
 size_t mqtt_varint_encode(uint32_t value, uint8_t out[static MQTT_VARINT_MAX])
 {
-	size_t n = mqtt_varint_size(value), i;
+	struct wire_wr w;
 
-	for (i = 0; i < n; i++) {
-		out[i] = (uint8_t)(value & 0x7F);
-		value >>= 7;
-		if (i + 1 < n)
-			out[i] |= 0x80;
-	}
-	return n;
+	wire_wr_init(&w, out, MQTT_VARINT_MAX);
+	wire_wr_varint(&w, value);
+	return wire_wr_len(&w);
 }
 
 /* ---- packet sizes and the fixed header writer (used by every encoder) ---- */
@@ -61,11 +43,11 @@ size_t mqtt_packet_size_(size_t remaining)
 	return 1 + mqtt_varint_size((uint32_t)remaining) + remaining;
 }
 
-void mqtt_wr_fixed_(struct mqtt_wr *w, uint8_t type, uint8_t flags, size_t remaining)
+void mqtt_wr_fixed_(struct wire_wr *w, uint8_t type, uint8_t flags, size_t remaining)
 {
 	assert(remaining <= MQTT_MAX_REMAINING);
-	mqtt_wr_u8_(w, (uint8_t)(type << 4 | (flags & 0x0F)));
-	mqtt_wr_varint_(w, (uint32_t)remaining);
+	wire_wr_u8(w, (uint8_t)(type << 4 | (flags & 0x0F)));
+	wire_wr_varint(w, (uint32_t)remaining);
 }
 
 /* ---- fixed header checks ---- */
@@ -171,7 +153,7 @@ enum mqtt_parse mqtt_frame_parse(const uint8_t *buf, size_t len, size_t max_pack
 	uint32_t remaining;
 	size_t used;
 	const char *err;
-	enum mqtt_parse rc;
+	enum wire_err verr;
 
 	if (len < 1)
 		return MQTT_PARSE_NEED_MORE;
@@ -179,10 +161,10 @@ enum mqtt_parse mqtt_frame_parse(const uint8_t *buf, size_t len, size_t max_pack
 	flags = buf[0] & 0x0F;
 	if ((err = frame_check_type(type, level)) || (err = frame_check_flags(type, flags, level)))
 		return mqtt_bad_(why, err);
-	rc = mqtt_varint_decode(buf + 1, len - 1, &remaining, &used);
-	if (rc == MQTT_PARSE_NEED_MORE)
-		return rc;
-	if (rc != MQTT_PARSE_OK)
+	verr = wire_varint_decode(buf + 1, len - 1, &remaining, &used);
+	if (verr == WIRE_SHORT)
+		return MQTT_PARSE_NEED_MORE;
+	if (verr != WIRE_OK)
 		return mqtt_bad_(why, varint_over_four(buf + 1, len - 1) ? "remaining length over 4 bytes"
 									 : "remaining length overlong");
 	if ((err = frame_check_length(type, flags, remaining, level)))

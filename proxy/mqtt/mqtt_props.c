@@ -75,71 +75,58 @@ static const struct prop_rule *prop_rule_of(uint8_t id)
 	return &prop_rules[id];
 }
 
-static const char *prop_read_string(struct mqtt_rd *r, struct mqtt_buf *out)
+/* Reads the value of a property of this kind; the cursor's error says whether it was there. */
+static void prop_read_value(struct wire_rd *r, uint8_t kind, struct mqtt_prop *p)
 {
-	if (!mqtt_rd_bin_(r, out))
-		return "property truncated";
-	return mqtt_utf8_valid(out->p, out->len) ? NULL : "property not UTF-8";
-}
-
-static const char *prop_read_varint(struct mqtt_rd *r, uint32_t *v)
-{
-	size_t used = 0;
-	enum mqtt_parse rc = mqtt_varint_decode(r->p + r->pos, mqtt_rd_left_(r), v, &used);
-
-	if (rc == MQTT_PARSE_NEED_MORE)
-		return "property truncated";
-	if (rc != MQTT_PARSE_OK)
-		return "property varint invalid";
-	r->pos += used;
-	return NULL;
-}
-
-static const char *prop_read_value(struct mqtt_rd *r, uint8_t kind, struct mqtt_prop *p)
-{
-	uint8_t b = 0;
-	uint16_t s = 0;
-	const char *err;
-
 	switch (kind) {
 	case PK_BYTE:
-		err = mqtt_rd_u8_(r, &b) ? NULL : "property truncated";
-		p->num = b;
-		return err;
+		p->num = wire_rd_u8(r);
+		break;
 	case PK_U16:
-		err = mqtt_rd_u16_(r, &s) ? NULL : "property truncated";
-		p->num = s;
-		return err;
+		p->num = wire_rd_u16(r);
+		break;
 	case PK_U32:
-		return mqtt_rd_u32_(r, &p->num) ? NULL : "property truncated";
+		p->num = wire_rd_u32(r);
+		break;
 	case PK_VARINT:
-		return prop_read_varint(r, &p->num);
-	case PK_UTF8:
-		return prop_read_string(r, &p->a);
-	case PK_BIN:
-		return mqtt_rd_bin_(r, &p->a) ? NULL : "property truncated";
-	default: /* PK_PAIR */
-		if ((err = prop_read_string(r, &p->a)))
-			return err;
-		return prop_read_string(r, &p->b);
+		p->num = wire_rd_varint(r);
+		break;
+	case PK_PAIR:
+		p->a = mqtt_rd_bin_(r);
+		p->b = mqtt_rd_bin_(r);
+		break;
+	default: /* PK_UTF8, PK_BIN */
+		p->a = mqtt_rd_bin_(r);
+		break;
 	}
+}
+
+/* Strings (UTF-8 and both halves of a pair) must be UTF-8; binary data need not. */
+static bool prop_utf8_ok(uint8_t kind, const struct mqtt_prop *p)
+{
+	if (kind != PK_UTF8 && kind != PK_PAIR)
+		return true;
+	return mqtt_utf8_valid(p->a.p, p->a.len) && (kind != PK_PAIR || mqtt_utf8_valid(p->b.p, p->b.len));
 }
 
 /* Reads one property. The identifier is a Variable Byte Integer (§2.2.2.2), but every defined one
  * is below 128, so a byte with the continuation bit is an unknown identifier or an overlong form. */
-static const char *prop_read(struct mqtt_rd *r, struct mqtt_prop *p)
+static const char *prop_read(struct wire_rd *r, struct mqtt_prop *p)
 {
 	const struct prop_rule *rule;
 	size_t start = r->pos;
-	const char *err;
 
 	memset(p, 0, sizeof(*p));
-	if (!mqtt_rd_u8_(r, &p->id))
+	p->id = wire_rd_u8(r);
+	if (!wire_rd_ok(r))
 		return "property truncated";
 	if (!(rule = prop_rule_of(p->id)))
 		return "unknown property";
-	if ((err = prop_read_value(r, rule->kind, p)))
-		return err;
+	prop_read_value(r, rule->kind, p);
+	if (!wire_rd_ok(r))
+		return wire_rd_err(r) == WIRE_INVALID ? "property varint invalid" : "property truncated";
+	if (!prop_utf8_ok(rule->kind, p))
+		return "property not UTF-8";
 	p->raw.p = r->p + start;
 	p->raw.len = r->pos - start;
 	return NULL;
@@ -166,13 +153,13 @@ static const char *prop_check(const struct mqtt_prop *p, uint8_t packet_type, ui
 
 enum mqtt_parse mqtt_props_validate(struct mqtt_buf props, uint8_t packet_type, const char **why)
 {
-	struct mqtt_rd r;
+	struct wire_rd r;
 	struct mqtt_prop p;
 	uint64_t seen = 0;
 	const char *err;
 
-	mqtt_rd_init_(&r, props.p, props.len);
-	while (mqtt_rd_left_(&r) > 0) {
+	wire_rd_init(&r, props.p, props.len);
+	while (wire_rd_remaining(&r) > 0) {
 		if ((err = prop_read(&r, &p)) || (err = prop_check(&p, packet_type, &seen)))
 			return mqtt_bad_(why, err);
 	}
@@ -187,11 +174,11 @@ void mqtt_prop_iter_init(struct mqtt_prop_iter *it, struct mqtt_buf props)
 
 bool mqtt_prop_next(struct mqtt_prop_iter *it, struct mqtt_prop *out)
 {
-	struct mqtt_rd r;
+	struct wire_rd r;
 
-	mqtt_rd_init_(&r, it->props.p, it->props.len);
-	r.pos = it->pos;
-	if (mqtt_rd_left_(&r) == 0 || prop_read(&r, out) != NULL)
+	wire_rd_init(&r, it->props.p, it->props.len);
+	wire_rd_skip(&r, it->pos);
+	if (wire_rd_remaining(&r) == 0 || prop_read(&r, out) != NULL)
 		return false; /* the end, or a block nobody validated: stop rather than misread */
 	it->pos = r.pos;
 	return true;
@@ -235,12 +222,12 @@ size_t mqtt_props_filter(struct mqtt_buf props, bool (*keep)(uint8_t id, void *a
 
 size_t mqtt_prop_write_u32(uint8_t id, uint32_t value, uint8_t out[static 5])
 {
-	out[0] = id;
-	out[1] = (uint8_t)(value >> 24);
-	out[2] = (uint8_t)(value >> 16);
-	out[3] = (uint8_t)(value >> 8);
-	out[4] = (uint8_t)value;
-	return 5;
+	struct wire_wr w;
+
+	wire_wr_init(&w, out, 5);
+	wire_wr_u8(&w, id);
+	wire_wr_u32(&w, value);
+	return wire_wr_len(&w);
 }
 
 static bool prop_not_id(uint8_t id, void *arg)
@@ -279,19 +266,18 @@ uint32_t mqtt_max_packet_add(uint32_t max, int64_t delta)
 
 /* ---- property blocks inside packets (cross-file helpers) ---- */
 
-enum mqtt_parse mqtt_rd_props_(struct mqtt_rd *r, uint8_t packet_type, struct mqtt_buf *props,
+enum mqtt_parse mqtt_rd_props_(struct wire_rd *r, uint8_t packet_type, struct mqtt_buf *props,
 			       const char **why)
 {
-	uint32_t n = 0;
-	size_t used = 0;
-	enum mqtt_parse rc = mqtt_varint_decode(r->p + r->pos, mqtt_rd_left_(r), &n, &used);
+	uint32_t n = wire_rd_varint(r);
 
-	if (rc == MQTT_PARSE_NEED_MORE)
+	if (wire_rd_err(r) == WIRE_SHORT)
 		return mqtt_bad_(why, "property length truncated");
-	if (rc != MQTT_PARSE_OK)
+	if (!wire_rd_ok(r))
 		return mqtt_bad_(why, "property length invalid"); /* [MQTT-1.5.5-1], 5th byte */
-	r->pos += used;
-	if (!mqtt_rd_bytes_(r, n, props))
+	props->p = wire_rd_bytes(r, n);
+	props->len = n;
+	if (!props->p)
 		return mqtt_bad_(why, "properties truncated");
 	return mqtt_props_validate(*props, packet_type, why);
 }
@@ -303,18 +289,18 @@ size_t mqtt_props_wire_size_(size_t len)
 	return mqtt_varint_size((uint32_t)len) + len;
 }
 
-void mqtt_wr_props_(struct mqtt_wr *w, struct mqtt_buf props)
+void mqtt_wr_props_(struct wire_wr *w, struct mqtt_buf props)
 {
 	assert(props.len <= MQTT_MAX_REMAINING);
-	mqtt_wr_varint_(w, (uint32_t)props.len);
-	mqtt_wr_bytes_(w, props.p, props.len);
+	wire_wr_varint(w, (uint32_t)props.len);
+	wire_wr_bytes(w, props.p, props.len);
 }
 
 /* ---- packets made of a packet id and/or a reason code and properties ---- */
 
 /* The MQTT 5 tail of PUBACK..PUBCOMP, DISCONNECT and AUTH: the reason code, then the property
  * length, may each be left out when nothing follows (§3.4.2.1, §3.14.2.1, §3.15.2.1). */
-static enum mqtt_parse reason_tail(struct mqtt_rd *r, uint8_t type, uint8_t *reason, struct mqtt_buf *props,
+static enum mqtt_parse reason_tail(struct wire_rd *r, uint8_t type, uint8_t *reason, struct mqtt_buf *props,
 				   const char **why)
 {
 	enum mqtt_parse rc;
@@ -322,11 +308,14 @@ static enum mqtt_parse reason_tail(struct mqtt_rd *r, uint8_t type, uint8_t *rea
 	*reason = 0;
 	props->p = NULL;
 	props->len = 0;
-	if (!mqtt_rd_u8_(r, reason) || mqtt_rd_left_(r) == 0)
+	if (wire_rd_remaining(r) == 0)
+		return MQTT_PARSE_OK;
+	*reason = wire_rd_u8(r);
+	if (wire_rd_remaining(r) == 0)
 		return MQTT_PARSE_OK;
 	if ((rc = mqtt_rd_props_(r, type, props, why)) != MQTT_PARSE_OK)
 		return rc;
-	return mqtt_rd_left_(r) == 0 ? MQTT_PARSE_OK : mqtt_bad_(why, "trailing bytes after properties");
+	return wire_rd_remaining(r) == 0 ? MQTT_PARSE_OK : mqtt_bad_(why, "trailing bytes after properties");
 }
 
 static bool ack_type(uint8_t type)
@@ -337,22 +326,23 @@ static bool ack_type(uint8_t type)
 enum mqtt_parse mqtt_ack_parse(uint8_t level, uint8_t type, const uint8_t *body, size_t len,
 			       struct mqtt_ack *out, const char **why)
 {
-	struct mqtt_rd r;
+	struct wire_rd r;
 	struct mqtt_ack a;
 	enum mqtt_parse rc;
 
 	memset(&a, 0, sizeof(a));
 	if (!ack_type(type))
 		return mqtt_bad_(why, "not an ack type");
-	mqtt_rd_init_(&r, body, len);
-	if (!mqtt_rd_u16_(&r, &a.packet_id))
+	wire_rd_init(&r, body, len);
+	a.packet_id = wire_rd_u16(&r);
+	if (!wire_rd_ok(&r))
 		return mqtt_bad_(why, "ack truncated");
 	if (a.packet_id == 0)
 		return mqtt_bad_(why, "packet id 0"); /* acks echo a non-zero id [MQTT-2.3.1-1] */
 	if (level == MQTT_LEVEL_5)
 		rc = reason_tail(&r, type, &a.reason, &a.props, why);
 	else /* 3.1.1 §3.4-3.7: the packet id is all there is */
-		rc = mqtt_rd_left_(&r) ? mqtt_bad_(why, "remaining length not exact") : MQTT_PARSE_OK;
+		rc = wire_rd_remaining(&r) ? mqtt_bad_(why, "remaining length not exact") : MQTT_PARSE_OK;
 	if (rc == MQTT_PARSE_OK)
 		*out = a;
 	return rc;
@@ -374,15 +364,15 @@ static size_t ack_body_size(uint8_t level, const struct mqtt_ack *a)
 size_t mqtt_ack_encode(uint8_t level, uint8_t type, const struct mqtt_ack *a, uint8_t *out, size_t cap)
 {
 	size_t body = ack_body_size(level, a), size = body ? mqtt_packet_size_(body) : 0;
-	struct mqtt_wr w;
+	struct wire_wr w;
 
 	if (!ack_type(type) || a->packet_id == 0 || size == 0 || !out || cap < size)
 		return 0;
-	mqtt_wr_init_(&w, out, size);
+	wire_wr_init(&w, out, size);
 	mqtt_wr_fixed_(&w, type, type == MQTT_PUBREL ? 0x02 : 0, body);
-	mqtt_wr_u16_(&w, a->packet_id);
+	wire_wr_u16(&w, a->packet_id);
 	if (body > 2)
-		mqtt_wr_u8_(&w, a->reason);
+		wire_wr_u8(&w, a->reason);
 	if (body > 3)
 		mqtt_wr_props_(&w, a->props);
 	return mqtt_wr_done_(&w, size);
@@ -391,23 +381,25 @@ size_t mqtt_ack_encode(uint8_t level, uint8_t type, const struct mqtt_ack *a, ui
 enum mqtt_parse mqtt_connack_parse(uint8_t level, const uint8_t *body, size_t len, struct mqtt_connack *out,
 				   const char **why)
 {
-	struct mqtt_rd r;
+	struct wire_rd r;
 	struct mqtt_connack c;
 	uint8_t flags;
 	enum mqtt_parse rc = MQTT_PARSE_OK;
 
 	memset(&c, 0, sizeof(c));
-	mqtt_rd_init_(&r, body, len);
-	if (!mqtt_rd_u8_(&r, &flags) || !mqtt_rd_u8_(&r, &c.reason))
+	wire_rd_init(&r, body, len);
+	flags = wire_rd_u8(&r);
+	c.reason = wire_rd_u8(&r);
+	if (!wire_rd_ok(&r))
 		return mqtt_bad_(why, "CONNACK truncated");
 	/* Bits 7-1 reserved [MQTT-3.2.2-1] (MQTT 5 §3.2.2.1); MQTT 3.1 left the whole byte unused. */
 	if (level != MQTT_LEVEL_31 && (flags & 0xFE))
 		return mqtt_bad_(why, "CONNACK reserved flags set");
 	c.session_present = level != MQTT_LEVEL_31 && (flags & 0x01);
 	/* A 3.x broker refuses an MQTT 5 CONNECT with the 2-byte CONNACK and code 1 (§3.1.4). */
-	if (level == MQTT_LEVEL_5 && !(mqtt_rd_left_(&r) == 0 && c.reason == 0x01))
+	if (level == MQTT_LEVEL_5 && !(wire_rd_remaining(&r) == 0 && c.reason == 0x01))
 		rc = mqtt_rd_props_(&r, MQTT_CONNACK, &c.props, why);
-	if (rc == MQTT_PARSE_OK && mqtt_rd_left_(&r))
+	if (rc == MQTT_PARSE_OK && wire_rd_remaining(&r))
 		rc = mqtt_bad_(why, "trailing bytes in CONNACK");
 	if (rc == MQTT_PARSE_OK)
 		*out = c;
@@ -434,14 +426,14 @@ size_t mqtt_connack_size(uint8_t level, const struct mqtt_connack *c)
 size_t mqtt_connack_encode(uint8_t level, const struct mqtt_connack *c, uint8_t *out, size_t cap)
 {
 	size_t body = connack_body_size(level, c), size = mqtt_connack_size(level, c);
-	struct mqtt_wr w;
+	struct wire_wr w;
 
 	if (size == 0 || !out || cap < size)
 		return 0;
-	mqtt_wr_init_(&w, out, size);
+	wire_wr_init(&w, out, size);
 	mqtt_wr_fixed_(&w, MQTT_CONNACK, 0, body);
-	mqtt_wr_u8_(&w, level != MQTT_LEVEL_31 && c->session_present ? 0x01 : 0x00);
-	mqtt_wr_u8_(&w, c->reason);
+	wire_wr_u8(&w, level != MQTT_LEVEL_31 && c->session_present ? 0x01 : 0x00);
+	wire_wr_u8(&w, c->reason);
 	if (level == MQTT_LEVEL_5)
 		mqtt_wr_props_(&w, c->props);
 	return mqtt_wr_done_(&w, size);
@@ -450,12 +442,12 @@ size_t mqtt_connack_encode(uint8_t level, const struct mqtt_connack *c, uint8_t 
 enum mqtt_parse mqtt_disconnect_parse(uint8_t level, const uint8_t *body, size_t len,
 				      struct mqtt_reason_props *out, const char **why)
 {
-	struct mqtt_rd r;
+	struct wire_rd r;
 	struct mqtt_reason_props d;
 	enum mqtt_parse rc;
 
 	memset(&d, 0, sizeof(d));
-	mqtt_rd_init_(&r, body, len);
+	wire_rd_init(&r, body, len);
 	if (level == MQTT_LEVEL_5)
 		rc = reason_tail(&r, MQTT_DISCONNECT, &d.reason, &d.props, why);
 	else /* 3.1.1 §3.14: no variable header */
@@ -468,12 +460,12 @@ enum mqtt_parse mqtt_disconnect_parse(uint8_t level, const uint8_t *body, size_t
 enum mqtt_parse mqtt_auth_parse(const uint8_t *body, size_t len, struct mqtt_reason_props *out,
 				const char **why)
 {
-	struct mqtt_rd r;
+	struct wire_rd r;
 	struct mqtt_reason_props d;
 	enum mqtt_parse rc;
 
 	memset(&d, 0, sizeof(d));
-	mqtt_rd_init_(&r, body, len);
+	wire_rd_init(&r, body, len);
 	rc = reason_tail(&r, MQTT_AUTH, &d.reason, &d.props, why);
 	if (rc == MQTT_PARSE_OK)
 		*out = d;
@@ -483,13 +475,13 @@ enum mqtt_parse mqtt_auth_parse(const uint8_t *body, size_t len, struct mqtt_rea
 size_t mqtt_disconnect_encode(uint8_t level, uint8_t reason, uint8_t *out, size_t cap)
 {
 	size_t body = level == MQTT_LEVEL_5 ? 1 : 0, size = mqtt_packet_size_(body);
-	struct mqtt_wr w;
+	struct wire_wr w;
 
 	if (!out || cap < size)
 		return 0;
-	mqtt_wr_init_(&w, out, size);
+	wire_wr_init(&w, out, size);
 	mqtt_wr_fixed_(&w, MQTT_DISCONNECT, 0, body);
 	if (body)
-		mqtt_wr_u8_(&w, reason); /* property length omitted: 0 (§3.14.2.2.1) */
+		wire_wr_u8(&w, reason); /* property length omitted: 0 (§3.14.2.2.1) */
 	return mqtt_wr_done_(&w, size);
 }
