@@ -770,13 +770,10 @@ static void entry_groups(const char *topic, char *out, size_t cap)
 	}
 }
 
-static void test_group_keys_distributed(void)
+/* a, b, c with the groups of node_groups, started and keyed */
+static void start_group_fleet(void)
 {
-	char seen[128];
-	static const char *gs[] = {"g", "w"};
-	uint64_t e0;
-	int n, m;
-	size_t i;
+	int n;
 
 	setup(3);
 	for (n = 0; n < 3; n++)
@@ -785,6 +782,17 @@ static void test_group_keys_distributed(void)
 		node_start(n);
 	deliver_all();
 	advance(3000);
+}
+
+static void test_group_keys_distributed(void)
+{
+	char seen[128];
+	static const char *gs[] = {"g", "w"};
+	uint64_t e0;
+	int n, m;
+	size_t i;
+
+	start_group_fleet();
 	for (n = 0; n < 3; n++)
 		CHECK(kx_core_can_seal(nodes[n].core, &now));
 	/* own keys: g by all (no writers), w by its writer b only */
@@ -833,15 +841,8 @@ static void test_group_reader_after_own_reload(void)
 	struct px_conf nc;
 	char err[128];
 	uint64_t e0, ignored;
-	int n;
 
-	setup(3);
-	for (n = 0; n < 3; n++)
-		node_groups(n);
-	for (n = 0; n < 3; n++)
-		node_start(n);
-	deliver_all();
-	advance(3000);
+	start_group_fleet();
 	e0 = active_epoch(0);
 	CHECK(holds(1, 0, "g") && !holds(2, 0, "g"));
 	ignored = kx_core_ignored_group_entries(nodes[2].core);
