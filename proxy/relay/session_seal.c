@@ -604,7 +604,7 @@ void session_inflight_done_(struct session *s, uint16_t pid)
 	if (s->up_inflight.n == 0)
 		return;
 	pid_set_take(&s->up_inflight, pid);
-	if (s->stopping && s->up_inflight.n == 0)
+	if (s->state == SESSION_STOPPING && s->up_inflight.n == 0)
 		session_close(s, "shutting down (in-flight publishes acknowledged)");
 }
 
@@ -612,11 +612,10 @@ void session_shutdown(struct session *s)
 {
 	if (s->state >= SESSION_DRAINING)
 		return;
-	s->stopping = true;
-	if (s->dev)
-		bufferevent_disable(s->dev, EV_READ); /* unread publishes stay with the device */
 	if (s->up_inflight.n == 0 || !s->up)
 		session_close(s, "shutting down");
+	else
+		session_set_state_(s, SESSION_STOPPING); /* unread publishes stay with the device */
 }
 
 /* ---- waiting for keys ---- */
