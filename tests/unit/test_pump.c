@@ -326,7 +326,7 @@ static void test_half_close(bool sockets)
 
 	CHECK(rig_open(&r, sockets) == 0);
 	for (int i = 0; i < 10; i++)
-		len += publish(in + len, (size_t)(37 * i), (uint8_t)i);
+		len += publish(in + len, (size_t)i * 37, (uint8_t)i);
 	rig_broker_reads(&r, false);
 	CHECK_EQ(rig_write(&r, PUMP_DEV, in, len), len);
 	if (sockets) {
@@ -368,7 +368,7 @@ static void test_linger(void)
 
 	CHECK(rig_open(&r, true) == 0);
 	for (int i = 0; i < 5; i++)
-		len += publish(in + len, (size_t)(50 * i), (uint8_t)i);
+		len += publish(in + len, (size_t)i * 50, (uint8_t)i);
 	CHECK_EQ(rig_write(&r, PUMP_UP, in, len), len);
 	spin(&r);
 	(void)shutdown(r.fd[PUMP_UP], SHUT_WR);
@@ -463,7 +463,7 @@ static void test_verdicts(bool sockets)
 
 	CHECK(rig_open(&r, sockets) == 0);
 	for (int i = 0; i < 6; i++)
-		fl[i] = publish(f[i], (size_t)(3 + i), (uint8_t)(10 * i));
+		fl[i] = publish(f[i], (size_t)i + 3, (uint8_t)(10 * i));
 	memcpy(r.o.replacement, "\xC0\x00\xD0\x00", 4); /* PINGREQ, PINGRESP */
 	r.o.script[0] = verdict_forward();
 	r.o.script[1] = verdict_drop();
