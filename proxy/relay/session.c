@@ -1,16 +1,18 @@
-/* session.c - lifecycle of one device <-> broker session: accept, framing pump with backpressure,
- * orderly and abrupt close, deferred free (STYLE habits 4, 11, 12). What happens to each packet is
- * in session_pkt.c; the broker connection is opened in upstream.c. */
+/* session.c - the MQTT session of one device <-> broker connection pair: its states and their
+ * transitions, the frame loop (frame boundaries, the frame head), the abort, refuse and close
+ * policy, its timers (STYLE habits 4 and 12). The bytes move through the session's pump (pump.c:
+ * backpressure, direct I/O, the lingering finish, the deferred free). What happens to each packet
+ * is in session_pkt.c; the broker connection is opened in upstream.c. */
 #include "session_internal.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <assert.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/time.h>
 
 #include <event2/util.h>
@@ -29,13 +31,62 @@ struct session_set {
 	size_t count;
 };
 
-static const char *const session_state_names[] = {"await-connect", "connecting", "established",
-						  "draining", "closed"};
+static const char *const session_state_names[] = {"await-connect", "connecting", "established", "stopping",
+						  "draining", "lingering", "closed"};
 
-static void session_on_read(struct bufferevent *bev, void *arg);
-static void session_on_write(struct bufferevent *bev, void *arg);
-static void session_on_event(struct bufferevent *bev, short what, void *arg);
-static void session_outbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+#define SESSION_TO(st) (1u << (st))
+/* The transitions session_set_state_ allows, by the state left (ARCHITECTURE.md, "Session states"). */
+static const unsigned session_next_ok[] = {
+	[SESSION_AWAIT_CONNECT] = SESSION_TO(SESSION_CONNECTING) | SESSION_TO(SESSION_DRAINING),
+	[SESSION_CONNECTING] = SESSION_TO(SESSION_ESTABLISHED) | SESSION_TO(SESSION_STOPPING) |
+			       SESSION_TO(SESSION_DRAINING),
+	[SESSION_ESTABLISHED] = SESSION_TO(SESSION_STOPPING) | SESSION_TO(SESSION_DRAINING),
+	[SESSION_STOPPING] = SESSION_TO(SESSION_DRAINING),
+	[SESSION_DRAINING] = SESSION_TO(SESSION_LINGERING) | SESSION_TO(SESSION_CLOSED),
+	[SESSION_LINGERING] = SESSION_TO(SESSION_CLOSED),
+	[SESSION_CLOSED] = 0,
+};
+
+static void session_on_read(struct pump *p, enum pump_side side);
+static void session_on_drained(struct pump *p, enum pump_side side);
+static void session_on_event(struct pump *p, enum pump_side side, short what);
+static void session_on_linger(struct pump *p);
+static void session_on_done(struct pump *p);
+static size_t session_head_missing(struct pump *p, enum pump_side side, struct evbuffer *in);
+
+static const struct pump_ops session_pump_ops = {
+	.on_read = session_on_read,
+	.on_drained = session_on_drained,
+	.on_event = session_on_event,
+	.on_linger = session_on_linger,
+	.on_done = session_on_done,
+	.head_missing = session_head_missing,
+	.out_high = PUMP_OUT_HIGH,
+	.out_low = PUMP_OUT_LOW,
+};
+
+/* s->dev and s->up name the pump's sides (session_internal.h). */
+_Static_assert(offsetof(struct pump, bev) == 0, "the pump's sides come first");
+_Static_assert(offsetof(struct session, dev) == offsetof(struct session, pump.bev[PUMP_DEV]) &&
+		       offsetof(struct session, up) == offsetof(struct session, pump.bev[PUMP_UP]),
+	       "s->dev and s->up are the pump's sides");
+
+/* The session that embeds p. */
+static struct session *session_of(struct pump *p)
+{
+	return (struct session *)(void *)((char *)p - offsetof(struct session, pump));
+}
+
+/* A direction's source and destination sides: DIR_UP reads the device (PUMP_DEV). */
+static enum pump_side session_side(enum session_dir d)
+{
+	return d == DIR_UP ? PUMP_DEV : PUMP_UP;
+}
+
+static enum session_dir session_dir_of(enum pump_side src)
+{
+	return src == PUMP_DEV ? DIR_UP : DIR_DOWN;
+}
 
 struct session_set *session_set_new(void)
 {
@@ -72,34 +123,13 @@ static void session_unlink(struct session *s)
 	s->ctx->stats->conn_current--;
 }
 
-/* Frees one side's bufferevent (closing its socket), after unhooking our output callback. A
- * broker connection still being made is the attempt's: it goes with it. */
-static void session_free_side(struct session *s, struct bufferevent **side)
-{
-	if (!*side)
-		return;
-	if (side == &s->up && s->upstream) {
-		upstream_free(s->upstream);
-		s->upstream = NULL;
-		*side = NULL;
-		return;
-	}
-	evbuffer_remove_cb(bufferevent_get_output(*side), session_outbuf_cb, s);
-	bufferevent_free(*side);
-	*side = NULL;
-}
-
 /* Frees what a session owns (any part may be missing: also used when session_new fails). */
 static void session_release(struct session *s)
 {
-	session_free_side(s, &s->dev);
-	session_free_side(s, &s->up);
+	pump_release(&s->pump);
+	s->dev = s->up = NULL;
 	if (s->timer)
 		event_free(s->timer);
-	if (s->free_ev)
-		event_free(s->free_ev);
-	if (s->flush_ev)
-		event_free(s->flush_ev);
 	mqtt_alias_free(s->alias[DIR_UP]);
 	mqtt_alias_free(s->alias[DIR_DOWN]);
 	session_seal_free_(s);
@@ -132,29 +162,26 @@ void session_set_free(struct session_set *set)
 	free(set);
 }
 
-static void session_on_free(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	session_free_now(arg);
-}
-
 void session_set_state_(struct session *s, enum session_state st)
 {
 	if (s->state == st)
 		return;
+	if (!(session_next_ok[s->state] & SESSION_TO(st))) {
+		log_emit(LOG_ERROR, "session", s->peer, s->client[0] ? s->client : NULL,
+			 "illegal state transition %s -> %s (refused)", session_state_names[s->state],
+			 session_state_names[st]);
+		assert(!"illegal session state transition");
+		return;
+	}
 	if (log_enabled(LOG_DEBUG))
 		log_emit(LOG_DEBUG, "session", s->peer, s->client[0] ? s->client : NULL, "state %s -> %s",
 			 session_state_names[s->state], session_state_names[st]);
 	s->state = st;
+	if (st == SESSION_STOPPING)
+		pump_hold(&s->pump, PUMP_DEV, true); /* unread publishes stay with the device */
 	if (st == SESSION_CLOSED) {
-		/* Never free from inside our own callback stack: do it from a fresh event. */
-		if (s->dev)
-			bufferevent_disable(s->dev, EV_READ | EV_WRITE);
-		if (s->up)
-			bufferevent_disable(s->up, EV_READ | EV_WRITE);
 		event_del(s->timer);
-		event_active(s->free_ev, 0, 0);
+		pump_end(&s->pump); /* then session_on_done frees, from a fresh event */
 	}
 }
 
@@ -175,81 +202,39 @@ static struct bufferevent *session_dst(struct session *s, enum session_dir d)
 	return d == DIR_UP ? s->up : s->dev;
 }
 
-/* What is queued for a side, down to the socket: a filter (WebSocket) passes its output on to
- * the bufferevent under it, whose queue counts too (backpressure and the drained check). */
-static size_t session_out_len(struct bufferevent *bev)
+/* The broker connection is still being made (struct upstream; also in a session that began to
+ * stop while CONNECTING). */
+static bool session_connect_pending(const struct session *s)
 {
-	size_t n = 0;
-
-	for (; bev; bev = bufferevent_get_underlying(bev))
-		n += evbuffer_get_length(bufferevent_get_output(bev));
-	return n;
-}
-
-/* The socket under a side, below any filter. */
-static evutil_socket_t session_socket(struct bufferevent *bev)
-{
-	struct bufferevent *under;
-
-	while ((under = bufferevent_get_underlying(bev)) != NULL)
-		bev = under;
-	return bufferevent_getfd(bev);
+	return s->upstream != NULL;
 }
 
 static void session_drop_side(struct session *s, struct bufferevent **side)
 {
-	if (side == &s->dev)
-		s->direct_ok_dev = s->direct_dev = false;
-	else
-		s->direct_ok_up = s->direct_up = false;
-	session_free_side(s, side);
-}
-
-/* Both queues flushed (or their side gone): the close is complete. */
-static void session_check_drained(struct session *s)
-{
-	if (s->state != SESSION_DRAINING || session_out_len(s->dev) != 0 || session_out_len(s->up) != 0)
-		return;
-	if (s->dev && !s->lingering) {
-		/* The transport ends first (WebSocket Close frame, TLS close_notify; transport.c). */
-		if (relay_transport_finish(s->dev, s->stopping ? RELAY_END_SHUTDOWN : s->dev_broke_protocol ?
-					   RELAY_END_PROTOCOL : RELAY_END_NORMAL) == RELAY_FINISH_PENDING)
-			return; /* back here once the Close frame is written */
-		/* Lingering close: a close() with unread input would send a reset, and a reset makes the
-		 * device's TCP stack throw away what we just flushed to it (the last acks). So: FIN
-		 * first, then discard what the device still sends until it closes too (drain timer). */
-		s->lingering = true;
-		(void)relay_transport_finish(s->up, RELAY_END_NORMAL);
-		session_drop_side(s, &s->up); /* flushed: nothing more to say to the broker */
-		(void)shutdown(session_socket(s->dev), SHUT_WR);
-		evbuffer_drain(bufferevent_get_input(s->dev), evbuffer_get_length(bufferevent_get_input(s->dev)));
-		bufferevent_setwatermark(s->dev, EV_READ, 0, 0);
-		bufferevent_enable(s->dev, EV_READ);
+	if (side == &s->up && s->upstream) {
+		/* the broker connection being made is its attempt's (lent to the pump): it goes with it */
+		pump_drop(&s->pump, PUMP_UP);
+		upstream_free(s->upstream);
+		s->upstream = NULL;
 		return;
 	}
-	if (!s->dev) {
-		(void)relay_transport_finish(s->up, RELAY_END_NORMAL); /* flushed: TLS close_notify */
-		session_set_state_(s, SESSION_CLOSED);
-	}
+	pump_drop(&s->pump, side == &s->dev ? PUMP_DEV : PUMP_UP);
+	*side = NULL;
 }
 
 void session_close(struct session *s, const char *why)
 {
+	enum relay_end end = s->state == SESSION_STOPPING ? RELAY_END_SHUTDOWN
+			     : s->dev_broke_protocol ? RELAY_END_PROTOCOL : RELAY_END_NORMAL;
+
 	if (s->state >= SESSION_DRAINING)
 		return;
 	log_emit(LOG_DEBUG, "session", s->peer, s->client[0] ? s->client : NULL, "closing: %s", why);
 	session_set_state_(s, SESSION_DRAINING);
-	if (s->dev) {
-		bufferevent_disable(s->dev, EV_READ);
-		bufferevent_setwatermark(s->dev, EV_WRITE, 0, 0);
-	}
-	if (s->up) {
-		bufferevent_disable(s->up, EV_READ);
-		bufferevent_setwatermark(s->up, EV_WRITE, 0, 0);
-	}
 	event_del(s->timer);
-	session_timer_start(s, SESSION_DRAIN_SECONDS);
-	session_check_drained(s);
+	session_timer_start(s, SESSION_DRAIN_SECONDS); /* bounds draining and lingering */
+	/* flush, then end the device's transport and linger (session_on_linger), or done */
+	pump_finish(&s->pump, end);
 }
 
 /* Queues an MQTT 5 DISCONNECT with reason to one side. No session_send_: on failure that would
@@ -259,7 +244,7 @@ static void session_queue_disconnect(struct session *s, struct bufferevent *side
 	uint8_t buf[4];
 	size_t n = mqtt_disconnect_encode(MQTT_LEVEL_5, reason, buf, sizeof(buf));
 
-	if (n && evbuffer_add(bufferevent_get_output(side), buf, n) == 0) {
+	if (n && side && pump_send(&s->pump, side == s->dev ? PUMP_DEV : PUMP_UP, buf, n) == 0) {
 		if (side == s->dev)
 			s->ctx->stats->bytes_to_device += n;
 		else
@@ -274,7 +259,8 @@ static void session_queue_disconnect(struct session *s, struct bufferevent *side
  * link: a 3.x DISCONNECT would delete the will. */
 static void session_abort_up(struct session *s)
 {
-	if (s->up && s->level == MQTT_LEVEL_5 && s->state == SESSION_ESTABLISHED)
+	if (s->up && s->level == MQTT_LEVEL_5 &&
+	    (s->state == SESSION_ESTABLISHED || (s->state == SESSION_STOPPING && !session_connect_pending(s))))
 		session_queue_disconnect(s, s->up, MQTT_RC_DISCONNECT_WITH_WILL);
 	else
 		session_drop_side(s, &s->up);
@@ -346,44 +332,13 @@ static void session_count_out(struct session *s, enum session_dir d, size_t n)
 
 void session_send_(struct session *s, enum session_dir d, const uint8_t *buf, size_t len)
 {
-	struct bufferevent *dst = session_dst(s, d);
-
-	if (!dst)
+	if (!session_dst(s, d))
 		return;
-	if (evbuffer_add(bufferevent_get_output(dst), buf, len) != 0) {
+	if (pump_send(&s->pump, pump_other(session_side(d)), buf, len) != 0) {
 		session_abort_(s, d, "out of memory");
 		return;
 	}
 	session_count_out(s, d, len);
-}
-
-void session_forward_(struct session *s, enum session_dir d, size_t total)
-{
-	struct evbuffer *in = bufferevent_get_input(session_src(s, d));
-	struct bufferevent *dst = session_dst(s, d);
-
-	if (!dst) {
-		evbuffer_drain(in, total);
-		return;
-	}
-	/* Moves the chains (no copy once the frame was pulled up into one). */
-	if (evbuffer_remove_buffer(in, bufferevent_get_output(dst), total) != (int)total) {
-		session_abort_(s, d, "out of memory");
-		return;
-	}
-	session_count_out(s, d, total);
-}
-
-void session_discard_(struct session *s, enum session_dir d, size_t total)
-{
-	evbuffer_drain(bufferevent_get_input(session_src(s, d)), total);
-}
-
-/* Pauses reading of the source of d until the destination drains (backpressure). */
-static void session_pause(struct session *s, enum session_dir d)
-{
-	s->paused[d] = true;
-	bufferevent_disable(session_src(s, d), EV_READ);
 }
 
 /* Bytes looked at before the first packet: the longest HTTP method and its space ("OPTIONS "),
@@ -495,13 +450,13 @@ static bool session_apply(struct session *s, enum session_dir d, const struct mq
 		return false;
 	}
 	if (s->state < SESSION_DRAINING && session_src(s, d)) {
-		if (v.kind == VERDICT_FORWARD) {
-			session_forward_(s, d, f->total);
-		} else {
-			session_discard_(s, d, f->total);
-			if (v.kind == VERDICT_REPLACE)
-				session_send_(s, d, v.bytes, v.len);
-		}
+		bool counted = session_dst(s, d) != NULL; /* without the other side, nothing goes out */
+
+		/* the pump moves (FORWARD), drops (DROP) or replaces (REPLACE) the frame */
+		if (pump_apply(&s->pump, session_side(d), f->total, &v) != 0)
+			session_abort_(s, d, "out of memory");
+		else if (counted && v.kind != VERDICT_DROP)
+			session_count_out(s, d, v.kind == VERDICT_FORWARD ? f->total : v.len);
 	}
 	free(v.owned);
 	if (v.why)
@@ -519,13 +474,11 @@ static void session_pump(struct session *s, enum session_dir d, bool final)
 	enum mqtt_parse rc;
 	struct verdict v;
 
-	if (d == DIR_UP && s->stopping)
+	if (d == DIR_UP && s->state == SESSION_STOPPING)
 		return; /* shutting down: what the device sends now stays with the device */
 	while (s->state < SESSION_DRAINING && session_src(s, d) && !s->waiting[d]) {
-		if (!final && session_out_len(session_dst(s, d)) >= SESSION_OUT_HIGH) {
-			session_pause(s, d);
-			return;
-		}
+		if (!final && pump_full(&s->pump, session_side(d)))
+			return; /* backpressure: session_on_drained goes on */
 		rc = session_next_frame(s, d, &f, &bytes, &why);
 		if (rc == MQTT_PARSE_NEED_MORE)
 			return;
@@ -551,173 +504,66 @@ static void session_pump(struct session *s, enum session_dir d, bool final)
 	}
 }
 
-/* How many more bytes a plain socket side may read now: up to its read high watermark (one
- * maximal packet), at most SESSION_IO_CHUNK; 0 when its reading is off. */
-static size_t session_read_room(struct bufferevent *bev)
-{
-	size_t low = 0, high = 0, have = evbuffer_get_length(bufferevent_get_input(bev)), room;
-
-	if (!(bufferevent_get_enabled(bev) & EV_READ) || bufferevent_getwatermark(bev, EV_READ, &low, &high) != 0)
-		return 0;
-	room = high == 0 ? (size_t)SESSION_IO_CHUNK : (high > have ? high - have : 0);
-	return room < (size_t)SESSION_IO_CHUNK ? room : (size_t)SESSION_IO_CHUNK;
-}
-
-/* Direct reads. libevent 2.1 reads at most 4096 bytes per read event (EVBUFFER_MAX_READ in
- * evbuffer_read, whatever bufferevent_set_max_single_read says): a 256 KiB message cost 64
- * epoll_wait + ioctl + readv rounds a side (bench/README.md, profile). When the input holds
- * 4096 bytes or more (a read that hit the cap, or a large packet still incomplete), the rest the
- * socket holds is read here at once, into space reserved in the input (one readv); below that
- * (small packets at a moderate rate) nothing is asked. EOF and errors are left for the
- * bufferevent's next read to find and report. Plain TCP sides only: below a filter the bytes
- * would skip it. */
-/* The bytes the packet at the head of in still lacks (0 when it is complete or its header is not). */
-static size_t session_head_missing(struct evbuffer *in)
+/* The bytes the packet at the head of in still lacks (0 when it is complete or its header is not):
+ * the pump's direct reads take at most that (or its batch, when that is more). */
+static size_t session_head_missing(struct pump *p, enum pump_side side, struct evbuffer *in)
 {
 	uint8_t hdr[MQTT_FIXED_HDR_MAX];
 	ev_ssize_t n = evbuffer_copyout(in, hdr, sizeof(hdr));
 	size_t used = 0, have = evbuffer_get_length(in);
 	uint32_t remaining = 0;
 
+	(void)p;
+	(void)side;
 	if (n < 2 || mqtt_varint_decode(hdr + 1, (size_t)n - 1, &remaining, &used) != MQTT_PARSE_OK)
 		return 0;
 	return 1 + used + remaining > have ? 1 + used + remaining - have : 0;
 }
 
-static void session_read_more(struct session *s, struct bufferevent *bev)
+static void session_on_read(struct pump *p, enum pump_side side)
 {
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_iovec v[2];
-	struct iovec iov[2];
-	size_t room = session_read_room(bev), missing;
-	ev_ssize_t n;
-	int nv, i, avail = 0;
+	struct session *s = session_of(p);
 
-	if (evbuffer_get_length(in) < SESSION_READ_FULL || room == 0 ||
-	    !(bev == s->dev ? s->dev_plain : s->direct_ok_up))
-		return;
-	if (ioctl(bufferevent_getfd(bev), FIONREAD, &avail) != 0 || avail <= 0)
-		return;
-	if ((size_t)avail < room)
-		room = (size_t)avail;
-	missing = session_head_missing(in);
-	if (room > missing && room > SESSION_READ_BATCH)
-		room = missing > SESSION_READ_BATCH ? missing : SESSION_READ_BATCH;
-	evbuffer_unfreeze(in, 0); /* the bufferevent keeps the end of its input frozen */
-	nv = evbuffer_reserve_space(in, (ev_ssize_t)room, v, 2);
-	for (i = 0; i < nv; i++)
-		iov[i] = (struct iovec){v[i].iov_base, v[i].iov_len};
-	n = nv > 0 ? readv(bufferevent_getfd(bev), iov, nv) : -1;
-	if (n > 0) {
-		v[0].iov_len = (size_t)n < v[0].iov_len ? (size_t)n : v[0].iov_len;
-		if (nv > 1)
-			v[1].iov_len = (size_t)n - v[0].iov_len;
-		(void)evbuffer_commit_space(in, v, nv > 1 && v[1].iov_len ? 2 : 1);
-	}
-	evbuffer_freeze(in, 0);
-}
-
-static void session_on_read(struct bufferevent *bev, void *arg)
-{
-	struct session *s = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-
-	if (s->lingering && bev == s->dev) {
-		evbuffer_drain(in, evbuffer_get_length(in));
-		return;
-	}
 	if (s->state >= SESSION_DRAINING)
 		return;
-	session_read_more(s, bev);
-	session_pump(s, bev == s->dev ? DIR_UP : DIR_DOWN, false);
+	session_pump(s, session_dir_of(side), false);
 }
 
-/* Output drained to the low watermark: resume the paused source, or finish a close. */
-static void session_on_write(struct bufferevent *bev, void *arg)
+/* side's output drained to the low watermark and the pump resumed reading the other side
+ * (backpressure): handle what waits there. */
+static void session_on_drained(struct pump *p, enum pump_side side)
 {
-	struct session *s = arg;
-	enum session_dir d = bev == s->up ? DIR_UP : DIR_DOWN; /* the direction feeding bev */
-	bool *direct = bev == s->up ? &s->direct_up : &s->direct_dev;
+	struct session *s = session_of(p);
 
-	if (!*direct && (bev == s->up ? s->direct_ok_up : s->direct_ok_dev) && s->state < SESSION_CLOSED &&
-	    session_out_len(bev) == 0) {
-		/* drained: back to direct writes (session_on_flush) */
-		bufferevent_disable(bev, EV_WRITE);
-		*direct = true;
-	}
-	if (s->state == SESSION_DRAINING) {
-		session_check_drained(s);
+	if (s->state >= SESSION_DRAINING)
 		return;
-	}
-	if (s->state >= SESSION_DRAINING || !s->paused[d])
-		return;
-	s->paused[d] = false;
-	if (!(d == DIR_UP && s->stopping))
-		bufferevent_enable(session_src(s, d), EV_READ);
-	session_pump(s, d, false);
+	session_pump(s, session_dir_of(pump_other(side)), false);
 }
 
-/* One direct side: write what is queued; if the socket does not take it all (or fails), the
- * bufferevent's own write event takes over (and reports an error) until the queue is empty. */
-static void session_flush_side(struct session *s, struct bufferevent *bev, bool *direct)
+/* Flushed, FIN sent to the device: nothing more to say to the broker. */
+static void session_on_linger(struct pump *p)
 {
-	struct evbuffer *out;
+	struct session *s = session_of(p);
 
-	if (!bev || !*direct)
-		return;
-	out = bufferevent_get_output(bev);
-	if (evbuffer_get_length(out) == 0)
-		return;
-	/* the bufferevent keeps the front of its output frozen outside its own write callback */
-	evbuffer_unfreeze(out, 1);
-	(void)evbuffer_write_atmost(out, bufferevent_getfd(bev), SESSION_IO_CHUNK);
-	evbuffer_freeze(out, 1);
-	if (evbuffer_get_length(out) != 0) {
-		*direct = false;
-		bufferevent_enable(bev, EV_WRITE);
-		return;
-	}
-	session_on_write(bev, s); /* drained: what the bufferevent's write callback would do */
+	(void)relay_transport_finish(s->up, RELAY_END_NORMAL); /* flushed: TLS close_notify */
+	session_drop_side(s, &s->up);
+	session_set_state_(s, SESSION_LINGERING);
 }
 
-/* Direct writes. A bufferevent registers a write event when data is queued on an idle socket and
- * removes it once the queue is written: two epoll_ctl and one more epoll_wait per packet relayed
- * at a moderate rate. A direct side instead has its queue written here, at the end of the event
- * loop pass that queued it (one write per pass, however many packets), with no event registered. */
-static void session_on_flush(evutil_socket_t fd, short what, void *arg)
+/* The pump is done (from a fresh event): free the session. */
+static void session_on_done(struct pump *p)
 {
-	struct session *s = arg;
+	struct session *s = session_of(p);
 
-	(void)fd;
-	(void)what;
-	s->flush_pending = false;
-	if (s->state == SESSION_CLOSED)
-		return;
-	session_flush_side(s, s->dev, &s->direct_dev);
-	if (s->state != SESSION_CLOSED)
-		session_flush_side(s, s->up, &s->direct_up);
-}
-
-static void session_outbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
-{
-	struct session *s = arg;
-	bool direct = (s->dev && buf == bufferevent_get_output(s->dev)) ? s->direct_dev : s->direct_up;
-
-	if (info->n_added == 0 || !direct || s->flush_pending || s->state == SESSION_CLOSED)
-		return;
-	s->flush_pending = true;
-	event_active(s->flush_ev, EV_WRITE, 0);
+	session_set_state_(s, SESSION_CLOSED);
+	session_free_now(s);
 }
 
 void session_up_connected_(struct session *s)
 {
-	if (s->ctx->tls || !s->up || !evbuffer_add_cb(bufferevent_get_output(s->up), session_outbuf_cb, s))
-		return;
-	s->direct_ok_up = true;
-	if (session_out_len(s->up) == 0) {
-		bufferevent_disable(s->up, EV_WRITE);
-		s->direct_up = true;
-	} /* else session_on_write switches once the bufferevent has written the queue */
+	/* TLS: every byte goes through the OpenSSL bufferevent */
+	if (!s->ctx->tls && s->up)
+		(void)pump_direct(&s->pump, PUMP_UP);
 }
 
 static void session_on_dev_event(struct session *s, short what)
@@ -734,24 +580,27 @@ static void session_on_dev_event(struct session *s, short what)
 	session_close(s, (what & BEV_EVENT_EOF) ? "device closed the connection" : "device connection error");
 }
 
-/* The broker connection is up (upstream.c): the session takes its bufferevent. A session that is
- * closing already (the device left meanwhile) only flushes to it what the device sent. */
+/* The broker connection is up (upstream.c): the session's pump takes its bufferevent over from
+ * the attempt, with what was queued on it (the CONNECT). A session that is closing already (the
+ * device left meanwhile) only flushes to it what the device sent (pump_attach while finishing);
+ * one that began to stop while CONNECTING goes on stopping. */
 static void session_on_upstream_up(void *arg, struct bufferevent *bev, bool plain)
 {
 	struct session *s = arg;
 
-	upstream_free(s->upstream);
+	upstream_free(s->upstream); /* the bufferevent is ours now */
 	s->upstream = NULL;
-	if (s->state == SESSION_CLOSED)
-		return; /* s->up, disabled, is freed with the session */
-	session_set_callbacks_(s, bev);
-	if (s->state != SESSION_CONNECTING) {
-		bufferevent_disable(bev, EV_READ);
-		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	if (s->state == SESSION_CLOSED) {
+		pump_drop(&s->pump, PUMP_UP); /* lent: forgotten */
+		bufferevent_free(bev);
 		return;
 	}
+	session_set_callbacks_(s, bev);
+	if (s->state >= SESSION_DRAINING)
+		return;
 	session_set_nodelay_(bufferevent_getfd(bev));
-	session_set_state_(s, SESSION_ESTABLISHED);
+	if (s->state == SESSION_CONNECTING)
+		session_set_state_(s, SESSION_ESTABLISHED);
 	if (plain)
 		session_up_connected_(s);
 }
@@ -765,10 +614,8 @@ static void session_on_upstream_failed(void *arg, const char *why)
 	unsigned suppressed = 0;
 	char note[LOG_NOTE_MAX];
 
-	if (s->state != SESSION_CONNECTING) {
-		session_drop_side(s, &s->up);
-		session_close(s, "broker connection error");
-		session_check_drained(s);
+	if (s->state != SESSION_CONNECTING && s->state != SESSION_STOPPING) {
+		session_drop_side(s, &s->up); /* closing: the finish goes on without it */
 		return;
 	}
 	s->ctx->stats->upstream_failures++;
@@ -790,7 +637,8 @@ int session_upstream_start_(struct session *s)
 		session_on_upstream_failed(s, why);
 		return -1;
 	}
-	s->up = upstream_bev(s->upstream);
+	/* Lent: what the session queues for the broker (the CONNECT) waits in its output. */
+	pump_lend(&s->pump, PUMP_UP, upstream_bev(s->upstream));
 	return 0;
 }
 
@@ -802,18 +650,17 @@ static void session_on_up_event(struct session *s, short what)
 	session_close(s, (what & BEV_EVENT_EOF) ? "broker closed the connection" : "broker connection error");
 }
 
-static void session_on_event(struct bufferevent *bev, short what, void *arg)
+/* While draining, the pump goes on with the finish after this returns. */
+static void session_on_event(struct pump *p, enum pump_side side, short what)
 {
-	struct session *s = arg;
+	struct session *s = session_of(p);
 
 	if (s->state == SESSION_CLOSED)
 		return;
-	if (bev == s->dev)
+	if (side == PUMP_DEV)
 		session_on_dev_event(s, what);
 	else
 		session_on_up_event(s, what);
-	if (s->state == SESSION_DRAINING)
-		session_check_drained(s);
 }
 
 static void session_on_timer(evutil_socket_t fd, short what, void *arg)
@@ -827,6 +674,7 @@ static void session_on_timer(evutil_socket_t fd, short what, void *arg)
 		session_abort_(s, DIR_UP, "no CONNECT within listen.connect_timeout_seconds");
 		break;
 	case SESSION_DRAINING:
+	case SESSION_LINGERING:
 		session_set_state_(s, SESSION_CLOSED);
 		break;
 	default:
@@ -834,26 +682,12 @@ static void session_on_timer(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Gives bev, s->dev or s->up, to the session's pump: our callbacks, watermarks, reading on. */
 void session_set_callbacks_(struct session *s, struct bufferevent *bev)
 {
-	bufferevent_setcb(bev, session_on_read, session_on_write, session_on_event, s);
-	/* libevent reads and writes at most 4 KiB / 16 KiB per call by default: a 256 KiB message
-	 * would cost 64 system calls a side. */
-	bufferevent_set_max_single_read(bev, SESSION_IO_CHUNK);
-	bufferevent_set_max_single_write(bev, SESSION_IO_CHUNK);
-	bufferevent_setwatermark(bev, EV_WRITE, SESSION_OUT_LOW, 0);
 	/* Never buffer more than one maximal packet (plus a header) of unread input. */
-	bufferevent_setwatermark(bev, EV_READ, 0, (size_t)s->ctx->conf->listen.max_packet_size + 16);
-	/* A plain device socket is connected already: written directly from the start (without the
-	 * output callback, which schedules the writes, it stays with the bufferevent's write event).
-	 * A framed device side (session_new_dev) never is: direct_ok_dev stays false. */
-	if (bev == s->dev && s->dev_plain && evbuffer_add_cb(bufferevent_get_output(bev), session_outbuf_cb, s)) {
-		bufferevent_disable(bev, EV_WRITE); /* a new bufferevent has writing enabled */
-		bufferevent_enable(bev, EV_READ);
-		s->direct_ok_dev = s->direct_dev = true;
-	} else {
-		bufferevent_enable(bev, EV_READ | EV_WRITE);
-	}
+	pump_attach(&s->pump, bev == s->dev ? PUMP_DEV : PUMP_UP, bev,
+		    (size_t)s->ctx->conf->listen.max_packet_size + 16);
 }
 
 void session_set_nodelay_(evutil_socket_t fd)
@@ -894,11 +728,10 @@ static struct session *session_alloc(struct px_ctx *ctx, const struct sockaddr *
 	s->state = SESSION_AWAIT_CONNECT;
 	session_describe_peer(s, sa);
 	s->timer = event_new(ctx->base, -1, 0, session_on_timer, s);
-	s->free_ev = event_new(ctx->base, -1, 0, session_on_free, s);
-	s->flush_ev = event_new(ctx->base, -1, 0, session_on_flush, s);
 	s->alias[DIR_UP] = mqtt_alias_new(0);
 	s->alias[DIR_DOWN] = mqtt_alias_new(0);
-	if (!s->timer || !s->free_ev || !s->flush_ev || !s->alias[DIR_UP] || !s->alias[DIR_DOWN]) {
+	if (pump_init(&s->pump, ctx->base, &session_pump_ops) != 0 || !s->timer || !s->alias[DIR_UP] ||
+	    !s->alias[DIR_DOWN]) {
 		session_release(s);
 		free(s);
 		return NULL;
@@ -906,8 +739,9 @@ static struct session *session_alloc(struct px_ctx *ctx, const struct sockaddr *
 	return s;
 }
 
-/* s->dev is set: into the set, callbacks on, the CONNECT timer running. */
-static void session_start(struct session *s)
+/* s->dev is set: into the set, given to the pump (plain: a plain TCP socket, written and read
+ * directly), the CONNECT timer running. */
+static void session_start(struct session *s, bool plain)
 {
 	struct session_set *set = s->ctx->sessions;
 
@@ -919,6 +753,9 @@ static void session_start(struct session *s)
 	s->ctx->stats->conn_current++;
 	s->ctx->stats->conn_total++;
 	session_set_callbacks_(s, s->dev);
+	/* A framed device side (session_new_dev: TLS, WebSocket) never writes or reads directly. */
+	if (plain)
+		(void)pump_direct(&s->pump, PUMP_DEV);
 	session_timer_start(s, s->ctx->conf->listen.connect_timeout_seconds);
 }
 
@@ -938,9 +775,8 @@ struct session *session_new(struct px_ctx *ctx, evutil_socket_t fd, const struct
 		log_error("session", "out of memory accepting a device connection");
 		return NULL;
 	}
-	s->dev_plain = true;
 	session_set_nodelay_(fd);
-	session_start(s);
+	session_start(s, true);
 	return s;
 }
 
@@ -954,7 +790,7 @@ struct session *session_new_dev(struct px_ctx *ctx, struct bufferevent *dev, con
 		return NULL;
 	}
 	s->dev = dev;
-	session_start(s);
+	session_start(s, false);
 	/* The handshake may have left bytes read already (the first WebSocket frames after the
 	 * upgrade, or a CONNECT that came with the TLS Finished): a filter passes them up when
 	 * flushed, and what sits in the input is pumped now, not at the next read. */
@@ -968,7 +804,7 @@ void session_resume_(struct session *s, enum session_dir d)
 {
 	if (s->state >= SESSION_DRAINING || !session_src(s, d))
 		return;
-	if (!s->paused[d] && !(d == DIR_UP && s->stopping))
-		bufferevent_enable(session_src(s, d), EV_READ);
+	if (!(d == DIR_UP && s->state == SESSION_STOPPING))
+		pump_hold(&s->pump, session_side(d), false); /* reads again unless backpressure holds it */
 	session_pump(s, d, false);
 }

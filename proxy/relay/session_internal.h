@@ -1,6 +1,7 @@
-/* session_internal.h - struct session, shared by session.c (lifecycle, I/O, backpressure, the
- * broker connection's hand-over from upstream.c) and session_pkt.c, session_seal.c,
- * session_held.c (what happens to each MQTT packet: one verdict, verdict.h). Not for other modules. */
+/* session_internal.h - struct session, shared by session.c (lifecycle, states, the frame loop; the
+ * bytes move through its pump, pump.c; the broker connection is made by struct upstream) and
+ * session_pkt.c, session_seal.c, session_held.c (what happens to each MQTT packet: one verdict,
+ * verdict.h). Not for other modules. */
 #ifndef PX_SESSION_INTERNAL_H
 #define PX_SESSION_INTERNAL_H
 
@@ -15,34 +16,31 @@
 #include "mqtt_alias.h"
 #include "mqtt_codec.h"
 #include "mqtt_frame.h"
+#include "pump_internal.h"
 #include "stats.h"
 #include "session.h"
 #include "verdict.h"
 
-/* Backpressure: when the other side's output queue passes HIGH, stop reading this side; resume
- * when it drains to LOW (bufferevent write watermark). One packet may overshoot HIGH. */
-#define SESSION_OUT_HIGH ((size_t)512 * 1024)
-#define SESSION_OUT_LOW ((size_t)128 * 1024)
 /* Before CONNECT nothing is authenticated: the first packet has a tighter cap (STYLE habit 3). */
 #define SESSION_CONNECT_MAX ((size_t)256 * 1024)
-#define SESSION_DRAIN_SECONDS 5
-#define SESSION_IO_CHUNK ((ev_ssize_t)256 * 1024) /* most bytes one read or write call moves */
-#define SESSION_READ_FULL ((size_t)4096) /* what libevent 2.1 reads at most per read event */
-/* A direct read takes at most the rest of the packet at the head of the input, or this much when
- * that is less: a burst fanned out to many sessions then waits in the sockets, not in every
- * session's input (test_flood test_held_amplification). */
-#define SESSION_READ_BATCH ((size_t)64 * 1024)
+#define SESSION_DRAIN_SECONDS 5 /* bound of draining + lingering (the session's timer) */
 /* A PUBLISH larger than this is parsed from its header alone (session_frame_head): a device's is
  * sealed, a broker's opened, from the input chains. */
 #define SESSION_LAZY_MIN ((size_t)2048)
 
-/* Session states (ARCHITECTURE.md). Every transition goes through session_set_state_(). */
+/* Session states (ARCHITECTURE.md, "Session states"). Every transition goes through
+ * session_set_state_(), which refuses (and asserts on) one not in its table. The order matters:
+ * "state >= SESSION_DRAINING" means closing, and a closing session reads nothing more. */
 enum session_state {
 	SESSION_AWAIT_CONNECT, /* device accepted; its CONNECT has not arrived (connect timer) */
 	SESSION_CONNECTING,    /* CONNECT relayed into the upstream queue; TCP/TLS connect under way
 				* (struct upstream, with broker.connect_timeout_seconds) */
 	SESSION_ESTABLISHED,   /* upstream connected: packets flow both ways */
+	SESSION_STOPPING,      /* node shutdown: the device is not read any more; closes once the
+				* broker has acknowledged the device's in-flight publishes */
 	SESSION_DRAINING,      /* closing: no more reading, flushing queued output (drain timer) */
+	SESSION_LINGERING,     /* flushed; FIN sent to the device, its input discarded until it
+				* closes (drain timer); the broker connection is closed */
 	SESSION_CLOSED,        /* freed from a deferred event; callbacks do nothing */
 };
 
@@ -84,13 +82,9 @@ struct session {
 	 * device connection should cost little) */
 	struct px_ctx *ctx;
 	struct session *prev, *next; /* in the session set */
-	struct bufferevent *dev;     /* device connection; NULL once closed */
-	struct bufferevent *up;      /* broker connection; NULL before CONNECT and once closed; while
-				      * upstream is set, that attempt's (output may be queued on it) */
-	struct upstream *upstream;   /* the broker connection being made (CONNECTING); NULL once up */
+	struct upstream *upstream;   /* the broker connection being made (CONNECTING, or STOPPING
+				      * begun then): its bufferevent is lent to the pump as s->up */
 	struct event *timer;         /* connect / drain timeout (the broker connect has its own) */
-	struct event *free_ev;       /* deferred free */
-	struct event *flush_ev;      /* direct writes at the end of the loop pass (session_on_flush) */
 	struct mqtt_alias *alias[2]; /* Topic Alias tables, per direction */
 	/* sealing (session_seal.c) */
 	struct event *wait_timer;    /* a device publish waiting for a key (created on first use) */
@@ -103,6 +97,19 @@ struct session {
 	struct pid_set q2_local;     /* device QoS 2 publishes answered by mqseal (denied/refused) */
 	struct pid_set q2_behalf;    /* broker QoS 2 publishes acknowledged by mqseal for the device */
 	struct pid_set up_inflight;  /* device QoS 1/2 publishes relayed, not yet acked by the broker */
+	/* The pump moves the bytes (backpressure, direct I/O, the finish, the deferred free). Its two
+	 * sides are also named here as the session's code knows them, without a second copy of the
+	 * pointers (an idle connection should cost little): s->dev is the pump's PUMP_DEV bufferevent,
+	 * the device connection, and s->up its PUMP_UP one, the broker connection (NULL before
+	 * CONNECT). Both are NULL once dropped. Only upstream.c stores into s->up, right before it
+	 * gives it to the pump (session_set_callbacks_). */
+	union {
+		struct pump pump;
+		struct {
+			struct bufferevent *dev;
+			struct bufferevent *up;
+		};
+	};
 	enum session_state state;
 	uint32_t broker_max_packet;  /* CONNACK Maximum Packet Size (level 5); 0 = none */
 	uint32_t dev_max_packet;     /* the device's CONNECT Maximum Packet Size (level 5); 0 = none */
@@ -113,22 +120,10 @@ struct session {
 	uint8_t level;               /* MQTT protocol level learnt from CONNECT */
 	/* one bit each: an idle device connection should cost little (bench/README.md, memory) */
 	bool got_connack : 1;
-	bool lingering : 1;          /* draining done, FIN sent: discarding device input until it closes */
 	bool hold_expired : 1;       /* device side waited seal.hold_seconds: refuse until keys exist */
-	bool stopping : 1;           /* node shutdown: close once up_inflight is empty */
 	bool persistent : 1;         /* the broker keeps the session after the connection */
 	bool dev_broke_protocol : 1; /* closing because the device broke the protocol */
-	bool paused[2];              /* reading of the source of this direction stopped */
 	bool waiting[2];             /* the head frame waits for a key (device side only, see session_wait_) */
-	/* Direct writes: a side is "direct" while its output queue is written by session_on_flush
-	 * with no write event registered. A capability of a plain TCP socket only (direct_ok_*):
-	 * the device side of a TLS or WebSocket listener, and a TLS upstream, never have it, since
-	 * writing to the socket would bypass their framing. */
-	bool direct_dev, direct_up;
-	bool direct_ok_dev, direct_ok_up; /* may go direct: output callback hooked (upstream: plain
-					   * TCP, connected) */
-	bool flush_pending;          /* flush_ev is active */
-	bool dev_plain;              /* the device side is a plain TCP socket (direct writes allowed) */
 	char peer[64];               /* device address "ip:port" */
 	char client[72];             /* client id (printable, truncated) for log lines */
 };
@@ -149,10 +144,6 @@ const char *session_sniff_foreign_(const uint8_t *p, size_t n, bool *need_more);
 /* The payload of the device PUBLISH f being handled, when only its header is contiguous: the input
  * chains that hold it, into parts (ENV_PARTS_MAX at most); 0 when the whole frame is contiguous. */
 size_t session_payload_pieces_(struct session *s, const struct mqtt_frame *f, struct aead_part *parts);
-/* Moves the frame of total bytes at the head of the source's input to the other side. */
-void session_forward_(struct session *s, enum session_dir d, size_t total);
-/* Drops the frame at the head of the source's input. */
-void session_discard_(struct session *s, enum session_dir d, size_t total);
 /* Queues bytes we made ourselves to the device or to the broker. */
 void session_send_(struct session *s, enum session_dir d, const uint8_t *buf, size_t len);
 /* Opens the broker connection (struct upstream, upstream.h); s->up takes its bufferevent once it

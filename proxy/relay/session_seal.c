@@ -605,18 +605,17 @@ bool session_inflight_done_(struct session *s, uint16_t pid)
 	if (s->up_inflight.n == 0)
 		return false;
 	pid_set_take(&s->up_inflight, pid);
-	return s->stopping && s->up_inflight.n == 0;
+	return s->state == SESSION_STOPPING && s->up_inflight.n == 0;
 }
 
 void session_shutdown(struct session *s)
 {
 	if (s->state >= SESSION_DRAINING)
 		return;
-	s->stopping = true;
-	if (s->dev)
-		bufferevent_disable(s->dev, EV_READ); /* unread publishes stay with the device */
 	if (s->up_inflight.n == 0 || !s->up)
 		session_close(s, "shutting down");
+	else
+		session_set_state_(s, SESSION_STOPPING); /* unread publishes stay with the device */
 }
 
 /* ---- waiting for keys ---- */
@@ -648,7 +647,7 @@ void session_wait_(struct session *s, enum session_dir d)
 		}
 	}
 	s->waiting[d] = true;
-	bufferevent_disable(s->dev, EV_READ);
+	pump_hold(&s->pump, PUMP_DEV, true); /* until session_resume_ */
 	evtimer_add(s->wait_timer, &tv);
 }
 
