@@ -224,9 +224,17 @@ static void session_drop_side(struct session *s, struct bufferevent **side)
 
 void session_close(struct session *s, const char *why)
 {
-	enum relay_end end = s->state == SESSION_STOPPING ? RELAY_END_SHUTDOWN
-			     : s->dev_broke_protocol ? RELAY_END_PROTOCOL : RELAY_END_NORMAL;
+	enum relay_end end = RELAY_END_NORMAL;
 
+	if (s->state == SESSION_STOPPING)
+		end = RELAY_END_SHUTDOWN;
+	else if (s->dev_broke_protocol)
+		end = RELAY_END_PROTOCOL;
+	session_close_as_(s, why, end);
+}
+
+void session_close_as_(struct session *s, const char *why, enum relay_end end)
+{
 	if (s->state >= SESSION_DRAINING)
 		return;
 	log_emit(LOG_DEBUG, "session", s->peer, s->client[0] ? s->client : NULL, "closing: %s", why);

@@ -150,6 +150,8 @@ void session_send_(struct session *s, enum session_dir d, const uint8_t *buf, si
  * is up, and a failure refuses the device. -1 if it could not even start (the device is refused
  * then too). */
 int session_upstream_start_(struct session *s);
+/* session_close with the reason its transport ends for (a WebSocket close status). */
+void session_close_as_(struct session *s, const char *why, enum relay_end end);
 /* Refuses the device's CONNECT with a CONNACK (reason per level) and closes after flushing; the
  * broker side, if any, is dropped unflushed (upstream.c, a will that cannot be sealed). */
 void session_refuse_connect_(struct session *s, uint8_t reason_311, uint8_t reason_5, const char *why);

@@ -613,7 +613,7 @@ void session_shutdown(struct session *s)
 	if (s->state >= SESSION_DRAINING)
 		return;
 	if (s->up_inflight.n == 0 || !s->up)
-		session_close(s, "shutting down");
+		session_close_as_(s, "shutting down", RELAY_END_SHUTDOWN);
 	else
 		session_set_state_(s, SESSION_STOPPING); /* unread publishes stay with the device */
 }
