@@ -529,6 +529,8 @@ class FakeTlsBroker:
                 conn, _ = self.lsock.accept()
             except socket.timeout:
                 continue
+            except OSError:  # stop() closed the socket under accept()
+                return
             t = threading.Thread(target=self.serve, args=(conn,), daemon=True)
             self.threads.append(t)
             t.start()
