@@ -166,7 +166,7 @@ static void node_take_reloadable(struct px_conf *cur, struct px_conf *nc)
  * failure the context in use stays, and err says why ("FILE: broker.tls.<option>: reason"). */
 static int node_reload_broker_tls(struct node *n, char *err, size_t errlen)
 {
-	char why[256];
+	char why[200]; /* upstream_tls_new's message: the option and OpenSSL's reason, ~150 bytes */
 	SSL_CTX *tls;
 
 	if (!n->ctx.tls)

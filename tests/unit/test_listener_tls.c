@@ -179,7 +179,7 @@ static void test_reload(struct listener *l, struct conf_listener *cl, const stru
 
 int main(void)
 {
-	struct files f;
+	struct files f = {{0}};
 	struct conf_listener cl;
 	struct px_conf conf;
 	struct stats stats;
