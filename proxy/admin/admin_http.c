@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "keyex.h"
+#include "listener.h"
 #include "metrics_text.h"
 #include "session.h"
 #include "stats.h"
@@ -134,9 +135,24 @@ static void admin_endpoint(struct evbuffer *b, const struct admin_http *a)
 	       "accept() failures on this endpoint (each pauses it 500 ms).", a->accept_errors);
 }
 
+/* One series per TLS listener: alert on it before the certificate expires (it follows reloads). */
+static void admin_certs(struct evbuffer *b, const struct listener *l)
+{
+	struct listener_cert c;
+
+	for (size_t i = 0; listener_cert_at(l, i, &c); i++) {
+		if (i == 0)
+			metric_head(b, "mqseal_tls_cert_expiry_seconds", "gauge",
+				    "Unix time the TLS listener's certificate expires (notAfter).");
+		metric_label(b, "mqseal_tls_cert_expiry_seconds", "listener", c.addr,
+			     c.not_after > 0 ? (uint64_t)c.not_after : 0);
+	}
+}
+
 static void admin_metrics_body(const struct admin_http *a, struct evbuffer *b)
 {
 	admin_traffic(b, a->ctx->stats);
+	admin_certs(b, a->listener);
 	admin_sealing(b, a->ctx->stats);
 	admin_keyex(b, a->ctx);
 	admin_endpoint(b, a);
@@ -277,4 +293,10 @@ void admin_http_free(struct admin_http *a)
 		return;
 	admin_listen_free_(a);
 	free(a);
+}
+
+void admin_http_set_listener(struct admin_http *a, const struct listener *l)
+{
+	if (a)
+		a->listener = l;
 }

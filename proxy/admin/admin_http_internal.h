@@ -34,6 +34,7 @@ struct admin_conn;
 
 struct admin_http {
 	struct px_ctx *ctx;
+	const struct listener *listener; /* the TLS listeners' certificates; NULL: none (yet, or stopping) */
 	struct evconnlistener *evl;
 	struct event *resume;   /* re-enables evl after an accept failure */
 	struct admin_conn *conns; /* open connections (freed with the endpoint) */

@@ -21,7 +21,9 @@ struct px_ctx {
 	struct event_base *base;
 	struct evdns_base *dns;        /* resolves broker.host without blocking */
 	const struct px_conf *conf;    /* replaced as a whole on reload (SIGHUP) */
-	struct ssl_ctx_st *tls;        /* upstream TLS context; NULL for plain TCP */
+	struct ssl_ctx_st *tls;        /* upstream TLS context; NULL for plain TCP. The node replaces it
+					* on reload (renewed certificates): take a reference (SSL_new)
+					* rather than keep the pointer */
 	struct stats *stats;
 	struct session_set *sessions;  /* every device connection */
 	struct keyex *keyex;           /* keys and the control connection; NULL in tests of the relay */

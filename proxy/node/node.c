@@ -1,5 +1,6 @@
 /* node.c - wiring of a running node: load and check the configuration, build the event loop,
- * the DNS resolver, the TLS context, the listener; handle signals; tear down in order. */
+ * the DNS resolver, the TLS context (replaced by each reload, node_signal.c), the listener; handle
+ * signals; tear down in order. */
 #include "node_internal.h"
 
 #include <errno.h>
@@ -277,6 +278,7 @@ static int node_setup(struct node *n, char *err, size_t errlen)
 	n->listener = listener_new(&n->ctx, err, errlen);
 	if (!n->listener)
 		return -1;
+	admin_http_set_listener(n->admin, n->listener);
 	if (node_drop_root(n->conf, err, errlen) != 0)
 		return -1;
 	return keyex_start(n->ctx.keyex);

@@ -1,7 +1,8 @@
 /* node_signal.c - signals of a running node: SIGTERM/SIGINT stop gracefully (stop accepting, let
  * each device's in-flight QoS 1/2 publishes be acknowledged for up to shutdown_grace_seconds,
- * then close), SIGHUP reloads peers (the list and peers_file), topic policy and log level without
- * touching connections (a configuration that fails validation, peers_file included, is refused
+ * then close), SIGHUP reloads peers (the list and peers_file), topic policy, log level and the
+ * TLS certificates (listeners', broker.tls's: new connections get them) without touching
+ * connections (a configuration that fails validation, peers_file included, is refused
  * and the old one stays; the outcome goes to the log, to <state_dir>/reload-result for `mqseal
  * reload`, and RELOADING=1/READY=1 to systemd). */
 #include <stdio.h>
@@ -19,6 +20,8 @@
 #include "reload.h"
 #include "session.h"
 #include "conf.h"
+#include "upstream.h"
+#include "admin_http.h"
 
 static void node_shutdown_one(struct session *s, void *arg)
 {
@@ -66,6 +69,7 @@ static void node_stop(struct node *n, int sig)
 	n->ctx.shutting_down = true;
 	node_notify_stopping_(n);
 	n->shutdown_deadline = clock_mono_ms() + (uint64_t)n->conf->shutdown_grace_seconds * 1000u;
+	admin_http_set_listener(n->admin, NULL);
 	listener_free(n->listener); /* new devices are refused at once, not left hanging */
 	n->listener = NULL;
 	session_set_foreach(n->ctx.sessions, node_shutdown_one, NULL);
@@ -157,8 +161,48 @@ static void node_take_reloadable(struct px_conf *cur, struct px_conf *nc)
 	nc->topics.ndeny = old.topics.ndeny;
 }
 
-/* Loads and applies the configuration again. 0 (out: what was reloaded) or -1 (out: why it was
- * refused; the running configuration stays). */
+/* broker.tls: its files (the paths in force) read again into a new client context for the broker
+ * connections made from now on; the open ones keep theirs (SSL_new counts the reference). On
+ * failure the context in use stays, and err says why ("FILE: broker.tls.<option>: reason"). */
+static int node_reload_broker_tls(struct node *n, char *err, size_t errlen)
+{
+	char why[200]; /* upstream_tls_new's message: the option and OpenSSL's reason, ~150 bytes */
+	SSL_CTX *tls;
+
+	if (!n->ctx.tls)
+		return 0; /* no TLS to the broker at start: broker.tls.enabled takes a restart */
+	tls = upstream_tls_new(&n->conf->broker.tls, why, sizeof(why));
+	if (!tls) {
+		snprintf(err, errlen, "%s: %s", n->conf->path, why);
+		log_error("node", "broker.tls: certificates not reloaded: %s; new broker connections keep the "
+			  "ones in use", err);
+		return -1;
+	}
+	SSL_CTX_free(n->ctx.tls);
+	n->ctx.tls = tls;
+	log_info("node", "broker.tls: CA and client certificate files reloaded for new broker connections");
+	return 0;
+}
+
+/* The certificates of the TLS listeners and of broker.tls, read again (same paths). 0, or -1 with
+ * out saying what failed (each failure keeps its old context and is logged on its own). */
+static int node_reload_certs(struct node *n, char *out, size_t len)
+{
+	char lerr[RELOAD_MESSAGE_MAX] = "", berr[RELOAD_MESSAGE_MAX] = "";
+	size_t failed = listener_reload_tls(n->listener, lerr, sizeof(lerr));
+
+	if (node_reload_broker_tls(n, berr, sizeof(berr)) != 0)
+		failed++;
+	if (failed == 0)
+		return 0;
+	snprintf(out, len, "%s (%zu certificate problem(s), see the log; what failed keeps the certificate in "
+		 "use; peers, topics and log level were reloaded)", lerr[0] ? lerr : berr, failed);
+	return -1;
+}
+
+/* Loads and applies the configuration again. 0 (out: what was reloaded), -1 (out: why it was
+ * refused; the running configuration stays) or 1 (applied, but certificates were refused: out says
+ * which; they stay as they were). */
 static int node_reload_apply(struct node *n, char *out, size_t len)
 {
 	struct conf_errors errs = {0};
@@ -197,6 +241,8 @@ static int node_reload_apply(struct node *n, char *out, size_t len)
 	node_take_reloadable(cur, nc);
 	conf_free(nc); /* now holding the old peers and topics */
 	node_apply_log_(cur, n->verbosity);
+	if (node_reload_certs(n, out, len) != 0)
+		return 1;
 	snprintf(out, len, "reloaded %s (%zu peers, %zu of them from %s; %zu plaintext and %zu deny filters)",
 		 n->conf_path, cur->npeers, cur->npeers_file, cur->peers_file_path ? cur->peers_file_path : "no peers_file",
 		 cur->topics.nplaintext, cur->topics.ndeny);
@@ -214,6 +260,8 @@ static void node_reload(struct node *n)
 	n->reloads++;
 	if (rc == 0)
 		log_info("node", "SIGHUP: %s", msg);
+	else if (rc > 0)
+		log_error("node", "SIGHUP: reload refused in part: %s", msg);
 	else
 		log_error("node", "SIGHUP: reload refused: %s; the running configuration stays", msg);
 	node_reload_result_(n, rc == 0 ? "ok" : "refused", msg);

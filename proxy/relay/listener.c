@@ -1,5 +1,6 @@
 /* listener.c - the device listening sockets: listen, and each entry of listeners (plain TCP,
- * TLS, WebSocket, WebSocket over TLS); the server TLS contexts, built once per listener; and
+ * TLS, WebSocket, WebSocket over TLS); the server TLS contexts, built at start and again on each
+ * reload (a renewed certificate without a restart; a broken one keeps the old context); and
  * listen.max_connections, counted over sessions and handshakes under way together: connections
  * past the limit are closed at once and counted. A plain connection becomes a session at once
  * (session_new, direct writes allowed); a TLS or WebSocket one goes through its handshake first
@@ -10,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "clock.h"
 #include "conf.h"
@@ -168,6 +171,86 @@ fail:
 	return NULL;
 }
 
+/* The certificate in force in tls: its subject (RFC 2253) and notAfter (Unix time); "?" and 0
+ * for what cannot be read. */
+static void listener_cert_describe(SSL_CTX *tls, char *subject, size_t len, int64_t *not_after)
+{
+	X509 *x = SSL_CTX_get0_certificate(tls);
+	BIO *bio = BIO_new(BIO_s_mem());
+	ASN1_TIME *epoch = ASN1_TIME_set(NULL, 0);
+	int days = 0, secs = 0, n;
+
+	snprintf(subject, len, "?");
+	*not_after = 0;
+	if (x && bio && X509_NAME_print_ex(bio, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0 &&
+	    (n = BIO_read(bio, subject, (int)len - 1)) > 0)
+		subject[n] = '\0';
+	if (x && epoch && ASN1_TIME_diff(&days, &secs, epoch, X509_get0_notAfter(x)) == 1)
+		*not_after = (int64_t)days * 86400 + secs;
+	ASN1_TIME_free(epoch);
+	BIO_free(bio);
+}
+
+/* Puts tls in force on ls for the connections accepted from now on and logs its certificate
+ * (what: "loaded" at start, "reloaded" by SIGHUP). The old context is released: the connections
+ * and handshakes made with it hold their own references (SSL_new counts), so they keep it. */
+static void listener_tls_install(struct listener_sock *ls, SSL_CTX *tls, const char *what)
+{
+	char subject[256], expires[32];
+	time_t t;
+	struct tm tm;
+
+	if (ls->tls)
+		SSL_CTX_free(ls->tls);
+	ls->tls = tls;
+	listener_cert_describe(tls, subject, sizeof(subject), &ls->not_after);
+	t = (time_t)ls->not_after;
+	if (!gmtime_r(&t, &tm) || strftime(expires, sizeof(expires), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(expires, sizeof(expires), "?");
+	log_info("listener", "listener %s: certificate %s (subject %s, expires %s)", ls->addr, what, subject,
+		 expires);
+}
+
+size_t listener_reload_tls(struct listener *l, char *err, size_t errlen)
+{
+	char why[512];
+	size_t failed = 0;
+
+	for (size_t i = 0; l && i < l->nsocks; i++) {
+		struct listener_sock *ls = &l->socks[i];
+		SSL_CTX *tls;
+
+		if (!ls->tls || !ls->conf)
+			continue;
+		tls = listener_tls_new(l->ctx->conf, ls->conf, why, sizeof(why));
+		if (!tls) {
+			log_error("listener", "listener %s: certificate not reloaded: %s; it keeps the one in use",
+				  ls->addr, why);
+			if (failed++ == 0)
+				snprintf(err, errlen, "%s", why);
+			continue;
+		}
+		listener_tls_install(ls, tls, "reloaded");
+	}
+	return failed;
+}
+
+bool listener_cert_at(const struct listener *l, size_t i, struct listener_cert *out)
+{
+	size_t seen = 0;
+
+	for (size_t k = 0; l && k < l->nsocks; k++) {
+		if (!l->socks[k].tls)
+			continue;
+		if (seen++ == i) {
+			out->addr = l->socks[k].addr;
+			out->not_after = l->socks[k].not_after;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Binds one socket: listen (l == NULL) or a listeners entry. */
 static int listener_bind(struct listener *owner, struct listener_sock *ls, const struct conf_listener *l,
 			 char *err, size_t errlen)
@@ -181,6 +264,9 @@ static int listener_bind(struct listener *owner, struct listener_sock *ls, const
 	int rc = -1;
 
 	ls->owner = owner;
+	ls->conf = l;
+	snprintf(ls->addr, sizeof(ls->addr), "%s%s%s:%u", strchr(host, ':') ? "[" : "", host,
+		 strchr(host, ':') ? "]" : "", port);
 	snprintf(what, sizeof(what), l ? "listeners[%u].host" : "listen.host", l ? l->index : 0);
 	if (l)
 		snprintf(ls->name, sizeof(ls->name), "listeners[%u] %s:%u%s", l->index, host, port,
@@ -190,8 +276,13 @@ static int listener_bind(struct listener *owner, struct listener_sock *ls, const
 						    : "");
 	else
 		snprintf(ls->name, sizeof(ls->name), "listen %s:%u", host, port);
-	if (l && l->cert_file && !(ls->tls = listener_tls_new(conf, l, err, errlen)))
-		return -1;
+	if (l && l->cert_file) {
+		SSL_CTX *tls = listener_tls_new(conf, l, err, errlen);
+
+		if (!tls)
+			return -1;
+		listener_tls_install(ls, tls, "loaded");
+	}
 	ls->ws_path = l ? l->ws_path : NULL;
 	if (listener_resolve(what, host, port, &ai, err, errlen) != 0)
 		return -1;

@@ -4,7 +4,9 @@
 #ifndef PX_LISTENER_H
 #define PX_LISTENER_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/util.h>
 
@@ -27,10 +29,25 @@ struct ssl_ctx_st *listener_tls_new(const struct px_conf *conf, const struct con
 int listener_resolve(const char *what, const char *host, unsigned port, struct evutil_addrinfo **out,
 		     char *err, size_t errlen);
 
+/* One TLS listener's certificate, for mqseal_tls_cert_expiry_seconds. */
+struct listener_cert {
+	const char *addr; /* "host:port" as configured ("[v6]:port"); valid while the listener is */
+	int64_t not_after; /* the certificate's notAfter, Unix time */
+};
+
 /* Binds every listener and starts accepting. NULL with a message in err on failure. */
 struct listener *listener_new(struct px_ctx *ctx, char *err, size_t errlen);
 /* Stops accepting new connections (shutdown); existing sessions are not touched. */
 void listener_stop(struct listener *l);
 void listener_free(struct listener *l); /* accepts NULL */
+
+/* Reload (SIGHUP): each TLS listener reads its cert_file, key_file and client_ca_file again (the
+ * paths in force) into a new context, checked as at start, which then replaces the old one for new
+ * connections (open ones keep theirs). A listener whose files fail keeps its context; its problem
+ * is logged ("FILE:LINE: listeners[i].tls.<option>: path: reason") and the first one goes to
+ * err. Returns how many listeners failed (0: all reloaded, or none has TLS). */
+size_t listener_reload_tls(struct listener *l, char *err, size_t errlen);
+/* The i-th TLS listener's certificate (i from 0); false past the last one. */
+bool listener_cert_at(const struct listener *l, size_t i, struct listener_cert *out);
 
 #endif

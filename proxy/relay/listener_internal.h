@@ -5,6 +5,7 @@
 #define PX_LISTENER_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/listener.h>
 #include <event2/util.h>
@@ -20,8 +21,12 @@ struct listener_hs;
 struct listener_sock {
 	struct listener *owner;
 	struct evconnlistener *evl;
-	struct ssl_ctx_st *tls; /* server context, built once; NULL = plain TCP */
+	struct ssl_ctx_st *tls; /* server context, built at start and again by each reload (the
+				 * connections made with the old one keep it: OpenSSL counts) */
+	const struct conf_listener *conf; /* its entry (NULL for listen): the files a reload reads */
 	const char *ws_path;    /* WebSocket request path (the configuration's); NULL = raw MQTT */
+	int64_t not_after;      /* the TLS certificate's notAfter, Unix time */
+	char addr[72];          /* "host:port" ("[v6]:port"): the metric's label */
 	char name[96];          /* for log lines: "listeners[0] 0.0.0.0:8883 (TLS)" */
 };
 

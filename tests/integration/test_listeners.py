@@ -529,6 +529,8 @@ class FakeTlsBroker:
                 conn, _ = self.lsock.accept()
             except socket.timeout:
                 continue
+            except OSError:  # stop() closed the socket under accept()
+                return
             t = threading.Thread(target=self.serve, args=(conn,), daemon=True)
             self.threads.append(t)
             t.start()
@@ -583,9 +585,142 @@ def test_tls_upstream_gets_close_notify(workdir):
         fake.stop()
 
 
+# ---------------------------------------------------------------- certificates renewed on reload
+
+def server_cert(p, port):
+    """What a new TLS client of port sees: the listener certificate's (serial, notAfter as Unix time)."""
+    ctx = ssl.create_default_context(cafile=p["ca"] + ".crt")
+    with ctx.wrap_socket(socket.create_connection((HOST, port), timeout=5), server_hostname=HOST) as s:
+        cert = s.getpeercert()
+    return cert["serialNumber"], int(ssl.cert_time_to_seconds(cert["notAfter"]))
+
+
+def install(src, dst):
+    """Replaces dst with src's bytes the way a renewal tool does (a new file renamed over the old)."""
+    shutil.copyfile(src, dst + ".new")
+    os.chmod(dst + ".new", 0o600)
+    os.replace(dst + ".new", dst)
+
+
+def serial_of(path, cwd):
+    out = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", path], cwd=cwd, capture_output=True,
+                         text=True, timeout=30)
+    return out.stdout.strip().split("=", 1)[1].upper()
+
+
+def reload_result(node):
+    with open(os.path.join(node.dir, "reload-result")) as f:
+        return dict(line.rstrip("\n").split(" ", 1) for line in f if " " in line)
+
+
+def hup_and_wait(node):
+    before = reload_result(node)["reloads"]
+    node.signal(signal.SIGHUP)
+    eventually(lambda: reload_result(node)["reloads"] != before, 10, msg="the reload was not reported")
+    return reload_result(node)
+
+
+def test_certificate_reload(workdir):
+    """A TLS listener re-reads its certificate and key on SIGHUP (a renewal without a restart): new
+    clients get certificate B, a client connected before keeps working; a broken key file is refused
+    for that listener, which keeps B, the node stays up, and the log and reload-result name the file."""
+    p = pki(workdir)
+    d = os.path.dirname(p["ca"])
+    make_cert(d, "server-b", "ca", server=True)
+    p["server-b"] = os.path.join(d, "server-b")
+    live = {"crt": os.path.join(d, "live.crt"), "key": os.path.join(d, "live.key")}
+    install(p["server"] + ".crt", live["crt"])
+    install(p["server"] + ".key", live["key"])
+    broker = Broker(workdir).start()
+    port = free_port()
+    node = Node(workdir, "t", broker.port, conf={"topics": {"plaintext": ["#"]}, "listeners": [
+        {"host": HOST, "port": port, "tls": {"cert_file": live["crt"], "key_file": live["key"]}}]}).start()
+    eventually(lambda: port_open(port), 10, msg="TLS listener up")
+    serial_a, _ = server_cert(p, port)
+    check(serial_a == serial_of(p["server"] + ".crt", d), "certificate A at start: %s" % serial_a)
+    expiry = 'mqseal_tls_cert_expiry_seconds{listener="%s:%d"}' % (HOST, port)
+    old = paho_client("before-reload", tls={"ca": p["ca"] + ".crt"})
+    old.connect(port)
+    old.subscribe("renew/t", 1)
+    # Certificate B, same CA, another CN and serial.
+    install(p["server-b"] + ".crt", live["crt"])
+    install(p["server-b"] + ".key", live["key"])
+    res = hup_and_wait(node)
+    check(res["result"] == "ok", "the reload with certificate B: %r" % res)
+    serial_b, not_after_b = server_cert(p, port)
+    check(serial_b == serial_of(p["server-b"] + ".crt", d) and serial_b != serial_a,
+          "a new client sees B's serial (%s), not A's (%s)" % (serial_b, serial_a))
+    node.wait_log("listener %s:%d: certificate reloaded (subject CN=server-b, expires " % (HOST, port))
+    check(node.metric(expiry) == not_after_b, "the expiry gauge is B's notAfter: %r vs %d" % (
+        node.metric(expiry, None), not_after_b))
+    old.publish("renew/t", b"still-here", qos=1)
+    check(old.expect(1)[0].payload == b"still-here", "the client connected before the reload still works")
+    # A broken key: refused for this listener, which keeps B.
+    with open(live["key"], "w") as f:
+        f.write("-----BEGIN PRIVATE KEY-----\nbroken\n-----END PRIVATE KEY-----\n")
+    res = hup_and_wait(node)
+    check(res["result"] == "refused" and live["key"] in res["message"] and "listeners[0].tls.key_file" in
+          res["message"], "reload-result names the key file: %r" % res)
+    check(re.search(r"^%s:\d+: listeners\[0\]\.tls\.key_file: %s: " % (re.escape(node.conf_path),
+                                                                     re.escape(live["key"])), res["message"]),
+          "in FILE:LINE form: %r" % res["message"])
+    node.wait_log("listener %s:%d: certificate not reloaded" % (HOST, port))
+    check(node.alive(), "the node stays up")
+    check(server_cert(p, port)[0] == serial_b, "new clients still get B")
+    check(node.metric(expiry) == not_after_b, "the gauge still says B")
+    # A key that is not the certificate's (a half-done renewal): refused the same way, by `mqseal reload`.
+    install(p["server"] + ".key", live["key"])
+    out = subprocess.run([MQSEAL, "reload", "-c", node.conf_path], capture_output=True, text=True, timeout=60)
+    check(out.returncode == 1 and "key values mismatch" in out.stderr and live["key"] in out.stderr,
+          "mqseal reload says why: %d %r" % (out.returncode, out.stderr))
+    check(server_cert(p, port)[0] == serial_b, "new clients still get B")
+    old.publish("renew/t", b"still-here-2", qos=1)
+    check(old.expect(1)[0].payload == b"still-here-2", "the old client still works after the refusals")
+    old.disconnect()
+    stop_clean(node)
+
+
+def test_broker_tls_reload(workdir):
+    """broker.tls's files are read again on reload into a new client context for new broker
+    connections: a CA file that did not trust the broker, replaced by the right one, lets devices
+    through after SIGHUP; a CA file that cannot be read is refused and the working context stays."""
+    p = pki(workdir)
+    d = os.path.dirname(p["ca"])
+    ca_live = os.path.join(d, "broker-ca.crt")
+    install(p["otherca"] + ".crt", ca_live)
+    fake = FakeTlsBroker(p)
+    try:
+        node = Node(workdir, "u", fake.port, conf={"broker": {"tls": {
+            "enabled": True, "ca_file": ca_live, "server_name": "localhost"}}}).start()
+
+        def device(cid):
+            dsock = raw_connect(node.port)
+            dsock.sendall(connect_packet(cid))
+            ack = recv_exactly(dsock, 4)
+            dsock.close()
+            return ack[3]
+
+        check(device("dev-1") != 0, "an untrusted broker certificate: the device is refused")
+        install(p["ca"] + ".crt", ca_live)
+        res = hup_and_wait(node)
+        check(res["result"] == "ok", "reload: %r" % res)
+        check(device("dev-2") == 0, "after the reload the broker is trusted: CONNACK 0")
+        with open(ca_live, "w") as f:
+            f.write("not a certificate\n")
+        res = hup_and_wait(node)
+        check(res["result"] == "refused" and "broker.tls.ca_file" in res["message"] and
+              res["message"].startswith(node.conf_path + ": "), "refused naming the file: %r" % res)
+        check(device("dev-3") == 0, "the working context stays")
+        check(node.alive(), "the node stays up")
+        stop_clean(node)
+    finally:
+        fake.stop()
+
+
 if __name__ == "__main__":
     run([test_mosquitto_tls_with_and_without_client_certs, test_client_certificates_refused, test_paho_tls_ws_wss,
          test_mqttjs_websocket, test_wrong_protocol_log_lines, test_check_and_start_load_the_tls_files,
          test_reload_keeps_the_listeners,
          test_orderly_close_sends_close_notify_and_close_frames, test_shutdown_sends_going_away,
-         test_protocol_error_close_1002, test_tls_upstream_gets_close_notify])
+         test_protocol_error_close_1002, test_tls_upstream_gets_close_notify, test_certificate_reload,
+         test_broker_tls_reload])
