@@ -164,15 +164,17 @@ void session_set_free(struct session_set *set)
 
 void session_set_state_(struct session *s, enum session_state st)
 {
+	bool legal = (session_next_ok[s->state] & SESSION_TO(st)) != 0;
+
 	if (s->state == st)
 		return;
-	if (!(session_next_ok[s->state] & SESSION_TO(st))) {
+	if (!legal)
 		log_emit(LOG_ERROR, "session", s->peer, s->client[0] ? s->client : NULL,
 			 "illegal state transition %s -> %s (refused)", session_state_names[s->state],
 			 session_state_names[st]);
-		assert(!"illegal session state transition");
+	assert(legal); /* debug builds stop at an illegal transition; release ones refuse it */
+	if (!legal)
 		return;
-	}
 	if (log_enabled(LOG_DEBUG))
 		log_emit(LOG_DEBUG, "session", s->peer, s->client[0] ? s->client : NULL, "state %s -> %s",
 			 session_state_names[s->state], session_state_names[st]);
@@ -382,15 +384,16 @@ static int session_frame_head(struct session *s, struct evbuffer *in, const stru
 	return 0;
 }
 
-size_t session_payload_pieces_(struct session *s, const struct mqtt_frame *f, struct aead_part *parts)
+size_t session_payload_pieces_(struct session *s, enum session_dir d, size_t total, struct aead_part *parts)
 {
-	struct evbuffer *in = bufferevent_get_input(s->dev);
+	struct evbuffer *in = session_src(s, d) ? bufferevent_get_input(session_src(s, d)) : NULL;
 	struct evbuffer_iovec v[ENV_PARTS_MAX];
-	size_t head = s->frame_head, left = f->total - head;
+	size_t head = s->frame_head, left = total - head;
 	struct evbuffer_ptr pos;
 	int n, i;
 
-	if (head >= f->total || evbuffer_ptr_set(in, &pos, head, EVBUFFER_PTR_SET) != 0)
+	if (!in || head >= total || evbuffer_get_length(in) < total ||
+	    evbuffer_ptr_set(in, &pos, head, EVBUFFER_PTR_SET) != 0)
 		return 0;
 	n = evbuffer_peek(in, (ev_ssize_t)left, &pos, v, ENV_PARTS_MAX);
 	if (n <= 0 || n > ENV_PARTS_MAX)

@@ -141,9 +141,10 @@ void session_protocol_error_(struct session *s, enum session_dir d, const char *
  * met on the wrong port: a sentence naming it (a TLS ClientHello, an HTTP request), else NULL;
  * *need_more when n bytes are too few to tell (a prefix of an HTTP method). Sans-I/O. */
 const char *session_sniff_foreign_(const uint8_t *p, size_t n, bool *need_more);
-/* The payload of the device PUBLISH f being handled, when only its header is contiguous: the input
- * chains that hold it, into parts (ENV_PARTS_MAX at most); 0 when the whole frame is contiguous. */
-size_t session_payload_pieces_(struct session *s, const struct mqtt_frame *f, struct aead_part *parts);
+/* The payload of the PUBLISH of total bytes from the source of d being handled, when only its header
+ * is contiguous (s->frame_head bytes, session_frame_head): the input chains that hold it, into
+ * parts (ENV_PARTS_MAX at most); 0 when the whole frame is contiguous, or the chains are more. */
+size_t session_payload_pieces_(struct session *s, enum session_dir d, size_t total, struct aead_part *parts);
 /* Queues bytes we made ourselves to the device or to the broker. */
 void session_send_(struct session *s, enum session_dir d, const uint8_t *buf, size_t len);
 /* Opens the broker connection (struct upstream, upstream.h); s->up takes its bufferevent once it

@@ -193,7 +193,7 @@ static struct verdict session_seal_up(struct session *s, const struct mqtt_frame
 	size_t before = evbuffer_get_length(out);
 	struct env_header sent;
 	struct aead_part pieces[ENV_PARTS_MAX];
-	size_t npieces = session_payload_pieces_(s, f, pieces);
+	size_t npieces = session_payload_pieces_(s, DIR_UP, f->total, pieces);
 	enum seal_rc rc;
 
 	if (!p->payload.p && p->payload.len && npieces == 0)
@@ -303,30 +303,6 @@ void session_drop_down_(struct session *s, const struct mqtt_publish *p, struct 
 	session_ack_behalf(s, p);
 }
 
-/* The payload of the broker PUBLISH p being handled, when only its header is contiguous
- * (p->payload.p NULL; s->frame_head bytes, session_frame_head): the broker input's chains that
- * hold it, into parts (ENV_PARTS_MAX at most); 0 if they are more, or not there. */
-static size_t session_down_pieces(struct session *s, const struct mqtt_publish *p, struct aead_part *parts)
-{
-	struct evbuffer *in = s->up ? bufferevent_get_input(s->up) : NULL;
-	struct evbuffer_iovec v[ENV_PARTS_MAX];
-	size_t left = p->payload.len;
-	struct evbuffer_ptr pos;
-	int n, i;
-
-	if (!in || evbuffer_get_length(in) < (size_t)s->frame_head + left ||
-	    evbuffer_ptr_set(in, &pos, s->frame_head, EVBUFFER_PTR_SET) != 0)
-		return 0;
-	n = evbuffer_peek(in, (ev_ssize_t)left, &pos, v, ENV_PARTS_MAX);
-	if (n <= 0 || n > ENV_PARTS_MAX)
-		return 0;
-	for (i = 0; i < n; i++) { /* the last chain may hold more than this frame */
-		parts[i] = (struct aead_part){v[i].iov_base, v[i].iov_len < left ? v[i].iov_len : left};
-		left -= parts[i].len;
-	}
-	return left == 0 ? (size_t)n : 0;
-}
-
 enum down_verdict session_open_down_(struct session *s, const struct mqtt_publish *p, struct mqtt_buf topic,
 				     bool may_hold)
 {
@@ -337,7 +313,8 @@ enum down_verdict session_open_down_(struct session *s, const struct mqtt_publis
 
 	/* A large PUBLISH is opened from the broker input's chains (parsed from its header alone,
 	 * session_frame_head); a held one, and any other, from its contiguous copy. */
-	if (!p->payload.p && p->payload.len && (npieces = session_down_pieces(s, p, pieces)) == 0) {
+	if (!p->payload.p && p->payload.len &&
+	    (npieces = session_payload_pieces_(s, DIR_DOWN, s->frame_head + p->payload.len, pieces)) == 0) {
 		session_abort_(s, DIR_DOWN, "cannot read the payload of a PUBLISH");
 		return DOWN_ERROR;
 	}
