@@ -42,11 +42,27 @@ static size_t utf8_sequence(const uint8_t *p, size_t left)
 
 /* U+0000 is forbidden [MQTT-1.5.4-2]; the other control characters and the non-characters are only
  * "SHOULD NOT" (§1.5.4), so they pass. */
+/* Eight bytes at once, for the common case of ASCII names: true when none has its high bit set
+ * and none is zero (the classic "has a zero byte" test: a byte that borrows in the subtraction and
+ * had its high bit clear). */
+static bool utf8_ascii8(const uint8_t *p)
+{
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return ((v & highs) | ((v - ones) & ~v & highs)) == 0;
+}
+
 bool mqtt_utf8_valid(const uint8_t *p, size_t len)
 {
 	size_t i = 0, n;
 
 	while (i < len) {
+		if (len - i >= 8 && utf8_ascii8(p + i)) {
+			i += 8;
+			continue;
+		}
 		if (p[i] == 0)
 			return false;
 		if (p[i] < 0x80) {

@@ -4,6 +4,7 @@
  * complete set of small topics. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "mqtt_codec.h"
@@ -53,6 +54,26 @@ static void test_utf8(void)
 			fprintf(stderr, "  accepted bad[%zu]\n", i);
 	}
 	CHECK(!mqtt_utf8_valid(nul, sizeof(nul)));
+	/* the eight-bytes-at-once path: a NUL, a bad byte or a good sequence at every position */
+	for (size_t len = 1; len <= 40; len++) {
+		uint8_t buf[40];
+		for (size_t at = 0; at < len; at++) {
+			memset(buf, 'a', len);
+			buf[at] = 0;
+			CHECK(!mqtt_utf8_valid(buf, len));
+			buf[at] = 0xFF;
+			CHECK(!mqtt_utf8_valid(buf, len));
+			buf[at] = 0x7F;
+			CHECK(mqtt_utf8_valid(buf, len));
+			if (at + 1 < len) {
+				buf[at] = 0xC3; /* U+00E9 */
+				buf[at + 1] = 0xA9;
+				CHECK(mqtt_utf8_valid(buf, len));
+				buf[at + 1] = 'a'; /* a lead byte without its continuation */
+				CHECK(!mqtt_utf8_valid(buf, len));
+			}
+		}
+	}
 }
 
 static void test_names_filters(void)
