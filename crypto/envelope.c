@@ -197,29 +197,11 @@ static enum px_err env_check_inner(const uint8_t *inner, size_t n, struct env_op
 enum px_err env_open(struct aead_key *key, const struct env_header *hdr, const uint8_t *topic,
 		     size_t topic_len, const uint8_t *env, size_t len, uint8_t *inner, struct env_opened *out)
 {
-	struct aead_part aad[4];
-	uint8_t tlen[2];
-	size_t n;
-	enum px_err rc;
+	const struct aead_part whole = {env, len};
 
-	if (!key || !hdr || !env || !inner || !out || (!topic && topic_len) || topic_len > ENV_TOPIC_MAX)
+	if (!env)
 		return PX_ERR_INVAL;
-	/* §5.8: a signed envelope's AEAD part ends where its signature begins. */
-	len = env_aead_len(env, len);
-	if (len < ENV_MIN_LEN)
-		return PX_ERR_MALFORMED;
-	n = len - ENV_OVERHEAD;
-	/* The AAD takes the header exactly as received (§5.4); the counter for the nonce is hdr's. */
-	env_aad(aad, env, tlen, topic, topic_len);
-	rc = aead_open(key, hdr->counter, aad, 4, env + ENV_HDR_LEN, n, env + ENV_HDR_LEN + n, inner);
-	if (rc != PX_OK)
-		return rc;
-	rc = env_check_inner(inner, n, out);
-	if (rc != PX_OK) {
-		OPENSSL_cleanse(inner, n);
-		memset(out, 0, sizeof(*out));
-	}
-	return rc;
+	return env_open_parts(key, hdr, topic, topic_len, &whole, 1, inner, out); /* its one-piece case */
 }
 
 /* Copies len bytes at offset off of the pieces into dst; 0 if they hold fewer. */

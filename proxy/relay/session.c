@@ -319,15 +319,7 @@ void session_protocol_error_(struct session *s, enum session_dir d, const char *
 
 void session_refuse_connect_(struct session *s, uint8_t reason_311, uint8_t reason_5, const char *why)
 {
-	uint8_t buf[8];
-	struct mqtt_connack ack = {.session_present = false};
-	uint8_t level = s->level ? s->level : MQTT_LEVEL_311;
-	size_t n;
-
-	ack.reason = level == MQTT_LEVEL_5 ? reason_5 : reason_311;
-	n = mqtt_connack_encode(level, &ack, buf, sizeof(buf));
-	if (n)
-		session_send_(s, DIR_DOWN, buf, n);
+	(void)session_connect_refuse_(s, reason_311, reason_5, why); /* the CONNACK, queued */
 	session_drop_side(s, &s->up);
 	session_close(s, why);
 }
