@@ -17,33 +17,9 @@ PIDS=()
 cleanup() { local p; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; }
 trap cleanup EXIT INT TERM
 rm -rf "$W" && mkdir -p "$W/m"
-read -r BP PP SP <<<"$(python3 -c 'import socket
-s=[socket.socket() for _ in range(3)]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(" ".join(str(x.getsockname()[1]) for x in s))')"
-printf 'listener %s %s\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n' "$BP" "$H" >"$W/mosquitto.conf"
-[ "$(id -u)" -eq 0 ] && echo "user root" >>"$W/mosquitto.conf"
-mosquitto -c "$W/mosquitto.conf" >"$W/mosquitto.log" 2>&1 &
-PIDS+=($!)
-for id in spub ssub; do
-	mkdir -m 700 "$W/m/$id"
-	"$B/proxy/mqseal" keygen "$W/m/$id/id.key" 2>/dev/null | tail -n 1 >"$W/m/$id.pub"
-done
-conf() {
-	cat >"$W/m/$1.conf" <<-E
-		node_id = "$1";
-		state_dir = "$W/m/$1";
-		identity_file = "$W/m/$1/id.key";
-		listen = { host = "$H"; port = $3; };
-		broker = { host = "$H"; port = $BP; };
-		keyex = { interval_seconds = 3600; topic_prefix = "mqseal-callgrind"; };
-		peers = ( { id = "$2"; public_key = "$(cat "$W/m/$2.pub")"; } );
-		metrics = { enabled = false; };
-		log = { level = "warn"; };
-	E
-}
-conf spub ssub "$PP"
-conf ssub spub "$SP"
+# shellcheck source=bench/sealed_pair.sh
+. bench/sealed_pair.sh
+pair_setup mqseal-callgrind
 "$B/proxy/mqseal" -c "$W/m/spub.conf" >"$W/spub.log" 2>&1 &
 PIDS+=($!)
 valgrind --tool=callgrind --callgrind-out-file="$W/callgrind.out.%p" "$B/proxy/mqseal" -c "$W/m/ssub.conf" \
@@ -51,10 +27,7 @@ valgrind --tool=callgrind --callgrind-out-file="$W/callgrind.out.%p" "$B/proxy/m
 P2=$!
 PIDS+=($P2)
 MB=("$B/bench/mqbench" --pub-host $H --pub-port "$PP" --sub-host $H --sub-port "$SP" --timeout 120)
-for _ in $(seq 60); do
-	"${MB[@]}" --size 64 --count 10 --qos 1 --timeout 5 --label probe 2>/dev/null | grep -q '"delivered":10,' && break
-	sleep 1
-done
+pair_probe "${MB[@]}"
 "${MB[@]}" --size "$SIZE" --count 50 --qos 1 --window 16 --label warm >/dev/null 2>&1
 callgrind_control -z "$P2" >/dev/null
 "${MB[@]}" --size "$SIZE" --count "$COUNT" --qos 1 --window 16 --label measured >"$W/run.json" 2>/dev/null

@@ -17,34 +17,9 @@ PIDS=()
 cleanup() { local p; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; }
 trap cleanup EXIT INT TERM
 rm -rf "$W" && mkdir -p "$W/m"
-read -r BP PP SP <<<"$(python3 -c 'import socket
-s=[socket.socket() for _ in range(3)]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(" ".join(str(x.getsockname()[1]) for x in s))')"
-printf 'listener %s %s\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\nmax_queued_messages 100000\nmax_inflight_messages 10000\n' \
-	"$BP" "$H" >"$W/mosquitto.conf"
-[ "$(id -u)" -eq 0 ] && echo "user root" >>"$W/mosquitto.conf"
-"${TUNE[@]}" mosquitto -c "$W/mosquitto.conf" >"$W/mosquitto.log" 2>&1 &
-PIDS+=($!)
-for id in spub ssub; do
-	mkdir -m 700 "$W/m/$id"
-	"$B/proxy/mqseal" keygen "$W/m/$id/id.key" 2>/dev/null | tail -n 1 >"$W/m/$id.pub"
-done
-conf() {
-	cat >"$W/m/$1.conf" <<-E
-		node_id = "$1";
-		state_dir = "$W/m/$1";
-		identity_file = "$W/m/$1/id.key";
-		listen = { host = "$H"; port = $3; };
-		broker = { host = "$H"; port = $BP; };
-		keyex = { interval_seconds = 3600; topic_prefix = "mqseal-profile"; };
-		peers = ( { id = "$2"; public_key = "$(cat "$W/m/$2.pub")"; } );
-		metrics = { enabled = false; };
-		log = { level = "warn"; };
-	E
-}
-conf spub ssub "$PP"
-conf ssub spub "$SP"
+# shellcheck source=bench/sealed_pair.sh
+. bench/sealed_pair.sh
+pair_setup mqseal-profile 'set_tcp_nodelay true\nmax_inflight_messages 10000\n'
 "$B/proxy/mqseal" -c "$W/m/spub.conf" >"$W/spub.log" 2>&1 &
 P1=$!
 PIDS+=($P1)
@@ -52,10 +27,7 @@ PIDS+=($P1)
 P2=$!
 PIDS+=($P2)
 MB=("${TUNE[@]}" "$B/bench/mqbench" --pub-host $H --pub-port "$PP" --sub-host $H --sub-port "$SP" --timeout 30)
-for _ in $(seq 30); do
-	"${MB[@]}" --size 64 --count 10 --qos 1 --timeout 3 --label probe 2>/dev/null | grep -q '"delivered":10,' && break
-	sleep 1
-done
+pair_probe "${MB[@]}"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 EVENTS=syscalls:sys_enter_readv,syscalls:sys_enter_writev,syscalls:sys_enter_ioctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_ctl
 for sz in 16384 262144; do
