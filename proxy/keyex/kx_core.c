@@ -200,9 +200,14 @@ bool kx_group_reader_(const struct conf_group *g, const char *id)
 	return g && kx_ids_have(g->readers, g->nreaders, id);
 }
 
+bool kx_group_writer_(const struct conf_group *g, const char *id)
+{
+	return !g->has_writers || kx_ids_have(g->writers, g->nwriters, id);
+}
+
 bool kx_group_sealed_(const struct kx_core *kx, const struct conf_group *g)
 {
-	return !g->has_writers || kx_ids_have(g->writers, g->nwriters, kx->conf->node_id);
+	return kx_group_writer_(g, kx->conf->node_id);
 }
 
 /* The entries of p's message (§7.2): only when we know its current ephemeral key (its
@@ -526,14 +531,19 @@ static void kx_tick_announce(struct kx_core *kx, uint64_t now)
  * their retained announcements again (MQTT 3.1.1 §3.8.4), accepted once more (kx_fresh). */
 static void kx_refetch(struct kx_core *kx)
 {
+	static struct log_limit lim;
 	struct kx_batch b = {.type = KX_ACT_SUBSCRIBE};
+	unsigned suppressed = 0;
 	size_t i;
 
-	kx->refetch_due = false;
 	for (i = 0; i < kx->npeers; i++)
 		if (kx->peers[i].refetch && kx_peer_filters_(kx, &b, &kx->peers[i]) != 0)
 			b.rc = -1;
-	if (kx_batch_flush_(kx, &b) != 0)
+	/* failed: tried again at the next tick, or it would wait for the next rotation */
+	kx->refetch_due = kx_batch_flush_(kx, &b) != 0;
+	if (!kx->refetch_due)
+		kx->refetch_until_mono = kx->now.mono_ms + KX_REFETCH_MS;
+	else if (log_limit_allow(&lim, kx->now.mono_ms, &suppressed))
 		log_warn("keyex", "cannot ask the broker for the announcements of groups we now read");
 }
 
@@ -571,7 +581,10 @@ void kx_on_up_(struct kx_core *kx)
 	uint64_t epoch;
 
 	kx->up = true;
-	kx->refetch_due = false; /* every peer's topic is subscribed to below */
+	if (kx->refetch_due) { /* every peer's topic is subscribed to below */
+		kx->refetch_due = false;
+		kx->refetch_until_mono = kx->now.mono_ms + KX_REFETCH_MS;
+	}
 	kx->stats->control_connected = 1;
 	if (kx_pres_on_(kx) && kx_pres_topic(kx->conf->keyex.topic_prefix, kx->conf->node_id, own, sizeof(own)))
 		n = 2; /* our own presence too: its retained copy is repaired if it says otherwise */

@@ -83,19 +83,6 @@ static bool kx_reader_gained(const struct px_conf *old, const struct px_conf *nc
 	return false;
 }
 
-/* Does peer id seal group g (under this node's definition of it)? */
-static bool kx_seals(const struct conf_group *g, const char *id)
-{
-	size_t i;
-
-	if (!g->has_writers)
-		return true;
-	for (i = 0; i < g->nwriters; i++)
-		if (strcmp(g->writers[i], id) == 0)
-			return true;
-	return false;
-}
-
 /* This node reads, under nc, a group it did not read under old: the entries of it that peers
  * sealing it sent before were ignored (§7.3 step 8), and those peers' configurations may not have
  * changed, so nothing new comes. Their current announcements are taken again (§11.1): marked
@@ -110,7 +97,7 @@ static void kx_reader_self_gained(struct kx_core *kx, const struct px_conf *old,
 		if (!kx_group_reader_(g, self) || kx_group_reader_(kx_find(old, g->name), self))
 			continue;
 		for (k = 0; k < kx->npeers; k++)
-			if (kx_seals(g, kx->peers[k].id) && !kx->peers[k].refetch) {
+			if (kx_group_writer_(g, kx->peers[k].id)) {
 				kx->peers[k].refetch = true;
 				kx->refetch_due = true;
 			}

@@ -47,6 +47,9 @@
  * KX_SUSPECT_MS), the retained announcements are asked for again (a new SUBSCRIBE) at most
  * this often: the retained copy is the peer's own unless someone can publish retained on its topic. */
 #define KX_REREQUEST_MS 2000
+/* After a reload made us a reader of a group: how long a peer's current announcement may be taken
+ * once more, from the SUBSCRIBE that asks the broker for its retained copy (§11.1). */
+#define KX_REFETCH_MS 30000
 #define KX_TICK_MS 250                /* housekeeping timer, and counter sampling */
 #define KX_HISTORY 1024               /* counter samples kept: 256 s at one per tick */
 #define KX_GROUPS_MAX (ANN_MAX_ENTRIES - 1) /* named groups per epoch (§7.2: 1 + groups entries) */
@@ -181,6 +184,7 @@ struct kx_core {
 	struct log_limit log_group;  /* entries of groups this node does not read (§7.3 step 8) */
 	uint64_t ignored_group_entries;
 	bool refetch_due;            /* peers with refetch: subscribe to their topics again (next tick) */
+	uint64_t refetch_until_mono; /* refetch is honoured until then (KX_REFETCH_MS) */
 	uint64_t ignored_not_a_peer; /* announcements of nodes that are not our peers (a star fleet) */
 	/* the action queue: q[qhead..qn) wait; q[qhead - 1] is the one last taken */
 	struct kx_qaction *q;
@@ -228,6 +232,8 @@ uint64_t kx_group_floor_at_(const struct kx_core *kx, size_t k, uint64_t wall_ms
 const struct conf_group *kx_group_(const struct kx_core *kx, const char *name);
 bool kx_group_reader_(const struct conf_group *g, const char *id);
 bool kx_group_sealed_(const struct kx_core *kx, const struct conf_group *g);
+/* Does node id seal group g: g has no writers, or id is one of them? */
+bool kx_group_writer_(const struct conf_group *g, const char *id);
 
 /* kx_core_groups.c: what reloading `groups` (nc's, against the running kx->conf's) requires. */
 enum kx_groups_change {

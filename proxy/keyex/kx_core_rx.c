@@ -291,6 +291,13 @@ static void kx_maybe_reissue(struct kx_core *kx, struct kx_peer *p, bool has_ent
 	kx_request_reissue_(kx, p);
 }
 
+/* A reload made us a reader of a group p seals, and the SUBSCRIBE that replays its retained
+ * announcement went out less than KX_REFETCH_MS ago (or is still to go). */
+static bool kx_refetching(const struct kx_core *kx, const struct kx_peer *p)
+{
+	return p->refetch && (kx->refetch_due || kx->now.mono_ms < kx->refetch_until_mono);
+}
+
 /* Freshness (step 4): strictly newer (epoch, rev), or the same one again while we hold none
  * (our own restart: the retained copy tells us the peer's ephemeral key) or after a reload made
  * us a reader of a group the peer seals (p->refetch: its entry of that group was ignored). */
@@ -300,7 +307,8 @@ static bool kx_fresh(struct kx_core *kx, struct kx_peer *p, const struct ann_vie
 	uint64_t max_age = (uint64_t)a->interval_s * 1500u + skew;
 
 	*duplicate = a->epoch == p->epoch && a->rev == p->rev;
-	if (a->epoch < p->epoch || (a->epoch == p->epoch && a->rev < p->rev) || (*duplicate && p->have_ann && !p->refetch)) {
+	if (a->epoch < p->epoch || (a->epoch == p->epoch && a->rev < p->rev) ||
+	    (*duplicate && p->have_ann && !kx_refetching(kx, p))) {
 		if (!*duplicate)
 			kx_reject_(kx, p, REJECT_STALE, "peer %s epoch %" PRIu64 " rev %" PRIu32
 				      " is not newer than %" PRIu64 " rev %" PRIu32 " (replay?)",

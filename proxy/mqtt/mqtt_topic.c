@@ -40,8 +40,6 @@ static size_t utf8_sequence(const uint8_t *p, size_t left)
 	return n;
 }
 
-/* U+0000 is forbidden [MQTT-1.5.4-2]; the other control characters and the non-characters are only
- * "SHOULD NOT" (§1.5.4), so they pass. */
 /* Eight bytes at once, for the common case of ASCII names: true when none has its high bit set
  * and none is zero (the classic "has a zero byte" test: a byte that borrows in the subtraction and
  * had its high bit clear). */
@@ -54,6 +52,8 @@ static bool utf8_ascii8(const uint8_t *p)
 	return ((v & highs) | ((v - ones) & ~v & highs)) == 0;
 }
 
+/* U+0000 is forbidden [MQTT-1.5.4-2]; the other control characters and the non-characters are only
+ * "SHOULD NOT" (§1.5.4), so they pass. */
 bool mqtt_utf8_valid(const uint8_t *p, size_t len)
 {
 	size_t i = 0, n;
