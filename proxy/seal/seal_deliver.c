@@ -135,7 +135,11 @@ static enum seal_rc seal_write_staged(struct seal *s, uint8_t level, const struc
 	 * session. */
 	if (evbuffer_commit_space(s->stage, &in->v, 1) != 0 || evbuffer_drain(s->stage, skip) != 0 ||
 	    evbuffer_add_buffer(out, s->stage) != 0) {
+		/* wiped while the chain is still there; then nothing is left for seal_inner_wipe */
+		OPENSSL_cleanse(in->p, in->n);
 		evbuffer_drain(s->stage, evbuffer_get_length(s->stage));
+		in->p = NULL;
+		in->n = 0;
 		return SEAL_ERROR;
 	}
 	return SEAL_OK;
